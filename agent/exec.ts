@@ -1,0 +1,72 @@
+import { execFile } from 'child_process';
+import { writeFile } from 'fs/promises';
+
+/** One data-plane action. Plans are lists of these so they can be asserted without root. */
+export type Step =
+  | { readonly kind: 'run'; readonly argv: readonly string[]; readonly input?: string; readonly okCodes?: readonly number[] }
+  | { readonly kind: 'write'; readonly path: string; readonly value: string; readonly optional?: boolean };
+
+export interface RunResult {
+  readonly code: number;
+  readonly stdout: string;
+}
+
+/** The only door to the host. Real: execFile without a shell. Tests: a recording fake. */
+export interface Exec {
+  /** Resolves on exit codes in okCodes (default [0]); rejects with the command line in the message otherwise. */
+  run(argv: readonly string[], opts?: { input?: string; okCodes?: readonly number[] }): Promise<RunResult>;
+  write(path: string, value: string): Promise<void>;
+}
+
+export const cmdLine = (argv: readonly string[]): string => argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : JSON.stringify(a))).join(' ');
+
+export class HostExec implements Exec {
+  run(argv: readonly string[], opts: { input?: string; okCodes?: readonly number[] } = {}): Promise<RunResult> {
+    const ok = opts.okCodes ?? [0];
+    return new Promise((resolve, reject) => {
+      const child = execFile(argv[0], argv.slice(1), { timeout: 30_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+        const code = err ? (typeof (err as NodeJS.ErrnoException).code === 'number' ? Number((err as NodeJS.ErrnoException).code) : -1) : 0;
+        if (ok.includes(code)) return resolve({ code, stdout });
+        const why = String(stderr).trim() || err?.message || `exit ${code}`;
+        reject(new Error(`${cmdLine(argv)}${opts.input ? ' <<stdin' : ''}: ${why}`));
+      });
+      if (opts.input !== undefined) child.stdin?.end(opts.input);
+    });
+  }
+
+  async write(path: string, value: string): Promise<void> {
+    try {
+      await writeFile(path, value);
+    } catch (e) {
+      throw new Error(`write ${path}=${value}: ${(e as Error).message}`);
+    }
+  }
+}
+
+/**
+ * Records every call; answers from `responses` (first matching command-line prefix),
+ * else succeeds with empty output. Used by unit tests and by --dry-run.
+ */
+export class RecordingExec implements Exec {
+  readonly calls: { argv: string[]; input?: string }[] = [];
+  readonly writes: { path: string; value: string }[] = [];
+  constructor(public responses: { prefix: string; stdout?: string; code?: number }[] = []) {}
+
+  async run(argv: readonly string[], opts: { input?: string; okCodes?: readonly number[] } = {}): Promise<RunResult> {
+    this.calls.push({ argv: [...argv], ...(opts.input !== undefined ? { input: opts.input } : {}) });
+    const line = argv.join(' ');
+    const r = this.responses.find((x) => line.startsWith(x.prefix));
+    const code = r?.code ?? 0;
+    if (!(opts.okCodes ?? [0]).includes(code)) throw new Error(`${cmdLine(argv)}: exit ${code}`);
+    return { code, stdout: r?.stdout ?? '' };
+  }
+
+  async write(path: string, value: string): Promise<void> {
+    this.writes.push({ path, value });
+  }
+
+  /** Command lines run so far, for readable assertions. */
+  lines(): string[] {
+    return this.calls.map((c) => c.argv.join(' '));
+  }
+}

@@ -1,0 +1,172 @@
+import { Construct } from 'constructs';
+import { TerraformProvider } from 'cdktf';
+import { ClusterRoleBindingV1 } from '@cdktf/provider-kubernetes/lib/cluster-role-binding-v1';
+import { ClusterRoleV1 } from '@cdktf/provider-kubernetes/lib/cluster-role-v1';
+import { ConfigMapV1 } from '@cdktf/provider-kubernetes/lib/config-map-v1';
+import { DaemonSetV1 } from '@cdktf/provider-kubernetes/lib/daemon-set-v1';
+import { NamespaceV1 } from '@cdktf/provider-kubernetes/lib/namespace-v1';
+import { ServiceAccountV1 } from '@cdktf/provider-kubernetes/lib/service-account-v1';
+import { stringify } from 'yaml';
+import { CrossVpcError } from '../model/errors';
+import { buildAgentConfig, renderAgentConfig } from '../render/agent-config';
+import { escapeForTerraform } from '../render/terraform-escape';
+import { CrossVpcLinkSpec, CrossVpcNat } from './cross-vpc-nat';
+
+export const DEFAULT_POD_LABEL_KEY = 'crossvpc.io/tenant';
+export const AGENT_CONFIG_PATH = '/etc/crossvpc/tenants.json';
+
+export interface FunctionVpcLinkProps {
+  /** The CrossVpcNat to link to; or give linkSpec. */
+  readonly nat?: CrossVpcNat;
+  /** An exported CrossVpcNat.linkSpec; or give nat. */
+  readonly linkSpec?: CrossVpcLinkSpec;
+  /**
+   * Node agent image, built from this repository's agent/Dockerfile (see README). Required:
+   * there is no published image we could truthfully default to.
+   */
+  readonly agentImage: string;
+  /**
+   * Pod label whose value names the pod's tenant.
+   * @default 'crossvpc.io/tenant'
+   */
+  readonly podLabelKey?: string;
+  /**
+   * Namespace for the agent.
+   * @default 'crossvpc-system'
+   */
+  readonly namespace?: string;
+  /**
+   * Also write the ip-masq-agent ConfigMap (kube-system/ip-masq-agent) so pod traffic to anything
+   * but the VPC and pod CIDRs is masqueraded, tenant CIDRs included.
+   * @default false
+   */
+  readonly ipMasqAgent?: boolean;
+  /**
+   * Node selector for the agent.
+   * @default every Linux node
+   */
+  readonly nodeSelector?: Record<string, string>;
+  /** @default the stack's default Kubernetes provider */
+  readonly provider?: TerraformProvider;
+}
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const LABEL_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+export function isValidLabelKey(key: string): boolean {
+  const parts = key.split('/');
+  if (parts.length > 2) return false;
+  const name = parts[parts.length - 1];
+  const prefix = parts.length === 2 ? parts[0] : undefined;
+  if (!name || name.length > 63 || !LABEL_NAME.test(name)) return false;
+  return prefix === undefined || (prefix.length <= 253 && DNS_SUBDOMAIN.test(prefix));
+}
+
+/**
+ * The cluster side: a node agent DaemonSet that steers every pod labelled for a tenant
+ * into that tenant's tunnel, with least-privilege RBAC and the tenant table as a ConfigMap.
+ */
+export class FunctionVpcLink extends Construct {
+  public readonly namespace: NamespaceV1;
+  public readonly serviceAccount: ServiceAccountV1;
+  public readonly tenantTable: ConfigMapV1;
+  public readonly daemonSet: DaemonSetV1;
+  public readonly ipMasqAgentConfig?: ConfigMapV1;
+  public readonly podLabelKey: string;
+
+  constructor(scope: Construct, id: string, props: FunctionVpcLinkProps) {
+    super(scope, id);
+    const path = this.node.path;
+    const bad = (prop: string, value: unknown, problem: string, fix: string) => new CrossVpcError({ path, prop, value, problem, fix });
+    if (!!props.nat === !!props.linkSpec) {
+      throw bad('nat/linkSpec', props.nat ? 'both' : 'neither', 'exactly one of nat and linkSpec is needed', 'pass the CrossVpcNat as nat, or its linkSpec');
+    }
+    const spec = props.nat ? props.nat.linkSpec : props.linkSpec!;
+    const podLabelKey = props.podLabelKey ?? DEFAULT_POD_LABEL_KEY;
+    if (!isValidLabelKey(podLabelKey)) {
+      throw bad('podLabelKey', podLabelKey, 'not a valid Kubernetes label key', 'use an optional DNS-subdomain prefix and a name of at most 63 alphanumerics, "-", "_" or ".", e.g. "crossvpc.io/tenant"');
+    }
+    const ns = props.namespace ?? 'crossvpc-system';
+    if (ns.length > 63 || !DNS_LABEL.test(ns)) {
+      throw bad('namespace', ns, 'not a valid Kubernetes namespace name', 'use a lowercase DNS label of at most 63 characters, e.g. "crossvpc-system"');
+    }
+    if (!props.agentImage || /\s/.test(props.agentImage)) {
+      throw bad('agentImage', props.agentImage, 'an image reference is required', 'build agent/Dockerfile, push it, and pass e.g. "123456789012.dkr.ecr.eu-west-1.amazonaws.com/crossvpc-agent:0.1.0"');
+    }
+    for (const [k, v] of Object.entries(props.nodeSelector ?? {})) {
+      if (!isValidLabelKey(k) || (v !== '' && (v.length > 63 || !LABEL_NAME.test(v)))) {
+        throw bad(`nodeSelector.${k}`, v, 'not a valid Kubernetes label', 'use valid label keys and values');
+      }
+    }
+    this.podLabelKey = podLabelKey;
+    const provider = props.provider;
+    const labels = { 'app.kubernetes.io/name': 'crossvpc-agent', 'app.kubernetes.io/part-of': 'cdktf-crossvpc' };
+    const config = buildAgentConfig(spec.model, podLabelKey, spec.haVips);
+
+    this.namespace = new NamespaceV1(this, 'Namespace', { provider, metadata: { name: ns, labels } });
+    const namespace = this.namespace.metadata.name;
+    this.serviceAccount = new ServiceAccountV1(this, 'ServiceAccount', { provider, metadata: { name: 'crossvpc-agent', namespace, labels } });
+    const role = new ClusterRoleV1(this, 'ClusterRole', {
+      provider,
+      metadata: { name: `crossvpc-agent-${ns}`, labels },
+      rule: [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] }],
+    });
+    new ClusterRoleBindingV1(this, 'ClusterRoleBinding', {
+      provider,
+      metadata: { name: `crossvpc-agent-${ns}`, labels },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role.metadata.name },
+      subject: [{ kind: 'ServiceAccount', name: this.serviceAccount.metadata.name, namespace }],
+    });
+    this.tenantTable = new ConfigMapV1(this, 'TenantTable', {
+      provider,
+      metadata: { name: 'crossvpc-tenants', namespace, labels },
+      data: { 'tenants.json': escapeForTerraform(renderAgentConfig(config)) },
+    });
+    this.daemonSet = new DaemonSetV1(this, 'Agent', {
+      provider,
+      metadata: { name: 'crossvpc-agent', namespace, labels },
+      spec: {
+        selector: { matchLabels: labels },
+        strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: '1' } },
+        template: {
+          metadata: { labels },
+          spec: {
+            serviceAccountName: this.serviceAccount.metadata.name,
+            hostNetwork: true,
+            dnsPolicy: 'ClusterFirstWithHostNet',
+            priorityClassName: 'system-node-critical',
+            nodeSelector: { 'kubernetes.io/os': 'linux', ...props.nodeSelector },
+            toleration: [{ operator: 'Exists' }],
+            container: [{
+              name: 'agent',
+              image: props.agentImage,
+              args: ['--config', AGENT_CONFIG_PATH, '--pods', 'kube'],
+              env: [
+                { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+                { name: 'NODE_IP', valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } },
+              ],
+              securityContext: {
+                privileged: false,
+                allowPrivilegeEscalation: false,
+                readOnlyRootFilesystem: true,
+                capabilities: { add: ['NET_ADMIN'], drop: ['ALL'] },
+              },
+              resources: { requests: { cpu: '20m', memory: '48Mi' }, limits: { memory: '160Mi' } },
+              volumeMount: [{ name: 'tenants', mountPath: '/etc/crossvpc', readOnly: true }],
+            }],
+            volume: [{ name: 'tenants', configMap: { name: this.tenantTable.metadata.name } }],
+          },
+        },
+      },
+    });
+    if (props.ipMasqAgent) {
+      const nonMasq = [spec.model.functionVpc.vpcCidr, ...spec.model.functionVpc.podCidrs];
+      this.ipMasqAgentConfig = new ConfigMapV1(this, 'IpMasqAgent', {
+        provider,
+        metadata: { name: 'ip-masq-agent', namespace: 'kube-system', labels },
+        data: { config: stringify({ nonMasqueradeCIDRs: nonMasq, masqLinkLocal: false, resyncInterval: '60s' }) },
+      });
+    }
+  }
+}

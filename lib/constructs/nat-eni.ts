@@ -1,0 +1,91 @@
+import { Construct } from 'constructs';
+import { TerraformProvider } from 'cdktf';
+import { NetworkInterface } from '@cdktf/provider-aws/lib/network-interface';
+import { NetworkInterfaceAttachmentA as NetworkInterfaceAttachment } from '@cdktf/provider-aws/lib/network-interface-attachment';
+import { SecurityGroup } from '@cdktf/provider-aws/lib/security-group';
+
+export interface NatEniProps {
+  /** Tenant this ENI serves; used in names and tags. */
+  readonly tenantName: string;
+  /** Tenant VPC of the ENI (for its security group). */
+  readonly vpcId: string;
+  /** Tenant subnet; must be in the same AZ as the instance (multi-VPC ENI attachment). */
+  readonly subnetId: string;
+  /** Proxy instance the ENI attaches to (same AZ and account). */
+  readonly instanceId: string;
+  /** Device index on the instance; 0 is the primary ENI. */
+  readonly deviceIndex: number;
+  /** Tenant destinations the ENI may send to. */
+  readonly egressCidrs: string[];
+  /**
+   * Security groups for the ENI.
+   * @default a new group with no ingress rules (replies to our own flows still pass; nothing unsolicited does) and egress to `egressCidrs` only
+   */
+  readonly securityGroupIds?: string[];
+  /**
+   * Lifecycle preconditions checked at plan time on the attachment.
+   * @default none
+   */
+  readonly attachmentPreconditions?: Array<{ condition: unknown; errorMessage: string }>;
+  /** @default no extra tags */
+  readonly tags?: Record<string, string>;
+  /** @default the stack's default AWS provider */
+  readonly provider?: TerraformProvider;
+}
+
+/**
+ * A NAT ENI: the tenant-side identity of a proxy member. It lives in the tenant's
+ * subnet, has source/destination check off (it forwards NATed traffic), and is
+ * attached to a proxy instance in the function VPC (EC2 multi-VPC ENI attachment).
+ */
+export class NatEni extends Construct {
+  public readonly networkInterface: NetworkInterface;
+  public readonly attachment: NetworkInterfaceAttachment;
+  public readonly securityGroup?: SecurityGroup;
+  /** ENI id (deploy-time). */
+  public readonly eniId: string;
+  /** ENI ARN (deploy-time), for IAM scoping. */
+  public readonly eniArn: string;
+  /** Primary private IP (deploy-time). */
+  public readonly privateIp: string;
+  /** MAC address (deploy-time); the gateway finds the ENI by it. */
+  public readonly macAddress: string;
+
+  constructor(scope: Construct, id: string, props: NatEniProps) {
+    super(scope, id);
+    const tags = { ...props.tags, 'crossvpc:tenant': props.tenantName };
+    let groups = props.securityGroupIds;
+    if (!groups) {
+      this.securityGroup = new SecurityGroup(this, 'SecurityGroup', {
+        provider: props.provider,
+        vpcId: props.vpcId,
+        namePrefix: `crossvpc-${props.tenantName}-`,
+        description: `crossvpc NAT ENI of tenant ${props.tenantName}: no inbound, egress to tenant destinations`,
+        ingress: [],
+        egress: [{ description: 'tenant destinations', protocol: '-1', fromPort: 0, toPort: 0, cidrBlocks: [...props.egressCidrs] }],
+        tags,
+        lifecycle: { createBeforeDestroy: true },
+      });
+      groups = [this.securityGroup.id];
+    }
+    this.networkInterface = new NetworkInterface(this, 'Resource', {
+      provider: props.provider,
+      subnetId: props.subnetId,
+      securityGroups: groups,
+      sourceDestCheck: false,
+      description: `crossvpc NAT ENI of tenant ${props.tenantName}`,
+      tags,
+    });
+    this.attachment = new NetworkInterfaceAttachment(this, 'Attachment', {
+      provider: props.provider,
+      instanceId: props.instanceId,
+      networkInterfaceId: this.networkInterface.id,
+      deviceIndex: props.deviceIndex,
+      lifecycle: props.attachmentPreconditions?.length ? { precondition: props.attachmentPreconditions } : undefined,
+    });
+    this.eniId = this.networkInterface.id;
+    this.eniArn = this.networkInterface.arn;
+    this.privateIp = this.networkInterface.privateIp;
+    this.macAddress = this.networkInterface.macAddress;
+  }
+}

@@ -1,0 +1,245 @@
+import { Construct } from 'constructs';
+import { Fn, Op, TerraformProvider } from 'cdktf';
+import { DataAwsEc2InstanceType } from '@cdktf/provider-aws/lib/data-aws-ec2-instance-type';
+import { DataAwsIamPolicyDocument } from '@cdktf/provider-aws/lib/data-aws-iam-policy-document';
+import { DataAwsSsmParameter } from '@cdktf/provider-aws/lib/data-aws-ssm-parameter';
+import { DataAwsSubnet } from '@cdktf/provider-aws/lib/data-aws-subnet';
+import { Ec2SubnetCidrReservation } from '@cdktf/provider-aws/lib/ec2-subnet-cidr-reservation';
+import { IamInstanceProfile } from '@cdktf/provider-aws/lib/iam-instance-profile';
+import { IamRole } from '@cdktf/provider-aws/lib/iam-role';
+import { IamRolePolicy } from '@cdktf/provider-aws/lib/iam-role-policy';
+import { Instance } from '@cdktf/provider-aws/lib/instance';
+import { NetworkInterface } from '@cdktf/provider-aws/lib/network-interface';
+import { PlacementGroup } from '@cdktf/provider-aws/lib/placement-group';
+import { SecurityGroup } from '@cdktf/provider-aws/lib/security-group';
+import { VpcSecurityGroupEgressRule } from '@cdktf/provider-aws/lib/vpc-security-group-egress-rule';
+import { VpcSecurityGroupIngressRule } from '@cdktf/provider-aws/lib/vpc-security-group-ingress-rule';
+import { CrossVpcModel, PairModel, VXLAN_PORT } from '../model/crossvpc-model';
+import { CrossVpcError } from '../model/errors';
+import { parseIp } from '../model/cidr';
+import { renderCloudConfig } from '../render/cloud-config';
+import { renderGatewayFiles, renderGatewayUnits } from '../render/gateway-files';
+import { buildGatewayMemberSpec, CONNTRACKD_SYNC_PORT, MemberBindings } from '../render/gateway-spec';
+import { escapeForTerraform } from '../render/terraform-escape';
+import { NatEni } from './nat-eni';
+
+export interface ProxyNodePairProps {
+  /** The validated model from CrossVpcNat (or buildCrossVpcModel). */
+  readonly model: CrossVpcModel;
+  /** Which pair of the model this is. */
+  readonly pairIndex: number;
+  /**
+   * AMI for both members.
+   * @default Ubuntu 24.04 LTS from Canonical's public SSM parameter (amd64, or arm64 for Graviton types)
+   */
+  readonly amiId?: string;
+  /**
+   * The pair's HaVip (tunnel endpoint) in the gateway subnet.
+   * @default host -(2 + pairIndex) of the gateway subnet, reserved with an explicit subnet CIDR reservation
+   */
+  readonly haVip?: string;
+  /**
+   * EC2 key pair for SSH.
+   * @default none
+   */
+  readonly keyName?: string;
+  /**
+   * CIDRs allowed to SSH to the members.
+   * @default none: no SSH rule at all
+   */
+  readonly sshCidrs?: string[];
+  /**
+   * VRRP advertisement interval in seconds; failover takes about 3 intervals plus the IP move.
+   * @default 0.5
+   */
+  readonly advertIntervalSec?: number;
+  /**
+   * Tracked connections one tenant may hold on a member.
+   * @default 65536
+   */
+  readonly connLimitPerTenant?: number;
+  /**
+   * nf_conntrack_max on each member.
+   * @default 262144
+   */
+  readonly conntrackMax?: number;
+  /** @default no extra tags */
+  readonly tags?: Record<string, string>;
+  /** @default the stack's default AWS provider */
+  readonly provider?: TerraformProvider;
+}
+
+export interface ProxyMember {
+  readonly name: 'a' | 'b';
+  readonly instance: Instance;
+  readonly primaryEni: NetworkInterface;
+  /** NAT ENI of this member per tenant name. */
+  readonly natEnis: Record<string, NatEni>;
+}
+
+const UBUNTU_SSM = (arch: string) => `/aws/service/canonical/ubuntu/server/24.04/stable/current/${arch}/hvm/ebs-gp3/ami-id`;
+const isGraviton = (instanceType: string) => /^[a-z]+\d+[a-z]*g[a-z]*\./.test(instanceType);
+
+/**
+ * Two proxy instances, active/standby, in one function subnet (floating IPs move only
+ * within a subnet) and one AZ (multi-VPC ENIs attach only within their AZ), spread
+ * over separate hosts. keepalived elects the active member; conntrackd keeps sessions;
+ * the notify script moves the HaVip and every tenant's NAT IP.
+ */
+export class ProxyNodePair extends Construct {
+  public readonly pair: PairModel;
+  /** The tunnel endpoint nodes send to (deploy-time unless given). */
+  public readonly haVip: string;
+  public readonly securityGroup: SecurityGroup;
+  public readonly role: IamRole;
+  public readonly members: [ProxyMember, ProxyMember];
+  /** Floating NAT IP per tenant name (deploy-time unless given). */
+  public readonly natIps: Record<string, string>;
+
+  constructor(scope: Construct, id: string, props: ProxyNodePairProps) {
+    super(scope, id);
+    const { model, provider } = props;
+    const pair = model.pairs[props.pairIndex];
+    if (!pair) {
+      throw new CrossVpcError({ path: this.node.path, prop: 'pairIndex', value: props.pairIndex, problem: `the model has pairs 0..${model.pairs.length - 1}`, fix: 'pass an index of model.pairs' });
+    }
+    this.pair = pair;
+    const advert = props.advertIntervalSec ?? 0.5;
+    if (!(advert >= 0.01 && advert <= 40)) {
+      throw new CrossVpcError({ path: this.node.path, prop: 'advertIntervalSec', value: advert, problem: 'VRRPv3 adverts range from 0.01 to 40 seconds', fix: 'use about 0.5 for failover within 3 seconds' });
+    }
+    const tags = { ...props.tags, 'crossvpc:pair': String(pair.index) };
+    const p = pair.index;
+
+    const subnet = new DataAwsSubnet(this, 'GatewaySubnet', { provider, id: model.gatewaySubnetId });
+    if (props.haVip !== undefined) parseIp(props.haVip, { path: this.node.path, prop: 'haVip' });
+    this.haVip = props.haVip ?? Fn.cidrhost(subnet.cidrBlock, -(2 + p));
+    new Ec2SubnetCidrReservation(this, 'HaVipReservation', {
+      provider, subnetId: model.gatewaySubnetId, cidrBlock: `${this.haVip}/32`, reservationType: 'explicit', description: `crossvpc pair ${p} HaVip`,
+    });
+
+    // Function-side security group: tunnels only from nodes, VRRP and session sync only between members.
+    this.securityGroup = new SecurityGroup(this, 'SecurityGroup', {
+      provider, vpcId: model.functionVpc.vpcId, namePrefix: `crossvpc-pair${p}-`,
+      description: `crossvpc proxy pair ${p}: tunnels from nodes, VRRP and conntrackd between members`,
+      tags, lifecycle: { createBeforeDestroy: true },
+    });
+    const sg = this.securityGroup.id;
+    const fromNodes = model.functionVpc.nodeSecurityGroupId
+      ? [{ referencedSecurityGroupId: model.functionVpc.nodeSecurityGroupId }]
+      : model.functionVpc.nodeCidrs.map((c) => ({ cidrIpv4: c }));
+    fromNodes.forEach((src, i) => {
+      new VpcSecurityGroupIngressRule(this, `TunnelFromNodes${i}`, {
+        provider, securityGroupId: sg, description: `${model.tunnel} from cluster nodes`,
+        ...(model.tunnel === 'vxlan' ? { ipProtocol: 'udp', fromPort: VXLAN_PORT, toPort: VXLAN_PORT } : { ipProtocol: '47' }),
+        ...src,
+      });
+    });
+    new VpcSecurityGroupIngressRule(this, 'VrrpFromPeer', { provider, securityGroupId: sg, referencedSecurityGroupId: sg, ipProtocol: '112', description: 'VRRP between members' });
+    new VpcSecurityGroupIngressRule(this, 'SyncFromPeer', {
+      provider, securityGroupId: sg, referencedSecurityGroupId: sg, ipProtocol: 'udp', fromPort: CONNTRACKD_SYNC_PORT, toPort: CONNTRACKD_SYNC_PORT, description: 'conntrackd session sync between members',
+    });
+    (props.sshCidrs ?? []).forEach((c, i) => {
+      new VpcSecurityGroupIngressRule(this, `Ssh${i}`, { provider, securityGroupId: sg, cidrIpv4: c, ipProtocol: 'tcp', fromPort: 22, toPort: 22, description: 'SSH' });
+    });
+    if (model.functionVpc.nodeSecurityGroupId) {
+      // Return tunnel traffic from the gateways to the nodes.
+      new VpcSecurityGroupIngressRule(this, 'NodesFromGateways', {
+        provider, securityGroupId: model.functionVpc.nodeSecurityGroupId, referencedSecurityGroupId: sg, description: `crossvpc pair ${p} ${model.tunnel} to nodes`,
+        ...(model.tunnel === 'vxlan' ? { ipProtocol: 'udp', fromPort: VXLAN_PORT, toPort: VXLAN_PORT } : { ipProtocol: '47' }),
+      });
+    }
+    // The egress default of a new group is "all"; members need the EC2 API, package mirrors and tenant VPCs.
+    new VpcSecurityGroupEgressRule(this, 'EgressAll', {
+      provider, securityGroupId: sg, cidrIpv4: '0.0.0.0/0', ipProtocol: '-1', description: 'EC2 API, package mirrors',
+    });
+
+    const placement = new PlacementGroup(this, 'Spread', { provider, name: `crossvpc-pair${p}-${this.node.addr.slice(0, 8)}`, strategy: 'spread', tags });
+    const ami = props.amiId ?? new DataAwsSsmParameter(this, 'UbuntuAmi', { provider, name: UBUNTU_SSM(isGraviton(model.instanceType) ? 'arm64' : 'amd64') }).insecureValue;
+    const typeInfo = new DataAwsEc2InstanceType(this, 'InstanceTypeInfo', { provider, instanceType: model.instanceType });
+
+    // Primary ENIs first: each member's user data names its peer's address without a cycle.
+    const primaries = (['a', 'b'] as const).map(
+      (m) => new NetworkInterface(this, `Member${m.toUpperCase()}PrimaryEni`, {
+        provider, subnetId: model.gatewaySubnetId, securityGroups: [sg], sourceDestCheck: false,
+        description: `crossvpc pair ${p} member ${m} (function side)`, tags: { ...tags, 'crossvpc:member': m },
+      }),
+    );
+
+    this.role = new IamRole(this, 'Role', {
+      provider, namePrefix: `crossvpc-pair${p}-`,
+      assumeRolePolicy: new DataAwsIamPolicyDocument(this, 'AssumeRole', {
+        provider, statement: [{ actions: ['sts:AssumeRole'], principals: [{ type: 'Service', identifiers: ['ec2.amazonaws.com'] }] }],
+      }).json,
+      tags,
+    });
+    const profile = new IamInstanceProfile(this, 'InstanceProfile', { provider, namePrefix: `crossvpc-pair${p}-`, role: this.role.name, tags });
+
+    const tenantSubnets: Record<string, DataAwsSubnet> = {};
+    this.natIps = {};
+    for (const t of pair.tenants) {
+      const s = new DataAwsSubnet(this, `Tenant-${t.name}-Subnet`, { provider, id: t.subnetId });
+      tenantSubnets[t.name] = s;
+      this.natIps[t.name] = t.natIp ?? Fn.cidrhost(s.cidrBlock, -2);
+      new Ec2SubnetCidrReservation(this, `Tenant-${t.name}-NatIpReservation`, {
+        provider, subnetId: t.subnetId, cidrBlock: `${this.natIps[t.name]}/32`, reservationType: 'explicit', description: `crossvpc pair ${p} NAT IP of tenant ${t.name}`,
+      });
+    }
+
+    const members = (['a', 'b'] as const).map((m, i) => {
+      const instance = new Instance(this, `Member${m.toUpperCase()}`, {
+        provider, ami, instanceType: model.instanceType, keyName: props.keyName,
+        primaryNetworkInterface: { networkInterfaceId: primaries[i].id },
+        iamInstanceProfile: profile.name, placementGroup: placement.name,
+        metadataOptions: { httpEndpoint: 'enabled', httpTokens: 'required', httpPutResponseHopLimit: 1 },
+        tags: { ...tags, 'crossvpc:member': m, Name: `crossvpc-pair${p}-${m}` },
+        lifecycle: {
+          precondition: [{
+            condition: Op.gte(typeInfo.maximumNetworkInterfaces, pair.tenants.length + 1),
+            errorMessage: `crossvpc pair ${p}: ${model.instanceType} takes fewer network interfaces than the ${pair.tenants.length} tenants + 1 primary placed on it; set gateway.tenantsPerMember to the real maximum minus one, or pick a larger type.`,
+          }],
+        },
+      });
+      return { name: m, instance, primaryEni: primaries[i], natEnis: {} as Record<string, NatEni> };
+    }) as [ProxyMember, ProxyMember];
+    this.members = members;
+
+    const gatewaySubnetAz = model.gatewayAvailabilityZone ?? subnet.availabilityZone;
+    for (const t of pair.tenants) {
+      for (const member of members) {
+        member.natEnis[t.name] = new NatEni(this, `Tenant-${t.name}-Member${member.name.toUpperCase()}`, {
+          provider, tenantName: t.name, vpcId: t.vpcId, subnetId: t.subnetId, instanceId: member.instance.id,
+          deviceIndex: t.slot, egressCidrs: t.destinations, tags,
+          attachmentPreconditions: [{
+            condition: Op.eq(tenantSubnets[t.name].availabilityZone, gatewaySubnetAz),
+            errorMessage: `crossvpc tenant ${t.name}: its subnet ${t.subnetId} must be in the gateway subnet's AZ, because EC2 attaches a multi-VPC ENI only within its own AZ.`,
+          }],
+        });
+      }
+    }
+
+    // The role may move exactly this pair's floating IPs: only onto this pair's ENIs.
+    const enis = [...primaries.map((e) => e.arn), ...members.flatMap((m) => Object.values(m.natEnis).map((n) => n.eniArn))];
+    new IamRolePolicy(this, 'MoveFloatingIps', {
+      provider, role: this.role.id,
+      policy: new DataAwsIamPolicyDocument(this, 'MoveFloatingIpsPolicy', {
+        provider, statement: [{ sid: 'MoveFloatingIps', actions: ['ec2:AssignPrivateIpAddresses'], resources: enis }],
+      }).json,
+    });
+
+    members.forEach((member, i) => {
+      const peer = members[1 - i];
+      const tenants: MemberBindings['tenants'] = {};
+      for (const t of pair.tenants) {
+        const eni = member.natEnis[t.name];
+        const cidr = tenantSubnets[t.name].cidrBlock;
+        tenants[t.name] = { natIp: this.natIps[t.name], eniId: eni.eniId, eniMac: eni.macAddress, eniIp: eni.privateIp, subnetCidr: cidr, routerIp: Fn.cidrhost(cidr, 1) };
+      }
+      const spec = buildGatewayMemberSpec(model, p, member.name, {
+        selfIp: member.primaryEni.privateIp, peerIp: peer.primaryEni.privateIp, selfEniId: member.primaryEni.id, haVip: this.haVip, tenants,
+      }, { advertIntervalSec: advert, connLimitPerTenant: props.connLimitPerTenant ?? 65536 });
+      const files = renderGatewayFiles(spec, { conntrackMax: props.conntrackMax ?? 262144 });
+      member.instance.userData = escapeForTerraform(renderCloudConfig(files, renderGatewayUnits().map((u) => u.name)));
+    });
+  }
+}

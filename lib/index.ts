@@ -1,0 +1,15 @@
+export * from './constructs/cross-vpc-nat';
+export * from './constructs/proxy-node-pair';
+export * from './constructs/nat-eni';
+export * from './constructs/function-vpc-link';
+export * from './model/crossvpc-model';
+export * from './model/errors';
+export { MAX_ENIS_BY_INSTANCE_TYPE, tenantCapacity } from './model/eni-capacity';
+export { derivedVni, gatewayMac, nodeMac } from './model/identity';
+export * from './render/agent-config';
+export * from './render/gateway-spec';
+export { renderGatewayRuleset } from './render/gateway-ruleset';
+export { renderKeepalivedConf } from './render/keepalived';
+export { renderConntrackdConf } from './render/conntrackd';
+export { renderGatewayFiles, renderGatewayUnits } from './render/gateway-files';
+export { renderCloudConfig } from './render/cloud-config';

@@ -1,0 +1,23 @@
+import { Document } from 'yaml';
+import { RenderedFile } from './gateway-files';
+
+export const GATEWAY_PACKAGES = ['keepalived', 'conntrackd', 'conntrack', 'nftables', 'iproute2', 'curl', 'iputils-arping'];
+
+/**
+ * cloud-init user data. write_files runs before packages and runcmd, so the units
+ * exist when runcmd starts them. The distro's own keepalived/conntrackd services are
+ * disabled: ours run from our configuration only.
+ */
+export function renderCloudConfig(files: RenderedFile[], units: string[]): string {
+  const doc = new Document({
+    package_update: true,
+    packages: GATEWAY_PACKAGES,
+    write_files: files.map((f) => ({ path: f.path, owner: 'root:root', permissions: f.permissions, content: f.content })),
+    runcmd: [
+      ['systemctl', 'daemon-reload'],
+      ['systemctl', 'disable', '--now', 'keepalived.service', 'conntrackd.service'],
+      ['systemctl', 'enable', '--now', ...units],
+    ],
+  });
+  return `#cloud-config\n${doc.toString({ blockQuote: 'literal', lineWidth: 0 })}`;
+}

@@ -1,0 +1,104 @@
+import { CrossVpcModel, TunnelType, VXLAN_PORT } from '../model/crossvpc-model';
+
+/**
+ * Everything one gateway member's configuration is rendered from. Values marked
+ * "deploy-time" are Terraform references in a real plan (known only after apply);
+ * renderers treat them as opaque strings and never parse them.
+ */
+export interface GatewayMemberSpec {
+  readonly pairIndex: number;
+  readonly member: 'a' | 'b';
+  /** deploy-time: this member's and the peer's primary (function-side) IPs. */
+  readonly selfIp: string;
+  readonly peerIp: string;
+  /** deploy-time: this member's primary ENI id (the HaVip moves onto it). */
+  readonly selfEniId: string;
+  /** deploy-time or literal: the pair's tunnel endpoint. */
+  readonly haVip: string;
+  readonly tunnel: TunnelType;
+  readonly tunnelMtu: number;
+  readonly underlayMtu: number;
+  readonly nodeCidrs: string[];
+  /** VRRP router id; unique per pair within the function subnet. */
+  readonly vrid: number;
+  /** VRRP advert interval in seconds (sub-second needs VRRPv3). */
+  readonly advertIntervalSec: number;
+  /** Per-tenant ceiling on tracked connections, so one tenant cannot exhaust the table. */
+  readonly connLimitPerTenant: number;
+  readonly tenants: GatewayTenantSpec[];
+}
+
+export interface GatewayTenantSpec {
+  readonly name: string;
+  readonly vni: number;
+  readonly zone: number;
+  readonly table: number;
+  readonly gatewayMac: string;
+  readonly destinations: string[];
+  /** deploy-time: floating NAT IP, this member's NAT ENI id/MAC/IP, the tenant subnet CIDR and its router. */
+  readonly natIp: string;
+  readonly eniId: string;
+  readonly eniMac: string;
+  readonly eniIp: string;
+  readonly subnetCidr: string;
+  readonly routerIp: string;
+}
+
+/** Deploy-time values of one member, supplied by the construct (or the emulator's stand-ins). */
+export interface MemberBindings {
+  readonly selfIp: string;
+  readonly peerIp: string;
+  readonly selfEniId: string;
+  readonly haVip: string;
+  readonly tenants: Record<string, { natIp: string; eniId: string; eniMac: string; eniIp: string; subnetCidr: string; routerIp: string }>;
+}
+
+export interface MemberOptions {
+  readonly advertIntervalSec: number;
+  readonly connLimitPerTenant: number;
+}
+
+export function buildGatewayMemberSpec(
+  model: CrossVpcModel,
+  pairIndex: number,
+  member: 'a' | 'b',
+  bind: MemberBindings,
+  opts: MemberOptions,
+): GatewayMemberSpec {
+  const pair = model.pairs[pairIndex];
+  return {
+    pairIndex,
+    member,
+    selfIp: bind.selfIp,
+    peerIp: bind.peerIp,
+    selfEniId: bind.selfEniId,
+    haVip: bind.haVip,
+    tunnel: model.tunnel,
+    tunnelMtu: model.tunnelMtu,
+    underlayMtu: model.underlayMtu,
+    nodeCidrs: [...model.functionVpc.nodeCidrs],
+    vrid: (pairIndex % 254) + 1,
+    advertIntervalSec: opts.advertIntervalSec,
+    connLimitPerTenant: opts.connLimitPerTenant,
+    tenants: pair.tenants.map((t) => {
+      const b = bind.tenants[t.name];
+      if (!b) throw new Error(`no deploy-time bindings for tenant ${t.name}`);
+      return {
+        name: t.name,
+        vni: t.vni,
+        zone: t.zone,
+        table: t.table,
+        gatewayMac: t.gatewayMac,
+        destinations: [...t.destinations],
+        ...b,
+      };
+    }),
+  };
+}
+
+export const VXLAN_UDP_PORT = VXLAN_PORT;
+export const CONNTRACKD_SYNC_PORT = 3780;
+export const CONF_DIR = '/etc/crossvpc';
+export const RUN_DIR = '/run/crossvpc';
+export const tunnelDev = (vni: number) => `cx${vni}`;
+export const tenantDev = (vni: number) => `tn${vni}`;

@@ -1,0 +1,18 @@
+#!/bin/bash
+# keepalived health check of the data plane itself, not just of processes:
+# ruleset loaded, resolver alive, every tunnel device and tenant ENI up.
+set -uo pipefail
+CONF=/etc/crossvpc
+RUN=/run/crossvpc
+fail() { echo "crossvpc-check: $*" >&2; exit 1; }
+[ -e "$RUN/dataplane-ready" ] || fail "data plane not configured"
+nft list table inet crossvpc_gw >/dev/null 2>&1 || fail "ruleset not loaded"
+kill -0 "$(cat "$RUN/resolver.pid" 2>/dev/null)" 2>/dev/null || fail "resolver not running"
+while IFS=$'\t' read -r name vni _; do
+  [[ -z "$name" || "$name" == \#* ]] && continue
+  for dev in "cx$vni" "tn$vni"; do
+    state=$(cat "/sys/class/net/$dev/operstate" 2>/dev/null || echo missing)
+    case "$state" in up | unknown) ;; *) fail "$dev is $state" ;; esac
+  done
+done <"$CONF/tenants.tsv"
+exit 0

@@ -1,0 +1,66 @@
+#!/bin/bash
+# Moves the HaVip and every NAT IP onto this member's ENIs through the EC2 API
+# (AssignPrivateIpAddresses, AllowReassignment) and retries with backoff until
+# every move holds, or until this member is no longer master. keepalived does not
+# retry notify scripts, so this loop is what makes a failed move eventually hold.
+set -uo pipefail
+CONF=/etc/crossvpc
+RUN=/run/crossvpc
+# shellcheck source=/dev/null
+. "$CONF/gateway.env"
+log() { echo "$(date +%s.%N) crossvpc-converge: $*"; }
+exec 9>"$RUN/converge.lock"
+flock -n 9 || { log "already running"; exit 0; }
+underlay=$(cat "$RUN/underlay")
+
+is_master() { [ "$(cat "$RUN/vrrp-state" 2>/dev/null)" = MASTER ]; }
+imds() {
+  local token
+  token=$(curl -sf -m 2 -X PUT "$IMDS_ENDPOINT/latest/api/token" -H 'X-aws-ec2-metadata-token-ttl-seconds: 300') || return 1
+  curl -sf -m 2 -H "X-aws-ec2-metadata-token: $token" "$IMDS_ENDPOINT/latest/$1"
+}
+json_field() { sed -n "s/.*\"$1\" *: *\"\([^\"]*\)\".*/\1/p" | head -n 1; }
+garp() { # <dev> <ip>: refresh neighbours on an L2 segment; harmless where the cloud ignores it
+  if command -v arping >/dev/null 2>&1; then arping -q -U -c 2 -w 1 -I "$1" "$2" >/dev/null 2>&1 || true; fi
+}
+
+assign_all() {
+  local region role creds ak sk st endpoint name vni nat_ip eni_id ok=0
+  region=$(imds meta-data/placement/region) || { log "IMDS: no region"; return 1; }
+  role=$(imds meta-data/iam/security-credentials/ | head -n 1) || { log "IMDS: no role"; return 1; }
+  creds=$(imds "meta-data/iam/security-credentials/$role") || { log "IMDS: no credentials"; return 1; }
+  ak=$(json_field AccessKeyId <<<"$creds")
+  sk=$(json_field SecretAccessKey <<<"$creds")
+  st=$(json_field Token <<<"$creds")
+  endpoint=${EC2_ENDPOINT:-https://ec2.$region.amazonaws.com}
+  assign() { # <eni> <ip>
+    curl -sS -f -m 5 --aws-sigv4 "aws:amz:$region:ec2" --user "$ak:$sk" -H "x-amz-security-token: $st" \
+      "$endpoint/?Action=AssignPrivateIpAddresses&Version=2016-11-15&NetworkInterfaceId=$1&PrivateIpAddress.1=$2&AllowReassignment=true" >/dev/null
+  }
+  if assign "$SELF_ENI" "$HAVIP"; then log "HaVip $HAVIP -> $SELF_ENI"; else log "HaVip $HAVIP: move failed"; ok=1; fi
+  while IFS=$'\t' read -r name vni _zone _table _mac nat_ip eni_id _; do
+    [[ -z "$name" || "$name" == \#* ]] && continue
+    if assign "$eni_id" "$nat_ip"; then log "tenant $name NAT IP $nat_ip -> $eni_id"; else log "tenant $name NAT IP: move failed"; ok=1; fi
+  done <"$CONF/tenants.tsv"
+  return $ok
+}
+
+garp "$underlay" "$HAVIP"
+while IFS=$'\t' read -r name vni _zone _table _mac nat_ip _; do
+  [[ -z "$name" || "$name" == \#* ]] && continue
+  garp "tn$vni" "$nat_ip"
+done <"$CONF/tenants.tsv"
+
+delay=0.2
+attempt=1
+while is_master; do
+  if assign_all; then
+    log "all floating IPs hold after $attempt attempt(s)"
+    exit 0
+  fi
+  log "attempt $attempt failed; retrying in ${delay}s"
+  sleep "$delay"
+  delay=$(awk -v d="$delay" 'BEGIN { d *= 2; if (d > 10) d = 10; print d }')
+  attempt=$((attempt + 1))
+done
+log "no longer master; stopped"

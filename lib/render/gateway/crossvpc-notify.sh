@@ -1,0 +1,44 @@
+#!/bin/bash
+# keepalived notify: $1 INSTANCE|GROUP, $2 name, $3 MASTER|BACKUP|FAULT|STOP.
+# A new master commits the peer's synced sessions BEFORE it answers for the
+# floating IPs; the other order would reset every established client.
+set -uo pipefail
+CONF=/etc/crossvpc
+RUN=/run/crossvpc
+# shellcheck source=/dev/null
+. "$CONF/gateway.env"
+state=${3:-UNKNOWN}
+mkdir -p "$RUN"
+log() { echo "$(date +%s.%N) crossvpc-notify: $*" >>"$RUN/notify.log"; }
+ctd() { conntrackd -C "$RUN/conntrackd.conf" "$@" >/dev/null 2>&1 || log "conntrackd $* failed"; }
+underlay=$(cat "$RUN/underlay")
+
+floating_ips() { # <add|del>: the HaVip on the underlay, each NAT IP on its tenant ENI
+  local op=$1 name vni nat_ip
+  if [ "$op" = add ]; then ip addr replace "$HAVIP/32" dev "$underlay"; else ip addr del "$HAVIP/32" dev "$underlay" 2>/dev/null; fi
+  while IFS=$'\t' read -r name vni _zone _table _mac nat_ip _; do
+    [[ -z "$name" || "$name" == \#* ]] && continue
+    if [ "$op" = add ]; then ip addr replace "$nat_ip/32" dev "tn$vni"; else ip addr del "$nat_ip/32" dev "tn$vni" 2>/dev/null; fi
+  done <"$CONF/tenants.tsv"
+  return 0
+}
+
+printf '%s\n' "$state" >"$RUN/vrrp-state.new" && mv -f "$RUN/vrrp-state.new" "$RUN/vrrp-state"
+log "state $state"
+case "$state" in
+  MASTER)
+    ctd -c
+    ctd -f internal
+    ctd -R
+    ctd -B
+    floating_ips add
+    log "floating IPs up"
+    setsid "$CONF/bin/crossvpc-converge" </dev/null >>"$RUN/converge.log" 2>&1 &
+    ;;
+  BACKUP | FAULT | STOP)
+    floating_ips del
+    ctd -t
+    ctd -n
+    ;;
+esac
+exit 0
