@@ -1,4 +1,4 @@
-import { AgentConfig, AgentTenant, MARK_MAX, MARK_MIN, NFT_TABLE, RULE_PRIORITY, nodeMac, tunnelDev } from './config';
+import { AgentConfig, AgentTenant, ipv4ToInt, MARK_MAX, MARK_MIN, NFT_TABLE, RULE_PRIORITY, nodeMac, tunnelDev } from './config';
 import { Exec, Step } from './exec';
 
 /** What the agent cares about on the host, as read back from `ip -j`. */
@@ -180,7 +180,7 @@ const elements = (items: string[]) => (items.length ? ` elements = { ${items.joi
  * run disappear without a window where pods lose their mark.
  */
 export function renderRuleset(c: AgentConfig, nodeIp: string, bindings: Bindings): string {
-  const b = [...bindings].sort(([a], [z]) => a.localeCompare(z));
+  const b = [...bindings].sort(([a], [z]) => ipv4ToInt(a)! - ipv4ToInt(z)!);
   const spoof = [`ip daddr @gateways udp dport ${c.vxlanPort}`, 'ip daddr @gateways ip protocol gre'];
   return [
     `table inet ${NFT_TABLE} {}`,
@@ -235,7 +235,8 @@ export function diffBindings(installed: Bindings, desired: Bindings): BindingDif
     const i = installed.get(ip);
     if (!i || i.vni !== t.vni || i.table !== t.table) add.push([ip, t]);
   }
-  return { add, remove };
+  const byIp = (a: [string, AgentTenant], b: [string, AgentTenant]) => ipv4ToInt(a[0])! - ipv4ToInt(b[0])!;
+  return { add: add.sort(byIp), remove: remove.sort(byIp) }; // stable order: readable logs, testable scripts
 }
 
 /** One nft transaction: deletes first so a changed IP is re-added with its new tenant. */

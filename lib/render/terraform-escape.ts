@@ -5,7 +5,7 @@
  * (`${TfToken[...]}`) are left alone: cdktf turns them into real references.
  */
 export function escapeForTerraform(text: string): string {
-  return text.replace(/\$\{(?!TfToken\[)/g, '$${').replace(/%\{/g, '%%{');
+  return text.replace(/\$\{(?!TfToken\[)/g, () => '$${').replace(/%\{/g, '%%{');
 }
 
 /** The inverse, as Terraform applies it to a literal: what the machine finally receives. */

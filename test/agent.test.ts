@@ -1,0 +1,422 @@
+import { appendFileSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'fs';
+import * as http from 'http';
+import { AddressInfo } from 'net';
+import { tmpdir } from 'os';
+import { join } from 'path';
+import { AgentConfig, canonicalCidr, nodeMac, parseConfig } from '../agent/config';
+import { diffBindings, HostState, planTunnels, renderElementOps, renderRuleset } from '../agent/dataplane';
+import { RecordingExec, Step } from '../agent/exec';
+import { KubePodSource } from '../agent/kube';
+import { Log, silentLog } from '../agent/log';
+import { parseArgs } from '../agent/main';
+import { FilePodSource, parseEventLine, PodEventType, PodInfo, PodSink } from '../agent/pods';
+import { desiredBindings, Reconciler } from '../agent/reconciler';
+
+const RAW = {
+  version: 1,
+  podLabelKey: 'crossvpc.io/tenant',
+  tunnel: 'vxlan',
+  vxlanPort: 4789,
+  mtu: 8951,
+  nextHop: '169.254.0.1',
+  gatewayEndpoints: ['10.0.1.1', '10.0.1.2'],
+  tenants: [
+    { name: 'alpha', vni: 100, cidrs: ['10.50.0.0/16'], haVip: '10.0.1.1', gatewayMac: '0a:00:00:00:64:01', table: 0x1000064 },
+    { name: 'beta', vni: 200, cidrs: ['10.50.0.0/16', '172.16.0.0/12'], haVip: '10.0.1.2', gatewayMac: '0a:01:00:00:c8:01', table: 0x10000c8 },
+  ],
+};
+const config: AgentConfig = parseConfig(JSON.stringify(RAW));
+const [alpha, beta] = config.tenants;
+const NODE = '10.0.1.10';
+const EMPTY: HostState = { links: [], rules: [], routes: new Map(), neighbours: new Map() };
+
+const pod = (name: string, ip: string | undefined, tenant?: string, extra: Partial<PodInfo> = {}): PodInfo => ({
+  key: `uid-${name}`,
+  name,
+  namespace: 'fn',
+  labels: tenant ? { 'crossvpc.io/tenant': tenant } : {},
+  ip,
+  hostNetwork: false,
+  phase: 'Running',
+  ...extra,
+});
+const lines = (steps: Step[]) => steps.map((s) => (s.kind === 'run' ? s.argv.join(' ') : `write ${s.path}=${s.value}`));
+
+describe('config', () => {
+  it('canonicalises CIDRs and lower-cases MACs', () => {
+    expect(canonicalCidr('10.50.3.4/16')).toBe('10.50.0.0/16');
+    expect(canonicalCidr('192.168.1.1')).toBe('192.168.1.1/32');
+    expect(parseConfig(JSON.stringify({ ...RAW, tenants: [{ ...RAW.tenants[0], gatewayMac: '0A:00:00:00:64:01' }] })).tenants[0].gatewayMac).toBe('0a:00:00:00:64:01');
+  });
+
+  it('derives the node MAC from the node IP', () => {
+    expect(nodeMac('10.0.1.10')).toBe('0e:cc:0a:00:01:0a');
+  });
+
+  it.each([
+    ['an unresolved Terraform token as haVip', { tenants: [{ ...RAW.tenants[0], haVip: '${aws_eip.x.private_ip}' }] }, /haVip is not an IPv4/],
+    ['a table outside the agent range', { tenants: [{ ...RAW.tenants[0], table: 254 }] }, /outside 0x1000000/],
+    ['duplicate VNIs', { tenants: [RAW.tenants[0], { ...RAW.tenants[1], vni: 100 }] }, /vni 100 used by both alpha and beta/],
+    ['a bad CIDR', { tenants: [{ ...RAW.tenants[0], cidrs: ['10.0.0.0/33'] }] }, /not an IPv4 CIDR/],
+    ['another version', { version: 2 }, /unsupported version/],
+  ])('rejects %s', (_what, patch, msg) => {
+    expect(() => parseConfig(JSON.stringify({ ...RAW, ...patch }))).toThrow(msg);
+  });
+});
+
+describe('planTunnels', () => {
+  it('builds every tenant tunnel, route and rule on an empty host', () => {
+    expect(lines(planTunnels(config, NODE, EMPTY))).toEqual([
+      'ip link add cx100 type vxlan id 100 remote 10.0.1.1 local 10.0.1.10 dstport 4789 nolearning',
+      'write /proc/sys/net/ipv4/conf/cx100/rp_filter=0',
+      'write /proc/sys/net/ipv6/conf/cx100/disable_ipv6=1',
+      'ip link set dev cx100 address 0e:cc:0a:00:01:0a mtu 8951 up',
+      'ip neigh replace 169.254.0.1 lladdr 0a:00:00:00:64:01 dev cx100 nud permanent',
+      'ip route replace 10.50.0.0/16 via 169.254.0.1 dev cx100 onlink table 16777316',
+      'ip link add cx200 type vxlan id 200 remote 10.0.1.2 local 10.0.1.10 dstport 4789 nolearning',
+      'write /proc/sys/net/ipv4/conf/cx200/rp_filter=0',
+      'write /proc/sys/net/ipv6/conf/cx200/disable_ipv6=1',
+      'ip link set dev cx200 address 0e:cc:0a:00:01:0a mtu 8951 up',
+      'ip neigh replace 169.254.0.1 lladdr 0a:01:00:00:c8:01 dev cx200 nud permanent',
+      'ip route replace 10.50.0.0/16 via 169.254.0.1 dev cx200 onlink table 16777416',
+      'ip route replace 172.16.0.0/12 via 169.254.0.1 dev cx200 onlink table 16777416',
+      'ip rule add fwmark 16777316 lookup 16777316 priority 100',
+      'ip rule add fwmark 16777416 lookup 16777416 priority 100',
+    ]);
+  });
+
+  const link = (name: string, id: number, remote: string) => ({ name, kind: 'vxlan', id, remote, local: NODE, port: 4789, mtu: 8951, address: nodeMac(NODE), up: true });
+  const converged: HostState = {
+    links: [link('cx100', 100, '10.0.1.1'), link('cx200', 200, '10.0.1.2')],
+    rules: [
+      { priority: 0, table: 'local' },
+      { priority: 100, fwmark: 0x1000064, table: '16777316' },
+      { priority: 100, fwmark: 0x10000c8, table: '16777416' },
+      { priority: 32766, table: 'main' },
+    ],
+    routes: new Map([
+      [0x1000064, ['10.50.0.0/16']],
+      [0x10000c8, ['10.50.0.0/16', '172.16.0.0/12']],
+    ]),
+    neighbours: new Map([
+      ['cx100 169.254.0.1', '0a:00:00:00:64:01'],
+      ['cx200 169.254.0.1', '0a:01:00:00:c8:01'],
+    ]),
+  };
+
+  it('does nothing on a converged host (restart is a no-op)', () => {
+    expect(planTunnels(config, NODE, converged)).toEqual([]);
+  });
+
+  it('removes stale tenants, routes and rules in its range and leaves foreign ones', () => {
+    const host: HostState = {
+      ...converged,
+      links: [...converged.links, link('cx999', 999, '10.0.1.1')],
+      rules: [
+        ...converged.rules,
+        { priority: 100, fwmark: 0x10003e7, table: '16778215' }, // tenant 999, gone from config
+        { priority: 90, fwmark: 0x1000064, table: '16777316' }, // ours, wrong priority
+        { priority: 50, fwmark: 0x7, table: '7' }, // someone else's
+      ],
+      routes: new Map([...converged.routes, [0x10003e7, ['10.9.0.0/16']], [0x1000064, ['10.50.0.0/16', '192.168.0.0/16']]]),
+    };
+    expect(lines(planTunnels(config, NODE, host))).toEqual([
+      'ip link del cx999',
+      'ip route del 192.168.0.0/16 table 16777316',
+      'ip route flush table 16778215',
+      'ip rule del priority 100 fwmark 0x10003e7 table 16778215',
+      'ip rule del priority 90 fwmark 0x1000064 table 16777316',
+    ]);
+  });
+
+  it('recreates a tunnel whose endpoint moved and repairs a changed neighbour', () => {
+    const host: HostState = {
+      ...converged,
+      links: [link('cx100', 100, '10.0.1.99'), converged.links[1]],
+      neighbours: new Map([['cx200 169.254.0.1', '0a:ff:00:00:c8:01']]),
+    };
+    expect(lines(planTunnels(config, NODE, host))).toEqual([
+      'ip link del cx100',
+      'ip link add cx100 type vxlan id 100 remote 10.0.1.1 local 10.0.1.10 dstport 4789 nolearning',
+      'write /proc/sys/net/ipv4/conf/cx100/rp_filter=0',
+      'write /proc/sys/net/ipv6/conf/cx100/disable_ipv6=1',
+      'ip link set dev cx100 address 0e:cc:0a:00:01:0a mtu 8951 up',
+      'ip neigh replace 169.254.0.1 lladdr 0a:00:00:00:64:01 dev cx100 nud permanent',
+      'ip route flush table 16777316',
+      'ip route replace 10.50.0.0/16 via 169.254.0.1 dev cx100 onlink table 16777316',
+      'ip neigh replace 169.254.0.1 lladdr 0a:01:00:00:c8:01 dev cx200 nud permanent',
+    ]);
+  });
+
+  it('renders keyed GRE without MAC or neighbour', () => {
+    const gre = parseConfig(JSON.stringify({ ...RAW, tunnel: 'gre', tenants: [RAW.tenants[0]] }));
+    expect(lines(planTunnels(gre, NODE, EMPTY)).filter((l) => !l.startsWith('write'))).toEqual([
+      'ip link add cx100 type gre remote 10.0.1.1 local 10.0.1.10 key 100',
+      'ip link set dev cx100 mtu 8951 up',
+      'ip route replace 10.50.0.0/16 dev cx100 table 16777316',
+      'ip rule add fwmark 16777316 lookup 16777316 priority 100',
+    ]);
+  });
+});
+
+describe('renderRuleset', () => {
+  const text = renderRuleset(config, NODE, new Map([['10.244.0.5', alpha], ['10.244.0.7', beta]]));
+  const body = text.split('\n').map((l) => l.trim());
+
+  it('swaps the table atomically', () => {
+    expect(body.slice(0, 3)).toEqual(['table inet crossvpc_node {}', 'delete table inet crossvpc_node', 'table inet crossvpc_node {']);
+  });
+
+  it('holds the pod bindings and gateway endpoints', () => {
+    expect(body).toContain('map pod_tenant { type ipv4_addr : mark; elements = { 10.244.0.5 : 0x1000064, 10.244.0.7 : 0x10000c8 } }');
+    expect(body).toContain('set pod_tunnel { type ipv4_addr . ifname; elements = { 10.244.0.5 . "cx100", 10.244.0.7 . "cx200" } }');
+    expect(body).toContain('set gateways { type ipv4_addr; elements = { 10.0.1.1, 10.0.1.2 } }');
+  });
+
+  it('marks, guards, clamps and SNATs', () => {
+    expect(body).toContain('iifname != "cx*" meta mark set ip saddr map @pod_tenant');
+    expect(body).toContain('ip daddr @gateways udp dport 4789 counter name tunnel_spoof drop');
+    expect(body).toContain('ip daddr @gateways ip protocol gre counter name tunnel_spoof drop');
+    expect(body).toContain('oifname "cx*" tcp flags syn / syn,rst tcp option maxseg size set rt mtu');
+    expect(body).toContain('oifname "cx*" ip saddr . oifname @pod_tunnel accept');
+    expect(body).toContain('oifname "cx*" counter name tunnel_denied drop');
+    expect(body).toContain('iifname "cx*" ct state established,related accept');
+    expect(body).toContain('oifname "cx*" snat ip to 10.0.1.10');
+    expect(body.indexOf('oifname "cx*" ip saddr . oifname @pod_tunnel accept')).toBeLessThan(body.indexOf('oifname "cx*" counter name tunnel_denied drop'));
+  });
+
+  it('omits empty element lists (nft rejects them)', () => {
+    expect(renderRuleset(config, NODE, new Map())).toContain('map pod_tenant { type ipv4_addr : mark; }');
+  });
+});
+
+describe('desired bindings and diffs', () => {
+  it('binds labelled pods of known tenants only', () => {
+    const r = desiredBindings(config, [
+      pod('a', '10.244.0.5', 'alpha'),
+      pod('b', '10.244.0.6', 'gamma'),
+      pod('c', '10.244.0.7'),
+      pod('d', undefined, 'alpha'),
+      pod('e', '10.0.1.10', 'alpha', { hostNetwork: true }),
+      pod('f', '10.244.0.8', 'beta', { phase: 'Succeeded' }),
+    ]);
+    expect([...r.bindings].map(([ip, t]) => `${ip}=${t.name}`)).toEqual(['10.244.0.5=alpha']);
+    expect(r.denied.map((d) => `${d.pod.name}: ${d.reason}`)).toEqual(['b: unknown tenant "gamma"']);
+  });
+
+  it('denies an IP claimed by two tenants', () => {
+    const r = desiredBindings(config, [pod('a', '10.244.0.5', 'alpha'), pod('b', '10.244.0.5', 'beta')]);
+    expect(r.bindings.size).toBe(0);
+    expect(r.denied).toHaveLength(2);
+  });
+
+  it('turns a tenant change into delete then add in one transaction', () => {
+    const diff = diffBindings(new Map([['10.244.0.5', alpha], ['10.244.0.6', alpha]]), new Map([['10.244.0.5', beta], ['10.244.0.7', alpha]]));
+    expect(renderElementOps(diff).trim().split('\n')).toEqual([
+      'delete element inet crossvpc_node pod_tenant { 10.244.0.5, 10.244.0.6 }',
+      'delete element inet crossvpc_node pod_tunnel { 10.244.0.5 . "cx100", 10.244.0.6 . "cx100" }',
+      'add element inet crossvpc_node pod_tenant { 10.244.0.5 : 0x10000c8, 10.244.0.7 : 0x1000064 }',
+      'add element inet crossvpc_node pod_tunnel { 10.244.0.5 . "cx200", 10.244.0.7 . "cx100" }',
+    ]);
+    expect(renderElementOps(diffBindings(new Map([['10.244.0.5', alpha]]), new Map([['10.244.0.5', alpha]])))).toBe('');
+  });
+});
+
+describe('Reconciler', () => {
+  const nftInputs = (exec: RecordingExec) => exec.calls.filter((c) => c.argv.join(' ') === 'nft -f -').map((c) => c.input!);
+  const make = (exec = new RecordingExec([{ prefix: 'nft -j list map', code: 1 }])) => {
+    const logs: { level: string; msg: string; fields?: Record<string, unknown> }[] = [];
+    const log: Log = (level, msg, fields) => logs.push({ level, msg, fields });
+    const rec = new Reconciler(config, NODE, exec, log, { batchMs: 1, retryMs: 5 });
+    return { rec, exec, logs };
+  };
+
+  it('waits for a complete snapshot before touching the nft table', async () => {
+    const { rec, exec } = make();
+    rec.event('ADDED', pod('a', '10.244.0.5', 'alpha'));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(exec.calls).toHaveLength(0);
+  });
+
+  it('replaces the table on sync, then adds, relabels and deletes elements', async () => {
+    const { rec, exec, logs } = make();
+    rec.sync([pod('a', '10.244.0.5', 'alpha')]);
+    await rec.idle();
+    expect(nftInputs(exec)).toHaveLength(1);
+    expect(nftInputs(exec)[0]).toContain('10.244.0.5 : 0x1000064');
+    expect(logs.map((l) => l.msg)).toContain('agent ready');
+
+    rec.event('ADDED', pod('b', '10.244.0.6', 'beta'));
+    rec.event('ADDED', pod('x', '10.244.0.9', 'nobody'));
+    await rec.idle();
+    expect(nftInputs(exec)[1]).toBe(
+      'add element inet crossvpc_node pod_tenant { 10.244.0.6 : 0x10000c8 }\nadd element inet crossvpc_node pod_tunnel { 10.244.0.6 . "cx200" }\n',
+    );
+    expect(logs.filter((l) => l.level === 'warn').map((l) => l.fields?.reason)).toEqual(['unknown tenant "nobody"']);
+
+    rec.event('MODIFIED', pod('a', '10.244.0.5', 'beta'));
+    await rec.idle();
+    expect(nftInputs(exec)[2]).toContain('delete element inet crossvpc_node pod_tenant { 10.244.0.5 }');
+    expect(nftInputs(exec)[2]).toContain('add element inet crossvpc_node pod_tenant { 10.244.0.5 : 0x10000c8 }');
+
+    rec.event('MODIFIED', pod('b', '10.244.0.6')); // label removed
+    rec.event('DELETED', pod('a', '10.244.0.5'));
+    await rec.idle();
+    expect(nftInputs(exec)[3]).toBe(
+      'delete element inet crossvpc_node pod_tenant { 10.244.0.5, 10.244.0.6 }\ndelete element inet crossvpc_node pod_tunnel { 10.244.0.5 . "cx200", 10.244.0.6 . "cx200" }\n',
+    );
+    expect(exec.lines().filter((l) => l.startsWith('conntrack'))).toEqual(['conntrack -D -s 10.244.0.5', 'conntrack -D -s 10.244.0.5', 'conntrack -D -s 10.244.0.6']);
+    expect(logs.filter((l) => l.level === 'warn')).toHaveLength(1); // the unknown tenant was reported once
+  });
+
+  it('flushes conntrack of pods that vanished while the agent was down', async () => {
+    const exec = new RecordingExec([{ prefix: 'nft -j list map', stdout: JSON.stringify({ nftables: [{ map: { elem: [['10.244.0.5', 0x1000064], ['10.244.0.6', 0x1000064]] } }] }) }]);
+    const { rec } = make(exec);
+    rec.sync([pod('b', '10.244.0.6', 'alpha')]);
+    await rec.idle();
+    expect(exec.lines().filter((l) => l.startsWith('conntrack'))).toEqual(['conntrack -D -s 10.244.0.5']);
+  });
+
+  it('rebuilds the whole table after a failed element update', async () => {
+    const { rec, exec, logs } = make();
+    rec.sync([]);
+    await rec.idle();
+    exec.responses.unshift({ prefix: 'nft -f -', code: 1 });
+    rec.event('ADDED', pod('a', '10.244.0.5', 'alpha'));
+    await new Promise((r) => setTimeout(r, 3));
+    exec.responses.shift();
+    await rec.idle();
+    const inputs = nftInputs(exec);
+    expect(inputs[1]).toMatch(/^add element/);
+    expect(inputs[inputs.length - 1]).toMatch(/^table inet crossvpc_node \{\}/);
+    expect(inputs[inputs.length - 1]).toContain('10.244.0.5 : 0x1000064');
+    expect(logs.map((l) => l.msg)).toContain('nft apply failed, will rebuild the table');
+  });
+});
+
+/** Collects what a pod source emits. */
+class Sink implements PodSink {
+  readonly log: string[] = [];
+  sync(pods: PodInfo[]) {
+    this.log.push(`sync ${pods.map((p) => p.name).sort().join(',')}`);
+  }
+  event(type: PodEventType, p: PodInfo) {
+    this.log.push(`${type} ${p.name} ${p.ip ?? '-'} ${p.labels['crossvpc.io/tenant'] ?? '-'}`);
+  }
+}
+const until = async (cond: () => boolean, ms = 2000) => {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+};
+const ev = (type: string, name: string, ip?: string, tenant?: string) =>
+  `${JSON.stringify({ type, object: { metadata: { name, namespace: 'fn', uid: `uid-${name}`, labels: tenant ? { 'crossvpc.io/tenant': tenant } : {} }, status: { podIP: ip, phase: 'Running' } } })}\n`;
+
+describe('file pod source', () => {
+  let dir: string;
+  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'agt-file-'))));
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('parses watch-event lines', () => {
+    const e = parseEventLine(ev('ADDED', 'a', '10.244.0.5', 'alpha'));
+    expect(e).toEqual({ type: 'ADDED', pod: expect.objectContaining({ key: 'uid-a', namespace: 'fn', ip: '10.244.0.5', hostNetwork: false }) });
+    expect(parseEventLine('{"type":"BOOKMARK","object":{}}')).toEqual({ skip: 'event type BOOKMARK' });
+    expect(parseEventLine('not json')).toEqual({ skip: 'not JSON' });
+  });
+
+  it('folds existing lines into a snapshot, then tails appended events in order', async () => {
+    const file = join(dir, 'pods.jsonl');
+    writeFileSync(file, ev('ADDED', 'a', '10.244.0.5', 'alpha') + ev('ADDED', 'b', '10.244.0.6', 'beta') + ev('DELETED', 'a'));
+    const sink = new Sink();
+    const src = new FilePodSource(file, silentLog, 20);
+    src.start(sink);
+    try {
+      await until(() => sink.log.length === 1);
+      expect(sink.log).toEqual(['sync b']);
+      const line = ev('MODIFIED', 'b', '10.244.0.6', 'alpha');
+      appendFileSync(file, line.slice(0, 25)); // a half-written line is not an event yet
+      await new Promise((r) => setTimeout(r, 60));
+      expect(sink.log).toHaveLength(1);
+      appendFileSync(file, line.slice(25) + 'garbage\n' + ev('ADDED', 'c', '10.244.0.7', 'beta'));
+      await until(() => sink.log.length === 3);
+      expect(sink.log.slice(1)).toEqual(['MODIFIED b 10.244.0.6 alpha', 'ADDED c 10.244.0.7 beta']);
+      truncateSync(file, 0); // truncation means a new history: resync from scratch
+      appendFileSync(file, ev('ADDED', 'd', '10.244.0.8', 'alpha'));
+      await until(() => sink.log.length === 4);
+      expect(sink.log[3]).toBe('sync d');
+    } finally {
+      src.stop();
+    }
+  });
+
+  it('reports an empty snapshot until the file appears', async () => {
+    const file = join(dir, 'later.jsonl');
+    const sink = new Sink();
+    const src = new FilePodSource(file, silentLog, 20);
+    src.start(sink);
+    try {
+      await until(() => sink.log.length === 1);
+      writeFileSync(file, ev('ADDED', 'a', '10.244.0.5', 'alpha'));
+      await until(() => sink.log.length === 2);
+      expect(sink.log).toEqual(['sync ', 'sync a']);
+    } finally {
+      src.stop();
+    }
+  });
+});
+
+describe('kube pod source', () => {
+  it('lists, watches from the resourceVersion and re-lists after 410 Gone', async () => {
+    const requests: string[] = [];
+    let lists = 0;
+    const item = (name: string, ip: string) => ({ metadata: { name, namespace: 'fn', uid: `uid-${name}`, labels: {} }, status: { podIP: ip } });
+    const server = http.createServer((req, res) => {
+      requests.push(`${req.headers.authorization} ${req.url}`);
+      const url = new URL(req.url!, 'http://x');
+      if (!url.searchParams.get('watch')) {
+        lists++;
+        res.end(JSON.stringify({ metadata: { resourceVersion: `${lists * 10}` }, items: lists === 1 ? [item('a', '10.244.0.5')] : [item('b', '10.244.0.6')] }));
+      } else if (url.searchParams.get('resourceVersion') === '10') {
+        res.write(`${JSON.stringify({ type: 'ADDED', object: { ...item('c', '10.244.0.7'), metadata: { ...item('c', '').metadata, resourceVersion: '11' } } })}\n`);
+        res.end(`${JSON.stringify({ type: 'ERROR', object: { kind: 'Status', code: 410 } })}\n`);
+      } else {
+        const t = setTimeout(() => res.end(), 5000); // idle watch; ended by stop()
+        res.on('close', () => clearTimeout(t));
+      }
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const sink = new Sink();
+    const src = new KubePodSource({ nodeName: 'node-1', host: '127.0.0.1', port: (server.address() as AddressInfo).port, token: () => 'tkn', protocol: 'http', minBackoffMs: 10 }, silentLog);
+    src.start(sink);
+    try {
+      await until(() => sink.log.length === 3);
+      expect(sink.log).toEqual(['sync a', 'ADDED c 10.244.0.7 -', 'sync b']);
+      expect(requests[0]).toBe('Bearer tkn /api/v1/pods?fieldSelector=spec.nodeName%3Dnode-1&limit=500');
+      expect(requests[1]).toMatch(/watch=true&allowWatchBookmarks=true&timeoutSeconds=\d+&resourceVersion=10$/);
+      await until(() => requests.length === 4);
+      expect(requests[3]).toMatch(/resourceVersion=20$/);
+    } finally {
+      src.stop();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
+});
+
+describe('CLI', () => {
+  it('takes flags, falls back to the downward-API env', () => {
+    expect(parseArgs(['--config', '/etc/crossvpc/tenants.json'], { NODE_IP: '10.0.1.10', NODE_NAME: 'n1' })).toEqual({
+      config: '/etc/crossvpc/tenants.json',
+      nodeIp: '10.0.1.10',
+      nodeName: 'n1',
+      pods: 'kube',
+      readyFile: undefined,
+      dryRun: false,
+    });
+    expect(parseArgs(['--config', 'c.json', '--node-ip', '10.0.1.11', '--pods', 'file:/tmp/p.jsonl'], {}).pods).toBe('file:/tmp/p.jsonl');
+    expect(() => parseArgs(['--config', 'c.json', '--node-ip', 'fe80::1'], {})).toThrow(/IPv4/);
+    expect(() => parseArgs(['--config', 'c.json', '--node-ip', '10.0.1.1'], {})).toThrow(/NODE_NAME/);
+  });
+});

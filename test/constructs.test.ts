@@ -1,0 +1,189 @@
+import { App, Testing, TerraformStack } from 'cdktf';
+import { Instance } from '@cdktf/provider-aws/lib/instance';
+import { NetworkInterface } from '@cdktf/provider-aws/lib/network-interface';
+import { NetworkInterfaceAttachmentA } from '@cdktf/provider-aws/lib/network-interface-attachment';
+import { DaemonSetV1 } from '@cdktf/provider-kubernetes/lib/daemon-set-v1';
+import { AwsProvider } from '@cdktf/provider-aws/lib/provider';
+import { CrossVpcNat, CrossVpcError, FunctionVpcLink } from '../lib';
+import { OverlappingTenantsStack } from '../examples/overlapping-tenants/stack';
+import { synthExample, synthJson } from './helpers';
+
+const gamma = { name: 'gamma', vpcId: 'vpc-0c3c3c3c3c3c3c3c3', subnetId: 'subnet-0c3c3c3c3c3c3c3c3', cidrs: ['172.16.0.0/16'], vni: 1003 };
+
+describe('example stack', () => {
+  const out = synthExample();
+
+  test('NAT ENIs: tenant subnet, source/dest check off, attached per member', () => {
+    expect(out).toHaveResourceWithProperties(NetworkInterface, { subnet_id: 'subnet-0a1a1a1a1a1a1a1a1', source_dest_check: false });
+    expect(out).toHaveResourceWithProperties(NetworkInterface, { subnet_id: 'subnet-0b2b2b2b2b2b2b2b2', source_dest_check: false });
+    expect(out).toHaveResourceWithProperties(NetworkInterfaceAttachmentA, { device_index: 1 });
+    expect(out).toHaveResourceWithProperties(NetworkInterfaceAttachmentA, { device_index: 2 });
+    const json = JSON.parse(out);
+    expect(Object.keys(json.resource.aws_network_interface_attachment)).toHaveLength(4);
+  });
+
+  test('members use primaryNetworkInterface, IMDSv2 and a spread placement group', () => {
+    const json = JSON.parse(out);
+    const instances = Object.values<any>(json.resource.aws_instance);
+    expect(instances).toHaveLength(2);
+    for (const i of instances) {
+      expect(i.primary_network_interface.network_interface_id).toMatch(/^\$\{aws_network_interface\..*PrimaryEni.*\.id\}$/);
+      expect(i.network_interface).toBeUndefined();
+      expect(i.metadata_options.http_tokens).toBe('required');
+      expect(i.placement_group).toMatch(/aws_placement_group/);
+      expect(i.ami).toMatch(/data\.aws_ssm_parameter/);
+      expect(i.lifecycle.precondition[0].condition).toMatch(/maximum_network_interfaces >= 3/);
+    }
+    expect(out).toHaveResourceWithProperties(Instance, { instance_type: 'c6in.xlarge' });
+    expect(Object.values<any>(json.data.aws_ssm_parameter)[0].name).toBe('/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id');
+    expect(Object.values<any>(json.resource.aws_placement_group)[0].strategy).toBe('spread');
+  });
+
+  test('security groups: tunnel only from nodes, VRRP and sync only between members, no SSH', () => {
+    const rules = Object.values<any>(JSON.parse(out).resource.aws_vpc_security_group_ingress_rule);
+    const tunnel = rules.find((r) => r.description === 'vxlan from cluster nodes');
+    expect(tunnel).toMatchObject({ ip_protocol: 'udp', from_port: 4789, to_port: 4789, referenced_security_group_id: 'sg-0f00000000000e0de' });
+    const vrrp = rules.find((r) => r.ip_protocol === '112');
+    expect(vrrp.referenced_security_group_id).toBe(vrrp.security_group_id);
+    const sync = rules.find((r) => r.from_port === 3780);
+    expect(sync.referenced_security_group_id).toBe(sync.security_group_id);
+    expect(rules.some((r) => r.from_port === 22)).toBe(false);
+    const natSgs = Object.values<any>(JSON.parse(out).resource.aws_security_group).filter((g) => /NAT ENI/.test(g.description));
+    expect(natSgs).toHaveLength(4);
+    for (const g of natSgs) expect(g.ingress).toEqual([]);
+  });
+
+  test('IAM: only AssignPrivateIpAddresses, only on this pair\'s ENIs', () => {
+    const json = JSON.parse(out);
+    const doc = Object.entries<any>(json.data.aws_iam_policy_document).find(([k]) => k.includes('MoveFloatingIps'))![1];
+    expect(doc.statement).toHaveLength(1);
+    expect(doc.statement[0].actions).toEqual(['ec2:AssignPrivateIpAddresses']);
+    expect(doc.statement[0].resources).toHaveLength(6);
+    for (const r of doc.statement[0].resources) expect(r).toMatch(/^\$\{aws_network_interface\.[^.]+\.arn\}$/);
+  });
+
+  test('user data: references resolve in Terraform, literal ${ is escaped', () => {
+    const json = JSON.parse(out);
+    for (const i of Object.values<any>(json.resource.aws_instance)) {
+      const ud: string = i.user_data;
+      expect(ud.startsWith('#cloud-config\n')).toBe(true);
+      // Every unescaped interpolation is a reference to something in this plan.
+      const refs = ud.match(/(?<!\$)\$\{[^}]*\}/g) ?? [];
+      expect(refs.length).toBeGreaterThan(5);
+      for (const r of refs) expect(r).toMatch(/^\$\{(aws_network_interface|data\.aws_subnet|cidrhost\(data\.aws_subnet)[^}]*\}$/);
+      expect(ud).toContain('$${');
+      expect(ud).not.toMatch(/(?<!%)%\{/);
+      expect(ud).not.toContain('TfToken');
+    }
+  });
+
+  test('FunctionVpcLink: typed V1 resources, NET_ADMIN only, tenant table', () => {
+    expect(out).toHaveResourceWithProperties(DaemonSetV1, {});
+    const json = JSON.parse(out);
+    const ds = Object.values<any>(json.resource.kubernetes_daemon_set_v1)[0];
+    const pod = ds.spec.template.spec;
+    expect(pod.host_network).toBe(true);
+    expect(pod.container[0].security_context).toMatchObject({ privileged: false, capabilities: { add: ['NET_ADMIN'], drop: ['ALL'] } });
+    const role = Object.values<any>(json.resource.kubernetes_cluster_role_v1)[0];
+    expect(role.rule).toEqual([{ api_groups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] }]);
+    const cm = Object.values<any>(json.resource.kubernetes_config_map_v1)[0];
+    const table = JSON.parse(cm.data['tenants.json'].replace(/\$\{[^}]*\}/g, 'X'));
+    expect(table.tenants.map((t: any) => [t.name, t.vni, t.cidrs, t.gatewayMac, t.haVip])).toEqual([
+      ['alpha', 1001, ['172.16.0.0/16'], '0a:00:00:03:e9:01', 'X'],
+      ['beta', 1002, ['172.16.0.0/16'], '0a:00:00:03:ea:01', 'X'],
+    ]);
+    expect(table.mtu).toBe(8951);
+    expect(Object.keys(json.resource)).not.toContain('kubernetes_manifest');
+  });
+
+  test('snapshot of the synthesized example', () => {
+    expect(out).toMatchSnapshot();
+  });
+
+  test('synthesizing twice gives byte-identical output', () => {
+    expect(synthExample()).toBe(out);
+  });
+
+  test('validations pass: constructs rely on the stack\'s providers', () => {
+    const app = Testing.app();
+    const stack = new OverlappingTenantsStack(app, 'validated');
+    expect(() => Testing.synth(stack, true)).not.toThrow();
+  });
+});
+
+describe('stability', () => {
+  /** Every resource and data source, with its full configuration, keyed by logical id. */
+  function flat(json: any): Map<string, string> {
+    const m = new Map<string, string>();
+    for (const kind of ['resource', 'data'] as const) {
+      for (const [type, byId] of Object.entries<any>(json[kind] ?? {})) {
+        for (const [id, cfg] of Object.entries<any>(byId)) m.set(`${kind}.${type}.${id}`, JSON.stringify(cfg));
+      }
+    }
+    return m;
+  }
+  // Resources whose content legitimately lists all tenants of the pair.
+  const sharedByPair = /aws_instance|MoveFloatingIps|kubernetes_config_map_v1/;
+
+  test('adding a tenant changes no other tenant\'s resources, addresses or VNI', () => {
+    const before = flat(synthJson());
+    const after = flat(synthJson({ extraTenants: [gamma] }));
+    const changed = [...before.keys()].filter((k) => after.get(k) !== before.get(k));
+    const removed = [...before.keys()].filter((k) => !after.has(k));
+    const added = [...after.keys()].filter((k) => !before.has(k));
+    expect(removed).toEqual([]);
+    expect(changed.filter((k) => !sharedByPair.test(k))).toEqual([]);
+    expect(added.length).toBeGreaterThan(0);
+    expect(added.every((k) => k.includes('gamma'))).toBe(true);
+  });
+
+  test('retiring a tenant removes only its own resources', () => {
+    const base = [
+      { name: 'alpha', vpcId: 'vpc-a', subnetId: 'subnet-a', cidrs: ['172.16.0.0/16'] },
+      { name: 'beta', vpcId: 'vpc-b', subnetId: 'subnet-b', cidrs: ['172.16.0.0/16'] },
+      { name: 'gamma', vpcId: 'vpc-c', subnetId: 'subnet-c', cidrs: ['172.16.0.0/16'] },
+    ];
+    const before = flat(synthJson({ tenants: base }));
+    const after = flat(synthJson({ tenants: base.map((t) => (t.name === 'alpha' ? { ...t, retired: true } : t)) }));
+    const removed = [...before.keys()].filter((k) => !after.has(k));
+    const added = [...after.keys()].filter((k) => !before.has(k));
+    const changed = [...before.keys()].filter((k) => after.has(k) && after.get(k) !== before.get(k));
+    expect(added).toEqual([]);
+    expect(removed.length).toBeGreaterThan(0);
+    expect(removed.every((k) => k.includes('alpha'))).toBe(true);
+    expect(changed.filter((k) => !sharedByPair.test(k))).toEqual([]);
+    // The pair-wide files still carry beta and gamma exactly as before.
+    const b = synthJson({ tenants: base.map((t) => (t.name === 'alpha' ? { ...t, retired: true } : t)) });
+    const ud = Object.values<any>(b.resource.aws_instance)[0].user_data as string;
+    expect(ud).toMatch(/beta\t\d+\t/);
+    expect(ud).not.toMatch(/alpha\t/);
+  });
+});
+
+describe('construct errors name the construct path', () => {
+  function stack() {
+    const app = new App();
+    const s = new TerraformStack(app, 'S');
+    new AwsProvider(s, 'aws', { region: 'eu-west-1' });
+    return s;
+  }
+  const base = {
+    functionVpc: { vpcId: 'vpc-f', nodeSubnetIds: ['subnet-n'], vpcCidr: '10.0.0.0/16' },
+    gateway: { subnetId: 'subnet-g' },
+    tenants: [{ name: 'alpha', vpcId: 'vpc-a', subnetId: 'subnet-a', cidrs: ['172.16.0.0/16'] }],
+  };
+
+  test('CrossVpcNat', () => {
+    expect(() => new CrossVpcNat(stack(), 'Nat', { ...base, tenants: [] })).toThrow(/^S\/Nat: invalid tenants/);
+  });
+
+  test('FunctionVpcLink rejects invalid Kubernetes names and a missing image', () => {
+    const s = stack();
+    const nat = new CrossVpcNat(s, 'Nat', base);
+    expect(() => new FunctionVpcLink(s, 'L1', { nat, agentImage: 'img:1', podLabelKey: 'bad key!' })).toThrow(/S\/L1: invalid podLabelKey = "bad key!".*Fix:/);
+    expect(() => new FunctionVpcLink(s, 'L2', { nat, agentImage: 'img:1', namespace: 'Crossvpc_System' })).toThrow(/S\/L2: invalid namespace/);
+    expect(() => new FunctionVpcLink(s, 'L3', { nat, agentImage: '' })).toThrow(/S\/L3: invalid agentImage.*agent\/Dockerfile/);
+    expect(() => new FunctionVpcLink(s, 'L4', { nat, agentImage: 'img:1', nodeSelector: { pool: 'bad value!' } })).toThrow(CrossVpcError);
+    expect(() => new FunctionVpcLink(s, 'L5', { agentImage: 'img:1' } as any)).toThrow(/exactly one of nat and linkSpec/);
+  });
+});

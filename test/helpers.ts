@@ -1,0 +1,37 @@
+import { execFileSync } from 'child_process';
+import { Testing } from 'cdktf';
+import { OverlappingTenantsStack, OverlappingTenantsOptions } from '../examples/overlapping-tenants/stack';
+
+export const IN_CI = process.env.CI === 'true';
+
+/** True when `tool` runs; in CI a missing tool is a failure, never a silent skip. */
+export function haveTool(tool: string, args: string[] = ['--version']): boolean {
+  try {
+    execFileSync(tool, args, { stdio: 'ignore' });
+    return true;
+  } catch {
+    if (IN_CI) throw new Error(`${tool} is required in CI (CI=true) but is not installed; .ci/run must install it`);
+    return false;
+  }
+}
+
+export function isRootLinux(): boolean {
+  const ok = process.platform === 'linux' && typeof process.getuid === 'function' && process.getuid() === 0;
+  if (!ok && IN_CI) throw new Error('these tests need root on Linux and CI=true forbids skipping them');
+  return ok;
+}
+
+export function synthExample(opts: OverlappingTenantsOptions = {}): string {
+  const app = Testing.app();
+  const stack = new OverlappingTenantsStack(app, 'overlapping-tenants', opts);
+  return Testing.synth(stack);
+}
+
+export function synthJson(opts: OverlappingTenantsOptions = {}): any {
+  return JSON.parse(synthExample(opts));
+}
+
+/** Replace Terraform interpolations with a literal and undo Terraform's escapes, as apply would. */
+export function asDeployed(text: string, standIn = '10.9.9.9'): string {
+  return text.replace(/(?<!\$)\$\{[^}]*\}/g, standIn).replace(/\$\$\{/g, '${').replace(/%%\{/g, '%{');
+}
