@@ -1,0 +1,80 @@
+import { execFileSync } from 'child_process';
+import { mkdtempSync, writeFileSync } from 'fs';
+import { tmpdir } from 'os';
+import { join } from 'path';
+import { parse } from 'yaml';
+import { buildCrossVpcModel, buildGatewayMemberSpec, GATEWAY_SCRIPT_NAMES, renderConntrackdConf, renderGatewayFiles, renderGatewayRuleset, renderKeepalivedConf } from './render-fixtures';
+import { asDeployed, haveTool, isRootLinux, synthJson } from './helpers';
+
+const model = buildCrossVpcModel('Test', {
+  functionVpc: { vpcId: 'vpc-f', nodeSubnetIds: ['subnet-n'], vpcCidr: '10.0.0.0/16' },
+  gateway: { subnetId: 'subnet-g' },
+  tenants: [
+    { name: 'alpha', vpcId: 'vpc-a', subnetId: 'subnet-a', cidrs: ['172.16.0.0/16'], vni: 1001 },
+    { name: 'beta', vpcId: 'vpc-b', subnetId: 'subnet-b', cidrs: ['172.16.0.0/16'], vni: 1002 },
+  ],
+});
+const tenantBinding = (i: number) => ({ natIp: '172.16.255.254', eniId: `eni-t${i}`, eniMac: `02:00:00:00:0${i}:01`, eniIp: `172.16.255.1${i}`, subnetCidr: '172.16.255.0/24', routerIp: '172.16.255.1' });
+const spec = buildGatewayMemberSpec(model, 0, 'a', {
+  selfIp: '10.0.2.10', peerIp: '10.0.2.11', selfEniId: 'eni-self', haVip: '10.0.2.254',
+  tenants: { alpha: tenantBinding(1), beta: tenantBinding(2) },
+}, { advertIntervalSec: 0.5, connLimitPerTenant: 65536 });
+const files = renderGatewayFiles(spec, { conntrackMax: 262144 });
+const dir = mkdtempSync(join(tmpdir(), 'crossvpc-render-'));
+
+describe('rendered gateway artifacts (snapshots as plain text)', () => {
+  test('nftables ruleset', () => expect(renderGatewayRuleset(spec)).toMatchSnapshot());
+  test('keepalived.conf', () => expect(renderKeepalivedConf(spec)).toMatchSnapshot());
+  test('conntrackd.conf', () => expect(renderConntrackdConf(spec)).toMatchSnapshot());
+  test.each(GATEWAY_SCRIPT_NAMES)('script %s', (name) => {
+    expect(files.find((f) => f.path.endsWith(`/bin/${name}`))!.content).toMatchSnapshot();
+  });
+  test('identical NAT IPs of two tenants stay apart by zone', () => {
+    const rules = renderGatewayRuleset(spec);
+    expect(rules).toContain('"tn1001" : 172.16.255.254, "tn1002" : 172.16.255.254');
+    expect(rules).toMatch(/"cx1001" : 1002, "tn1001" : 1002, "cx1002" : 1003, "tn1002" : 1003/);
+  });
+});
+
+describe('external validators', () => {
+  test('shellcheck passes on every gateway script', () => {
+    if (!haveTool('shellcheck')) return;
+    for (const name of GATEWAY_SCRIPT_NAMES) {
+      const f = join(dir, name);
+      writeFileSync(f, files.find((x) => x.path.endsWith(`/bin/${name}`))!.content);
+      expect(() => execFileSync('shellcheck', ['-s', 'bash', f], { encoding: 'utf8' })).not.toThrow();
+    }
+  });
+
+  test('nft -c accepts the ruleset (in a throwaway network namespace)', () => {
+    if (!haveTool('nft', ['--version']) || !isRootLinux()) return;
+    const f = join(dir, 'ruleset.nft');
+    writeFileSync(f, renderGatewayRuleset(spec));
+    execFileSync('unshare', ['-n', 'nft', '-c', '-f', f], { encoding: 'utf8' });
+  });
+
+  test('cloud-init schema accepts the synthesized user data of every member', () => {
+    if (!haveTool('cloud-init', ['--version'])) return;
+    const json = synthJson();
+    for (const [id, inst] of Object.entries<any>(json.resource.aws_instance)) {
+      const f = join(dir, `${id}.yaml`);
+      const deployed = asDeployed(inst.user_data);
+      writeFileSync(f, deployed);
+      const out = execFileSync('cloud-init', ['schema', '-c', f], { encoding: 'utf8' });
+      expect(out).toMatch(/Valid (schema|cloud-config)/i);
+      expect(parse(deployed).write_files.length).toBeGreaterThan(10);
+    }
+  });
+
+  test('the deployed scripts still pass shellcheck after Terraform unescaping', () => {
+    if (!haveTool('shellcheck')) return;
+    const json = synthJson();
+    const inst = Object.values<any>(json.resource.aws_instance)[0];
+    const doc = parse(asDeployed(inst.user_data));
+    const scripts = doc.write_files.filter((w: any) => w.path.includes('/bin/'));
+    expect(scripts).toHaveLength(GATEWAY_SCRIPT_NAMES.length);
+    for (const s of scripts) {
+      expect(s.content).toBe(files.find((x) => x.path === s.path)!.content);
+    }
+  });
+});
