@@ -92,18 +92,17 @@ export async function runAgent(args: AgentArgs, log: Log = jsonLog()): Promise<v
   });
 }
 
-/** --dry-run: log what would run; the host looks empty, so the output is the full from-scratch plan. */
+/**
+ * --dry-run: nothing touches the host; the host reads as empty, so the reconciler's own
+ * "exec" lines are the full from-scratch plan. nft scripts are logged here since those lines omit them.
+ */
 class DryRunExec extends RecordingExec {
   constructor(private readonly log: Log) {
-    super();
+    super([{ prefix: 'nft -j list', code: 1 }]);
   }
   override async run(argv: readonly string[], opts: { input?: string; okCodes?: readonly number[] } = {}) {
-    const r = await super.run(argv, opts);
-    if (!argv.includes('-j')) this.log('info', 'dry-run', { cmd: cmdLine(argv), ...(opts.input ? { input: opts.input } : {}) });
-    return argv[0] === 'nft' && argv.includes('-j') ? { code: 1, stdout: '' } : r;
-  }
-  override async write(path: string, value: string) {
-    this.log('info', 'dry-run', { cmd: `write ${path}=${value}` });
+    if (opts.input) this.log('info', 'dry-run nft script', { cmd: cmdLine(argv), input: opts.input });
+    return super.run(argv, opts);
   }
 }
 

@@ -5,7 +5,7 @@
  * Needs root on Linux with ip/nft; skipped otherwise, except under CI where that is a failure.
  */
 import { ChildProcess, execFileSync, spawn } from 'child_process';
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
+import { appendFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join, resolve } from 'path';
 
@@ -29,7 +29,17 @@ const ALPHA = { name: 'alpha', vni: 100, cidrs: ['10.50.0.0/16'], haVip: HA_VIP,
 const BETA = { name: 'beta', vni: 200, cidrs: ['10.50.0.0/16'], haVip: HA_VIP, gatewayMac: '0a:00:00:00:c8:01', table: 0x10000c8 };
 
 const sh = (ns: string, ...argv: string[]): string => execFileSync('ip', ['netns', 'exec', ns, ...argv], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-const script = (ns: string, lines: string) => lines.trim().split('\n').forEach((l) => sh(ns, ...l.trim().split(/\s+/)));
+/** One command per line; `sysctl k=v` writes /proc/sys directly (no procps needed). */
+const script = (ns: string, lines: string) =>
+  lines
+    .trim()
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/))
+    .forEach(([cmd, ...rest]) => {
+      const [key, value] = rest[0].split('=');
+      if (cmd === 'sysctl') sh(ns, 'sh', '-c', `echo ${value} > /proc/sys/${key.replace(/\./g, '/')}`);
+      else sh(ns, cmd, ...rest);
+    });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function until(what: string, cond: () => boolean, ms: number): Promise<number> {
   const start = Date.now();
@@ -96,7 +106,7 @@ const ev = (type: string, name: string, tenant?: string) =>
       ip link set u0 up
       ip addr add 10.244.0.1/24 dev p1
       ip link set p1 up
-      sysctl -qw net.ipv4.ip_forward=1`);
+      sysctl net.ipv4.ip_forward=1`);
     script(NS.pod, `
       ip link set lo up
       ip addr add ${POD_IP}/24 dev p0
@@ -114,9 +124,9 @@ const ev = (type: string, name: string, tenant?: string) =>
       ip neigh replace 169.254.0.2 lladdr 0e:cc:0a:00:01:0a dev gx100 nud permanent
       ip route add ${NODE_IP}/32 via 169.254.0.2 dev gx100 onlink table 100
       ip rule add iif t1 lookup 100 priority 10
-      sysctl -qw net.ipv4.ip_forward=1
-      sysctl -qw net.ipv4.conf.all.rp_filter=0
-      sysctl -qw net.ipv4.conf.gx100.rp_filter=0`);
+      sysctl net.ipv4.ip_forward=1
+      sysctl net.ipv4.conf.all.rp_filter=0
+      sysctl net.ipv4.conf.gx100.rp_filter=0`);
     script(NS.tenant, `
       ip link set lo up
       ip addr add ${TENANT_HOST}/16 dev t0

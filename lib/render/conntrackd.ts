@@ -48,6 +48,7 @@ General {
       IPv4_address 127.0.0.1
       IPv4_address ${spec.selfIp}
       IPv4_address ${spec.peerIp}
+      IPv4_address ${spec.haVip}
     }
   }
 }

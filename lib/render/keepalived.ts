@@ -43,6 +43,11 @@ vrrp_instance crossvpc_pair_${spec.pairIndex} {
     crossvpc_dataplane
   }
   notify "${CONF_DIR}/bin/crossvpc-notify"
+  # keepalived insists on one VIP. This link-local marker is it; the real floating
+  # IPs are raised by the notify script after the session commit.
+  virtual_ipaddress {
+    169.254.253.${spec.vrid}/32 dev ${UNDERLAY_PLACEHOLDER}
+  }
 }
 `;
 }

@@ -40,12 +40,13 @@ sysctl -qw net.ipv4.ip_forward=1 \
   net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
   net.ipv4.conf.all.src_valid_mark=1 \
   net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
-  net.netfilter.nf_conntrack_tcp_be_liberal=1 \
+  net.netfilter.nf_conntrack_tcp_be_liberal=1 net.netfilter.nf_conntrack_tcp_loose=0 \
   net.netfilter.nf_conntrack_max="$CONNTRACK_MAX"
 
 sed "s/@UNDERLAY_IF@/$underlay/g" "$CONF/keepalived.conf.in" >"$RUN/keepalived.conf"
 sed "s/@UNDERLAY_IF@/$underlay/g" "$CONF/conntrackd.conf.in" >"$RUN/conntrackd.conf"
 
+# tcp_loose=0: only synced sessions survive a failover; never pick up strangers mid-stream.
 # Encapsulated packets inherit the tenant fwmark; they must route by the main table.
 ip rule show pref 90 | grep -q 'iif lo' || ip rule add pref 90 iif lo lookup main
 
@@ -61,7 +62,8 @@ while IFS=$'\t' read -r name vni _zone table gw_mac _nat_ip _eni_id eni_mac eni_
     ip link set "$dev" name "$tn"
   fi
   ip link set "$tn" mtu "$UNDERLAY_MTU" up
-  ip addr replace "$eni_ip/${subnet_cidr#*/}" dev "$tn"
+  # noprefixroute: tenant subnets overlap; their routes live only in the tenant tables.
+  ip addr replace "$eni_ip/${subnet_cidr#*/}" dev "$tn" noprefixroute
 
   if ! ip link show "$cx" >/dev/null 2>&1; then
     if [ "$TUNNEL" = gre ]; then
@@ -92,3 +94,5 @@ done <"$CONF/tenants.tsv"
 nft -f "$CONF/ruleset.nft"
 touch "$RUN/dataplane-ready"
 log "data plane ready"
+# A re-run on the master (a tenant was added) must also raise the new floating IPs.
+if [ "$(cat "$RUN/vrrp-state" 2>/dev/null)" = MASTER ]; then "$CONF/bin/crossvpc-notify" INSTANCE reload RELOAD; fi

@@ -1,5 +1,6 @@
 #!/bin/bash
 # keepalived notify: $1 INSTANCE|GROUP, $2 name, $3 MASTER|BACKUP|FAULT|STOP.
+# crossvpc-dataplane calls it with RELOAD after a configuration change on the master.
 # A new master commits the peer's synced sessions BEFORE it answers for the
 # floating IPs; the other order would reset every established client.
 set -uo pipefail
@@ -23,7 +24,9 @@ floating_ips() { # <add|del>: the HaVip on the underlay, each NAT IP on its tena
   return 0
 }
 
-printf '%s\n' "$state" >"$RUN/vrrp-state.new" && mv -f "$RUN/vrrp-state.new" "$RUN/vrrp-state"
+if [ "$state" != RELOAD ]; then
+  printf '%s\n' "$state" >"$RUN/vrrp-state.new" && mv -f "$RUN/vrrp-state.new" "$RUN/vrrp-state"
+fi
 log "state $state"
 case "$state" in
   MASTER)
@@ -33,6 +36,10 @@ case "$state" in
     ctd -B
     floating_ips add
     log "floating IPs up"
+    setsid "$CONF/bin/crossvpc-converge" </dev/null >>"$RUN/converge.log" 2>&1 &
+    ;;
+  RELOAD)
+    floating_ips add
     setsid "$CONF/bin/crossvpc-converge" </dev/null >>"$RUN/converge.log" 2>&1 &
     ;;
   BACKUP | FAULT | STOP)

@@ -1,0 +1,499 @@
+import { ChildProcess } from 'child_process';
+import { appendFileSync, chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'fs';
+import { tmpdir } from 'os';
+import { dirname, join } from 'path';
+import { evaluate, parseCloudConfig, Plan, PlanMember, readPlan, cidrhost } from './plan';
+import { buildStandIns, StandIns } from './standins';
+import { checkHost, sleep, sleepSync, spawnLogged } from './sys';
+import { Topology } from './topology';
+
+export interface EmulateOptions {
+  /** Directory holding cdk.tf.json. */
+  readonly stackDir: string;
+  /** Emulated cluster nodes. @default 2 */
+  readonly nodes?: number;
+  /** Where run files go. @default a new directory under the OS temp dir */
+  readonly runDir?: string;
+  /** Progress output. @default console.log */
+  readonly log?: (line: string) => void;
+}
+
+interface AgentTenant { name: string; vni: number; cidrs: string[]; haVip: string; gatewayMac: string }
+interface AgentConfigJson { podLabelKey: string; tenants: AgentTenant[]; vxlanPort: number; mtu: number }
+
+export interface MemberRun {
+  readonly id: string; // g0a
+  readonly pair: number;
+  readonly member: string;
+  readonly ns: string;
+  readonly root: string;
+  readonly env: Record<string, string>;
+  readonly tenants: string[][]; // rows of tenants.tsv
+  units: Array<{ name: string; exec: string[]; oneshot: boolean }>;
+  procs: ChildProcess[];
+}
+
+export interface Pod {
+  readonly name: string;
+  readonly node: number;
+  readonly ns: string;
+  readonly ip: string;
+  readonly tenant?: string;
+}
+
+export interface Check {
+  readonly name: string;
+  readonly pass: boolean;
+  readonly detail: string;
+}
+
+export interface MatrixResult {
+  readonly tenants: string[];
+  /** pod name -> tenants whose Redis received the pod's writes. */
+  readonly reached: Record<string, string[]>;
+  readonly checks: Check[];
+  readonly ok: boolean;
+}
+
+const ROOT_DIRS = ['/etc/crossvpc', '/run/crossvpc'];
+// Per-process mount namespace: the member's own /etc/crossvpc and /run/crossvpc, so
+// the scripts run byte for byte at the paths the user data gives them.
+const MOUNT_WRAPPER = 'R=$1; shift; mount --bind "$R/etc/crossvpc" /etc/crossvpc && mount --bind "$R/run/crossvpc" /run/crossvpc && exec "$@"';
+
+function agentEntry(): string {
+  const candidates = [join(__dirname, '../../agent/main.js'), join(__dirname, '../../dist/agent/main.js')];
+  const found = candidates.find((c) => existsSync(c));
+  if (!found) throw new Error(`compiled node agent not found (${candidates.join(', ')}); run npm run build`);
+  return found;
+}
+
+function probeTools(): string {
+  const candidates = [join(__dirname, 'probe-tools.js'), join(__dirname, '../../dist/lib/emulate/probe-tools.js')];
+  const found = candidates.find((c) => existsSync(c));
+  if (!found) throw new Error('compiled probe tools not found; run npm run build');
+  return found;
+}
+
+function parseEnv(text: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const m = /^([A-Z_]+)='(.*)'$/.exec(line);
+    if (m) env[m[1]] = m[2];
+  }
+  return env;
+}
+
+const slash24 = (ip: string) => `${ip.split('.').slice(0, 3).join('.')}.0/24`;
+
+export class Emulation {
+  readonly topo = new Topology();
+  readonly runDir: string;
+  readonly log: (line: string) => void;
+  plan!: Plan;
+  standIns!: StandIns;
+  agentConfig!: AgentConfigJson;
+  agentConfigText!: string;
+  members: MemberRun[] = [];
+  pods: Pod[] = [];
+  nodeIps: string[] = [];
+  readonly probes = new Map<string, string>(); // tenant -> service address
+  readonly tenantNs = new Map<string, { fab: string; svc: string }>();
+  podReadyMs: Record<string, number> = {};
+  private agents: ChildProcess[] = [];
+  private step = 0;
+
+  constructor(private readonly opts: EmulateOptions) {
+    this.runDir = opts.runDir ?? join(tmpdir(), `crossvpc-emulate-${this.topo.prefix}`);
+    this.log = opts.log ?? ((l) => console.log(l));
+  }
+
+  progress(msg: string): void {
+    this.step += 1;
+    this.log(`[emulate ${this.topo.prefix}] step ${this.step}: ${msg}`);
+  }
+
+  /** Build the whole plan in namespaces: fabrics, tenants with Redis, gateways, nodes, agents, pods. */
+  async start(): Promise<void> {
+    checkHost();
+    mkdirSync(this.runDir, { recursive: true, mode: 0o755 });
+    chmodSync(this.runDir, 0o755);
+    const file = join(this.opts.stackDir, 'cdk.tf.json');
+    this.progress(`reading ${file}`);
+    this.loadPlan(readPlan(file));
+    this.progress(`function VPC fabric ${this.standIns.functionCidr}`);
+    this.buildFabric();
+    for (const t of this.agentConfig.tenants) this.buildTenant(t);
+    for (const m of this.plan.members) this.buildMember(m);
+    this.progress(`skipping the package install step (user data packages: ${parseCloudConfig(this.evaluated(this.plan.members[0])).packages.join(', ')}); they are installed on this host`);
+    this.progress('skipping runcmd\'s systemctl calls: starting the units it enables, in its order, from their ExecStart lines');
+    for (const m of this.members) this.startUnits(m);
+    await this.waitForMaster();
+    this.buildNodes(this.opts.nodes ?? 2);
+    await this.startAgents();
+    await this.addPods();
+  }
+
+  private evaluated(m: PlanMember): string {
+    return evaluate(m.userData, this.standIns.resolve);
+  }
+
+  private loadPlan(plan: Plan): void {
+    this.plan = plan;
+    // The tenant table (with stand-in-free literal CIDRs) tells the stand-ins where tenants live.
+    const rawTenants = JSON.parse(plan.agentConfigRaw.replace(/\$\{[^}]*\}/g, 'X')) as AgentConfigJson;
+    const cidrs = Object.fromEntries(rawTenants.tenants.map((t) => [t.name, t.cidrs]));
+    this.standIns = buildStandIns(plan, cidrs);
+    this.agentConfigText = evaluate(plan.agentConfigRaw, this.standIns.resolve);
+    this.agentConfig = JSON.parse(this.agentConfigText);
+  }
+
+  private buildFabric(): void {
+    if (this.topo.namespaces.includes(this.topo.ns('fab'))) return;
+    const fab = this.topo.addNs('fab');
+    this.topo.bridge(fab, 'br0', 9001);
+  }
+
+  private routerOn(ns: string, subnet: string): void {
+    const addr = `${cidrhost(subnet, 1)}/${subnet.split('/')[1]}`;
+    const have = this.topo.exec(ns, 'ip', ['-o', 'addr', 'show', 'dev', 'br0']);
+    if (!have.includes(` ${addr} `)) this.topo.exec(ns, 'ip', ['addr', 'add', addr, 'dev', 'br0']);
+  }
+
+  private buildTenant(t: AgentTenant): void {
+    if (this.tenantNs.has(t.name)) return;
+    this.progress(`tenant ${t.name}: VPC fabric ${t.cidrs.join(', ')} and Redis`);
+    const fab = this.topo.addNs(`t-${t.name}`);
+    this.topo.bridge(fab, 'br0', 9001);
+    const svc = this.topo.addNs(`s-${t.name}`);
+    const probe = cidrhost(t.cidrs[0], 3);
+    this.probes.set(t.name, probe);
+    const svcNet = slash24(probe);
+    this.topo.link(svc, 'eth0', fab, 'svc', { mtu: 9001 });
+    this.topo.enslave(fab, 'svc', 'br0');
+    this.routerOn(fab, svcNet);
+    this.topo.exec(svc, 'ip', ['addr', 'add', `${probe}/24`, 'dev', 'eth0']);
+    this.topo.exec(svc, 'ip', ['route', 'add', 'default', 'via', cidrhost(svcNet, 1)]);
+    spawnLogged('ip', ['netns', 'exec', svc, 'redis-server', '--bind', probe, '--port', '6379', '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--daemonize', 'no', '--logfile', ''], join(this.runDir, `redis-${t.name}.log`));
+    for (let i = 0; i < 50 && !this.topo.ok(svc, 'redis-cli', ['-h', probe, 'ping'], 2000); i++) sleepSync(100);
+    if (!this.topo.ok(svc, 'redis-cli', ['-h', probe, 'ping'], 2000)) throw new Error(`redis-server of tenant ${t.name} did not start (see ${this.runDir}/redis-${t.name}.log)`);
+    this.tenantNs.set(t.name, { fab, svc });
+  }
+
+  private buildMember(m: PlanMember): void {
+    const id = `g${m.pair}${m.member}`;
+    const cc = parseCloudConfig(this.evaluated(m));
+    const root = join(this.runDir, id);
+    const files = this.writeMemberFiles(root, cc.writeFiles);
+    const env = parseEnv(files.get('/etc/crossvpc/gateway.env') ?? '');
+    const tenants = (files.get('/etc/crossvpc/tenants.tsv') ?? '').split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split('\t'));
+    const enable = cc.runcmd.find((c) => c[0] === 'systemctl' && c[1] === 'enable');
+    if (!enable) throw new Error(`${m.logicalId}: runcmd enables no units`);
+    const units = enable.filter((u) => u.endsWith('.service')).map((name) => {
+      const text = files.get(`/etc/systemd/system/${name}`);
+      if (!text) throw new Error(`${m.logicalId}: unit ${name} is enabled but not written`);
+      const exec = /^ExecStart=(.*)$/m.exec(text)?.[1];
+      if (!exec) throw new Error(`${m.logicalId}: unit ${name} has no ExecStart`);
+      return { name, exec: exec.trim().split(/\s+/), oneshot: /^Type=oneshot$/m.test(text) };
+    });
+    this.progress(`proxy pair ${m.pair} member ${m.member}: underlay ${env.SELF_IP}, ${tenants.length} tenant ENI(s)`);
+    const ns = this.topo.addNs(id);
+    const fab = this.topo.ns('fab');
+    this.topo.link(ns, 'ens5', fab, id, { mtu: 9001 });
+    this.topo.enslave(fab, id, 'br0');
+    this.routerOn(fab, slash24(env.SELF_IP));
+    this.topo.exec(ns, 'ip', ['addr', 'add', `${env.SELF_IP}/24`, 'dev', 'ens5']);
+    this.topo.exec(ns, 'ip', ['route', 'add', 'default', 'via', cidrhost(slash24(env.SELF_IP), 1)]);
+    const run: MemberRun = { id, pair: m.pair, member: m.member, ns, root, env, tenants, units, procs: [] };
+    this.members.push(run);
+    tenants.forEach((row) => this.attachEni(run, row));
+  }
+
+  private writeMemberFiles(root: string, writeFiles: Array<{ path: string; permissions: string; content: string }>): Map<string, string> {
+    const files = new Map<string, string>();
+    for (const f of writeFiles) {
+      files.set(f.path, f.content);
+      if (f.path.startsWith('/etc/systemd/system/')) continue;
+      if (!f.path.startsWith('/etc/crossvpc/')) throw new Error(`user data writes ${f.path}, outside /etc/crossvpc; the emulator would have to touch the host`);
+      const dest = join(root, f.path);
+      mkdirSync(dirname(dest), { recursive: true, mode: 0o755 });
+      writeFileSync(dest, f.content, { mode: parseInt(f.permissions, 8) });
+      chmodSync(dest, parseInt(f.permissions, 8));
+    }
+    mkdirSync(join(root, 'run/crossvpc'), { recursive: true, mode: 0o755 });
+    return files;
+  }
+
+  /** A NAT ENI: a veth whose tenant end joins the tenant's VPC fabric. The dataplane finds it by MAC. */
+  private attachEni(run: MemberRun, row: string[]): void {
+    const [name, , , , , , , eniMac, , subnetCidr] = row;
+    const dev = `eni${row[1]}`.slice(0, 15);
+    if (this.topo.ok(run.ns, 'ip', ['link', 'show', 'tn' + row[1]]) || this.topo.exec(run.ns, 'ip', ['-o', 'link']).includes(eniMac)) return;
+    const t = this.tenantNs.get(name);
+    if (!t) throw new Error(`tenant ${name} of ${run.id} is missing from the agent tenant table`);
+    const port = `${run.id}`;
+    this.topo.link(run.ns, dev, t.fab, port, { macA: eniMac, mtu: 9001 });
+    this.topo.exec(run.ns, 'ip', ['link', 'set', dev, 'down']);
+    this.topo.enslave(t.fab, port, 'br0');
+    this.routerOn(t.fab, subnetCidr);
+  }
+
+  wrapped(run: MemberRun, cmd: string[]): string[] {
+    return ['ip', 'netns', 'exec', run.ns, 'unshare', '-m', '--propagation', 'private', 'sh', '-c', MOUNT_WRAPPER, 'crossvpc-unit', run.root, ...cmd];
+  }
+
+  runOneshot(run: MemberRun, cmd: string[], timeoutMs = 120000): void {
+    const argv = this.wrapped(run, cmd);
+    const logFile = join(run.root, 'run/crossvpc', 'units.log');
+    try {
+      const out = require('child_process').execFileSync(argv[0], argv.slice(1), { encoding: 'utf8', timeout: timeoutMs, stdio: ['ignore', 'pipe', 'pipe'] });
+      appendFileSync(logFile, out);
+    } catch (e: any) {
+      appendFileSync(logFile, `${e.stdout ?? ''}${e.stderr ?? ''}`);
+      throw new Error(`${run.id}: ${cmd.join(' ')} failed:\n${(e.stderr ?? e.message).toString().trim()}`);
+    }
+  }
+
+  startUnits(run: MemberRun, only?: string[]): void {
+    for (const ROOT of ROOT_DIRS) this.topo.ensureMountPoint(ROOT);
+    for (const u of run.units) {
+      if (only && !only.includes(u.name)) continue;
+      if (u.oneshot) {
+        this.runOneshot(run, u.exec);
+      } else {
+        run.procs.push(spawnLogged(this.wrapped(run, u.exec)[0], this.wrapped(run, u.exec).slice(1), join(run.root, 'run/crossvpc', `${u.name}.log`)));
+      }
+    }
+  }
+
+  vrrpState(run: MemberRun): string {
+    try {
+      return readFileSync(join(run.root, 'run/crossvpc/vrrp-state'), 'utf8').trim();
+    } catch {
+      return 'NONE';
+    }
+  }
+
+  master(pair = 0): MemberRun | undefined {
+    return this.members.find((m) => m.pair === pair && this.vrrpState(m) === 'MASTER');
+  }
+
+  async waitForMaster(timeoutMs = 20000): Promise<void> {
+    const pairs = [...new Set(this.members.map((m) => m.pair))];
+    const t0 = Date.now();
+    while (Date.now() - t0 < timeoutMs) {
+      if (pairs.every((p) => this.master(p))) {
+        this.progress(`elected: ${pairs.map((p) => `pair ${p} master ${this.master(p)!.member}`).join(', ')} after ${Date.now() - t0} ms`);
+        return;
+      }
+      await sleep(100);
+    }
+    throw new Error(`no VRRP master within ${timeoutMs} ms; states: ${this.members.map((m) => `${m.id}=${this.vrrpState(m)}`).join(' ')} (logs in ${this.runDir})`);
+  }
+
+  private buildNodes(count: number): void {
+    const fab = this.topo.ns('fab');
+    const subnet = this.standIns.nodeSubnet;
+    this.routerOn(fab, subnet);
+    this.progress(`${count} cluster nodes in ${subnet}`);
+    for (let i = 0; i < count; i++) {
+      const ns = this.topo.addNs(`n${i + 1}`);
+      const ip = cidrhost(subnet, 10 + i);
+      this.nodeIps.push(ip);
+      this.topo.link(ns, 'eth0', fab, `n${i + 1}`, { mtu: 9001 });
+      this.topo.enslave(fab, `n${i + 1}`, 'br0');
+      this.topo.exec(ns, 'ip', ['addr', 'add', `${ip}/24`, 'dev', 'eth0']);
+      this.topo.exec(ns, 'ip', ['route', 'add', 'default', 'via', cidrhost(subnet, 1)]);
+      this.topo.exec(ns, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+    }
+  }
+
+  nodeDir(i: number): string {
+    return join(this.runDir, `n${i + 1}`);
+  }
+
+  private async startAgents(): Promise<void> {
+    const entry = agentEntry();
+    for (let i = 0; i < this.nodeIps.length; i++) {
+      const dir = this.nodeDir(i);
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'tenants.json'), this.agentConfigText);
+      writeFileSync(join(dir, 'pods.jsonl'), '');
+      this.agents.push(spawnLogged('ip', ['netns', 'exec', this.topo.ns(`n${i + 1}`), process.execPath, entry,
+        '--config', join(dir, 'tenants.json'), '--node-ip', this.nodeIps[i], '--node-name', `n${i + 1}`,
+        '--pods', `file:${join(dir, 'pods.jsonl')}`, '--ready-file', join(dir, 'ready')], join(dir, 'agent.log')));
+    }
+    const t0 = Date.now();
+    while (!this.nodeIps.every((_, i) => existsSync(join(this.nodeDir(i), 'ready')))) {
+      if (Date.now() - t0 > 20000) throw new Error(`node agents not ready within 20 s (logs: ${this.runDir}/n*/agent.log)`);
+      await sleep(50);
+    }
+    this.progress(`node agents ready on ${this.nodeIps.length} nodes after ${Date.now() - t0} ms (exact ConfigMap tenant table)`);
+  }
+
+  /** A pod namespace wired to its node like a routed CNI: /32 address, gateway 169.254.1.1 by proxy ARP. */
+  createPod(node: number, tenant: string | undefined): Pod {
+    const k = this.pods.filter((p) => p.node === node).length;
+    const name = `n${node + 1}-${tenant ?? 'unlabelled'}${this.pods.some((p) => p.node === node && p.tenant === tenant) ? `-${k}` : ''}`;
+    const ns = this.topo.addNs(`p${node + 1}${k}`);
+    const nodeNs = this.topo.ns(`n${node + 1}`);
+    const fn = this.standIns.functionCidr.split('/')[0].split('.').map(Number);
+    const ip = `${fn[0]}.${fn[1]}.${fn[2] + 100 + node}.${10 + k}`;
+    const hostIf = `vp${k}`;
+    this.topo.link(ns, 'eth0', nodeNs, hostIf, { mtu: 9001 });
+    this.topo.exec(nodeNs, 'sysctl', ['-qw', `net.ipv4.conf.${hostIf}.proxy_arp=1`]);
+    this.topo.exec(nodeNs, 'ip', ['route', 'add', `${ip}/32`, 'dev', hostIf]);
+    this.topo.exec(ns, 'ip', ['addr', 'add', `${ip}/32`, 'dev', 'eth0']);
+    this.topo.exec(ns, 'ip', ['route', 'add', '169.254.1.1', 'dev', 'eth0']);
+    this.topo.exec(ns, 'ip', ['route', 'add', 'default', 'via', '169.254.1.1']);
+    const hostMac = /link\/ether ([0-9a-f:]+)/.exec(this.topo.exec(nodeNs, 'ip', ['-o', 'link', 'show', hostIf]))![1];
+    this.topo.exec(ns, 'ip', ['neigh', 'replace', '169.254.1.1', 'lladdr', hostMac, 'dev', 'eth0', 'nud', 'permanent']);
+    const pod = { name, node, ns, ip, tenant };
+    this.pods.push(pod);
+    return pod;
+  }
+
+  podEvent(pod: Pod, type: 'ADDED' | 'DELETED'): void {
+    const labels = pod.tenant ? { [this.agentConfig.podLabelKey]: pod.tenant } : {};
+    const ev = { type, object: { metadata: { name: pod.name, namespace: 'functions', uid: `uid-${pod.ns}`, labels }, status: { podIP: pod.ip, phase: 'Running' }, spec: {} } };
+    appendFileSync(join(this.nodeDir(pod.node), 'pods.jsonl'), `${JSON.stringify(ev)}\n`);
+  }
+
+  redis(pod: Pod, host: string, args: string[], timeoutSec = 2): string {
+    return this.topo.exec(pod.ns, 'timeout', [String(timeoutSec), 'redis-cli', '-h', host, '-p', '6379', ...args], { allowFail: true, timeoutMs: (timeoutSec + 2) * 1000 }).trim();
+  }
+
+  private async addPods(): Promise<void> {
+    const tenants = this.agentConfig.tenants.map((t) => t.name);
+    const fresh: Pod[] = [];
+    for (let n = 0; n < this.nodeIps.length; n++) {
+      for (const t of [...tenants, undefined]) fresh.push(this.createPod(n, t));
+    }
+    await this.announcePods(fresh);
+  }
+
+  /** Announce pods to their agents and time each labelled pod from event to first Redis reply. */
+  async announcePods(pods: Pod[]): Promise<void> {
+    this.progress(`announcing ${pods.length} pods (${pods.map((p) => p.name).join(', ')})`);
+    const t0 = Date.now();
+    for (const p of pods) this.podEvent(p, 'ADDED');
+    const pending = pods.filter((p) => p.tenant);
+    while (pending.length && Date.now() - t0 < 10000) {
+      for (const p of [...pending]) {
+        if (this.redis(p, this.probes.get(p.tenant!)!, ['ping'], 0.25) === 'PONG') {
+          this.podReadyMs[p.name] = Date.now() - t0;
+          pending.splice(pending.indexOf(p), 1);
+        }
+      }
+      await sleep(20);
+    }
+    const times = pods.filter((p) => p.tenant).map((p) => `${p.name} ${this.podReadyMs[p.name] ?? 'never'}${this.podReadyMs[p.name] !== undefined ? ' ms' : ''}`);
+    this.progress(`pod event -> first Redis reply: ${times.join(', ')}`);
+  }
+
+  /** Every pod against every tenant, crafted tunnel packets, and probes at the gateways. */
+  async matrix(): Promise<MatrixResult> {
+    const tenants = this.agentConfig.tenants.map((t) => t.name);
+    const nonce = Date.now().toString(36);
+    this.progress(`reachability matrix: ${this.pods.length} pods x ${tenants.length} tenants`);
+    const reached: Record<string, string[]> = {};
+    const addrs = [...new Set(tenants.map((t) => this.probes.get(t)!))];
+    for (const pod of this.pods) {
+      for (const a of addrs) this.redis(pod, a, ['set', `crossvpc:${nonce}:${pod.name}:${a}`, pod.name], 2);
+    }
+    for (const t of tenants) {
+      const svc = this.tenantNs.get(t)!.svc;
+      const keys = this.topo.exec(svc, 'redis-cli', ['-h', this.probes.get(t)!, '--scan', '--pattern', `crossvpc:${nonce}:*`], { allowFail: true }).split('\n').filter(Boolean);
+      for (const pod of this.pods) {
+        if (keys.some((k) => k.startsWith(`crossvpc:${nonce}:${pod.name}:`))) (reached[pod.name] ??= []).push(t);
+      }
+    }
+    const checks: Check[] = [];
+    for (const pod of this.pods) {
+      const got = reached[pod.name] ?? [];
+      const want = pod.tenant ? [pod.tenant] : [];
+      checks.push({ name: `pod ${pod.name} reaches exactly ${want.length ? want.join(',') : 'no tenant'}`, pass: got.join(',') === want.join(','), detail: `reached: ${got.join(',') || 'none'}` });
+    }
+    checks.push(...(await this.craftedTunnelChecks()));
+    checks.push(...this.gatewayProbeChecks());
+    const result = { tenants, reached, checks, ok: checks.every((c) => c.pass) };
+    this.log(formatMatrix(result, this.pods));
+    return result;
+  }
+
+  private async craftedTunnelChecks(): Promise<Check[]> {
+    const tenants = this.agentConfig.tenants;
+    if (tenants.length < 2) return [];
+    const attacker = this.pods.find((p) => p.tenant === tenants[0].name)!;
+    const victim = tenants[1];
+    const target = this.probes.get(victim.name)!;
+    const svc = this.tenantNs.get(victim.name)!.svc;
+    const tools = probeTools();
+    const listen = (port: number) => spawnLogged('ip', ['netns', 'exec', svc, process.execPath, tools, 'udp-listen', target, String(port), '4'], join(this.runDir, `udp-${port}.log`));
+    const received = (port: number) => (existsSync(join(this.runDir, `udp-${port}.log`)) ? readFileSync(join(this.runDir, `udp-${port}.log`), 'utf8') : '');
+    const nodeIp = this.nodeIps[attacker.node];
+    const craft = (ns: string, port: number, payload: string) =>
+      this.topo.exec(ns, process.execPath, [tools, 'craft-vxlan', victim.haVip, String(victim.vni), victim.gatewayMac, nodeIp, target, String(port), payload], { allowFail: true });
+    listen(7001);
+    listen(7002);
+    await sleep(400);
+    // The same packet twice: from the pod (must die on the node) and, as a control, from the node itself.
+    for (let i = 0; i < 3; i++) {
+      craft(attacker.ns, 7001, 'crafted-by-pod');
+      craft(this.topo.ns(`n${attacker.node + 1}`), 7002, 'sent-by-node');
+      await sleep(100);
+    }
+    await sleep(600);
+    return [
+      { name: `pod ${attacker.name} crafting VXLAN (VNI ${victim.vni}) to ${victim.haVip} reaches nothing`, pass: !received(7001).includes('crafted-by-pod'), detail: received(7001).includes('crafted-by-pod') ? 'DELIVERED to tenant' : 'dropped' },
+      { name: 'control: the same packet sent by the node itself is delivered (the probe works)', pass: received(7002).includes('sent-by-node'), detail: received(7002).includes('sent-by-node') ? 'delivered' : 'not delivered' },
+    ];
+  }
+
+  private gatewayProbeChecks(): Check[] {
+    const checks: Check[] = [];
+    const tcp = (ns: string, ip: string, port: number) => this.topo.ok(ns, 'timeout', ['1', 'bash', '-c', `exec 3<>/dev/tcp/${ip}/${port}`], 3000);
+    for (const t of this.agentConfig.tenants) {
+      const svc = this.tenantNs.get(t.name)!.svc;
+      for (const run of this.members) {
+        const row = run.tenants.find((r) => r[0] === t.name);
+        if (!row) continue;
+        const natIp = row[5];
+        const eniIp = row[8];
+        for (const [ip, port, what] of [[natIp, 22, 'NAT IP ssh'], [natIp, 6379, 'NAT IP unsolicited'], [eniIp, 22, `${run.id} ENI ssh`], [eniIp, 3780, `${run.id} ENI conntrackd port`]] as Array<[string, number, string]>) {
+          if (what.startsWith('NAT') && run.member !== 'a') continue;
+          const open = tcp(svc, ip, port);
+          checks.push({ name: `tenant ${t.name} -> ${what} ${ip}:${port} is refused/dropped`, pass: !open, detail: open ? 'CONNECTED' : 'no connection' });
+        }
+        if (run.member === 'a') {
+          const pinged = this.topo.ok(svc, 'ping', ['-c', '1', '-W', '1', natIp], 3000);
+          checks.push({ name: `tenant ${t.name} -> ping NAT IP ${natIp} gets no answer`, pass: !pinged, detail: pinged ? 'ANSWERED' : 'no answer' });
+        }
+      }
+      const pod = this.pods.find((p) => p.tenant === t.name)!;
+      const eniIp = this.members[0].tenants.find((r) => r[0] === t.name)?.[8];
+      if (eniIp) {
+        const open = tcp(pod.ns, eniIp, 22);
+        checks.push({ name: `pod ${pod.name} -> gateway ENI ${eniIp}:22 through its tunnel is dropped`, pass: !open, detail: open ? 'CONNECTED' : 'no connection' });
+      }
+    }
+    return checks;
+  }
+
+  stop(): void {
+    this.topo.destroy();
+  }
+}
+
+export function formatMatrix(r: MatrixResult, pods: Pod[]): string {
+  const w = Math.max(14, ...pods.map((p) => p.name.length)) + 2;
+  const cw = Math.max(8, ...r.tenants.map((t) => t.length + 2));
+  const lines = ['', `${'pod \\ tenant'.padEnd(w)}${r.tenants.map((t) => t.padEnd(cw)).join('')}expected`];
+  for (const p of pods) {
+    const got = r.reached[p.name] ?? [];
+    lines.push(`${p.name.padEnd(w)}${r.tenants.map((t) => (got.includes(t) ? 'REACHED' : '-').padEnd(cw)).join('')}${p.tenant ?? 'none'}`);
+  }
+  lines.push('');
+  for (const c of r.checks) lines.push(`${c.pass ? 'PASS' : 'FAIL'}  ${c.name} (${c.detail})`);
+  lines.push('', r.ok ? 'RESULT: every cell as expected' : `RESULT: ${r.checks.filter((c) => !c.pass).length} wrong cell(s)`);
+  return lines.join('\n');
+}

@@ -1,0 +1,100 @@
+import { readFileSync } from 'fs';
+import { parse } from 'yaml';
+
+/**
+ * Reads a synthesized cdk.tf.json. The emulator knows nothing of the model or the
+ * renderers: everything it runs comes out of this file.
+ */
+export interface PlanMember {
+  readonly logicalId: string;
+  readonly pair: number;
+  readonly member: string;
+  /** Raw user data as Terraform holds it (escaped, with interpolations). */
+  readonly userData: string;
+}
+
+export interface Plan {
+  readonly json: any;
+  readonly members: PlanMember[];
+  /** Raw tenants.json of the FunctionVpcLink ConfigMap. */
+  readonly agentConfigRaw: string;
+}
+
+export function readPlan(file: string): Plan {
+  const json = JSON.parse(readFileSync(file, 'utf8'));
+  const instances = json.resource?.aws_instance ?? {};
+  const members: PlanMember[] = Object.entries<any>(instances).map(([logicalId, inst]) => ({
+    logicalId,
+    pair: Number(inst.tags?.['crossvpc:pair']),
+    member: String(inst.tags?.['crossvpc:member']),
+    userData: String(inst.user_data ?? ''),
+  }));
+  if (members.length === 0) throw new Error(`${file}: no aws_instance with crossvpc user data; is this a synthesized cdktf-crossvpc stack?`);
+  for (const m of members) {
+    if (!Number.isInteger(m.pair) || !m.member) throw new Error(`${file}: aws_instance.${m.logicalId} lacks crossvpc:pair/crossvpc:member tags`);
+  }
+  members.sort((a, b) => a.pair - b.pair || a.member.localeCompare(b.member));
+  const cms = Object.values<any>(json.resource?.kubernetes_config_map_v1 ?? {}).filter((c) => c.data?.['tenants.json']);
+  if (cms.length !== 1) throw new Error(`${file}: expected one ConfigMap with tenants.json (FunctionVpcLink), found ${cms.length}`);
+  return { json, members, agentConfigRaw: cms[0].data['tenants.json'] };
+}
+
+export interface CloudConfig {
+  packages: string[];
+  writeFiles: Array<{ path: string; permissions: string; content: string }>;
+  runcmd: string[][];
+}
+
+/** Parse user data after Terraform has interpolated it (`evaluate` does that). */
+export function parseCloudConfig(userData: string): CloudConfig {
+  if (!userData.startsWith('#cloud-config\n')) throw new Error('user data is not a #cloud-config document');
+  const doc = parse(userData);
+  return {
+    packages: doc.packages ?? [],
+    writeFiles: (doc.write_files ?? []).map((w: any) => ({ path: w.path, permissions: String(w.permissions ?? '0644'), content: String(w.content ?? '') })),
+    runcmd: (doc.runcmd ?? []).map((c: any) => (Array.isArray(c) ? c.map(String) : ['sh', '-c', String(c)])),
+  };
+}
+
+/**
+ * Terraform's interpolation of a string attribute, for the expression forms a crossvpc
+ * plan uses: resource and data attribute references and cidrhost(). Anything else is
+ * an error, never a guess.
+ */
+export function evaluate(text: string, resolve: (ref: string) => string): string {
+  let out = '';
+  let i = 0;
+  while (i < text.length) {
+    if (text.startsWith('$${', i)) { out += '${'; i += 3; continue; }
+    if (text.startsWith('%%{', i)) { out += '%{'; i += 3; continue; }
+    if (text.startsWith('%{', i)) throw new Error(`template directive at offset ${i} is not supported by the emulator`);
+    if (text.startsWith('${', i)) {
+      const end = text.indexOf('}', i);
+      if (end < 0) throw new Error(`unterminated interpolation at offset ${i}`);
+      out += evalExpr(text.slice(i + 2, end).trim(), resolve);
+      i = end + 1;
+      continue;
+    }
+    out += text[i];
+    i += 1;
+  }
+  return out;
+}
+
+function evalExpr(expr: string, resolve: (ref: string) => string): string {
+  const call = /^cidrhost\((.+),\s*(-?\d+)\)$/.exec(expr);
+  if (call) return cidrhost(evalExpr(call[1].trim(), resolve), Number(call[2]));
+  if (/^(data\.)?[a-z0-9_]+\.[A-Za-z0-9_-]+\.[a-z_]+$/.test(expr)) return resolve(expr);
+  throw new Error(`unsupported Terraform expression \${${expr}}`);
+}
+
+export function cidrhost(cidr: string, n: number): string {
+  const [ip, len] = cidr.split('/');
+  const base = ip.split('.').reduce((a, o) => a * 256 + Number(o), 0);
+  const size = 2 ** (32 - Number(len));
+  const off = n < 0 ? size + n : n;
+  if (off < 0 || off >= size) throw new Error(`cidrhost(${cidr}, ${n}) is outside the block`);
+  const v = base + off;
+  return [v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255].join('.');
+}
+

@@ -1,0 +1,66 @@
+import { execFileSync, spawn, ChildProcess } from 'child_process';
+import { openSync, closeSync } from 'fs';
+
+/** Thin, logged wrappers around the host tools; every call is bounded in time. */
+export function sh(cmd: string, args: string[], opts: { timeoutMs?: number; input?: string; allowFail?: boolean } = {}): string {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8', timeout: opts.timeoutMs ?? 30000, input: opts.input, stdio: ['pipe', 'pipe', 'pipe'] });
+  } catch (e: any) {
+    if (opts.allowFail) return '';
+    const stderr = (e.stderr ?? '').toString().trim();
+    throw new Error(`${cmd} ${args.join(' ')} failed: ${stderr || e.message}`);
+  }
+}
+
+/** Exit status only, no throw. */
+export function ok(cmd: string, args: string[], timeoutMs = 10000): boolean {
+  try {
+    execFileSync(cmd, args, { stdio: 'ignore', timeout: timeoutMs });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function spawnLogged(cmd: string, args: string[], logFile: string, env?: NodeJS.ProcessEnv): ChildProcess {
+  const fd = openSync(logFile, 'a');
+  const child = spawn(cmd, args, { stdio: ['ignore', fd, fd], detached: true, env: env ?? process.env });
+  closeSync(fd);
+  child.unref();
+  return child;
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+export const REQUIRED_TOOLS: Array<{ tool: string; pkg: string }> = [
+  { tool: 'ip', pkg: 'iproute2' },
+  { tool: 'bridge', pkg: 'iproute2' },
+  { tool: 'nft', pkg: 'nftables' },
+  { tool: 'conntrack', pkg: 'conntrack' },
+  { tool: 'conntrackd', pkg: 'conntrackd' },
+  { tool: 'keepalived', pkg: 'keepalived' },
+  { tool: 'redis-server', pkg: 'redis-server' },
+  { tool: 'redis-cli', pkg: 'redis-tools' },
+  { tool: 'unshare', pkg: 'util-linux' },
+  { tool: 'flock', pkg: 'util-linux' },
+  { tool: 'curl', pkg: 'curl' },
+  { tool: 'arping', pkg: 'iputils-arping' },
+  { tool: 'sysctl', pkg: 'procps' },
+];
+
+/** Refuse clearly, naming the Debian packages to install. */
+export function checkHost(): void {
+  if (process.platform !== 'linux') throw new Error('crossvpc emulate needs Linux (network namespaces)');
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) {
+    throw new Error('crossvpc emulate needs root: it creates network namespaces (run it with sudo)');
+  }
+  const missing = REQUIRED_TOOLS.filter((t) => !ok('sh', ['-c', `command -v ${t.tool}`]));
+  if (missing.length) {
+    const pkgs = [...new Set(missing.map((m) => m.pkg))].join(' ');
+    throw new Error(`crossvpc emulate needs ${missing.map((m) => m.tool).join(', ')}; install them with: apt-get install -y ${pkgs}`);
+  }
+}

@@ -1,0 +1,98 @@
+import { randomBytes } from 'crypto';
+import { existsSync, mkdirSync, rmSync, rmdirSync, readdirSync } from 'fs';
+import { ok, sh } from './sys';
+
+/**
+ * Network namespaces of one emulation run. Every name carries the run prefix, links are
+ * created directly inside their namespaces (never in the root namespace), and
+ * destroy() ends every process in those namespaces before deleting them.
+ */
+export class Topology {
+  readonly prefix: string;
+  readonly namespaces: string[] = [];
+  private createdMountPoints: string[] = [];
+
+  constructor(prefix?: string) {
+    this.prefix = prefix ?? `cv${randomBytes(2).toString('hex')}`;
+  }
+
+  ns(name: string): string {
+    return `${this.prefix}-${name}`;
+  }
+
+  addNs(name: string): string {
+    const full = this.ns(name);
+    sh('ip', ['netns', 'add', full]);
+    this.namespaces.push(full);
+    this.exec(full, 'ip', ['link', 'set', 'lo', 'up']);
+    this.exec(full, 'sysctl', ['-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+    return full;
+  }
+
+  exec(ns: string, cmd: string, args: string[], opts: { timeoutMs?: number; input?: string; allowFail?: boolean } = {}): string {
+    return sh('ip', ['netns', 'exec', ns, cmd, ...args], opts);
+  }
+
+  ok(ns: string, cmd: string, args: string[], timeoutMs = 10000): boolean {
+    return ok('ip', ['netns', 'exec', ns, cmd, ...args], timeoutMs);
+  }
+
+  /** A veth pair with one end in each namespace. */
+  link(nsA: string, ifA: string, nsB: string, ifB: string, opts: { macA?: string; mtu?: number } = {}): void {
+    sh('ip', ['link', 'add', 'dev', ifA, 'netns', nsA, ...(opts.macA ? ['address', opts.macA] : []), 'type', 'veth', 'peer', 'name', ifB, 'netns', nsB]);
+    for (const [ns, dev] of [[nsA, ifA], [nsB, ifB]]) {
+      if (opts.mtu) this.exec(ns, 'ip', ['link', 'set', dev, 'mtu', String(opts.mtu)]);
+      this.exec(ns, 'ip', ['link', 'set', dev, 'up']);
+    }
+  }
+
+  bridge(ns: string, name: string, mtu: number): void {
+    this.exec(ns, 'ip', ['link', 'add', name, 'type', 'bridge']);
+    this.exec(ns, 'ip', ['link', 'set', name, 'mtu', String(mtu), 'up']);
+    this.exec(ns, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0']);
+  }
+
+  enslave(ns: string, dev: string, bridge: string): void {
+    this.exec(ns, 'ip', ['link', 'set', dev, 'master', bridge]);
+  }
+
+  /** Empty mount points the per-member bind mounts need on the host. */
+  ensureMountPoint(dir: string): void {
+    if (!existsSync(dir)) {
+      mkdirSync(dir, { recursive: true });
+      this.createdMountPoints.push(dir);
+    }
+  }
+
+  pids(ns: string): number[] {
+    return sh('ip', ['netns', 'pids', ns], { allowFail: true }).split(/\s+/).filter(Boolean).map(Number);
+  }
+
+  destroy(): void {
+    for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
+      for (const ns of this.namespaces) {
+        for (const pid of this.pids(ns)) {
+          try {
+            process.kill(pid, signal);
+          } catch {
+            /* already gone */
+          }
+        }
+      }
+      if (signal === 'SIGTERM') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+    }
+    for (const ns of [...this.namespaces].reverse()) sh('ip', ['netns', 'del', ns], { allowFail: true });
+    this.namespaces.length = 0;
+    for (const d of this.createdMountPoints) {
+      try {
+        if (readdirSync(d).length === 0) rmdirSync(d);
+      } catch {
+        /* still mounted somewhere or gone */
+      }
+    }
+  }
+
+  static removeDir(dir: string): void {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
