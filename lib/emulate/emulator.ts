@@ -16,6 +16,12 @@ export interface EmulateOptions {
   readonly runDir?: string;
   /** Progress output. @default console.log */
   readonly log?: (line: string) => void;
+  /**
+   * Tenants that get a Redis server and pods. The others still get their VPC fabric and
+   * ENIs, so the gateway carries their full configuration (benchmarks with many tenants).
+   * @default every tenant
+   */
+  readonly activeTenants?: string[];
 }
 
 interface AgentTenant { name: string; vni: number; cidrs: string[]; haVip: string; gatewayMac: string }
@@ -159,8 +165,18 @@ export class Emulation {
     if (!have.includes(` ${addr} `)) this.topo.exec(ns, 'ip', ['addr', 'add', addr, 'dev', 'br0']);
   }
 
+  isActive(tenant: string): boolean {
+    return !this.opts.activeTenants || this.opts.activeTenants.includes(tenant);
+  }
+
   private buildTenant(t: AgentTenant): void {
     if (this.tenantNs.has(t.name)) return;
+    if (!this.isActive(t.name)) {
+      const fab = this.topo.addNs(`t-${t.name}`);
+      this.topo.bridge(fab, 'br0', 9001);
+      this.tenantNs.set(t.name, { fab, svc: '' });
+      return;
+    }
     this.progress(`tenant ${t.name}: VPC fabric ${t.cidrs.join(', ')} and Redis`);
     const fab = this.topo.addNs(`t-${t.name}`);
     this.topo.bridge(fab, 'br0', 9001);
@@ -363,7 +379,7 @@ export class Emulation {
   }
 
   private async addPods(): Promise<void> {
-    const tenants = this.agentConfig.tenants.map((t) => t.name);
+    const tenants = this.agentConfig.tenants.map((t) => t.name).filter((t) => this.isActive(t));
     const fresh: Pod[] = [];
     for (let n = 0; n < this.nodeIps.length; n++) {
       for (const t of [...tenants, undefined]) fresh.push(this.createPod(n, t));
@@ -392,7 +408,7 @@ export class Emulation {
 
   /** Every pod against every tenant, crafted tunnel packets, and probes at the gateways. */
   async matrix(): Promise<MatrixResult> {
-    const tenants = this.agentConfig.tenants.map((t) => t.name);
+    const tenants = this.agentConfig.tenants.map((t) => t.name).filter((t) => this.isActive(t));
     const nonce = Date.now().toString(36);
     this.progress(`reachability matrix: ${this.pods.length} pods x ${tenants.length} tenants`);
     const reached: Record<string, string[]> = {};
@@ -421,7 +437,7 @@ export class Emulation {
   }
 
   private async craftedTunnelChecks(): Promise<Check[]> {
-    const tenants = this.agentConfig.tenants;
+    const tenants = this.agentConfig.tenants.filter((t) => this.isActive(t.name));
     if (tenants.length < 2) return [];
     const attacker = this.pods.find((p) => p.tenant === tenants[0].name)!;
     const victim = tenants[1];
@@ -452,7 +468,7 @@ export class Emulation {
   private gatewayProbeChecks(): Check[] {
     const checks: Check[] = [];
     const tcp = (ns: string, ip: string, port: number) => this.topo.ok(ns, 'timeout', ['1', 'bash', '-c', `exec 3<>/dev/tcp/${ip}/${port}`], 3000);
-    for (const t of this.agentConfig.tenants) {
+    for (const t of this.agentConfig.tenants.filter((x) => this.isActive(x.name))) {
       const svc = this.tenantNs.get(t.name)!.svc;
       for (const run of this.members) {
         const row = run.tenants.find((r) => r[0] === t.name);
