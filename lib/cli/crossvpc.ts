@@ -2,16 +2,21 @@
 import { existsSync } from 'fs';
 import { join, resolve } from 'path';
 import { Emulation } from '../emulate/emulator';
+import { FailoverRunner, formatFailover } from '../emulate/failover';
 
-const USAGE = `usage: crossvpc emulate [stack dir] [--nodes N] [--keep-going]
+const USAGE = `usage: crossvpc emulate [stack dir] [--nodes N] [--failover]
+  --failover: after the matrix, fail the active member under load: hard kill,
+              graceful stop, failback, double fault (see README)
   stack dir: a synthesized cdktf stack directory holding cdk.tf.json
              (default: cdktf.out/stacks/overlapping-tenants)`;
 
 async function emulate(args: string[]): Promise<number> {
   let stackDir = 'cdktf.out/stacks/overlapping-tenants';
   let nodes = 2;
+  let failover = false;
   for (let i = 0; i < args.length; i++) {
     if (args[i] === '--nodes') nodes = Number(args[++i]);
+    else if (args[i] === '--failover') failover = true;
     else if (args[i].startsWith('-')) throw new Error(`unknown option ${args[i]}\n${USAGE}`);
     else stackDir = args[i];
   }
@@ -31,7 +36,12 @@ async function emulate(args: string[]): Promise<number> {
   try {
     await emu.start();
     const result = await emu.matrix();
-    return result.ok ? 0 : 1;
+    if (!failover) return result.ok ? 0 : 1;
+    const results = await new FailoverRunner(emu).runAll();
+    console.log(formatFailover(results));
+    const after = await emu.matrix();
+    const survived = results.filter((r) => r.fault !== 'double-fault').every((r) => r.survived && r.isolated);
+    return result.ok && after.ok && survived ? 0 : 1;
   } finally {
     if (!stopping) {
       emu.stop();

@@ -33,8 +33,8 @@ export interface MemberRun {
   readonly member: string;
   readonly ns: string;
   readonly root: string;
-  readonly env: Record<string, string>;
-  readonly tenants: string[][]; // rows of tenants.tsv
+  env: Record<string, string>;
+  tenants: string[][]; // rows of tenants.tsv
   units: Array<{ name: string; exec: string[]; oneshot: boolean }>;
   procs: ChildProcess[];
 }
@@ -195,7 +195,8 @@ export class Emulation {
     this.tenantNs.set(t.name, { fab, svc });
   }
 
-  private buildMember(m: PlanMember): void {
+  /** Evaluate a member's user data and write its files into the member's root. */
+  private loadMember(m: PlanMember): Omit<MemberRun, 'ns' | 'procs'> {
     const id = `g${m.pair}${m.member}`;
     const cc = parseCloudConfig(this.evaluated(m));
     const root = join(this.runDir, id);
@@ -211,17 +212,71 @@ export class Emulation {
       if (!exec) throw new Error(`${m.logicalId}: unit ${name} has no ExecStart`);
       return { name, exec: exec.trim().split(/\s+/), oneshot: /^Type=oneshot$/m.test(text) };
     });
-    this.progress(`proxy pair ${m.pair} member ${m.member}: underlay ${env.SELF_IP}, ${tenants.length} tenant ENI(s)`);
-    const ns = this.topo.addNs(id);
-    const fab = this.topo.ns('fab');
-    this.topo.link(ns, 'ens5', fab, id, { mtu: 9001 });
-    this.topo.enslave(fab, id, 'br0');
-    this.routerOn(fab, slash24(env.SELF_IP));
-    this.topo.exec(ns, 'ip', ['addr', 'add', `${env.SELF_IP}/24`, 'dev', 'ens5']);
-    this.topo.exec(ns, 'ip', ['route', 'add', 'default', 'via', cidrhost(slash24(env.SELF_IP), 1)]);
-    const run: MemberRun = { id, pair: m.pair, member: m.member, ns, root, env, tenants, units, procs: [] };
+    return { id, pair: m.pair, member: m.member, root, env, tenants, units };
+  }
+
+  private buildMember(m: PlanMember): void {
+    const loaded = this.loadMember(m);
+    this.progress(`proxy pair ${m.pair} member ${m.member}: underlay ${loaded.env.SELF_IP}, ${loaded.tenants.length} tenant ENI(s)`);
+    const run: MemberRun = { ...loaded, ns: this.topo.ns(loaded.id), procs: [] };
     this.members.push(run);
-    tenants.forEach((row) => this.attachEni(run, row));
+    this.wireMember(run);
+  }
+
+  /** The member's "machine": namespace, primary ENI on the function fabric, tenant ENIs. */
+  private wireMember(run: MemberRun): void {
+    const ns = this.topo.addNs(run.id);
+    const fab = this.topo.ns('fab');
+    this.topo.link(ns, 'ens5', fab, run.id, { mtu: 9001 });
+    this.topo.enslave(fab, run.id, 'br0');
+    this.routerOn(fab, slash24(run.env.SELF_IP));
+    this.topo.exec(ns, 'ip', ['addr', 'add', `${run.env.SELF_IP}/24`, 'dev', 'ens5']);
+    this.topo.exec(ns, 'ip', ['route', 'add', 'default', 'via', cidrhost(slash24(run.env.SELF_IP), 1)]);
+    run.tenants.forEach((row) => this.attachEni(run, row));
+  }
+
+  /**
+   * A reboot: every process of the member dies, its kernel state (namespace) and /run
+   * (tmpfs) are gone; /etc survives. Then the units start again in order.
+   */
+  async reboot(run: MemberRun): Promise<void> {
+    this.topo.removeNs(run.ns);
+    this.topo.waitGone(this.topo.ns('fab'), run.id);
+    for (const t of this.tenantNs.values()) this.topo.waitGone(t.fab, run.id);
+    Topology.removeDir(join(run.root, 'run/crossvpc'));
+    mkdirSync(join(run.root, 'run/crossvpc'), { recursive: true, mode: 0o755 });
+    run.procs = [];
+    this.wireMember(run);
+    this.startUnits(run);
+  }
+
+  /**
+   * Apply a new plan to the running emulation, as `terraform apply` plus the instances'
+   * configuration refresh would: new tenants get their VPC, Redis and ENIs; every member
+   * gets the new files and re-runs its (idempotent) data-plane unit; agents get the new
+   * tenant table; pods of the new tenants are announced.
+   */
+  async apply(stackDir: string): Promise<void> {
+    const before = new Set(this.agentConfig.tenants.map((t) => t.name));
+    this.progress(`applying ${join(stackDir, 'cdk.tf.json')} to the running emulation`);
+    this.loadPlan(readPlan(join(stackDir, 'cdk.tf.json')));
+    const added = this.agentConfig.tenants.filter((t) => !before.has(t.name));
+    for (const t of added) this.buildTenant(t);
+    for (const m of this.plan.members) {
+      const run = this.members.find((r) => r.pair === m.pair && r.member === m.member);
+      if (!run) throw new Error(`the new plan adds pair ${m.pair}; applying new pairs to a running emulation is not supported`);
+      const loaded = this.loadMember(m);
+      run.env = loaded.env;
+      run.tenants = loaded.tenants;
+      run.units = loaded.units;
+      run.tenants.forEach((row) => this.attachEni(run, row));
+      const dataplane = run.units.find((u) => u.oneshot);
+      if (dataplane) this.runOneshot(run, dataplane.exec);
+    }
+    for (let i = 0; i < this.nodeIps.length; i++) writeFileSync(join(this.nodeDir(i), 'tenants.json'), this.agentConfigText);
+    const fresh: Pod[] = [];
+    for (let n = 0; n < this.nodeIps.length; n++) for (const t of added.filter((x) => this.isActive(x.name))) fresh.push(this.createPod(n, t.name));
+    if (fresh.length) await this.announcePods(fresh);
   }
 
   private writeMemberFiles(root: string, writeFiles: Array<{ path: string; permissions: string; content: string }>): Map<string, string> {
@@ -287,6 +342,11 @@ export class Emulation {
     } catch {
       return 'NONE';
     }
+  }
+
+  /** The master whose processes are alive (a killed member's state file still says MASTER). */
+  liveMaster(pair = 0): MemberRun | undefined {
+    return this.members.find((m) => m.pair === pair && this.vrrpState(m) === 'MASTER' && m.procs.some((p) => p.exitCode === null && p.signalCode === null) && this.topo.pids(m.ns).length > 0);
   }
 
   master(pair = 0): MemberRun | undefined {
@@ -493,6 +553,15 @@ export class Emulation {
       }
     }
     return checks;
+  }
+
+  /** One long-lived INCR connection from a pod; see incr-client.ts. */
+  startIncrClient(pod: Pod, key: string): { statusFile: string; child: ChildProcess } {
+    const script = [join(__dirname, 'incr-client.js'), join(__dirname, '../../dist/lib/emulate/incr-client.js')].find((c) => existsSync(c));
+    if (!script) throw new Error('compiled incr client not found; run npm run build');
+    const statusFile = join(this.runDir, `incr-${pod.name}-${key.replace(/[^a-z0-9]/gi, '_')}.json`);
+    const child = spawnLogged('ip', ['netns', 'exec', pod.ns, process.execPath, script, this.probes.get(pod.tenant!)!, key, statusFile, '3000'], join(this.runDir, `incr-${pod.name}.log`));
+    return { statusFile, child };
   }
 
   stop(): void {

@@ -68,6 +68,32 @@ export class Topology {
     return sh('ip', ['netns', 'pids', ns], { allowFail: true }).split(/\s+/).filter(Boolean).map(Number);
   }
 
+  /** End every process in one namespace, then delete it. */
+  removeNs(ns: string): void {
+    for (const signal of ['SIGKILL'] as const) {
+      for (const pid of this.pids(ns)) {
+        try {
+          process.kill(pid, signal);
+        } catch {
+          /* gone */
+        }
+      }
+    }
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+    sh('ip', ['netns', 'del', ns], { allowFail: true });
+    const i = this.namespaces.indexOf(ns);
+    if (i >= 0) this.namespaces.splice(i, 1);
+  }
+
+  /** Namespace teardown is asynchronous in the kernel: wait until a veth peer is gone. */
+  waitGone(ns: string, dev: string, timeoutMs = 5000): void {
+    const t0 = Date.now();
+    while (this.ok(ns, 'ip', ['link', 'show', dev], 2000)) {
+      if (Date.now() - t0 > timeoutMs) throw new Error(`${dev} in ${ns} did not disappear within ${timeoutMs} ms`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+    }
+  }
+
   destroy(): void {
     for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
       for (const ns of this.namespaces) {

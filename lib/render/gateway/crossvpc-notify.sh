@@ -11,7 +11,12 @@ RUN=/run/crossvpc
 state=${3:-UNKNOWN}
 mkdir -p "$RUN"
 log() { echo "$(date +%s.%N) crossvpc-notify: $*" >>"$RUN/notify.log"; }
-ctd() { conntrackd -C "$RUN/conntrackd.conf" "$@" >/dev/null 2>&1 || log "conntrackd $* failed"; }
+# Bounded: a busy or restarting conntrackd must never wedge the failover. keepalived
+# runs one instance's notify scripts in turn, so a hung call would block the next state.
+ctd() {
+  local t0=$SECONDS
+  timeout 5 conntrackd -C "$RUN/conntrackd.conf" "$@" >/dev/null 2>&1 || log "conntrackd $* failed or timed out after $((SECONDS - t0))s"
+}
 underlay=$(cat "$RUN/underlay")
 
 floating_ips() { # <add|del>: the HaVip on the underlay, each NAT IP on its tenant ENI
@@ -30,6 +35,7 @@ fi
 log "state $state"
 case "$state" in
   MASTER)
+    log "committing synced sessions"
     ctd -c
     ctd -f internal
     ctd -R

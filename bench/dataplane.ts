@@ -1,0 +1,394 @@
+/**
+ * npm run bench:dataplane [-- --tenants 1,16,256 --secs 5 --repeats 3 --requests 20000 --pods 5]
+ *
+ * Data-plane cost of the synthesized gateway, side by side with a plain routed path of
+ * the same hop count, in ONE run on this machine. Plans with 1, 16 and 256 tenants on a
+ * single proxy pair are synthesized, emulated (lib/emulate, 1 node, only tenant t1 gets
+ * Redis and pods) and measured from the t1 pod on node 1 to t1's service host:
+ *   - iperf3 TCP throughput (median of --repeats runs of --secs seconds),
+ *   - redis-benchmark single-client GET/SET p50/p99 latency (median of --repeats runs),
+ *   - pod event -> first Redis reply (Emulation.podReadyMs) for --pods fresh pods.
+ * Baselines run before the first plan and after every plan (B E1 B E16 B E256 B); each
+ * plan is compared with the mean of the baselines either side of it.
+ * A report, never a test: it prints PASS/MISS against the targets and exits 0.
+ * Progress goes to stderr; the table and then one JSON document go to stdout.
+ */
+import { ChildProcess, execFile, spawn } from 'child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'fs';
+import { cpus, release, tmpdir } from 'os';
+import { join } from 'path';
+import { promisify } from 'util';
+import { Emulation } from '../lib/emulate/emulator';
+import { checkHost, sleep } from '../lib/emulate/sys';
+import { Baseline } from './dataplane-baseline';
+import { synthBenchPlan } from './dataplane-stack';
+
+const execFileP = promisify(execFile);
+
+interface Params { tenants: number[]; secs: number; repeats: number; requests: number; pods: number; keep: boolean }
+
+function parseArgs(argv: string[]): Params {
+  const p: Params = { tenants: [1, 16, 256], secs: 5, repeats: 3, requests: 20000, pods: 5, keep: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const v = () => {
+      const x = argv[++i];
+      if (x === undefined) throw new Error(`${a} needs a value`);
+      return x;
+    };
+    if (a === '--tenants') p.tenants = v().split(',').map(Number);
+    else if (a === '--secs') p.secs = Number(v());
+    else if (a === '--repeats') p.repeats = Number(v());
+    else if (a === '--requests') p.requests = Number(v());
+    else if (a === '--pods') p.pods = Number(v());
+    else if (a === '--keep') p.keep = true;
+    else throw new Error(`unknown option ${a}; usage: dataplane.js [--tenants 1,16,256] [--secs 5] [--repeats 3] [--requests 20000] [--pods 5] [--keep]`);
+  }
+  for (const [k, x] of Object.entries({ secs: p.secs, repeats: p.repeats, requests: p.requests, pods: p.pods })) {
+    if (!Number.isInteger(x) || x < 1 || x > 100000) throw new Error(`--${k} must be a positive integer`);
+  }
+  if (!p.tenants.length || p.tenants.some((n) => !Number.isInteger(n) || n < 1 || n > 1023)) throw new Error('--tenants takes integers from 1 to 1023');
+  return p;
+}
+
+const T0 = Date.now();
+const log = (line: string) => process.stderr.write(`[bench ${((Date.now() - T0) / 1000).toFixed(1).padStart(6)}s] ${line}\n`);
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : NaN;
+};
+const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
+
+async function nsRun(ns: string, argv: string[], timeoutMs: number): Promise<string> {
+  try {
+    const { stdout } = await execFileP('ip', ['netns', 'exec', ns, 'timeout', String(Math.ceil(timeoutMs / 1000)), ...argv], { timeout: timeoutMs + 5000, maxBuffer: 64 << 20 });
+    return stdout;
+  } catch (e: any) {
+    const out = `${e.stdout ?? ''}`;
+    // iperf3 -J reports its errors in the JSON on stdout with a non-zero exit.
+    if (out.trim().startsWith('{')) return out;
+    throw new Error(`${argv.join(' ')} in ${ns} failed: ${`${e.stderr ?? ''}`.trim() || e.message}`);
+  }
+}
+
+// ---------------------------------------------------------------- iperf3
+
+const children = new Set<ChildProcess>();
+
+async function iperfOnce(clientNs: string, serverNs: string, host: string, secs: number): Promise<number> {
+  const server = spawn('ip', ['netns', 'exec', serverNs, 'timeout', String(secs + 30), 'iperf3', '-s', '-B', host, '-1'], { stdio: 'ignore' });
+  children.add(server);
+  const exited = new Promise<void>((r) => server.once('exit', () => r()));
+  try {
+    let listening = false;
+    for (let i = 0; i < 60 && !listening; i++) {
+      const ss = await nsRun(serverNs, ['ss', '-Hltn'], 3000).catch(() => '');
+      listening = ss.includes(`${host}:5201`);
+      if (!listening) await sleep(50);
+    }
+    if (!listening) throw new Error(`iperf3 server did not listen on ${host}:5201 in ${serverNs}`);
+    const out = await nsRun(clientNs, ['iperf3', '-c', host, '-t', String(secs), '-J'], (secs + 20) * 1000);
+    const j = JSON.parse(out);
+    if (j.error) throw new Error(`iperf3: ${j.error}`);
+    const bps = Number(j.end?.sum_received?.bits_per_second);
+    if (!(bps > 0)) throw new Error('iperf3 JSON has no end.sum_received.bits_per_second');
+    return bps;
+  } finally {
+    await Promise.race([exited, sleep(3000)]);
+    if (server.exitCode === null) server.kill('SIGKILL');
+    children.delete(server);
+  }
+}
+
+// ---------------------------------------------------------------- redis-benchmark
+
+interface RedisRun { [test: string]: { rps: number; p50: number; p99: number; avg: number } }
+
+/** redis-benchmark 7 --csv: a header naming the columns, one quoted row per test. Columns are found by name. */
+export function parseRedisCsv(out: string): RedisRun {
+  const rows = out.split('\n').map((l) => l.trim()).filter(Boolean).map((l) => l.split(',').map((c) => c.replace(/^"|"$/g, '')));
+  const hi = rows.findIndex((r) => r.includes('test') && r.includes('p50_latency_ms'));
+  if (hi < 0) throw new Error(`redis-benchmark --csv printed no latency percentiles (needs redis-tools >= 7):\n${out.slice(0, 400)}`);
+  const h = rows[hi];
+  const col = (name: string) => {
+    const k = h.indexOf(name);
+    if (k < 0) throw new Error(`redis-benchmark --csv has no ${name} column`);
+    return k;
+  };
+  const [ti, ri, p50i, p99i, avgi] = ['test', 'rps', 'p50_latency_ms', 'p99_latency_ms', 'avg_latency_ms'].map(col);
+  const res: RedisRun = {};
+  for (const r of rows.slice(hi + 1)) {
+    if (r.length !== h.length) continue;
+    res[r[ti]] = { rps: Number(r[ri]), p50: Number(r[p50i]), p99: Number(r[p99i]), avg: Number(r[avgi]) };
+  }
+  if (!res.GET || !res.SET) throw new Error(`redis-benchmark --csv lacks GET/SET rows:\n${out.slice(0, 400)}`);
+  return res;
+}
+
+async function redisOnce(clientNs: string, host: string, requests: number): Promise<RedisRun> {
+  const out = await nsRun(clientNs, ['redis-benchmark', '-h', host, '-p', '6379', '-n', String(requests), '-c', '1', '-t', 'get,set', '--csv'], 120000);
+  return parseRedisCsv(out);
+}
+
+// ---------------------------------------------------------------- one path
+
+interface PathResult {
+  throughputBps: number;
+  throughputRunsBps: number[];
+  /** Milliseconds; mean of the GET and SET medians. */
+  p50Ms: number;
+  p99Ms: number;
+  redisRuns: RedisRun[];
+}
+
+async function measurePath(what: string, clientNs: string, serverNs: string, host: string, p: Params): Promise<PathResult> {
+  const tput: number[] = [];
+  for (let i = 0; i < p.repeats; i++) {
+    tput.push(await iperfOnce(clientNs, serverNs, host, p.secs));
+    log(`${what}: iperf3 run ${i + 1}/${p.repeats}: ${(tput[i] / 1e9).toFixed(2)} Gbit/s`);
+  }
+  const runs: RedisRun[] = [];
+  for (let i = 0; i < p.repeats; i++) {
+    runs.push(await redisOnce(clientNs, host, p.requests));
+    log(`${what}: redis-benchmark run ${i + 1}/${p.repeats}: GET p50 ${runs[i].GET.p50} p99 ${runs[i].GET.p99}, SET p50 ${runs[i].SET.p50} p99 ${runs[i].SET.p99} ms`);
+  }
+  const pct = (k: 'p50' | 'p99') => mean(['GET', 'SET'].map((t) => median(runs.map((r) => r[t][k]))));
+  return { throughputBps: median(tput), throughputRunsBps: tput, p50Ms: pct('p50'), p99Ms: pct('p99'), redisRuns: runs };
+}
+
+// ---------------------------------------------------------------- plans
+
+interface PlanResult {
+  tenants: number;
+  synthMs?: number;
+  startMs?: number;
+  namespaces?: number;
+  path?: PathResult;
+  podReadyMs?: Array<number | null>;
+  /** Pod event written -> the node agent logs "pod bound" (its nft element add), from agent.log timestamps. */
+  podBoundMs?: Array<number | null>;
+  error?: string;
+}
+
+const cleanups = new Set<() => void>();
+let interrupted = false;
+
+async function measurePlan(n: number, work: string, p: Params): Promise<PlanResult> {
+  const res: PlanResult = { tenants: n };
+  const ts = Date.now();
+  const stackDir = synthBenchPlan(join(work, `synth-${n}`), n);
+  res.synthMs = Date.now() - ts;
+  log(`plan ${n} tenant(s): synthesized in ${res.synthMs} ms (${stackDir})`);
+  const emu = new Emulation({ stackDir, nodes: 1, activeTenants: ['t1'], runDir: join(work, `run-${n}`), log: (l) => log(l) });
+  const stop = () => emu.stop();
+  cleanups.add(stop);
+  try {
+    const t0 = Date.now();
+    await emu.start();
+    res.startMs = Date.now() - t0;
+    res.namespaces = emu.topo.namespaces.length;
+    log(`plan ${n}: emulation up in ${(res.startMs / 1000).toFixed(1)} s, ${res.namespaces} namespaces`);
+    if (interrupted) return res;
+    const pod = emu.pods.find((x) => x.node === 0 && x.tenant === 't1');
+    const svc = emu.tenantNs.get('t1')?.svc;
+    const probe = emu.probes.get('t1');
+    if (!pod || !svc || !probe) throw new Error('emulation has no t1 pod on node 1, service namespace or probe address');
+    res.path = await measurePath(`plan ${n}`, pod.ns, svc, probe, p);
+    res.podReadyMs = [];
+    res.podBoundMs = [];
+    for (let i = 0; i < p.pods && !interrupted; i++) {
+      const fresh = emu.createPod(0, 't1');
+      const t0 = Date.now();
+      await emu.announcePods([fresh]);
+      res.podReadyMs.push(emu.podReadyMs[fresh.name] ?? null);
+      res.podBoundMs.push(boundAt(join(emu.nodeDir(0), 'agent.log'), fresh.ip, t0));
+    }
+  } catch (e) {
+    res.error = (e as Error).message;
+    log(`plan ${n}: FAILED: ${res.error}`);
+  } finally {
+    const t1 = Date.now();
+    emu.stop();
+    cleanups.delete(stop);
+    log(`plan ${n}: emulation removed in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
+  }
+  return res;
+}
+
+/** When the agent logged binding ip (ms after t0), or null. */
+function boundAt(agentLog: string, ip: string, t0: number): number | null {
+  let text = '';
+  try {
+    text = readFileSync(agentLog, 'utf8');
+  } catch {
+    return null;
+  }
+  for (const line of text.split('\n')) {
+    if (!line.includes('"pod bound"') || !line.includes(`"${ip}"`)) continue;
+    try {
+      const j = JSON.parse(line);
+      if (j.msg === 'pod bound' && j.ip === ip) return Date.parse(j.ts) - t0;
+    } catch {
+      /* partial line */
+    }
+  }
+  return null;
+}
+
+async function measureBaseline(b: Baseline, k: number, p: Params): Promise<PathResult | { error: string }> {
+  try {
+    return await measurePath(`baseline #${k}`, b.pod, b.svc, b.probe, p);
+  } catch (e) {
+    log(`baseline #${k}: FAILED: ${(e as Error).message}`);
+    return { error: (e as Error).message };
+  }
+}
+
+// ---------------------------------------------------------------- report
+
+const gbit = (bps?: number) => (bps === undefined || Number.isNaN(bps) ? '-' : (bps / 1e9).toFixed(2));
+const us = (ms?: number) => (ms === undefined || Number.isNaN(ms) ? '-' : (ms * 1000).toFixed(0));
+const mark = (ok: boolean | undefined) => (ok === undefined ? 'n/a ' : ok ? 'PASS' : 'MISS');
+
+interface Target { name: string; value: string; target: string; pass?: boolean }
+
+function report(p: Params, baselines: Array<PathResult | { error: string }>, plans: PlanResult[]): { table: string; json: any } {
+  const ok = (b: PathResult | { error: string } | undefined): b is PathResult => !!b && !('error' in b);
+  const ref = (i: number) => {
+    const around = [baselines[i], baselines[i + 1]].filter(ok);
+    return around.length ? { tput: mean(around.map((b) => b.throughputBps)), p50: mean(around.map((b) => b.p50Ms)), p99: mean(around.map((b) => b.p99Ms)) } : undefined;
+  };
+  const rows = plans.map((pl, i) => {
+    const r = ref(i);
+    const path = pl.path;
+    const ready = (pl.podReadyMs ?? []).map((x) => (x === null ? Infinity : x));
+    return {
+      tenants: pl.tenants,
+      startS: pl.startMs !== undefined ? pl.startMs / 1000 : undefined,
+      namespaces: pl.namespaces,
+      gatewayBps: path?.throughputBps,
+      baselineBps: r?.tput,
+      throughputRatio: path && r ? path.throughputBps / r.tput : undefined,
+      gatewayP50Ms: path?.p50Ms,
+      baselineP50Ms: r?.p50,
+      p50OverheadPct: path && r ? (path.p50Ms / r.p50 - 1) * 100 : undefined,
+      gatewayP99Ms: path?.p99Ms,
+      baselineP99Ms: r?.p99,
+      p99OverheadPct: path && r ? (path.p99Ms / r.p99 - 1) * 100 : undefined,
+      podReadyMedianMs: ready.length ? median(ready) : undefined,
+      podReadyMaxMs: ready.length ? Math.max(...ready) : undefined,
+      podBoundMedianMs: pl.podBoundMs?.length ? median(pl.podBoundMs.map((x) => (x === null ? Infinity : x))) : undefined,
+      error: pl.error,
+    };
+  });
+
+  const fmt = (x: number | undefined, d: number) => (x === undefined || Number.isNaN(x) ? '-' : Number.isFinite(x) ? x.toFixed(d) : 'never');
+  const head = ['tenants', 'up s', 'ns', 'Gbit/s gw', 'Gbit/s base', 'ratio', 'p50 µs gw', 'p50 µs base', 'p50 ovh %', 'p99 µs gw', 'p99 µs base', 'p99 ovh %', 'ready med ms', 'ready max ms', 'bound med ms'];
+  const body = rows.map((r) => [String(r.tenants), fmt(r.startS, 1), String(r.namespaces ?? '-'), gbit(r.gatewayBps), gbit(r.baselineBps), fmt(r.throughputRatio, 3), us(r.gatewayP50Ms), us(r.baselineP50Ms), fmt(r.p50OverheadPct, 1), us(r.gatewayP99Ms), us(r.baselineP99Ms), fmt(r.p99OverheadPct, 1), fmt(r.podReadyMedianMs, 0), fmt(r.podReadyMaxMs, 0), fmt(r.podBoundMedianMs, 0)]);
+  const widths = head.map((h, k) => Math.max(h.length, ...body.map((b) => b[k].length)));
+  const line = (cells: string[]) => cells.map((c, k) => c.padStart(widths[k])).join('  ');
+  const lines = ['', `data plane: gateway path (pod -> node -> VXLAN -> gateway NAT -> tenant) vs plain routed path, same hops`, `iperf3 -t ${p.secs} x${p.repeats} (median); redis-benchmark -c 1 -n ${p.requests} GET+SET x${p.repeats} (median per test, mean of GET and SET); ${p.pods} fresh pods per plan`, '', line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)];
+  for (const r of rows) if (r.error) lines.push(`  ${r.tenants} tenant(s): ERROR ${r.error}`);
+  baselines.forEach((b, k) => lines.push(ok(b) ? `  baseline #${k}: ${gbit(b.throughputBps)} Gbit/s, p50 ${us(b.p50Ms)} µs, p99 ${us(b.p99Ms)} µs` : `  baseline #${k}: ERROR ${b?.error}`));
+
+  const targets: Target[] = [];
+  for (const r of rows) {
+    targets.push({ name: `${r.tenants} tenant(s): throughput gateway/baseline`, value: fmt(r.throughputRatio, 3), target: '>= 0.85', pass: r.throughputRatio === undefined ? undefined : r.throughputRatio >= 0.85 });
+    targets.push({ name: `${r.tenants} tenant(s): p50 latency overhead`, value: `${fmt(r.p50OverheadPct, 1)} %`, target: '<= 25 %', pass: r.p50OverheadPct === undefined ? undefined : r.p50OverheadPct <= 25 });
+    targets.push({ name: `${r.tenants} tenant(s): pod ready -> reachable median / max`, value: `${fmt(r.podReadyMedianMs, 0)} / ${fmt(r.podReadyMaxMs, 0)} ms`, target: '< 1000 ms', pass: r.podReadyMaxMs === undefined ? undefined : r.podReadyMaxMs < 1000 });
+  }
+  const one = rows.find((r) => r.tenants === 1);
+  const many = rows.find((r) => r.tenants === Math.max(...p.tenants));
+  if (one && many && many !== one) {
+    const v = one.gatewayBps && many.gatewayBps ? many.gatewayBps / one.gatewayBps : undefined;
+    targets.push({ name: `${many.tenants}-tenant throughput / 1-tenant throughput`, value: fmt(v, 3), target: '>= 0.95', pass: v === undefined ? undefined : v >= 0.95 });
+  }
+  const tw = Math.max(...targets.map((t) => t.name.length));
+  lines.push('', 'targets:', ...targets.map((t) => `  ${mark(t.pass)}  ${t.name.padEnd(tw)}  ${t.value.padStart(16)}  (target ${t.target})`), '');
+
+  const json = {
+    bench: 'dataplane',
+    host: { cores: cpus().length, kernel: release(), node: process.version },
+    params: p,
+    targets,
+    rows,
+    baselines,
+    plans,
+  };
+  return { table: lines.join('\n'), json };
+}
+
+// ---------------------------------------------------------------- main
+
+async function main(): Promise<void> {
+  const p = parseArgs(process.argv.slice(2));
+  checkHost();
+  for (const tool of ['iperf3', 'redis-benchmark', 'ss', 'timeout']) {
+    try {
+      await execFileP('sh', ['-c', `command -v ${tool}`]);
+    } catch {
+      throw new Error(`bench:dataplane needs ${tool} (apt-get install -y iperf3 redis-tools iproute2 coreutils)`);
+    }
+  }
+  const work = mkdtempSync(join(tmpdir(), 'crossvpc-bench-'));
+  let failed = false;
+  const onSignal = (sig: string) => {
+    if (interrupted) return;
+    interrupted = true;
+    log(`${sig}: stopping iperf3 and removing every namespace of this run`);
+    for (const c of children) c.kill('SIGKILL');
+    for (const c of [...cleanups]) {
+      try {
+        c();
+      } catch (e) {
+        log(`cleanup: ${(e as Error).message}`);
+      }
+    }
+    process.exit(130);
+  };
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+
+  const baseline = new Baseline(work);
+  const stopBaseline = () => baseline.destroy();
+  cleanups.add(stopBaseline);
+  const baselines: Array<PathResult | { error: string }> = [];
+  const plans: PlanResult[] = [];
+  try {
+    log(`baseline: plain routed path in namespaces ${baseline.topo.prefix}-*`);
+    baseline.build();
+    baselines.push(await measureBaseline(baseline, 0, p));
+    for (const n of p.tenants) {
+      if (interrupted) break;
+      const r = await measurePlan(n, work, p);
+      plans.push(r);
+      if (r.error) failed = true;
+      if (interrupted) break;
+      baselines.push(await measureBaseline(baseline, baselines.length, p));
+    }
+  } finally {
+    baseline.destroy();
+    cleanups.delete(stopBaseline);
+  }
+  const { table, json } = report(p, baselines, plans);
+  process.stdout.write(`${table}\n`);
+  if (failed || p.keep) log(`run files kept in ${work}`);
+  else rmSync(work, { recursive: true, force: true });
+  process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  (e) => {
+    log(`bench:dataplane: ${(e as Error).message}`);
+    for (const c of [...cleanups]) {
+      try {
+        c();
+      } catch {
+        /* best effort */
+      }
+    }
+    process.exit(1);
+  },
+);

@@ -1,0 +1,320 @@
+/**
+ * Synth benchmark: wall time and peak memory of `app.synth()` for 10, 100 and 1,000
+ * tenants, each measurement in a fresh child process so that peak RSS belongs to one
+ * size only. Run with `npm run bench:synth`. It is a report: it always exits 0.
+ *
+ *   node dist/bench/synth.js                         # the whole report
+ *   node dist/bench/synth.js --child N [--type T]    # one measurement, JSON on stdout
+ *
+ * Tenants t0001.. all use 172.16.0.0/16 (they overlap completely), have their own VPC
+ * and subnet ids and an explicit VNI (i + 1, so no two names can hash to one VNI).
+ * The gateway is c6in.xlarge: 3 tenants per member, pairs added as tenants need them.
+ */
+import { spawnSync } from 'child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'fs';
+import { tmpdir } from 'os';
+import { join } from 'path';
+import { Construct } from 'constructs';
+import { App, TerraformStack } from 'cdktf';
+import { AwsProvider } from '@cdktf/provider-aws/lib/provider';
+import { KubernetesProvider } from '@cdktf/provider-kubernetes/lib/provider';
+import { CrossVpcNat, FunctionVpcLink, MAX_ENIS_BY_INSTANCE_TYPE, TenantProps } from '../lib';
+
+const SIZES = [10, 100, 1000];
+const RUNS = 3;
+const INSTANCE_TYPE = 'c6in.xlarge';
+const TARGET = { tenants: 1000, wallMs: 10_000, rssMiB: 1024 };
+const STACK_ID = 'bench-synth';
+
+// ---------------------------------------------------------------- the stack
+
+const hex = (i: number, width: number) => i.toString(16).padStart(width, '0');
+
+export function benchTenants(n: number): TenantProps[] {
+  return Array.from({ length: n }, (_, i) => ({
+    name: `t${String(i + 1).padStart(4, '0')}`,
+    vpcId: `vpc-0${hex(i + 1, 16)}`,
+    subnetId: `subnet-0${hex(i + 1, 16)}`,
+    cidrs: ['172.16.0.0/16'],
+    vni: i + 1,
+  }));
+}
+
+/** Like examples/overlapping-tenants/stack.ts, with N tenants. */
+export class BenchStack extends TerraformStack {
+  public readonly nat: CrossVpcNat;
+
+  constructor(scope: Construct, id: string, tenants: number, instanceType: string) {
+    super(scope, id);
+    new AwsProvider(this, 'aws', { region: 'eu-west-1' });
+    new KubernetesProvider(this, 'kubernetes', { configPath: '~/.kube/config' });
+    this.nat = new CrossVpcNat(this, 'CrossVpc', {
+      functionVpc: {
+        vpcId: 'vpc-0f00000000000f00f',
+        nodeSubnetIds: ['subnet-0f00000000000a001', 'subnet-0f00000000000b001'],
+        vpcCidr: '10.0.0.0/16',
+        nodeSecurityGroupId: 'sg-0f00000000000e0de',
+      },
+      gateway: { subnetId: 'subnet-0f00000000000a0f0', instanceType },
+      tenants: benchTenants(tenants),
+    });
+    new FunctionVpcLink(this, 'Cluster', { nat: this.nat, agentImage: 'crossvpc-agent:bench' });
+  }
+}
+
+// ---------------------------------------------------------------- child: one measurement
+
+interface Measurement {
+  readonly tenants: number;
+  readonly instanceType: string;
+  readonly pairs: number;
+  readonly resources: number;
+  readonly outputBytes: number;
+  /** Stack construction (model, placement, rendering) in ms. */
+  readonly constructMs: number;
+  /** app.synth() (validation, resolution, JSON written) in ms. */
+  readonly synthMs: number;
+  /** constructMs + synthMs: what `cdktf synth` spends in the app after loading modules. */
+  readonly wallMs: number;
+  /** RSS after the modules are loaded, before the stack is built (KiB). */
+  readonly startRssKiB: number;
+  /** process.resourceUsage().maxRSS (KiB): the child's peak. */
+  readonly maxRssKiB: number;
+}
+
+interface ChildError {
+  readonly tenants: number;
+  readonly instanceType: string;
+  readonly error: string;
+  readonly crossVpcError: boolean;
+}
+
+function child(tenants: number, instanceType: string): void {
+  const outdir = mkdtempSync(join(tmpdir(), 'crossvpc-bench-synth-'));
+  try {
+    const startRssKiB = Math.round(process.memoryUsage().rss / 1024);
+    const t0 = process.hrtime.bigint();
+    const app = new App({ outdir });
+    let stack: BenchStack;
+    try {
+      stack = new BenchStack(app, STACK_ID, tenants, instanceType);
+    } catch (e) {
+      const err: ChildError = { tenants, instanceType, error: (e as Error).message, crossVpcError: (e as Error).name === 'CrossVpcError' };
+      process.stdout.write(`${JSON.stringify(err)}\n`);
+      return;
+    }
+    const t1 = process.hrtime.bigint();
+    app.synth();
+    const t2 = process.hrtime.bigint();
+    const maxRssKiB = process.resourceUsage().maxRSS;
+    const file = join(outdir, 'stacks', STACK_ID, 'cdk.tf.json');
+    const text = readFileSync(file, 'utf8');
+    const json = JSON.parse(text);
+    const resources = Object.values<Record<string, unknown>>(json.resource ?? {}).reduce((n, byType) => n + Object.keys(byType).length, 0);
+    const ms = (a: bigint, b: bigint) => Number(b - a) / 1e6;
+    const m: Measurement = {
+      tenants,
+      instanceType,
+      pairs: stack.nat.pairs.length,
+      resources,
+      outputBytes: Buffer.byteLength(text),
+      constructMs: ms(t0, t1),
+      synthMs: ms(t1, t2),
+      wallMs: ms(t0, t2),
+      startRssKiB,
+      maxRssKiB,
+    };
+    process.stdout.write(`${JSON.stringify(m)}\n`);
+  } finally {
+    rmSync(outdir, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------- parent: the report
+
+interface Run {
+  readonly m?: Measurement;
+  readonly err?: ChildError;
+  readonly failure?: string;
+  /** Spawn to exit, including node start-up and module loading. */
+  readonly processMs: number;
+}
+
+function spawnChild(tenants: number, instanceType: string): Run {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(process.execPath, [__filename, '--child', String(tenants), '--type', instanceType], {
+    encoding: 'utf8',
+    maxBuffer: 16 * 1024 * 1024,
+    env: { ...process.env, CHECKPOINT_DISABLE: '1' },
+  });
+  const processMs = Number(process.hrtime.bigint() - t0) / 1e6;
+  const line = (r.stdout ?? '').trim().split('\n').pop() ?? '';
+  try {
+    const parsed = JSON.parse(line);
+    if ('error' in parsed) return { err: parsed as ChildError, processMs };
+    return { m: parsed as Measurement, processMs };
+  } catch {
+    return { failure: `child exited ${r.status ?? r.signal}: ${(r.stderr || r.stdout || '').trim().split('\n').slice(-3).join(' | ')}`, processMs };
+  }
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+interface Row {
+  readonly tenants: number;
+  readonly instanceType: string;
+  readonly pairs: number;
+  readonly resources: number;
+  readonly outputMiB: number;
+  readonly wallMs: number;
+  readonly constructMs: number;
+  readonly synthMs: number;
+  readonly processMs: number;
+  readonly peakMiB: number;
+  readonly deltaMiB: number;
+  readonly runs: number[];
+  /** Set when this row replaces a size the requested type could not hold. */
+  readonly fallbackFor?: string;
+}
+
+function measure(tenants: number, instanceType: string, log: (s: string) => void): { row?: Row; err?: ChildError; failure?: string } {
+  const runs: Run[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const r = spawnChild(tenants, instanceType);
+    if (r.err || r.failure) return { err: r.err, failure: r.failure };
+    runs.push(r);
+    log(`  ${tenants} tenants on ${instanceType}, run ${i + 1}/${RUNS}: ${r.m!.wallMs.toFixed(0)} ms in the app, ${r.processMs.toFixed(0)} ms process, peak ${(r.m!.maxRssKiB / 1024).toFixed(0)} MiB`);
+  }
+  const ms = runs.map((r) => r.m!);
+  return {
+    row: {
+      tenants,
+      instanceType,
+      pairs: ms[0].pairs,
+      resources: ms[0].resources,
+      outputMiB: ms[0].outputBytes / 1048576,
+      wallMs: median(ms.map((m) => m.wallMs)),
+      constructMs: median(ms.map((m) => m.constructMs)),
+      synthMs: median(ms.map((m) => m.synthMs)),
+      processMs: median(runs.map((r) => r.processMs)),
+      peakMiB: median(ms.map((m) => m.maxRssKiB)) / 1024,
+      deltaMiB: median(ms.map((m) => m.maxRssKiB - m.startRssKiB)) / 1024,
+      runs: ms.map((m) => m.wallMs),
+    },
+  };
+}
+
+/** The smallest type of the requested family (then any type) whose 255 pairs hold `tenants`. */
+function fallbackType(tenants: number, requested: string): string | undefined {
+  const family = requested.split('.')[0];
+  const fits = Object.entries(MAX_ENIS_BY_INSTANCE_TYPE)
+    .filter(([, enis]) => (enis - 1) * 255 >= tenants)
+    .sort(([a, x], [b, y]) => Number(b.startsWith(`${family}.`)) - Number(a.startsWith(`${family}.`)) || x - y);
+  return fits[0]?.[0];
+}
+
+function table(header: string[], rows: string[][]): string {
+  const w = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ');
+  return [line(header), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(line)].join('\n');
+}
+
+function parent(): void {
+  const log = (s: string) => process.stdout.write(`${s}\n`);
+  log(`crossvpc synth benchmark: ${SIZES.join(', ')} tenants on ${INSTANCE_TYPE}, ${RUNS} fresh child processes per size, medians`);
+  log(`node ${process.version}, ${process.platform}/${process.arch}`);
+  const rows: Row[] = [];
+  const notes: string[] = [];
+  for (const n of SIZES) {
+    const r = measure(n, INSTANCE_TYPE, log);
+    if (r.row) {
+      rows.push(r.row);
+      continue;
+    }
+    if (r.failure) {
+      notes.push(`${n} tenants on ${INSTANCE_TYPE}: the child failed: ${r.failure}`);
+      continue;
+    }
+    notes.push(`${n} tenants on ${INSTANCE_TYPE}: the model rejects the stack: ${r.err!.error}`);
+    log(`  ${n} tenants on ${INSTANCE_TYPE}: REJECTED by the model (${r.err!.error.split(': ').slice(0, 2).join(': ')})`);
+    const alt = fallbackType(n, INSTANCE_TYPE);
+    if (!alt) continue;
+    log(`  ${n} tenants: measuring on ${alt} instead (${MAX_ENIS_BY_INSTANCE_TYPE[alt] - 1} tenants per member)`);
+    const again = measure(n, alt, log);
+    if (again.row) rows.push({ ...again.row, fallbackFor: INSTANCE_TYPE });
+    else notes.push(`${n} tenants on ${alt}: ${again.err?.error ?? again.failure}`);
+  }
+
+  log('');
+  log(table(
+    ['tenants', 'instance type', 'pairs', 'resources', 'cdk.tf.json', 'wall ms', '(construct', '+ synth)', 'process ms', 'ms/resource', 'peak MiB', 'peak - start MiB'],
+    rows.map((r) => [
+      String(r.tenants),
+      `${r.instanceType}${r.fallbackFor ? ' *' : ''}`,
+      String(r.pairs),
+      String(r.resources),
+      `${r.outputMiB.toFixed(1)} MiB`,
+      r.wallMs.toFixed(0),
+      r.constructMs.toFixed(0),
+      r.synthMs.toFixed(0),
+      r.processMs.toFixed(0),
+      (r.wallMs / r.resources).toFixed(2),
+      r.peakMiB.toFixed(0),
+      r.deltaMiB.toFixed(0),
+    ]),
+  ));
+  if (rows.some((r) => r.fallbackFor)) log(`* ${INSTANCE_TYPE} cannot hold this many tenants (see notes); measured on the type named instead`);
+  log('wall ms: stack construction + app.synth() inside the child; process ms: spawn to exit (adds node start-up and module loading)');
+
+  log('');
+  log('growth (10x tenants each step; about 10x means linear):');
+  for (let i = 1; i < rows.length; i++) {
+    const a = rows[i - 1];
+    const b = rows[i];
+    log(`  ${b.tenants}/${a.tenants}: wall x${(b.wallMs / a.wallMs).toFixed(1)}, process x${(b.processMs / a.processMs).toFixed(1)}, resources x${(b.resources / a.resources).toFixed(1)}, peak RSS x${(b.peakMiB / a.peakMiB).toFixed(1)}, peak - start RSS x${(b.deltaMiB / a.deltaMiB).toFixed(1)}`);
+  }
+
+  log('');
+  const top = rows.find((r) => r.tenants === TARGET.tenants);
+  if (top) {
+    const timeOk = top.processMs < TARGET.wallMs;
+    const memOk = top.peakMiB < TARGET.rssMiB;
+    log(`target: ${TARGET.tenants} tenants synthesize in < ${TARGET.wallMs / 1000} s and < 1 GiB peak RSS`);
+    log(`  time:   ${timeOk ? 'PASS' : 'MISS'} (${(top.processMs / 1000).toFixed(2)} s for the whole child process, ${(top.wallMs / 1000).toFixed(2)} s in the app)`);
+    log(`  memory: ${memOk ? 'PASS' : 'MISS'} (${top.peakMiB.toFixed(0)} MiB peak RSS)`);
+    if (top.fallbackFor) log(`  MISS on ${top.fallbackFor}: the target size does not fit the requested instance type at all (see notes)`);
+  } else {
+    log(`target: ${TARGET.tenants} tenants: MISS (no measurement)`);
+  }
+  if (notes.length) {
+    log('');
+    log('notes:');
+    for (const n of notes) log(`  - ${n}`);
+  }
+}
+
+// ---------------------------------------------------------------- entry
+
+if (require.main === module) {
+  const argv = process.argv.slice(2);
+  const at = argv.indexOf('--child');
+  if (at >= 0) {
+    const n = Number(argv[at + 1]);
+    const t = argv.indexOf('--type');
+    if (!Number.isInteger(n) || n < 1) {
+      process.stderr.write('usage: synth.js [--child N [--type INSTANCE_TYPE]]\n');
+      process.exit(2);
+    }
+    child(n, t >= 0 ? argv[t + 1] : INSTANCE_TYPE);
+  } else {
+    try {
+      parent();
+    } catch (e) {
+      process.stdout.write(`benchmark failed: ${(e as Error).stack ?? e}\n`);
+    }
+    process.exit(0);
+  }
+}
