@@ -21,14 +21,15 @@ import { promisify } from 'util';
 import { Emulation } from '../lib/emulate/emulator';
 import { checkHost, sleep } from '../lib/emulate/sys';
 import { Baseline } from './dataplane-baseline';
+import { holdMountPoints } from './dataplane-guard';
 import { synthBenchPlan } from './dataplane-stack';
 
 const execFileP = promisify(execFile);
 
-interface Params { tenants: number[]; secs: number; repeats: number; requests: number; pods: number; keep: boolean }
+interface Params { tenants: number[]; secs: number; repeats: number; requests: number; pods: number; keep: boolean; pin: boolean }
 
 function parseArgs(argv: string[]): Params {
-  const p: Params = { tenants: [1, 16, 256], secs: 5, repeats: 3, requests: 20000, pods: 5, keep: false };
+  const p: Params = { tenants: [1, 16, 256], secs: 5, repeats: 3, requests: 20000, pods: 5, keep: false, pin: cpus().length >= 2 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = () => {
@@ -42,7 +43,8 @@ function parseArgs(argv: string[]): Params {
     else if (a === '--requests') p.requests = Number(v());
     else if (a === '--pods') p.pods = Number(v());
     else if (a === '--keep') p.keep = true;
-    else throw new Error(`unknown option ${a}; usage: dataplane.js [--tenants 1,16,256] [--secs 5] [--repeats 3] [--requests 20000] [--pods 5] [--keep]`);
+    else if (a === '--no-pin') p.pin = false;
+    else throw new Error(`unknown option ${a}; usage: dataplane.js [--tenants 1,16,256] [--secs 5] [--repeats 3] [--requests 20000] [--pods 5] [--keep] [--no-pin]`);
   }
   for (const [k, x] of Object.entries({ secs: p.secs, repeats: p.repeats, requests: p.requests, pods: p.pods })) {
     if (!Number.isInteger(x) || x < 1 || x > 100000) throw new Error(`--${k} must be a positive integer`);
@@ -76,7 +78,7 @@ async function nsRun(ns: string, argv: string[], timeoutMs: number): Promise<str
 
 const children = new Set<ChildProcess>();
 
-async function iperfOnce(clientNs: string, serverNs: string, host: string, secs: number): Promise<number> {
+async function iperfOnce(clientNs: string, serverNs: string, host: string, secs: number, pin: boolean): Promise<number> {
   const server = spawn('ip', ['netns', 'exec', serverNs, 'timeout', String(secs + 30), 'iperf3', '-s', '-B', host, '-1'], { stdio: 'ignore' });
   children.add(server);
   const exited = new Promise<void>((r) => server.once('exit', () => r()));
@@ -88,7 +90,7 @@ async function iperfOnce(clientNs: string, serverNs: string, host: string, secs:
       if (!listening) await sleep(50);
     }
     if (!listening) throw new Error(`iperf3 server did not listen on ${host}:5201 in ${serverNs}`);
-    const out = await nsRun(clientNs, ['iperf3', '-c', host, '-t', String(secs), '-J'], (secs + 20) * 1000);
+    const out = await nsRun(clientNs, ['iperf3', '-c', host, '-t', String(secs), '-J', ...(pin ? ['-A', '0,1'] : [])], (secs + 20) * 1000);
     const j = JSON.parse(out);
     if (j.error) throw new Error(`iperf3: ${j.error}`);
     const bps = Number(j.end?.sum_received?.bits_per_second);
@@ -126,9 +128,31 @@ export function parseRedisCsv(out: string): RedisRun {
   return res;
 }
 
-async function redisOnce(clientNs: string, host: string, requests: number): Promise<RedisRun> {
-  const out = await nsRun(clientNs, ['redis-benchmark', '-h', host, '-p', '6379', '-n', String(requests), '-c', '1', '-t', 'get,set', '--csv'], 120000);
+async function redisOnce(clientNs: string, host: string, requests: number, pin: boolean): Promise<RedisRun> {
+  const out = await nsRun(clientNs, [...(pin ? ['taskset', '-c', '0'] : []), 'redis-benchmark', '-h', host, '-p', '6379', '-n', String(requests), '-c', '1', '-t', 'get,set', '--csv'], 120000);
   return parseRedisCsv(out);
+}
+
+/**
+ * Client and server of the single-connection latency test share CPU 0. On this VM a
+ * cross-CPU wake-up costs ~50 µs and lands at random, which would swamp the data-plane
+ * difference being measured (15 µs vs 70 µs p50 on the same path, depending on placement).
+ */
+async function pinRedisServer(serverNs: string): Promise<void> {
+  const pids = (await execFileP('ip', ['netns', 'pids', serverNs])).stdout.split(/\s+/).filter(Boolean);
+  let pinned = 0;
+  for (const pid of pids) {
+    let comm = '';
+    try {
+      comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+    } catch {
+      continue;
+    }
+    if (comm !== 'redis-server') continue;
+    await execFileP('taskset', ['-a', '-p', '-c', '0', pid]);
+    pinned++;
+  }
+  if (!pinned) throw new Error(`no redis-server process in ${serverNs} to pin`);
 }
 
 // ---------------------------------------------------------------- one path
@@ -139,22 +163,25 @@ interface PathResult {
   /** Milliseconds; mean of the GET and SET medians. */
   p50Ms: number;
   p99Ms: number;
+  /** Mean latency: 1 µs resolution, where redis-benchmark 7's percentiles come in 8 µs steps. */
+  avgMs: number;
   redisRuns: RedisRun[];
 }
 
 async function measurePath(what: string, clientNs: string, serverNs: string, host: string, p: Params): Promise<PathResult> {
   const tput: number[] = [];
   for (let i = 0; i < p.repeats; i++) {
-    tput.push(await iperfOnce(clientNs, serverNs, host, p.secs));
+    tput.push(await iperfOnce(clientNs, serverNs, host, p.secs, p.pin));
     log(`${what}: iperf3 run ${i + 1}/${p.repeats}: ${(tput[i] / 1e9).toFixed(2)} Gbit/s`);
   }
   const runs: RedisRun[] = [];
+  if (p.pin) await pinRedisServer(serverNs);
   for (let i = 0; i < p.repeats; i++) {
-    runs.push(await redisOnce(clientNs, host, p.requests));
+    runs.push(await redisOnce(clientNs, host, p.requests, p.pin));
     log(`${what}: redis-benchmark run ${i + 1}/${p.repeats}: GET p50 ${runs[i].GET.p50} p99 ${runs[i].GET.p99}, SET p50 ${runs[i].SET.p50} p99 ${runs[i].SET.p99} ms`);
   }
-  const pct = (k: 'p50' | 'p99') => mean(['GET', 'SET'].map((t) => median(runs.map((r) => r[t][k]))));
-  return { throughputBps: median(tput), throughputRunsBps: tput, p50Ms: pct('p50'), p99Ms: pct('p99'), redisRuns: runs };
+  const pct = (k: 'p50' | 'p99' | 'avg') => mean(['GET', 'SET'].map((t) => median(runs.map((r) => r[t][k]))));
+  return { throughputBps: median(tput), throughputRunsBps: tput, p50Ms: pct('p50'), p99Ms: pct('p99'), avgMs: pct('avg'), redisRuns: runs };
 }
 
 // ---------------------------------------------------------------- plans
@@ -257,7 +284,7 @@ function report(p: Params, baselines: Array<PathResult | { error: string }>, pla
   const ok = (b: PathResult | { error: string } | undefined): b is PathResult => !!b && !('error' in b);
   const ref = (i: number) => {
     const around = [baselines[i], baselines[i + 1]].filter(ok);
-    return around.length ? { tput: mean(around.map((b) => b.throughputBps)), p50: mean(around.map((b) => b.p50Ms)), p99: mean(around.map((b) => b.p99Ms)) } : undefined;
+    return around.length ? { tput: mean(around.map((b) => b.throughputBps)), p50: mean(around.map((b) => b.p50Ms)), p99: mean(around.map((b) => b.p99Ms)), avg: mean(around.map((b) => b.avgMs)) } : undefined;
   };
   const rows = plans.map((pl, i) => {
     const r = ref(i);
@@ -276,6 +303,9 @@ function report(p: Params, baselines: Array<PathResult | { error: string }>, pla
       gatewayP99Ms: path?.p99Ms,
       baselineP99Ms: r?.p99,
       p99OverheadPct: path && r ? (path.p99Ms / r.p99 - 1) * 100 : undefined,
+      gatewayAvgMs: path?.avgMs,
+      baselineAvgMs: r?.avg,
+      avgOverheadPct: path && r ? (path.avgMs / r.avg - 1) * 100 : undefined,
       podReadyMedianMs: ready.length ? median(ready) : undefined,
       podReadyMaxMs: ready.length ? Math.max(...ready) : undefined,
       podBoundMedianMs: pl.podBoundMs?.length ? median(pl.podBoundMs.map((x) => (x === null ? Infinity : x))) : undefined,
@@ -284,13 +314,13 @@ function report(p: Params, baselines: Array<PathResult | { error: string }>, pla
   });
 
   const fmt = (x: number | undefined, d: number) => (x === undefined || Number.isNaN(x) ? '-' : Number.isFinite(x) ? x.toFixed(d) : 'never');
-  const head = ['tenants', 'up s', 'ns', 'Gbit/s gw', 'Gbit/s base', 'ratio', 'p50 µs gw', 'p50 µs base', 'p50 ovh %', 'p99 µs gw', 'p99 µs base', 'p99 ovh %', 'ready med ms', 'ready max ms', 'bound med ms'];
-  const body = rows.map((r) => [String(r.tenants), fmt(r.startS, 1), String(r.namespaces ?? '-'), gbit(r.gatewayBps), gbit(r.baselineBps), fmt(r.throughputRatio, 3), us(r.gatewayP50Ms), us(r.baselineP50Ms), fmt(r.p50OverheadPct, 1), us(r.gatewayP99Ms), us(r.baselineP99Ms), fmt(r.p99OverheadPct, 1), fmt(r.podReadyMedianMs, 0), fmt(r.podReadyMaxMs, 0), fmt(r.podBoundMedianMs, 0)]);
+  const head = ['tenants', 'up s', 'ns', 'Gbit/s gw', 'Gbit/s base', 'ratio', 'p50 µs gw', 'p50 µs base', 'p50 ovh %', 'p99 µs gw', 'p99 µs base', 'p99 ovh %', 'avg µs gw', 'avg µs base', 'avg ovh %', 'ready med ms', 'ready max ms', 'bound med ms'];
+  const body = rows.map((r) => [String(r.tenants), fmt(r.startS, 1), String(r.namespaces ?? '-'), gbit(r.gatewayBps), gbit(r.baselineBps), fmt(r.throughputRatio, 3), us(r.gatewayP50Ms), us(r.baselineP50Ms), fmt(r.p50OverheadPct, 1), us(r.gatewayP99Ms), us(r.baselineP99Ms), fmt(r.p99OverheadPct, 1), fmt(r.gatewayAvgMs === undefined ? undefined : r.gatewayAvgMs * 1000, 1), fmt(r.baselineAvgMs === undefined ? undefined : r.baselineAvgMs * 1000, 1), fmt(r.avgOverheadPct, 1), fmt(r.podReadyMedianMs, 0), fmt(r.podReadyMaxMs, 0), fmt(r.podBoundMedianMs, 0)]);
   const widths = head.map((h, k) => Math.max(h.length, ...body.map((b) => b[k].length)));
   const line = (cells: string[]) => cells.map((c, k) => c.padStart(widths[k])).join('  ');
-  const lines = ['', `data plane: gateway path (pod -> node -> VXLAN -> gateway NAT -> tenant) vs plain routed path, same hops`, `iperf3 -t ${p.secs} x${p.repeats} (median); redis-benchmark -c 1 -n ${p.requests} GET+SET x${p.repeats} (median per test, mean of GET and SET); ${p.pods} fresh pods per plan`, '', line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)];
+  const lines = ['', `data plane: gateway path (pod -> node -> VXLAN -> gateway NAT -> tenant) vs plain routed path, same hops`, `iperf3 -t ${p.secs} x${p.repeats} (median); redis-benchmark -c 1 -n ${p.requests} GET+SET x${p.repeats} (median per test, mean of GET and SET; percentiles in redis-benchmark's 8 µs steps); ${p.pods} fresh pods per plan; ${p.pin ? 'iperf3 -A 0,1, redis client and server on CPU 0' : 'no CPU pinning'}`, '', line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)];
   for (const r of rows) if (r.error) lines.push(`  ${r.tenants} tenant(s): ERROR ${r.error}`);
-  baselines.forEach((b, k) => lines.push(ok(b) ? `  baseline #${k}: ${gbit(b.throughputBps)} Gbit/s, p50 ${us(b.p50Ms)} µs, p99 ${us(b.p99Ms)} µs` : `  baseline #${k}: ERROR ${b?.error}`));
+  baselines.forEach((b, k) => lines.push(ok(b) ? `  baseline #${k}: ${gbit(b.throughputBps)} Gbit/s, p50 ${us(b.p50Ms)} µs, p99 ${us(b.p99Ms)} µs, avg ${(b.avgMs * 1000).toFixed(1)} µs` : `  baseline #${k}: ERROR ${b?.error}`));
 
   const targets: Target[] = [];
   for (const r of rows) {
@@ -332,6 +362,8 @@ async function main(): Promise<void> {
     }
   }
   const work = mkdtempSync(join(tmpdir(), 'crossvpc-bench-'));
+  // Other emulations on this host must not remove the shared mount points under ours.
+  const guard = holdMountPoints();
   let failed = false;
   const onSignal = (sig: string) => {
     if (interrupted) return;
@@ -345,6 +377,7 @@ async function main(): Promise<void> {
         log(`cleanup: ${(e as Error).message}`);
       }
     }
+    guard.release();
     process.exit(130);
   };
   process.on('SIGINT', () => onSignal('SIGINT'));
@@ -370,6 +403,7 @@ async function main(): Promise<void> {
   } finally {
     baseline.destroy();
     cleanups.delete(stopBaseline);
+    guard.release();
   }
   const { table, json } = report(p, baselines, plans);
   process.stdout.write(`${table}\n`);

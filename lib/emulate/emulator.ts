@@ -6,6 +6,10 @@ import { evaluate, parseCloudConfig, Plan, PlanMember, readPlan, cidrhost } from
 import { buildStandIns, StandIns } from './standins';
 import { checkHost, sleep, sleepSync, spawnLogged } from './sys';
 import { Topology } from './topology';
+import { EC2_ADDR, IMDS_ADDR } from './fake-cloud';
+
+/** The unassigned state of a floating IP in an emulated VPC router (RFC 7042 documentation MAC). */
+const UNASSIGNED_MAC = '00:00:5e:00:53:00';
 
 export interface EmulateOptions {
   /** Directory holding cdk.tf.json. */
@@ -128,6 +132,8 @@ export class Emulation {
     this.loadPlan(readPlan(file));
     this.progress(`function VPC fabric ${this.standIns.functionCidr}`);
     this.buildFabric();
+    this.progress(`emulated cloud API: IMDSv2 on ${IMDS_ADDR}, EC2 AssignPrivateIpAddresses on ${EC2_ADDR} (moves floating IPs in the emulated VPC routers)`);
+    this.buildCloud();
     for (const t of this.agentConfig.tenants) this.buildTenant(t);
     for (const m of this.plan.members) this.buildMember(m);
     this.progress(`skipping the package install step (user data packages: ${parseCloudConfig(this.evaluated(this.plan.members[0])).packages.join(', ')}); they are installed on this host`);
@@ -151,6 +157,57 @@ export class Emulation {
     this.standIns = buildStandIns(plan, cidrs);
     this.agentConfigText = evaluate(plan.agentConfigRaw, this.standIns.resolve);
     this.agentConfig = JSON.parse(this.agentConfigText);
+  }
+
+
+  private buildCloud(): void {
+    const cloud = this.topo.addNs('cloud');
+    this.topo.bridge(cloud, 'br0', 1500);
+    this.topo.exec(cloud, 'ip', ['addr', 'add', `${IMDS_ADDR}/16`, 'dev', 'br0']);
+    this.topo.exec(cloud, 'ip', ['addr', 'add', `${EC2_ADDR}/16`, 'dev', 'br0']);
+    writeFileSync(this.enisFile, '{}');
+    const script = [join(__dirname, 'fake-cloud.js'), join(__dirname, '../../dist/lib/emulate/fake-cloud.js')].find((c) => existsSync(c));
+    if (!script) throw new Error('compiled fake cloud not found; run npm run build');
+    spawnLogged('ip', ['netns', 'exec', cloud, process.execPath, script, this.enisFile, this.cloudLog], join(this.runDir, 'cloud.out'));
+  }
+
+  get enisFile(): string {
+    return join(this.runDir, 'cloud-enis.json');
+  }
+
+  get cloudLog(): string {
+    return join(this.runDir, 'cloud-api.log');
+  }
+
+  /** The cloud's API calls so far (what the gateways asked, signed or not). */
+  cloudCalls(): Array<{ at: number; action: string; eni: string; ip: string; result: string }> {
+    if (!existsSync(this.cloudLog)) return [];
+    return readFileSync(this.cloudLog, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  }
+
+  /** Tell the emulated cloud which ENI lives where, so AssignPrivateIpAddresses can move IPs onto it. */
+  private registerEnis(run: MemberRun, primaryMac: string): void {
+    const enis = JSON.parse(readFileSync(this.enisFile, 'utf8'));
+    enis[run.env.SELF_ENI] = { mac: primaryMac, routerNs: this.topo.ns('fab'), routerDev: 'br0' };
+    for (const row of run.tenants) enis[row[6]] = { mac: row[7], routerNs: this.tenantNs.get(row[0])!.fab, routerDev: 'br0' };
+    writeFileSync(this.enisFile, JSON.stringify(enis, null, 2));
+  }
+
+  /** Floating IPs start unassigned: only the API can make the fabric deliver them. */
+  private unassignFloatingIps(run: MemberRun): void {
+    const pin = (ns: string, ip: string) => {
+      const cur = this.topo.exec(ns, 'ip', ['neigh', 'show', ip, 'dev', 'br0']);
+      if (!cur.includes('PERMANENT')) this.topo.exec(ns, 'ip', ['neigh', 'replace', ip, 'lladdr', UNASSIGNED_MAC, 'dev', 'br0', 'nud', 'permanent']);
+    };
+    pin(this.topo.ns('fab'), run.env.HAVIP);
+    for (const row of run.tenants) pin(this.tenantNs.get(row[0])!.fab, row[5]);
+  }
+
+  private primaryMac(run: MemberRun): string {
+    const enis = this.plan.json.resource?.aws_network_interface ?? {};
+    const key = Object.keys(enis).find((k) => this.standIns.resolve(`aws_network_interface.${k}.id`) === run.env.SELF_ENI);
+    if (!key) throw new Error(`${run.id}: no aws_network_interface has id ${run.env.SELF_ENI}`);
+    return this.standIns.resolve(`aws_network_interface.${key}.mac_address`);
   }
 
   private buildFabric(): void {
@@ -227,12 +284,22 @@ export class Emulation {
   private wireMember(run: MemberRun): void {
     const ns = this.topo.addNs(run.id);
     const fab = this.topo.ns('fab');
-    this.topo.link(ns, 'ens5', fab, run.id, { mtu: 9001 });
+    const mac = this.primaryMac(run);
+    this.topo.link(ns, 'ens5', fab, run.id, { mtu: 9001, macA: mac });
+    // The link-local path to the instance metadata service and the (emulated) EC2 endpoint.
+    const k = this.members.indexOf(run) + 1;
+    this.topo.link(ns, 'imds', this.topo.ns('cloud'), `c-${run.id}`, { mtu: 1500 });
+    this.topo.enslave(this.topo.ns('cloud'), `c-${run.id}`, 'br0');
+    this.topo.exec(ns, 'ip', ['addr', 'add', `169.254.170.${k}/32`, 'dev', 'imds']);
+    for (const a of [IMDS_ADDR, EC2_ADDR]) this.topo.exec(ns, 'ip', ['route', 'add', `${a}/32`, 'dev', 'imds']);
+    this.topo.exec(this.topo.ns('cloud'), 'ip', ['route', 'replace', `169.254.170.${k}/32`, 'dev', 'br0']);
     this.topo.enslave(fab, run.id, 'br0');
     this.routerOn(fab, slash24(run.env.SELF_IP));
     this.topo.exec(ns, 'ip', ['addr', 'add', `${run.env.SELF_IP}/24`, 'dev', 'ens5']);
     this.topo.exec(ns, 'ip', ['route', 'add', 'default', 'via', cidrhost(slash24(run.env.SELF_IP), 1)]);
     run.tenants.forEach((row) => this.attachEni(run, row));
+    this.registerEnis(run, mac);
+    this.unassignFloatingIps(run);
   }
 
   /**
@@ -270,6 +337,8 @@ export class Emulation {
       run.tenants = loaded.tenants;
       run.units = loaded.units;
       run.tenants.forEach((row) => this.attachEni(run, row));
+      this.registerEnis(run, this.primaryMac(run));
+      this.unassignFloatingIps(run);
       const dataplane = run.units.find((u) => u.oneshot);
       if (dataplane) this.runOneshot(run, dataplane.exec);
     }
@@ -312,11 +381,16 @@ export class Emulation {
     return ['ip', 'netns', 'exec', run.ns, 'unshare', '-m', '--propagation', 'private', 'sh', '-c', MOUNT_WRAPPER, 'crossvpc-unit', run.root, ...cmd];
   }
 
+  /** The only difference from a real instance's environment: the EC2 endpoint is the emulated one (plain HTTP). */
+  unitEnv(): NodeJS.ProcessEnv {
+    return { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C', EC2_ENDPOINT: `http://${EC2_ADDR}` };
+  }
+
   runOneshot(run: MemberRun, cmd: string[], timeoutMs = 120000): void {
     const argv = this.wrapped(run, cmd);
     const logFile = join(run.root, 'run/crossvpc', 'units.log');
     try {
-      const out = require('child_process').execFileSync(argv[0], argv.slice(1), { encoding: 'utf8', timeout: timeoutMs, stdio: ['ignore', 'pipe', 'pipe'] });
+      const out = require('child_process').execFileSync(argv[0], argv.slice(1), { encoding: 'utf8', timeout: timeoutMs, stdio: ['ignore', 'pipe', 'pipe'], env: this.unitEnv() });
       appendFileSync(logFile, out);
     } catch (e: any) {
       appendFileSync(logFile, `${e.stdout ?? ''}${e.stderr ?? ''}`);
@@ -331,7 +405,7 @@ export class Emulation {
       if (u.oneshot) {
         this.runOneshot(run, u.exec);
       } else {
-        run.procs.push(spawnLogged(this.wrapped(run, u.exec)[0], this.wrapped(run, u.exec).slice(1), join(run.root, 'run/crossvpc', `${u.name}.log`)));
+        run.procs.push(spawnLogged(this.wrapped(run, u.exec)[0], this.wrapped(run, u.exec).slice(1), join(run.root, 'run/crossvpc', `${u.name}.log`), this.unitEnv()));
       }
     }
   }

@@ -1,4 +1,4 @@
-import { randomBytes } from 'crypto';
+import { createHash, randomBytes } from 'crypto';
 import { existsSync, mkdirSync, rmSync, rmdirSync, readdirSync } from 'fs';
 import { ok, sh } from './sys';
 
@@ -47,7 +47,11 @@ export class Topology {
   }
 
   bridge(ns: string, name: string, mtu: number): void {
-    this.exec(ns, 'ip', ['link', 'add', name, 'type', 'bridge']);
+    // A fixed MAC: a bridge that inherits its lowest port's MAC changes it when that port
+    // leaves (a member reboots), and the kernel then flushes every neighbour entry on it.
+    const h = createHash('sha256').update(ns + name).digest();
+    const mac = ['02', 'b0', ...[...h.subarray(0, 4)].map((b) => b.toString(16).padStart(2, '0'))].join(':');
+    this.exec(ns, 'ip', ['link', 'add', name, 'address', mac, 'type', 'bridge']);
     this.exec(ns, 'ip', ['link', 'set', name, 'mtu', String(mtu), 'up']);
     this.exec(ns, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0']);
   }

@@ -12,6 +12,7 @@ log() { echo "$(date +%s.%N) crossvpc-converge: $*"; }
 exec 9>"$RUN/converge.lock"
 flock -n 9 || { log "already running"; exit 0; }
 underlay=$(cat "$RUN/underlay")
+log "started (state $(cat "$RUN/vrrp-state" 2>/dev/null || echo unknown))"
 
 is_master() { [ "$(cat "$RUN/vrrp-state" 2>/dev/null)" = MASTER ]; }
 imds() {
@@ -21,7 +22,7 @@ imds() {
 }
 json_field() { sed -n "s/.*\"$1\" *: *\"\([^\"]*\)\".*/\1/p" | head -n 1; }
 garp() { # <dev> <ip>: refresh neighbours on an L2 segment; harmless where the cloud ignores it
-  if command -v arping >/dev/null 2>&1; then arping -q -U -c 2 -w 1 -I "$1" "$2" >/dev/null 2>&1 || true; fi
+  if command -v arping >/dev/null 2>&1; then arping -q -U -c 2 -I "$1" "$2" >/dev/null 2>&1 || true; fi
 }
 
 assign_all() {
@@ -45,11 +46,14 @@ assign_all() {
   return $ok
 }
 
-garp "$underlay" "$HAVIP"
-while IFS=$'\t' read -r name vni _zone _table _mac nat_ip _; do
-  [[ -z "$name" || "$name" == \#* ]] && continue
-  garp "tn$vni" "$nat_ip"
-done <"$CONF/tenants.tsv"
+# Gratuitous ARP in the background: the API move is what counts in a VPC, so it goes first.
+(
+  garp "$underlay" "$HAVIP"
+  while IFS=$'\t' read -r name vni _zone _table _mac nat_ip _; do
+    [[ -z "$name" || "$name" == \#* ]] && continue
+    garp "tn$vni" "$nat_ip"
+  done <"$CONF/tenants.tsv"
+) &
 
 delay=0.2
 attempt=1
@@ -63,4 +67,4 @@ while is_master; do
   delay=$(awk -v d="$delay" 'BEGIN { d *= 2; if (d > 10) d = 10; print d }')
   attempt=$((attempt + 1))
 done
-log "no longer master; stopped"
+log "no longer master (state $(cat "$RUN/vrrp-state" 2>/dev/null || echo unknown)); stopped"

@@ -15,7 +15,7 @@ log() { echo "$(date +%s.%N) crossvpc-notify: $*" >>"$RUN/notify.log"; }
 # runs one instance's notify scripts in turn, so a hung call would block the next state.
 ctd() {
   local t0=$SECONDS
-  timeout 5 conntrackd -C "$RUN/conntrackd.conf" "$@" >/dev/null 2>&1 || log "conntrackd $* failed or timed out after $((SECONDS - t0))s"
+  timeout -k 1 3 conntrackd -C "$RUN/conntrackd.conf" "$@" >/dev/null 2>&1 || log "conntrackd $* failed or timed out after $((SECONDS - t0))s"
 }
 underlay=$(cat "$RUN/underlay")
 
@@ -50,8 +50,11 @@ case "$state" in
     ;;
   BACKUP | FAULT | STOP)
     floating_ips del
-    ctd -t
-    ctd -n
+    # Not order-critical: in the background, so the next state's notify is never held up.
+    (
+      ctd -t
+      ctd -n
+    ) </dev/null >/dev/null 2>&1 &
     ;;
 esac
 exit 0
