@@ -166,22 +166,38 @@ interface PathResult {
   /** Mean latency: 1 µs resolution, where redis-benchmark 7's percentiles come in 8 µs steps. */
   avgMs: number;
   redisRuns: RedisRun[];
+  /** Runs that failed (the figures are medians of the others). */
+  failedRuns: string[];
 }
 
+/** Medians over the runs that succeeded; throws only when every run of a kind failed. */
 async function measurePath(what: string, clientNs: string, serverNs: string, host: string, p: Params): Promise<PathResult> {
   const tput: number[] = [];
-  for (let i = 0; i < p.repeats; i++) {
-    tput.push(await iperfOnce(clientNs, serverNs, host, p.secs, p.pin));
-    log(`${what}: iperf3 run ${i + 1}/${p.repeats}: ${(tput[i] / 1e9).toFixed(2)} Gbit/s`);
+  const failed: string[] = [];
+  for (let i = 0; i < p.repeats && !interrupted; i++) {
+    try {
+      tput.push(await iperfOnce(clientNs, serverNs, host, p.secs, p.pin));
+      log(`${what}: iperf3 run ${i + 1}/${p.repeats}: ${(tput[tput.length - 1] / 1e9).toFixed(2)} Gbit/s`);
+    } catch (e) {
+      failed.push(`iperf3 run ${i + 1}: ${(e as Error).message}`);
+      log(`${what}: iperf3 run ${i + 1}/${p.repeats} FAILED: ${(e as Error).message}`);
+    }
   }
   const runs: RedisRun[] = [];
   if (p.pin) await pinRedisServer(serverNs);
-  for (let i = 0; i < p.repeats; i++) {
-    runs.push(await redisOnce(clientNs, host, p.requests, p.pin));
-    log(`${what}: redis-benchmark run ${i + 1}/${p.repeats}: GET p50 ${runs[i].GET.p50} p99 ${runs[i].GET.p99}, SET p50 ${runs[i].SET.p50} p99 ${runs[i].SET.p99} ms`);
+  for (let i = 0; i < p.repeats && !interrupted; i++) {
+    try {
+      const r = await redisOnce(clientNs, host, p.requests, p.pin);
+      runs.push(r);
+      log(`${what}: redis-benchmark run ${i + 1}/${p.repeats}: GET p50 ${r.GET.p50} p99 ${r.GET.p99} avg ${r.GET.avg}, SET p50 ${r.SET.p50} p99 ${r.SET.p99} avg ${r.SET.avg} ms`);
+    } catch (e) {
+      failed.push(`redis-benchmark run ${i + 1}: ${(e as Error).message}`);
+      log(`${what}: redis-benchmark run ${i + 1}/${p.repeats} FAILED: ${(e as Error).message}`);
+    }
   }
+  if (!tput.length || !runs.length) throw new Error(`${what}: every ${tput.length ? 'redis-benchmark' : 'iperf3'} run failed: ${failed.join('; ')}`);
   const pct = (k: 'p50' | 'p99' | 'avg') => mean(['GET', 'SET'].map((t) => median(runs.map((r) => r[t][k]))));
-  return { throughputBps: median(tput), throughputRunsBps: tput, p50Ms: pct('p50'), p99Ms: pct('p99'), avgMs: pct('avg'), redisRuns: runs };
+  return { throughputBps: median(tput), throughputRunsBps: tput, p50Ms: pct('p50'), p99Ms: pct('p99'), avgMs: pct('avg'), redisRuns: runs, failedRuns: failed };
 }
 
 // ---------------------------------------------------------------- plans
@@ -195,6 +211,8 @@ interface PlanResult {
   podReadyMs?: Array<number | null>;
   /** Pod event written -> the node agent logs "pod bound" (its nft element add), from agent.log timestamps. */
   podBoundMs?: Array<number | null>;
+  /** keepalived state changes (notify.log) on any member while measuring: a flapping pair disturbs every figure. */
+  vrrpChanges?: string[];
   error?: string;
 }
 
@@ -221,7 +239,14 @@ async function measurePlan(n: number, work: string, p: Params): Promise<PlanResu
     const svc = emu.tenantNs.get('t1')?.svc;
     const probe = emu.probes.get('t1');
     if (!pod || !svc || !probe) throw new Error('emulation has no t1 pod on node 1, service namespace or probe address');
-    res.path = await measurePath(`plan ${n}`, pod.ns, svc, probe, p);
+    const before = notifyLines(emu);
+    try {
+      res.path = await measurePath(`plan ${n}`, pod.ns, svc, probe, p);
+    } finally {
+      const changes = [...notifyLines(emu)].filter((l) => !before.has(l));
+      res.vrrpChanges = changes;
+      if (changes.length) log(`plan ${n}: VRRP state changed while measuring: ${changes.join(' | ')}`);
+    }
     res.podReadyMs = [];
     res.podBoundMs = [];
     for (let i = 0; i < p.pods && !interrupted; i++) {
@@ -241,6 +266,22 @@ async function measurePlan(n: number, work: string, p: Params): Promise<PlanResu
     log(`plan ${n}: emulation removed in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
   }
   return res;
+}
+
+/** "<member> <state>" lines of every member's notify.log (keepalived notify calls). */
+function notifyLines(emu: Emulation): Set<string> {
+  const out = new Set<string>();
+  for (const m of emu.members) {
+    try {
+      for (const l of readFileSync(join(m.root, 'run/crossvpc/notify.log'), 'utf8').split('\n')) {
+        const st = /^(\S+) crossvpc-notify: state (\S+)/.exec(l);
+        if (st) out.add(`${m.id} ${st[2]} @${st[1]}`);
+      }
+    } catch {
+      /* not written yet */
+    }
+  }
+  return out;
 }
 
 /** When the agent logged binding ip (ms after t0), or null. */
@@ -320,6 +361,10 @@ function report(p: Params, baselines: Array<PathResult | { error: string }>, pla
   const line = (cells: string[]) => cells.map((c, k) => c.padStart(widths[k])).join('  ');
   const lines = ['', `data plane: gateway path (pod -> node -> VXLAN -> gateway NAT -> tenant) vs plain routed path, same hops`, `iperf3 -t ${p.secs} x${p.repeats} (median); redis-benchmark -c 1 -n ${p.requests} GET+SET x${p.repeats} (median per test, mean of GET and SET; percentiles in redis-benchmark's 8 µs steps); ${p.pods} fresh pods per plan; ${p.pin ? 'iperf3 -A 0,1, redis client and server on CPU 0' : 'no CPU pinning'}`, '', line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)];
   for (const r of rows) if (r.error) lines.push(`  ${r.tenants} tenant(s): ERROR ${r.error}`);
+  for (const pl of plans) {
+    if (pl.vrrpChanges?.length) lines.push(`  ${pl.tenants} tenant(s): VRRP state changed ${pl.vrrpChanges.length}x while measuring (${pl.vrrpChanges.map((c) => c.split(' @')[0]).join(', ')}): figures include failovers`);
+    if (pl.path?.failedRuns.length) lines.push(`  ${pl.tenants} tenant(s): ${pl.path.failedRuns.length} failed run(s): ${pl.path.failedRuns.join('; ')}`);
+  }
   baselines.forEach((b, k) => lines.push(ok(b) ? `  baseline #${k}: ${gbit(b.throughputBps)} Gbit/s, p50 ${us(b.p50Ms)} µs, p99 ${us(b.p99Ms)} µs, avg ${(b.avgMs * 1000).toFixed(1)} µs` : `  baseline #${k}: ERROR ${b?.error}`));
 
   const targets: Target[] = [];

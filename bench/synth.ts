@@ -12,7 +12,7 @@
  */
 import { spawnSync } from 'child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'fs';
-import { tmpdir } from 'os';
+import { cpus, loadavg, tmpdir } from 'os';
 import { join } from 'path';
 import { Construct } from 'constructs';
 import { App, TerraformStack } from 'cdktf';
@@ -250,7 +250,7 @@ function parent(): void {
 
   log('');
   log(table(
-    ['tenants', 'instance type', 'pairs', 'resources', 'cdk.tf.json', 'wall ms', '(construct', '+ synth)', 'process ms', 'ms/resource', 'peak MiB', 'peak - start MiB'],
+    ['tenants', 'instance type', 'pairs', 'resources', 'cdk.tf.json', 'wall ms', 'min..max', '(construct', '+ synth)', 'process ms', 'ms/resource', 'peak MiB', 'peak - start MiB'],
     rows.map((r) => [
       String(r.tenants),
       `${r.instanceType}${r.fallbackFor ? ' *' : ''}`,
@@ -258,6 +258,7 @@ function parent(): void {
       String(r.resources),
       `${r.outputMiB.toFixed(1)} MiB`,
       r.wallMs.toFixed(0),
+      `${Math.min(...r.runs).toFixed(0)}..${Math.max(...r.runs).toFixed(0)}`,
       r.constructMs.toFixed(0),
       r.synthMs.toFixed(0),
       r.processMs.toFixed(0),
@@ -267,7 +268,8 @@ function parent(): void {
     ]),
   ));
   if (rows.some((r) => r.fallbackFor)) log(`* ${INSTANCE_TYPE} cannot hold this many tenants (see notes); measured on the type named instead`);
-  log('wall ms: stack construction + app.synth() inside the child; process ms: spawn to exit (adds node start-up and module loading)');
+  log('wall ms: stack construction + app.synth() inside the child (median, and min..max of the runs); process ms: spawn to exit (adds node start-up and module loading)');
+  log(`machine: ${cpus().length} CPU(s) (${cpus()[0]?.model ?? 'unknown'}), load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} at the end`);
 
   log('');
   log('growth (10x tenants each step; about 10x means linear):');

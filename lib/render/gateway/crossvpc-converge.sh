@@ -9,8 +9,9 @@ RUN=/run/crossvpc
 # shellcheck source=/dev/null
 . "$CONF/gateway.env"
 log() { echo "$(date +%s.%N) crossvpc-converge: $*"; }
+# One pass at a time; a newer request (e.g. RELOAD with a new tenant) waits its turn.
 exec 9>"$RUN/converge.lock"
-flock -n 9 || { log "already running"; exit 0; }
+flock -w 60 9 || { log "another converge holds the lock for 60s; giving up this pass"; exit 1; }
 underlay=$(cat "$RUN/underlay")
 log "started (state $(cat "$RUN/vrrp-state" 2>/dev/null || echo unknown))"
 
@@ -48,6 +49,7 @@ assign_all() {
 
 # Gratuitous ARP in the background: the API move is what counts in a VPC, so it goes first.
 (
+  exec 9>&- # the lock belongs to the API pass, not to this slow background job
   garp "$underlay" "$HAVIP"
   while IFS=$'\t' read -r name vni _zone _table _mac nat_ip _; do
     [[ -z "$name" || "$name" == \#* ]] && continue
