@@ -187,3 +187,36 @@ describe('construct errors name the construct path', () => {
     expect(() => new FunctionVpcLink(s, 'L5', { agentImage: 'img:1' } as any)).toThrow(/exactly one of nat and linkSpec/);
   });
 });
+
+describe('upgrades never replace both members in one apply', () => {
+  function members(rollingUpdate?: 'none' | 'a' | 'b') {
+    const app = Testing.app();
+    const s = new TerraformStack(app, 'S');
+    new AwsProvider(s, 'aws', { region: 'eu-west-1' });
+    new CrossVpcNat(s, 'Nat', {
+      functionVpc: { vpcId: 'vpc-f', nodeSubnetIds: ['subnet-n'], vpcCidr: '10.0.0.0/16' },
+      gateway: { subnetId: 'subnet-g', rollingUpdate },
+      tenants: [{ name: 'alpha', vpcId: 'vpc-a', subnetId: 'subnet-a', cidrs: ['172.16.0.0/16'] }],
+    });
+    const json = JSON.parse(Testing.synth(s));
+    return Object.values<any>(json.resource.aws_instance).map((i) => ({ member: i.tags['crossvpc:member'], ignores: i.lifecycle.ignore_changes ?? [], replaceOnChange: i.user_data_replace_on_change }));
+  }
+
+  test('by default both members ignore user data changes', () => {
+    expect(members()).toEqual([
+      { member: 'a', ignores: ['user_data'], replaceOnChange: false },
+      { member: 'b', ignores: ['user_data'], replaceOnChange: false },
+    ]);
+  });
+
+  test('rolling one member lets exactly that one take the new user data', () => {
+    expect(members('b')).toEqual([
+      { member: 'a', ignores: ['user_data'], replaceOnChange: false },
+      { member: 'b', ignores: [], replaceOnChange: true },
+    ]);
+  });
+
+  test('a bad rollingUpdate value is named', () => {
+    expect(() => members('both' as any)).toThrow(/invalid rollingUpdate = "both".*Fix:/);
+  });
+});

@@ -94,9 +94,11 @@ maybe('crossvpc emulate', () => {
     });
   });
 
-  test('failover under load: hard kill, failback, graceful stop keep the connection and every write', async () => {
+  test('failover under load: hard kill, failback, graceful stop keep the connection and every write; a split heals cleanly', async () => {
     await withEmulation(synth({}), async (emu) => {
-      const results = await new FailoverRunner(emu).runAll(['hard-kill', 'failback', 'graceful-stop']);
+      const results = await new FailoverRunner(emu).runAll(['hard-kill', 'failback', 'graceful-stop', 'split-brain']);
+      const split = results.pop()!;
+      expect({ survived: split.survived, isolated: split.isolated, breaks: split.tenants.map((t) => t.sequenceBreaks) }).toEqual({ survived: true, isolated: true, breaks: [0, 0] });
       for (const r of results) {
         expect({ fault: r.fault, survived: r.survived, connection: r.connectionSurvived, counters: r.countersMatch, isolated: r.isolated, moved: r.to !== r.from && r.to !== 'none' })
           .toEqual({ fault: r.fault, survived: true, connection: true, counters: true, isolated: true, moved: true });

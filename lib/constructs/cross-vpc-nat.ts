@@ -117,6 +117,11 @@ export interface GatewayProps extends GatewayInput {
   readonly advertIntervalSec?: number;
   /** @default 65536 */
   readonly connLimitPerTenant?: number;
+  /**
+   * Member of every pair that takes new user data in this apply (see ProxyNodePairProps.rollingUpdate).
+   * @default 'none'
+   */
+  readonly rollingUpdate?: 'none' | 'a' | 'b';
 }
 
 export interface CrossVpcNatProps {
@@ -158,6 +163,7 @@ export class CrossVpcNat extends Construct {
           sshCidrs: props.gateway.sshCidrs,
           advertIntervalSec: props.gateway.advertIntervalSec,
           connLimitPerTenant: props.gateway.connLimitPerTenant,
+          rollingUpdate: props.gateway.rollingUpdate,
           tags: props.tags,
           provider: props.provider,
         }),

@@ -63,6 +63,13 @@ export interface ProxyNodePairProps {
    * @default 262144
    */
   readonly conntrackMax?: number;
+  /**
+   * Which member takes new user data in this apply. Members ignore user data changes
+   * otherwise, so one apply can never replace both: roll the standby, fail over, roll
+   * the other (README, "Upgrades").
+   * @default 'none'
+   */
+  readonly rollingUpdate?: 'none' | 'a' | 'b';
   /** @default no extra tags */
   readonly tags?: Record<string, string>;
   /** @default the stack's default AWS provider */
@@ -104,6 +111,10 @@ export class ProxyNodePair extends Construct {
       throw new CrossVpcError({ path: this.node.path, prop: 'pairIndex', value: props.pairIndex, problem: `the model has pairs 0..${model.pairs.length - 1}`, fix: 'pass an index of model.pairs' });
     }
     this.pair = pair;
+    const rolling = props.rollingUpdate ?? 'none';
+    if (!['none', 'a', 'b'].includes(rolling)) {
+      throw new CrossVpcError({ path: this.node.path, prop: 'rollingUpdate', value: rolling, problem: 'must name at most one member', fix: "use 'none', 'a' or 'b'; roll the standby first, fail over, then roll the other" });
+    }
     const advert = props.advertIntervalSec ?? 0.5;
     if (!(advert >= 0.01 && advert <= 40)) {
       throw new CrossVpcError({ path: this.node.path, prop: 'advertIntervalSec', value: advert, problem: 'VRRPv3 adverts range from 0.01 to 40 seconds', fix: 'use about 0.5 for failover within 3 seconds' });
@@ -193,7 +204,10 @@ export class ProxyNodePair extends Construct {
         iamInstanceProfile: profile.name, placementGroup: placement.name,
         metadataOptions: { httpEndpoint: 'enabled', httpTokens: 'required', httpPutResponseHopLimit: 1 },
         tags: { ...tags, 'crossvpc:member': m, Name: `crossvpc-pair${p}-${m}` },
+        // New user data replaces a member (a fresh boot runs it); only the member being rolled may take it.
+        userDataReplaceOnChange: rolling === m,
         lifecycle: {
+          ignoreChanges: rolling === m ? undefined : ['user_data'],
           precondition: [{
             condition: Op.gte(typeInfo.maximumNetworkInterfaces, pair.tenants.length + 1),
             errorMessage: `crossvpc pair ${p}: ${model.instanceType} takes fewer network interfaces than the ${pair.tenants.length} tenants + 1 primary placed on it; set gateway.tenantsPerMember to the real maximum minus one, or pick a larger type.`,

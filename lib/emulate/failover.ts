@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'fs';
 import { Emulation, MemberRun, Pod } from './emulator';
 import { sleep } from './sys';
 
-export type Fault = 'hard-kill' | 'graceful-stop' | 'failback' | 'double-fault';
+export type Fault = 'hard-kill' | 'graceful-stop' | 'failback' | 'split-brain' | 'double-fault';
 
 export interface TenantOutcome {
   readonly tenant: string;
@@ -13,6 +13,7 @@ export interface TenantOutcome {
   readonly reconnects: number;
   readonly failedOps: number;
   readonly maxGapMs: number;
+  readonly sequenceBreaks: number;
 }
 
 export interface ScenarioResult {
@@ -30,7 +31,7 @@ export interface ScenarioResult {
   readonly note: string;
 }
 
-interface IncrStatus { acked: number; lastValue: number; failedOps: number; reconnects: number; maxGapMs: number; lastAckAt: number }
+interface IncrStatus { acked: number; lastValue: number; failedOps: number; reconnects: number; maxGapMs: number; lastAckAt: number; sequenceBreaks: number }
 
 function readStatus(file: string): IncrStatus {
   for (let i = 0; i < 20; i++) {
@@ -75,6 +76,18 @@ export class FailoverRunner {
     }
     for (const dev of this.emu.topo.exec(run.ns, 'ip', ['-o', 'link', 'show']).split('\n').map((l) => l.split(': ')[1]?.split('@')[0]).filter((d) => d && d !== 'lo')) {
       this.emu.topo.exec(run.ns, 'ip', ['link', 'set', dev!, 'down'], { allowFail: true });
+    }
+  }
+
+  /** Drop every frame between two members on the function fabric (and restore it). */
+  cutMembers(a: MemberRun, b: MemberRun, cut: boolean): void {
+    const fab = this.emu.topo.ns('fab');
+    if (cut) {
+      this.emu.topo.exec(fab, 'nft', ['-f', '-'], {
+        input: `table bridge crossvpc_cut {\n  chain forward {\n    type filter hook forward priority 0; policy accept;\n    iifname "${a.id}" oifname "${b.id}" drop\n    iifname "${b.id}" oifname "${a.id}" drop\n  }\n}\n`,
+      });
+    } else {
+      this.emu.topo.exec(fab, 'nft', ['delete', 'table', 'bridge', 'crossvpc_cut'], { allowFail: true });
     }
   }
 
@@ -130,6 +143,15 @@ export class FailoverRunner {
     // now the current master dies hard and traffic must return to it with sessions intact.
     if (fault === 'hard-kill' || fault === 'failback') this.hardKill(master);
     else if (fault === 'graceful-stop') await this.gracefulStop(master);
+    else if (fault === 'split-brain') {
+      // Cut only the link between the members: both keep their nodes, tenants and the cloud API.
+      this.cutMembers(master, standby, true);
+      await sleep(5000);
+      const both = [master, standby].filter((m) => this.emu.vrrpState(m) === 'MASTER').length;
+      note = `while cut: ${both} member(s) MASTER, cloud calls ${this.emu.cloudCalls().length}; healed after 5 s`;
+      this.cutMembers(master, standby, false);
+      await sleep(3000);
+    }
     else if (fault === 'double-fault') {
       this.hardKill(master);
       await sleep(300);
@@ -159,7 +181,7 @@ export class FailoverRunner {
       st.maxGapMs = stallMs(st);
       const svc = this.emu.tenantNs.get(c.pod.tenant!)!.svc;
       const counter = Number(this.emu.topo.exec(svc, 'redis-cli', ['-h', this.emu.probes.get(c.pod.tenant!)!, 'get', key], { allowFail: true }).trim() || '0');
-      return { tenant: c.pod.tenant!, acked: st.acked, counter, lostWrites: Math.max(0, st.lastValue - counter), reconnects: st.reconnects, failedOps: st.failedOps, maxGapMs: st.maxGapMs };
+      return { tenant: c.pod.tenant!, acked: st.acked, counter, lostWrites: Math.max(0, st.lastValue - counter), reconnects: st.reconnects, failedOps: st.failedOps, maxGapMs: st.maxGapMs, sequenceBreaks: st.sequenceBreaks };
     });
     // Isolation: each tenant's key exists only in that tenant's Redis.
     let isolated = true;
@@ -170,7 +192,7 @@ export class FailoverRunner {
         // Every tenant writes the same key name in its own Redis; a foreign write would push its counter past its own acks.
         if (other !== '1' && other !== '0') isolated = false;
       }
-      if (o.counter > o.acked + 1) isolated = false;
+      if (o.counter > o.acked + 1 || o.sequenceBreaks > 0) isolated = false;
     }
     const to = this.emu.liveMaster(this.pair)?.id ?? 'none';
     const recoveryMs = Math.max(...outcomes.map((o) => o.maxGapMs));
@@ -191,8 +213,8 @@ export class FailoverRunner {
     return result;
   }
 
-  /** (a) hard kill, (c) failback to the returned member, (b) graceful stop, (d) double fault; members are restored between them. */
-  async runAll(faults: Fault[] = ['hard-kill', 'failback', 'graceful-stop', 'double-fault']): Promise<ScenarioResult[]> {
+  /** (a) hard kill, (c) failback to the returned member, (b) graceful stop, split brain, (d) double fault; members are restored between them. */
+  async runAll(faults: Fault[] = ['hard-kill', 'failback', 'graceful-stop', 'split-brain', 'double-fault']): Promise<ScenarioResult[]> {
     const results: ScenarioResult[] = [];
     const original = this.emu.liveMaster(this.pair)!;
     for (const f of faults) {

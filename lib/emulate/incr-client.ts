@@ -19,12 +19,14 @@ interface Status {
   gapStartedAt?: number;
   gaps: Array<{ at: number; ms: number }>;
   lastAckAt: number;
+  /** Replies whose value is not the previous one + 1: another writer or a corrupted flow. */
+  sequenceBreaks: number;
   connected: boolean;
   final?: boolean;
 }
 
 function run(host: string, key: string, statusFile: string, opTimeoutMs: number): void {
-  const st: Status = { acked: 0, lastValue: 0, failedOps: 0, reconnects: 0, maxGapMs: 0, gaps: [], lastAckAt: Date.now(), connected: false };
+  const st: Status = { acked: 0, lastValue: 0, failedOps: 0, reconnects: 0, maxGapMs: 0, gaps: [], lastAckAt: Date.now(), sequenceBreaks: 0, connected: false };
   let sock: Socket | undefined;
   let buf = '';
   let lastAck = Date.now();
@@ -76,7 +78,9 @@ function run(host: string, key: string, statusFile: string, opTimeoutMs: number)
         inflight = undefined;
         if (line.startsWith(':')) {
           st.acked += 1;
-          st.lastValue = Number(line.slice(1));
+          const v = Number(line.slice(1));
+          if (st.acked > 1 && v !== st.lastValue + 1) st.sequenceBreaks += 1;
+          st.lastValue = v;
           noteAck();
         } else {
           st.failedOps += 1;

@@ -43,6 +43,8 @@ vrrp_instance crossvpc_pair_${spec.pairIndex} {
     crossvpc_dataplane
   }
   notify "${CONF_DIR}/bin/crossvpc-notify"
+  # Two masters met (a split healed): the winner pulls the loser's sessions, then re-asserts the IPs.
+  notify_master_rx_lower_pri "${CONF_DIR}/bin/crossvpc-notify INSTANCE crossvpc_pair_${spec.pairIndex} HEAL"
   # keepalived insists on one VIP. This link-local marker is it; the real floating
   # IPs are raised by the notify script after the session commit.
   virtual_ipaddress {

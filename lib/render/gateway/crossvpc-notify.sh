@@ -1,6 +1,7 @@
 #!/bin/bash
 # keepalived notify: $1 INSTANCE|GROUP, $2 name, $3 MASTER|BACKUP|FAULT|STOP.
-# crossvpc-dataplane calls it with RELOAD after a configuration change on the master.
+# crossvpc-dataplane calls it with RELOAD after a configuration change on the master;
+# keepalived calls it with HEAL when this master hears a lower-priority master (split healed).
 # A new master commits the peer's synced sessions BEFORE it answers for the
 # floating IPs; the other order would reset every established client.
 set -uo pipefail
@@ -29,7 +30,7 @@ floating_ips() { # <add|del>: the HaVip on the underlay, each NAT IP on its tena
   return 0
 }
 
-if [ "$state" != RELOAD ]; then
+if [ "$state" != RELOAD ] && [ "$state" != HEAL ]; then
   printf '%s\n' "$state" >"$RUN/vrrp-state.new" && mv -f "$RUN/vrrp-state.new" "$RUN/vrrp-state"
 fi
 log "state $state"
@@ -42,6 +43,16 @@ case "$state" in
     ctd -B
     floating_ips add
     log "floating IPs up"
+    setsid "$CONF/bin/crossvpc-converge" </dev/null >>"$RUN/converge.log" 2>&1 &
+    ;;
+  HEAL)
+    # While apart, the peer may have carried traffic (it moved the IPs in the cloud).
+    # Pull its sessions, commit them, and only then take the IPs back.
+    ctd -n
+    sleep 1
+    ctd -c
+    floating_ips add
+    log "healed split: sessions pulled, floating IPs re-asserted"
     setsid "$CONF/bin/crossvpc-converge" </dev/null >>"$RUN/converge.log" 2>&1 &
     ;;
   RELOAD)
