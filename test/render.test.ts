@@ -78,3 +78,31 @@ describe('external validators', () => {
     }
   });
 });
+
+describe('GRE (checked statically: this kernel has no GRE)', () => {
+  const gre = buildCrossVpcModel('Test', {
+    functionVpc: { vpcId: 'vpc-f', nodeSubnetIds: ['subnet-n'], vpcCidr: '10.0.0.0/16' },
+    gateway: { subnetId: 'subnet-g', tunnel: 'gre' },
+    tenants: [{ name: 'alpha', vpcId: 'vpc-a', subnetId: 'subnet-a', cidrs: ['172.16.0.0/16'], vni: 1001 }],
+  });
+  const greSpec = buildGatewayMemberSpec(gre, 0, 'a', {
+    selfIp: '10.0.2.10', peerIp: '10.0.2.11', selfEniId: 'eni-self', haVip: '10.0.2.254', tenants: { alpha: tenantBinding(1) },
+  }, { advertIntervalSec: 0.5, connLimitPerTenant: 65536 });
+  const greFiles = renderGatewayFiles(greSpec, { conntrackMax: 262144 });
+
+  test('keyed GRE costs 28 bytes and the gateway renders NBMA GRE keyed by VNI', () => {
+    expect(gre.tunnelMtu).toBe(9001 - 28);
+    const env = greFiles.find((f) => f.path.endsWith('gateway.env'))!.content;
+    expect(env).toContain("TUNNEL='gre'");
+    const dp = greFiles.find((f) => f.path.endsWith('bin/crossvpc-dataplane'))!.content;
+    expect(dp).toContain('ip link add "$cx" type gre key "$vni" dev "$underlay"');
+    expect(renderGatewayRuleset(greSpec)).toContain('ip protocol gre ip saddr != @node_cidrs counter name spoofed_tunnel drop');
+  });
+
+  test('nft -c accepts the GRE ruleset', () => {
+    if (!haveTool('nft', ['--version']) || !isRootLinux()) return;
+    const f = join(dir, 'gre.nft');
+    writeFileSync(f, renderGatewayRuleset(greSpec));
+    execFileSync('unshare', ['-n', 'nft', '-c', '-f', f], { encoding: 'utf8' });
+  });
+});
