@@ -94,6 +94,25 @@ maybe('crossvpc emulate', () => {
     });
   });
 
+  test('a tenant over its conntrack limit is capped without touching other tenants', async () => {
+    await withEmulation(synth({ gateway: { connLimitPerTenant: 3 } }), async (emu) => {
+      const alpha = emu.pods.find((p) => p.tenant === 'alpha')!;
+      const beta = emu.pods.find((p) => p.tenant === 'beta')!;
+      const flood = Array.from({ length: 6 }, (_, i) => emu.startIncrClient(alpha, `flood:${i}`));
+      await new Promise((r) => setTimeout(r, 3000));
+      const { readFileSync } = await import('fs');
+      const connected = flood.filter((c) => JSON.parse(readFileSync(c.statusFile, 'utf8')).acked > 0).length;
+      // Beta opens fresh connections while alpha sits at its ceiling.
+      const betaReplies = [1, 2, 3, 4].map(() => emu.redis(beta, emu.probes.get('beta')!, ['ping'], 2));
+      for (const c of flood) process.kill(c.child.pid!, 'SIGTERM');
+      const master = emu.liveMaster(0)!;
+      const counters = emu.topo.exec(master.ns, 'nft', ['list', 'counter', 'inet', 'crossvpc_gw', 'over_limit']);
+      expect(connected).toBe(3);
+      expect(Number(/packets (\d+)/.exec(counters)![1])).toBeGreaterThan(0);
+      expect(betaReplies).toEqual(['PONG', 'PONG', 'PONG', 'PONG']);
+    });
+  });
+
   test('failover under load: hard kill, failback, graceful stop keep the connection and every write; a split heals cleanly', async () => {
     await withEmulation(synth({}), async (emu) => {
       const results = await new FailoverRunner(emu).runAll(['hard-kill', 'failback', 'graceful-stop', 'split-brain']);

@@ -2,7 +2,7 @@ import { Construct } from 'constructs';
 import { TerraformStack } from 'cdktf';
 import { AwsProvider } from '@cdktf/provider-aws/lib/provider';
 import { KubernetesProvider } from '@cdktf/provider-kubernetes/lib/provider';
-import { CrossVpcNat, FunctionVpcLink, TenantProps } from '../../lib';
+import { CrossVpcNat, FunctionVpcLink, GatewayProps, TenantProps } from '../../lib';
 
 export interface OverlappingTenantsOptions {
   /** Extra tenants beyond alpha and beta (the stability test and the emulator's variants use this). */
@@ -10,6 +10,8 @@ export interface OverlappingTenantsOptions {
   /** Replace the tenant list entirely. */
   readonly tenants?: TenantProps[];
   readonly agentImage?: string;
+  /** Gateway options on top of the example's (tests use this for limits). */
+  readonly gateway?: Partial<GatewayProps>;
 }
 
 /**
@@ -32,7 +34,7 @@ export class OverlappingTenantsStack extends TerraformStack {
         vpcCidr: '10.0.0.0/16',
         nodeSecurityGroupId: 'sg-0f00000000000e0de',
       },
-      gateway: { subnetId: 'subnet-0f00000000000a0f0', instanceType: 'c6in.xlarge', availabilityZone: 'eu-west-1a' },
+      gateway: { subnetId: 'subnet-0f00000000000a0f0', instanceType: 'c6in.xlarge', availabilityZone: 'eu-west-1a', ...opts.gateway },
       tenants: opts.tenants ?? [
         { name: 'alpha', vpcId: 'vpc-0a1a1a1a1a1a1a1a1', subnetId: 'subnet-0a1a1a1a1a1a1a1a1', cidrs: ['172.16.0.0/16'], vni: 1001, availabilityZone: 'eu-west-1a' },
         { name: 'beta', vpcId: 'vpc-0b2b2b2b2b2b2b2b2', subnetId: 'subnet-0b2b2b2b2b2b2b2b2', cidrs: ['172.16.0.0/16'], vni: 1002, availabilityZone: 'eu-west-1a' },
