@@ -34,11 +34,18 @@ export class HostExec implements Exec {
     });
   }
 
+  /**
+   * Container runtimes mount /proc/sys read-only for unprivileged pods. The DaemonSet mounts
+   * the host's /proc/sys/net read-write elsewhere and names it in CROSSVPC_SYSCTL_ROOT; with
+   * hostNetwork those files are the node's own network sysctls.
+   */
   async write(path: string, value: string): Promise<void> {
+    const root = process.env.CROSSVPC_SYSCTL_ROOT;
+    const target = root && path.startsWith('/proc/sys/') ? `${root}${path.slice('/proc/sys'.length)}` : path;
     try {
-      await writeFile(path, value);
+      await writeFile(target, value);
     } catch (e) {
-      throw new Error(`write ${path}=${value}: ${(e as Error).message}`);
+      throw new Error(`write ${target}=${value}: ${(e as Error).message}`);
     }
   }
 }

@@ -6,7 +6,8 @@ import { DaemonSetV1 } from '@cdktf/provider-kubernetes/lib/daemon-set-v1';
 import { AwsProvider } from '@cdktf/provider-aws/lib/provider';
 import { CrossVpcNat, CrossVpcError, FunctionVpcLink } from '../lib';
 import { OverlappingTenantsStack } from '../examples/overlapping-tenants/stack';
-import { synthExample, synthJson } from './helpers';
+import { asDeployed, synthExample, synthJson, userDataOf } from './helpers';
+import { gzipSync } from 'zlib';
 
 const gamma = { name: 'gamma', vpcId: 'vpc-0c3c3c3c3c3c3c3c3', subnetId: 'subnet-0c3c3c3c3c3c3c3c3', cidrs: ['172.16.0.0/16'], vni: 1003 };
 
@@ -65,8 +66,12 @@ describe('example stack', () => {
   test('user data: references resolve in Terraform, literal ${ is escaped', () => {
     const json = JSON.parse(out);
     for (const i of Object.values<any>(json.resource.aws_instance)) {
-      const ud: string = i.user_data;
+      expect(i.user_data).toBeUndefined();
+      expect(i.user_data_base64).toMatch(/^\$\{base64gzip\("#cloud-config\\n/);
+      const ud = userDataOf(i);
       expect(ud.startsWith('#cloud-config\n')).toBe(true);
+      // EC2 takes 16 KB of user data after base64; cloud-init gunzips it.
+      expect(Math.ceil(gzipSync(asDeployed(ud), { level: 9 }).length / 3) * 4).toBeLessThan(16384);
       // Every unescaped interpolation is a reference to something in this plan.
       const refs = ud.match(/(?<!\$)\$\{[^}]*\}/g) ?? [];
       expect(refs.length).toBeGreaterThan(5);
@@ -154,7 +159,7 @@ describe('stability', () => {
     expect(changed.filter((k) => !sharedByPair.test(k))).toEqual([]);
     // The pair-wide files still carry beta and gamma exactly as before.
     const b = synthJson({ tenants: base.map((t) => (t.name === 'alpha' ? { ...t, retired: true } : t)) });
-    const ud = Object.values<any>(b.resource.aws_instance)[0].user_data as string;
+    const ud = userDataOf(Object.values<any>(b.resource.aws_instance)[0]);
     expect(ud).toMatch(/beta\t\d+\t/);
     expect(ud).not.toMatch(/alpha\t/);
   });
@@ -204,14 +209,14 @@ describe('upgrades never replace both members in one apply', () => {
 
   test('by default both members ignore user data changes', () => {
     expect(members()).toEqual([
-      { member: 'a', ignores: ['user_data'], replaceOnChange: false },
-      { member: 'b', ignores: ['user_data'], replaceOnChange: false },
+      { member: 'a', ignores: ['user_data_base64'], replaceOnChange: false },
+      { member: 'b', ignores: ['user_data_base64'], replaceOnChange: false },
     ]);
   });
 
   test('rolling one member lets exactly that one take the new user data', () => {
     expect(members('b')).toEqual([
-      { member: 'a', ignores: ['user_data'], replaceOnChange: false },
+      { member: 'a', ignores: ['user_data_base64'], replaceOnChange: false },
       { member: 'b', ignores: [], replaceOnChange: true },
     ]);
   });
@@ -219,4 +224,18 @@ describe('upgrades never replace both members in one apply', () => {
   test('a bad rollingUpdate value is named', () => {
     expect(() => members('both' as any)).toThrow(/invalid rollingUpdate = "both".*Fix:/);
   });
+});
+
+test('rollingUpdate can name a different member per pair', () => {
+  const app = Testing.app();
+  const s = new TerraformStack(app, 'S');
+  new AwsProvider(s, 'aws', { region: 'eu-west-1' });
+  new CrossVpcNat(s, 'Nat', {
+    functionVpc: { vpcId: 'vpc-f', nodeSubnetIds: ['subnet-n'], vpcCidr: '10.0.0.0/16' },
+    gateway: { subnetId: 'subnet-g', instanceType: 'c6in.large', rollingUpdate: { 0: 'b', 1: 'a' } },
+    tenants: ['a', 'b', 'c'].map((n) => ({ name: n, vpcId: `vpc-${n}`, subnetId: `subnet-${n}`, cidrs: ['172.16.0.0/16'] })),
+  });
+  const json = JSON.parse(Testing.synth(s));
+  const rolled = Object.values<any>(json.resource.aws_instance).filter((i) => i.user_data_replace_on_change).map((i) => `${i.tags['crossvpc:pair']}${i.tags['crossvpc:member']}`);
+  expect(rolled.sort()).toEqual(['0b', '1a']);
 });

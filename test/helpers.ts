@@ -2,7 +2,14 @@ import { execFileSync } from 'child_process';
 import { Testing } from 'cdktf';
 import { OverlappingTenantsStack, OverlappingTenantsOptions } from '../examples/overlapping-tenants/stack';
 
+import { userDataTemplate } from '../lib/emulate/plan';
+
 export const IN_CI = process.env.CI === 'true';
+
+/** The user data template of a synthesized aws_instance (unwrapped from base64gzip("...")). */
+export function userDataOf(inst: any): string {
+  return userDataTemplate(inst, 'test');
+}
 
 /** True when `tool` runs; in CI a missing tool is a failure, never a silent skip. */
 export function haveTool(tool: string, args: string[] = ['--version']): boolean {

@@ -97,3 +97,14 @@ describe('model', () => {
     test('unknown instance type without override', () => expectError(() => build([t('a')], { ...gw, instanceType: 'x9.huge' }), [/gateway\.instanceType/, /tenantsPerMember/]));
   });
 });
+
+describe('model limits', () => {
+  test('1,000 tenants fit without a pair count: pairs are added as needed', () => {
+    const m = build(Array.from({ length: 1000 }, (_, i) => t(`t${i}`, { vni: i + 1 })));
+    expect(m.pairs).toHaveLength(334);
+    expect(m.tenants.every((x) => x.slot >= 1 && x.slot <= 3)).toBe(true);
+  });
+
+  test('two tenants with the same explicit NAT IP in one subnet are refused', () =>
+    expectError(() => build([t('a', { subnetId: 'subnet-s', natIp: '172.16.9.9' }), t('b', { subnetId: 'subnet-s', natIp: '172.16.9.9', pair: 1 })]), [/tenants\[1\]\.natIp/, /already uses NAT IP 172\.16\.9\.9/]));
+});

@@ -4,7 +4,7 @@ import { tmpdir } from 'os';
 import { join } from 'path';
 import { parse } from 'yaml';
 import { buildCrossVpcModel, buildGatewayMemberSpec, GATEWAY_SCRIPT_NAMES, renderConntrackdConf, renderGatewayFiles, renderGatewayRuleset, renderKeepalivedConf } from './render-fixtures';
-import { asDeployed, haveTool, isRootLinux, synthJson } from './helpers';
+import { asDeployed, haveTool, isRootLinux, synthJson, userDataOf } from './helpers';
 
 const model = buildCrossVpcModel('Test', {
   functionVpc: { vpcId: 'vpc-f', nodeSubnetIds: ['subnet-n'], vpcCidr: '10.0.0.0/16' },
@@ -58,7 +58,7 @@ describe('external validators', () => {
     const json = synthJson();
     for (const [id, inst] of Object.entries<any>(json.resource.aws_instance)) {
       const f = join(dir, `${id}.yaml`);
-      const deployed = asDeployed(inst.user_data);
+      const deployed = asDeployed(userDataOf(inst));
       writeFileSync(f, deployed);
       const out = execFileSync('cloud-init', ['schema', '-c', f], { encoding: 'utf8' });
       expect(out).toMatch(/Valid (schema|cloud-config)/i);
@@ -70,7 +70,7 @@ describe('external validators', () => {
     if (!haveTool('shellcheck')) return;
     const json = synthJson();
     const inst = Object.values<any>(json.resource.aws_instance)[0];
-    const doc = parse(asDeployed(inst.user_data));
+    const doc = parse(asDeployed(userDataOf(inst)));
     const scripts = doc.write_files.filter((w: any) => w.path.includes('/bin/'));
     expect(scripts).toHaveLength(GATEWAY_SCRIPT_NAMES.length);
     for (const s of scripts) {

@@ -2,7 +2,7 @@ import { Construct } from 'constructs';
 import { TerraformProvider } from 'cdktf';
 import { buildCrossVpcModel, CrossVpcModel, FunctionVpcInput, GatewayInput, TenantInput, TenantModel } from '../model/crossvpc-model';
 import { CrossVpcError } from '../model/errors';
-import { ProxyNodePair } from './proxy-node-pair';
+import { ProxyNodePair, RollingUpdate } from './proxy-node-pair';
 
 /** The shared VPC the function pods run in. */
 export interface FunctionVpcProps extends FunctionVpcInput {
@@ -50,7 +50,7 @@ export interface TenantProps extends TenantInput {
   readonly allowedDestinations?: string[];
   /**
    * Floating NAT IP: the tenant-side identity of the functions.
-   * @default the second-to-last host of the tenant subnet, reserved
+   * @default host -(2 + pair index) of the tenant subnet (counting down from the top), reserved with a subnet CIDR reservation
    */
   readonly natIp?: string;
   /**
@@ -118,10 +118,11 @@ export interface GatewayProps extends GatewayInput {
   /** @default 65536 */
   readonly connLimitPerTenant?: number;
   /**
-   * Member of every pair that takes new user data in this apply (see ProxyNodePairProps.rollingUpdate).
+   * Member that takes new user data in this apply: one letter for every pair, or per pair
+   * index (the standby can differ between pairs); see ProxyNodePairProps.rollingUpdate.
    * @default 'none'
    */
-  readonly rollingUpdate?: 'none' | 'a' | 'b';
+  readonly rollingUpdate?: RollingUpdate;
 }
 
 export interface CrossVpcNatProps {

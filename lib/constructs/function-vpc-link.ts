@@ -145,6 +145,7 @@ export class FunctionVpcLink extends Construct {
               env: [
                 { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
                 { name: 'NODE_IP', valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } },
+                { name: 'CROSSVPC_SYSCTL_ROOT', value: '/host/proc/sys' },
               ],
               securityContext: {
                 privileged: false,
@@ -153,9 +154,16 @@ export class FunctionVpcLink extends Construct {
                 capabilities: { add: ['NET_ADMIN'], drop: ['ALL'] },
               },
               resources: { requests: { cpu: '20m', memory: '48Mi' }, limits: { memory: '160Mi' } },
-              volumeMount: [{ name: 'tenants', mountPath: '/etc/crossvpc', readOnly: true }],
+              volumeMount: [
+                { name: 'tenants', mountPath: '/etc/crossvpc', readOnly: true },
+                // Per-device sysctls of the tunnel devices (the runtime's /proc/sys is read-only).
+                { name: 'sysctl-net', mountPath: '/host/proc/sys/net' },
+              ],
             }],
-            volume: [{ name: 'tenants', configMap: { name: this.tenantTable.metadata.name } }],
+            volume: [
+              { name: 'tenants', configMap: { name: this.tenantTable.metadata.name } },
+              { name: 'sysctl-net', hostPath: { path: '/proc/sys/net', type: 'Directory' } },
+            ],
           },
         },
       },

@@ -20,7 +20,11 @@ import { parseIp } from '../model/cidr';
 import { renderCloudConfig } from '../render/cloud-config';
 import { renderGatewayFiles, renderGatewayUnits } from '../render/gateway-files';
 import { buildGatewayMemberSpec, CONNTRACKD_SYNC_PORT, MemberBindings } from '../render/gateway-spec';
-import { escapeForTerraform } from '../render/terraform-escape';
+import { hclQuotedBody } from '../render/terraform-escape';
+import { gzipSync } from 'zlib';
+
+/** EC2's limit on user data, counted after base64 encoding. */
+export const MAX_USER_DATA_BYTES = 16384;
 import { NatEni } from './nat-eni';
 
 export interface ProxyNodePairProps {
@@ -69,12 +73,15 @@ export interface ProxyNodePairProps {
    * the other (README, "Upgrades").
    * @default 'none'
    */
-  readonly rollingUpdate?: 'none' | 'a' | 'b';
+  readonly rollingUpdate?: RollingUpdate;
   /** @default no extra tags */
   readonly tags?: Record<string, string>;
   /** @default the stack's default AWS provider */
   readonly provider?: TerraformProvider;
 }
+
+/** One member to roll, for every pair or per pair index. */
+export type RollingUpdate = 'none' | 'a' | 'b' | Record<number, 'none' | 'a' | 'b'>;
 
 export interface ProxyMember {
   readonly name: 'a' | 'b';
@@ -111,7 +118,8 @@ export class ProxyNodePair extends Construct {
       throw new CrossVpcError({ path: this.node.path, prop: 'pairIndex', value: props.pairIndex, problem: `the model has pairs 0..${model.pairs.length - 1}`, fix: 'pass an index of model.pairs' });
     }
     this.pair = pair;
-    const rolling = props.rollingUpdate ?? 'none';
+    const spec = props.rollingUpdate ?? 'none';
+    const rolling = typeof spec === 'object' ? spec[props.pairIndex] ?? 'none' : spec;
     if (!['none', 'a', 'b'].includes(rolling)) {
       throw new CrossVpcError({ path: this.node.path, prop: 'rollingUpdate', value: rolling, problem: 'must name at most one member', fix: "use 'none', 'a' or 'b'; roll the standby first, fail over, then roll the other" });
     }
@@ -191,7 +199,8 @@ export class ProxyNodePair extends Construct {
     for (const t of pair.tenants) {
       const s = new DataAwsSubnet(this, `Tenant-${t.name}-Subnet`, { provider, id: t.subnetId });
       tenantSubnets[t.name] = s;
-      this.natIps[t.name] = t.natIp ?? Fn.cidrhost(s.cidrBlock, -2);
+      // Counting down per pair: tenants sharing a subnet on different pairs never collide.
+      this.natIps[t.name] = t.natIp ?? Fn.cidrhost(s.cidrBlock, -(2 + p));
       new Ec2SubnetCidrReservation(this, `Tenant-${t.name}-NatIpReservation`, {
         provider, subnetId: t.subnetId, cidrBlock: `${this.natIps[t.name]}/32`, reservationType: 'explicit', description: `crossvpc pair ${p} NAT IP of tenant ${t.name}`,
       });
@@ -207,7 +216,7 @@ export class ProxyNodePair extends Construct {
         // New user data replaces a member (a fresh boot runs it); only the member being rolled may take it.
         userDataReplaceOnChange: rolling === m,
         lifecycle: {
-          ignoreChanges: rolling === m ? undefined : ['user_data'],
+          ignoreChanges: rolling === m ? undefined : ['user_data_base64'],
           precondition: [{
             condition: Op.gte(typeInfo.maximumNetworkInterfaces, pair.tenants.length + 1),
             errorMessage: `crossvpc pair ${p}: ${model.instanceType} takes fewer network interfaces than the ${pair.tenants.length} tenants + 1 primary placed on it; set gateway.tenantsPerMember to the real maximum minus one, or pick a larger type.`,
@@ -253,7 +262,19 @@ export class ProxyNodePair extends Construct {
         selfIp: member.primaryEni.privateIp, peerIp: peer.primaryEni.privateIp, selfEniId: member.primaryEni.id, haVip: this.haVip, tenants,
       }, { advertIntervalSec: advert, connLimitPerTenant: props.connLimitPerTenant ?? 65536 });
       const files = renderGatewayFiles(spec, { conntrackMax: props.conntrackMax ?? 262144 });
-      member.instance.userData = escapeForTerraform(renderCloudConfig(files, renderGatewayUnits().map((u) => u.name)));
+      const cloudConfig = renderCloudConfig(files, renderGatewayUnits().map((u) => u.name));
+      // EC2 takes at most 16 KB of user data; cloud-init reads gzip natively, so it ships compressed.
+      const estimate = Math.ceil(gzipSync(cloudConfig, { level: 9 }).length / 3) * 4;
+      if (estimate > MAX_USER_DATA_BYTES) {
+        throw new CrossVpcError({
+          path: this.node.path, prop: 'tenants', value: pair.tenants.map((t) => t.name),
+          problem: `member ${member.name}'s gzipped user data is about ${estimate} bytes, over EC2's ${MAX_USER_DATA_BYTES}-byte limit`,
+          fix: 'lower gateway.tenantsPerMember so fewer tenants share a pair',
+        });
+      }
+      // Inside a function argument cdktf itself escapes every literal `${` (tokens stay live),
+      // so the text goes in unescaped; only HCL's quoted-string escapes are ours to add.
+      member.instance.userDataBase64 = Fn.base64gzip(hclQuotedBody(cloudConfig));
     });
   }
 }

@@ -27,7 +27,7 @@ export function readPlan(file: string): Plan {
     logicalId,
     pair: Number(inst.tags?.['crossvpc:pair']),
     member: String(inst.tags?.['crossvpc:member']),
-    userData: String(inst.user_data ?? ''),
+    userData: userDataTemplate(inst, logicalId),
   }));
   if (members.length === 0) throw new Error(`${file}: no aws_instance with crossvpc user data; is this a synthesized cdktf-crossvpc stack?`);
   for (const m of members) {
@@ -37,6 +37,23 @@ export function readPlan(file: string): Plan {
   const cms = Object.values<any>(json.resource?.kubernetes_config_map_v1 ?? {}).filter((c) => c.data?.['tenants.json']);
   if (cms.length !== 1) throw new Error(`${file}: expected one ConfigMap with tenants.json (FunctionVpcLink), found ${cms.length}`);
   return { json, members, agentConfigRaw: cms[0].data['tenants.json'] };
+}
+
+/**
+ * The user data template of an instance: plain `user_data`, or `user_data_base64` of the form
+ * `${base64gzip("...")}` (cloud-init gunzips it on boot, so the machine sees the inner text).
+ */
+export function userDataTemplate(inst: any, logicalId: string): string {
+  if (typeof inst.user_data === 'string') return inst.user_data;
+  const b64 = String(inst.user_data_base64 ?? '');
+  const m = /^\$\{base64gzip\("([\s\S]*)"\)\}$/.exec(b64);
+  if (!m) throw new Error(`aws_instance.${logicalId}: user_data_base64 is not a base64gzip("...") expression the emulator can read`);
+  return hclUnquote(m[1]);
+}
+
+/** Undo HCL quoted-string escapes (\\ \" \n \r \t); interpolations are left for evaluate(). */
+export function hclUnquote(body: string): string {
+  return body.replace(/\\(["\\nrt])/g, (_, c: string) => ({ n: '\n', r: '\r', t: '\t', '"': '"', '\\': '\\' })[c]!);
 }
 
 export interface CloudConfig {

@@ -105,6 +105,8 @@ export interface CrossVpcModel {
 }
 
 export const DEFAULT_INSTANCE_TYPE = 'c6in.xlarge';
+/** Pairs one CrossVpcNat manages; the default NAT IP and HaVip count down from the top of a subnet per pair. */
+export const MAX_PAIRS = 1000;
 const DNS_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
 
 export function buildCrossVpcModel(
@@ -156,8 +158,8 @@ export function buildCrossVpcModel(
   if (!Number.isInteger(tenantsPerMember) || tenantsPerMember < 1 || tenantsPerMember > 1023) {
     throw err('gateway.tenantsPerMember', tenantsPerMember, 'must be an integer from 1 to 1023', 'use the instance type\'s maximum network interfaces minus one');
   }
-  if (gw.pairCount !== undefined && (!Number.isInteger(gw.pairCount) || gw.pairCount < 1 || gw.pairCount > 255)) {
-    throw err('gateway.pairCount', gw.pairCount, 'must be an integer from 1 to 255', 'leave it unset to add pairs as tenants need them');
+  if (gw.pairCount !== undefined && (!Number.isInteger(gw.pairCount) || gw.pairCount < 1 || gw.pairCount > MAX_PAIRS)) {
+    throw err('gateway.pairCount', gw.pairCount, `must be an integer from 1 to ${MAX_PAIRS}`, 'leave it unset to add pairs as tenants need them');
   }
 
   if (!input.tenants || input.tenants.length === 0) {
@@ -225,7 +227,7 @@ export function buildCrossVpcModel(
   // first free one. Retired tenants keep their slot so that nobody else moves.
   const occupied = new Map<number, Map<number, string>>(); // pair -> slot -> tenant
   const placed: TenantModel[] = [];
-  const maxPairs = gw.pairCount ?? 255;
+  const maxPairs = gw.pairCount ?? MAX_PAIRS;
   for (const d of drafts) {
     const p = `tenants[${d.i}]`;
     const t = d.t;
@@ -261,8 +263,10 @@ export function buildCrossVpcModel(
           t.pair !== undefined ? t.pair : `${active} tenants`,
           t.pair !== undefined
             ? `pair ${t.pair} is full (${tenantsPerMember} tenants per member on ${instanceType})`
-            : `${gw.pairCount} pair(s) of ${instanceType} hold ${gw.pairCount! * tenantsPerMember} tenants (${tenantsPerMember} per member); tenant "${t.name}" does not fit`,
-          'raise gateway.pairCount, pick an instance type with more network interfaces, or retire tenants',
+            : `${maxPairs} pair(s) of ${instanceType} hold ${maxPairs * tenantsPerMember} tenants (${tenantsPerMember} per member); tenant "${t.name}" does not fit`,
+          gw.pairCount !== undefined && gw.pairCount < MAX_PAIRS
+            ? 'raise gateway.pairCount, pick an instance type with more network interfaces, or retire tenants'
+            : 'pick an instance type with more network interfaces, or split the tenants over several CrossVpcNat constructs',
         );
       }
       [pairIndex, slot] = found;
@@ -307,6 +311,10 @@ export function buildCrossVpcModel(
       if (o.subnetId === t.subnetId && !t.natIp) {
         throw err(`${p}.natIp`, t.natIp, `tenant "${t.name}" shares subnet ${t.subnetId} with tenant "${o.name}" on pair ${t.pairIndex}, so the default NAT IP would collide`, 'set natIp explicitly for one of them');
       }
+    }
+    for (const o of placed.slice(0, i)) {
+      if (o.retired || t.retired || !t.natIp || o.natIp !== t.natIp || o.subnetId !== t.subnetId) continue;
+      throw err(`${p}.natIp`, t.natIp, `tenant "${o.name}" already uses NAT IP ${t.natIp} in subnet ${t.subnetId}`, 'give each tenant in a shared subnet its own natIp');
     }
   });
 
