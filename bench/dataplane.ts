@@ -14,7 +14,7 @@
  * Progress goes to stderr; the table and then one JSON document go to stdout.
  */
 import { ChildProcess, execFile, spawn } from 'child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'fs';
 import { cpus, release, tmpdir } from 'os';
 import { join } from 'path';
 import { promisify } from 'util';
@@ -26,10 +26,10 @@ import { synthBenchPlan } from './dataplane-stack';
 
 const execFileP = promisify(execFile);
 
-interface Params { tenants: number[]; secs: number; repeats: number; requests: number; pods: number; keep: boolean; pin: boolean }
+interface Params { tenants: number[]; secs: number; repeats: number; requests: number; pods: number; keep: boolean; pin: boolean; patchCheck: boolean }
 
 function parseArgs(argv: string[]): Params {
-  const p: Params = { tenants: [1, 16, 256], secs: 5, repeats: 3, requests: 20000, pods: 5, keep: false, pin: cpus().length >= 2 };
+  const p: Params = { tenants: [1, 16, 256], secs: 5, repeats: 3, requests: 20000, pods: 5, keep: false, pin: cpus().length >= 2, patchCheck: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = () => {
@@ -44,7 +44,8 @@ function parseArgs(argv: string[]): Params {
     else if (a === '--pods') p.pods = Number(v());
     else if (a === '--keep') p.keep = true;
     else if (a === '--no-pin') p.pin = false;
-    else throw new Error(`unknown option ${a}; usage: dataplane.js [--tenants 1,16,256] [--secs 5] [--repeats 3] [--requests 20000] [--pods 5] [--keep] [--no-pin]`);
+    else if (a === '--patch-check') p.patchCheck = true;
+    else throw new Error(`unknown option ${a}; usage: dataplane.js [--tenants 1,16,256] [--secs 5] [--repeats 3] [--requests 20000] [--pods 5] [--keep] [--no-pin] [--patch-check]`);
   }
   for (const [k, x] of Object.entries({ secs: p.secs, repeats: p.repeats, requests: p.requests, pods: p.pods })) {
     if (!Number.isInteger(x) || x < 1 || x > 100000) throw new Error(`--${k} must be a positive integer`);
@@ -78,8 +79,19 @@ async function nsRun(ns: string, argv: string[], timeoutMs: number): Promise<str
 
 const children = new Set<ChildProcess>();
 
+function killGroup(c: ChildProcess): void {
+  if (c.pid === undefined) return;
+  try {
+    process.kill(-c.pid, 'SIGKILL');
+  } catch {
+    /* already gone */
+  }
+}
+
 async function iperfOnce(clientNs: string, serverNs: string, host: string, secs: number, pin: boolean): Promise<number> {
-  const server = spawn('ip', ['netns', 'exec', serverNs, 'timeout', String(secs + 30), 'iperf3', '-s', '-B', host, '-1'], { stdio: 'ignore' });
+  // Own process group: `ip netns exec` becomes `timeout`, which forks iperf3; killing only
+  // the first would leave the server running ("the server is busy running a test").
+  const server = spawn('ip', ['netns', 'exec', serverNs, 'timeout', String(secs + 30), 'iperf3', '-s', '-B', host, '-1'], { stdio: 'ignore', detached: true });
   children.add(server);
   const exited = new Promise<void>((r) => server.once('exit', () => r()));
   try {
@@ -98,7 +110,7 @@ async function iperfOnce(clientNs: string, serverNs: string, host: string, secs:
     return bps;
   } finally {
     await Promise.race([exited, sleep(3000)]);
-    if (server.exitCode === null) server.kill('SIGKILL');
+    killGroup(server);
     children.delete(server);
   }
 }
@@ -183,6 +195,7 @@ async function measurePath(what: string, clientNs: string, serverNs: string, hos
       log(`${what}: iperf3 run ${i + 1}/${p.repeats} FAILED: ${(e as Error).message}`);
     }
   }
+  if (!tput.length) throw new Error(`${what}: every iperf3 run failed: ${failed.join('; ')}`);
   const runs: RedisRun[] = [];
   if (p.pin) await pinRedisServer(serverNs);
   for (let i = 0; i < p.repeats && !interrupted; i++) {
@@ -195,7 +208,7 @@ async function measurePath(what: string, clientNs: string, serverNs: string, hos
       log(`${what}: redis-benchmark run ${i + 1}/${p.repeats} FAILED: ${(e as Error).message}`);
     }
   }
-  if (!tput.length || !runs.length) throw new Error(`${what}: every ${tput.length ? 'redis-benchmark' : 'iperf3'} run failed: ${failed.join('; ')}`);
+  if (!runs.length) throw new Error(`${what}: every ${tput.length ? 'redis-benchmark' : 'iperf3'} run failed: ${failed.join('; ')}`);
   const pct = (k: 'p50' | 'p99' | 'avg') => mean(['GET', 'SET'].map((t) => median(runs.map((r) => r[t][k]))));
   return { throughputBps: median(tput), throughputRunsBps: tput, p50Ms: pct('p50'), p99Ms: pct('p99'), avgMs: pct('avg'), redisRuns: runs, failedRuns: failed };
 }
@@ -213,6 +226,8 @@ interface PlanResult {
   podBoundMs?: Array<number | null>;
   /** keepalived state changes (notify.log) on any member while measuring: a flapping pair disturbs every figure. */
   vrrpChanges?: string[];
+  /** --patch-check: members whose run-dir copy of crossvpc-check was made fork-free. */
+  patchedCheck?: string[];
   error?: string;
 }
 
@@ -239,6 +254,10 @@ async function measurePlan(n: number, work: string, p: Params): Promise<PlanResu
     const svc = emu.tenantNs.get('t1')?.svc;
     const probe = emu.probes.get('t1');
     if (!pod || !svc || !probe) throw new Error('emulation has no t1 pod on node 1, service namespace or probe address');
+    if (p.patchCheck) {
+      res.patchedCheck = patchCheck(emu);
+      await settle(emu, n);
+    }
     const before = notifyLines(emu);
     try {
       res.path = await measurePath(`plan ${n}`, pod.ns, svc, probe, p);
@@ -266,6 +285,53 @@ async function measurePlan(n: number, work: string, p: Params): Promise<PlanResu
     log(`plan ${n}: emulation removed in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
   }
   return res;
+}
+
+/**
+ * --patch-check (diagnostic, off by default): lib/render/gateway/crossvpc-check.sh forks
+ * `cat` twice per tenant each second; with 256 tenants a run outlasts its 2 s keepalived
+ * timeout on a small host and the pair flaps. This rewrites that one line in each member's
+ * run-directory copy (never lib/) to a fork-free `read`, the change proposed for lib/, so
+ * the data plane can be measured apart from the control-plane fault.
+ */
+const FORKING_READ = 'state=$(cat "/sys/class/net/$dev/operstate" 2>/dev/null || echo missing)';
+const FORK_FREE_READ = 'read -r state <"/sys/class/net/$dev/operstate" 2>/dev/null || state=missing';
+
+function patchCheck(emu: Emulation): string[] {
+  const patched: string[] = [];
+  for (const m of emu.members) {
+    const file = join(m.root, 'etc/crossvpc/bin/crossvpc-check');
+    const text = readFileSync(file, 'utf8');
+    if (!text.includes(FORKING_READ)) {
+      log(`--patch-check: ${m.id}: crossvpc-check has no forking operstate read (already fixed?); left as is`);
+      continue;
+    }
+    writeFileSync(`${file}.new`, text.replace(FORKING_READ, FORK_FREE_READ), { mode: 0o755 });
+    renameSync(`${file}.new`, file);
+    patched.push(m.id);
+  }
+  log(`--patch-check: fork-free crossvpc-check on ${patched.join(', ') || 'no member'} (run directory only)`);
+  return patched;
+}
+
+/** Until one member is MASTER and no keepalived state change happened for 5 s (at most 60 s). */
+async function settle(emu: Emulation, n: number): Promise<void> {
+  const t0 = Date.now();
+  let last = notifyLines(emu).size;
+  let quietSince = Date.now();
+  while (Date.now() - t0 < 60000 && !interrupted) {
+    await sleep(500);
+    const now = notifyLines(emu).size;
+    if (now !== last) {
+      last = now;
+      quietSince = Date.now();
+    }
+    if (Date.now() - quietSince >= 5000 && emu.master(0)) {
+      log(`plan ${n}: pair settled (master ${emu.master(0)!.id}) after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      return;
+    }
+  }
+  log(`plan ${n}: pair did not settle within 60 s`);
 }
 
 /** "<member> <state>" lines of every member's notify.log (keepalived notify calls). */
@@ -315,6 +381,18 @@ async function measureBaseline(b: Baseline, k: number, p: Params): Promise<PathR
 
 // ---------------------------------------------------------------- report
 
+/** "g0a 3 FAULT, 3 BACKUP, 2 MASTER; g0b ..." */
+function summarize(changes: string[]): string {
+  const by = new Map<string, Map<string, number>>();
+  for (const c of changes) {
+    const [member, state] = c.split(' ');
+    const m = by.get(member) ?? new Map<string, number>();
+    m.set(state, (m.get(state) ?? 0) + 1);
+    by.set(member, m);
+  }
+  return [...by].map(([member, m]) => `${member} ${[...m].map(([st, k]) => `${k} ${st}`).join(', ')}`).join('; ');
+}
+
 const gbit = (bps?: number) => (bps === undefined || Number.isNaN(bps) ? '-' : (bps / 1e9).toFixed(2));
 const us = (ms?: number) => (ms === undefined || Number.isNaN(ms) ? '-' : (ms * 1000).toFixed(0));
 const mark = (ok: boolean | undefined) => (ok === undefined ? 'n/a ' : ok ? 'PASS' : 'MISS');
@@ -359,11 +437,19 @@ function report(p: Params, baselines: Array<PathResult | { error: string }>, pla
   const body = rows.map((r) => [String(r.tenants), fmt(r.startS, 1), String(r.namespaces ?? '-'), gbit(r.gatewayBps), gbit(r.baselineBps), fmt(r.throughputRatio, 3), us(r.gatewayP50Ms), us(r.baselineP50Ms), fmt(r.p50OverheadPct, 1), us(r.gatewayP99Ms), us(r.baselineP99Ms), fmt(r.p99OverheadPct, 1), fmt(r.gatewayAvgMs === undefined ? undefined : r.gatewayAvgMs * 1000, 1), fmt(r.baselineAvgMs === undefined ? undefined : r.baselineAvgMs * 1000, 1), fmt(r.avgOverheadPct, 1), fmt(r.podReadyMedianMs, 0), fmt(r.podReadyMaxMs, 0), fmt(r.podBoundMedianMs, 0)]);
   const widths = head.map((h, k) => Math.max(h.length, ...body.map((b) => b[k].length)));
   const line = (cells: string[]) => cells.map((c, k) => c.padStart(widths[k])).join('  ');
-  const lines = ['', `data plane: gateway path (pod -> node -> VXLAN -> gateway NAT -> tenant) vs plain routed path, same hops`, `iperf3 -t ${p.secs} x${p.repeats} (median); redis-benchmark -c 1 -n ${p.requests} GET+SET x${p.repeats} (median per test, mean of GET and SET; percentiles in redis-benchmark's 8 µs steps); ${p.pods} fresh pods per plan; ${p.pin ? 'iperf3 -A 0,1, redis client and server on CPU 0' : 'no CPU pinning'}`, '', line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)];
+  const lines = ['', `data plane: gateway path (pod -> node -> VXLAN -> gateway NAT -> tenant) vs plain routed path, same hops`, `iperf3 -t ${p.secs} x${p.repeats} (median); redis-benchmark -c 1 -n ${p.requests} GET+SET x${p.repeats} (median per test, mean of GET and SET; percentiles in redis-benchmark's 8 µs steps); ${p.pods} fresh pods per plan; ${p.pin ? 'iperf3 -A 0,1, redis client and server on CPU 0' : 'no CPU pinning'}${p.patchCheck ? '; --patch-check (fork-free health check, diagnostic)' : ''}`, '', line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)];
   for (const r of rows) if (r.error) lines.push(`  ${r.tenants} tenant(s): ERROR ${r.error}`);
   for (const pl of plans) {
-    if (pl.vrrpChanges?.length) lines.push(`  ${pl.tenants} tenant(s): VRRP state changed ${pl.vrrpChanges.length}x while measuring (${pl.vrrpChanges.map((c) => c.split(' @')[0]).join(', ')}): figures include failovers`);
+    if (pl.patchedCheck) lines.push(`  ${pl.tenants} tenant(s): --patch-check: crossvpc-check made fork-free on ${pl.patchedCheck.join(', ') || 'no member'} (diagnostic; not what lib/ ships)`);
+    if (pl.vrrpChanges?.length) lines.push(`  ${pl.tenants} tenant(s): VRRP state changed ${pl.vrrpChanges.length}x while measuring (${summarize(pl.vrrpChanges)}): the pair flapped, figures include failovers`);
     if (pl.path?.failedRuns.length) lines.push(`  ${pl.tenants} tenant(s): ${pl.path.failedRuns.length} failed run(s): ${pl.path.failedRuns.join('; ')}`);
+  }
+  const okb = baselines.filter(ok);
+  if (okb.length > 1) {
+    const t = okb.map((b) => b.throughputBps);
+    const a = okb.map((b) => b.avgMs);
+    const band = (xs: number[]) => ((Math.max(...xs) - Math.min(...xs)) / mean(xs)) * 100;
+    lines.push(`  noise: the baseline moved ${gbit(Math.min(...t))}-${gbit(Math.max(...t))} Gbit/s (${band(t).toFixed(0)}% of its mean) and ${(Math.min(...a) * 1000).toFixed(1)}-${(Math.max(...a) * 1000).toFixed(1)} µs avg latency over the run; differences inside that band are noise`);
   }
   baselines.forEach((b, k) => lines.push(ok(b) ? `  baseline #${k}: ${gbit(b.throughputBps)} Gbit/s, p50 ${us(b.p50Ms)} µs, p99 ${us(b.p99Ms)} µs, avg ${(b.avgMs * 1000).toFixed(1)} µs` : `  baseline #${k}: ERROR ${b?.error}`));
 
@@ -414,7 +500,7 @@ async function main(): Promise<void> {
     if (interrupted) return;
     interrupted = true;
     log(`${sig}: stopping iperf3 and removing every namespace of this run`);
-    for (const c of children) c.kill('SIGKILL');
+    for (const c of children) killGroup(c);
     for (const c of [...cleanups]) {
       try {
         c();
