@@ -32,6 +32,8 @@ export interface RuleState {
 
 const OUR_DEV = /^cx(\d+)$/;
 const inRange = (n: number | undefined): n is number => n !== undefined && n >= MARK_MIN && n <= MARK_MAX;
+/** Tenant marks are 0x1000000 + VNI: an unmarked packet has none of these bits. */
+const TENANT_MARK_MASK = 0xff000000;
 const num = (v: unknown): number | undefined => (v === undefined || v === null || v === '' ? undefined : Number(v));
 
 /** Reads links, fwmark rules, our tables' routes and neighbours in four commands. */
@@ -163,6 +165,11 @@ export function planTunnels(c: AgentConfig, nodeIp: string, host: HostState): St
   }
   for (const t of c.tenants) {
     if (!ours.has(t.table)) steps.push(run('ip', 'rule', 'add', 'fwmark', `${t.table}`, 'lookup', `${t.table}`, 'priority', `${RULE_PRIORITY}`));
+  }
+  // Everything the node sends without a tenant mark skips the per-tenant rules in one step.
+  const skip = host.rules.some((r) => r.priority === RULE_PRIORITY - 1 && r.fwmark === 0 && r.fwmask === TENANT_MARK_MASK && (r.table === 'main' || num(r.table) === 254));
+  if (!skip && c.tenants.length) {
+    steps.push(run('ip', 'rule', 'add', 'fwmark', `0/0x${TENANT_MARK_MASK.toString(16)}`, 'lookup', 'main', 'priority', `${RULE_PRIORITY - 1}`));
   }
   return steps;
 }

@@ -82,6 +82,7 @@ describe('planTunnels', () => {
       'ip route replace 172.16.0.0/12 via 169.254.0.1 dev cx200 onlink table 16777416',
       'ip rule add fwmark 16777316 lookup 16777316 priority 100',
       'ip rule add fwmark 16777416 lookup 16777416 priority 100',
+      'ip rule add fwmark 0/0xff000000 lookup main priority 99',
     ]);
   });
 
@@ -90,6 +91,7 @@ describe('planTunnels', () => {
     links: [link('cx100', 100, '10.0.1.1'), link('cx200', 200, '10.0.1.2')],
     rules: [
       { priority: 0, table: 'local' },
+      { priority: 99, fwmark: 0, fwmask: 0xff000000, table: 'main' },
       { priority: 100, fwmark: 0x1000064, table: '16777316' },
       { priority: 100, fwmark: 0x10000c8, table: '16777416' },
       { priority: 32766, table: 'main' },
@@ -155,6 +157,7 @@ describe('planTunnels', () => {
       'ip link set dev cx100 mtu 8951 up',
       'ip route replace 10.50.0.0/16 dev cx100 table 16777316',
       'ip rule add fwmark 16777316 lookup 16777316 priority 100',
+      'ip rule add fwmark 0/0xff000000 lookup main priority 99',
     ]);
   });
 });

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'crypto';
-import { existsSync, mkdirSync, rmSync, rmdirSync, readdirSync } from 'fs';
+import { existsSync, mkdirSync, rmSync } from 'fs';
 import { ok, sh } from './sys';
 
 /**
@@ -10,7 +10,6 @@ import { ok, sh } from './sys';
 export class Topology {
   readonly prefix: string;
   readonly namespaces: string[] = [];
-  private createdMountPoints: string[] = [];
 
   constructor(prefix?: string) {
     this.prefix = prefix ?? `cv${randomBytes(2).toString('hex')}`;
@@ -62,10 +61,7 @@ export class Topology {
 
   /** Empty mount points the per-member bind mounts need on the host. */
   ensureMountPoint(dir: string): void {
-    if (!existsSync(dir)) {
-      mkdirSync(dir, { recursive: true });
-      this.createdMountPoints.push(dir);
-    }
+    if (!existsSync(dir)) mkdirSync(dir, { recursive: true });
   }
 
   pids(ns: string): number[] {
@@ -113,13 +109,8 @@ export class Topology {
     }
     for (const ns of [...this.namespaces].reverse()) sh('ip', ['netns', 'del', ns], { allowFail: true });
     this.namespaces.length = 0;
-    for (const d of this.createdMountPoints) {
-      try {
-        if (readdirSync(d).length === 0) rmdirSync(d);
-      } catch {
-        /* still mounted somewhere or gone */
-      }
-    }
+    // The empty mount points (/etc/crossvpc, /run/crossvpc) stay: removing one would
+    // detach it from every other emulation still running on this host.
   }
 
   static removeDir(dir: string): void {

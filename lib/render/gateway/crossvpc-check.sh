@@ -7,11 +7,15 @@ RUN=/run/crossvpc
 fail() { echo "crossvpc-check: $*" >&2; exit 1; }
 [ -e "$RUN/dataplane-ready" ] || fail "data plane not configured"
 nft list table inet crossvpc_gw >/dev/null 2>&1 || fail "ruleset not loaded"
-kill -0 "$(cat "$RUN/resolver.pid" 2>/dev/null)" 2>/dev/null || fail "resolver not running"
+# Shell builtins only below: this runs every second with hundreds of devices, so no fork per device.
+pid=""
+read -r pid <"$RUN/resolver.pid" 2>/dev/null || true
+kill -0 "$pid" 2>/dev/null || fail "resolver not running"
 while IFS=$'\t' read -r name vni _; do
   [[ -z "$name" || "$name" == \#* ]] && continue
   for dev in "cx$vni" "tn$vni"; do
-    state=$(cat "/sys/class/net/$dev/operstate" 2>/dev/null || echo missing)
+    state=missing
+    read -r state <"/sys/class/net/$dev/operstate" 2>/dev/null || true
     case "$state" in up | unknown) ;; *) fail "$dev is $state" ;; esac
   done
 done <"$CONF/tenants.tsv"

@@ -40,8 +40,9 @@ sysctl -qw net.ipv4.ip_forward=1 \
   net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
   net.ipv4.conf.all.src_valid_mark=1 \
   net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
-  net.netfilter.nf_conntrack_tcp_be_liberal=1 net.netfilter.nf_conntrack_tcp_loose=0 \
-  net.netfilter.nf_conntrack_max="$CONNTRACK_MAX"
+  net.netfilter.nf_conntrack_tcp_be_liberal=1 net.netfilter.nf_conntrack_tcp_loose=0
+# Global, not per namespace: refused inside a container or network namespace; not fatal.
+sysctl -qw net.netfilter.nf_conntrack_max="$CONNTRACK_MAX" 2>/dev/null || log "could not set nf_conntrack_max (not the initial network namespace?)"
 
 sed "s/@UNDERLAY_IF@/$underlay/g" "$CONF/keepalived.conf.in" >"$RUN/keepalived.conf"
 sed "s/@UNDERLAY_IF@/$underlay/g" "$CONF/conntrackd.conf.in" >"$RUN/conntrackd.conf"
@@ -49,6 +50,8 @@ sed "s/@UNDERLAY_IF@/$underlay/g" "$CONF/conntrackd.conf.in" >"$RUN/conntrackd.c
 # tcp_loose=0: only synced sessions survive a failover; never pick up strangers mid-stream.
 # Encapsulated packets inherit the tenant fwmark; they must route by the main table.
 ip rule show pref 90 | grep -q 'iif lo' || ip rule add pref 90 iif lo lookup main
+# Unmarked packets (tunnel underlay, VRRP, sync) skip the per-tenant rules entirely.
+ip rule show pref 91 | grep -q 'fwmark 0/0xff000000' || ip rule add pref 91 fwmark 0/0xff000000 lookup main
 
 while IFS=$'\t' read -r name vni _zone table gw_mac _nat_ip _eni_id eni_mac eni_ip subnet_cidr router_ip dests; do
   [[ -z "$name" || "$name" == \#* ]] && continue
