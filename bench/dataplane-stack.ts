@@ -21,7 +21,8 @@ export class DataplaneBenchStack extends TerraformStack {
         vpcCidr: '10.0.0.0/16',
         nodeSecurityGroupId: 'sg-0f00000000000e0de',
       },
-      gateway: { subnetId: 'subnet-0f00000000000a0f0', instanceType: 'c6in.xlarge', availabilityZone: 'eu-west-1a', tenantsPerMember },
+      // An emulation-only plan (no instance has 256 ENIs): lift the EC2 user data ceiling.
+      gateway: { subnetId: 'subnet-0f00000000000a0f0', instanceType: 'c6in.xlarge', availabilityZone: 'eu-west-1a', tenantsPerMember, maxUserDataBytes: 1 << 20 },
       tenants,
     });
     new FunctionVpcLink(this, 'Cluster', { nat, agentImage: 'crossvpc-agent:0.1.0' });

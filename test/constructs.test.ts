@@ -239,3 +239,14 @@ test('rollingUpdate can name a different member per pair', () => {
   const rolled = Object.values<any>(json.resource.aws_instance).filter((i) => i.user_data_replace_on_change).map((i) => `${i.tags['crossvpc:pair']}${i.tags['crossvpc:member']}`);
   expect(rolled.sort()).toEqual(['0b', '1a']);
 });
+
+test('user data over EC2\'s 16 KB (gzipped) is refused at synth, naming the fix', () => {
+  const app = Testing.app();
+  const s = new TerraformStack(app, 'S');
+  new AwsProvider(s, 'aws', { region: 'eu-west-1' });
+  expect(() => new CrossVpcNat(s, 'Nat', {
+    functionVpc: { vpcId: 'vpc-f', nodeSubnetIds: ['subnet-n'], vpcCidr: '10.0.0.0/16' },
+    gateway: { subnetId: 'subnet-g', instanceType: 'x.huge', tenantsPerMember: 300 },
+    tenants: Array.from({ length: 300 }, (_, i) => ({ name: `t${i}`, vpcId: `vpc-${i}`, subnetId: `subnet-${i}`, cidrs: ['172.16.0.0/16'], vni: i + 1 })),
+  })).toThrow(/S\/Nat\/Pair0: invalid tenants = .*gzipped user data is about \d+ bytes, over the 16384-byte limit.*Fix: lower gateway.tenantsPerMember/);
+});

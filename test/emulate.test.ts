@@ -94,6 +94,24 @@ maybe('crossvpc emulate', () => {
     });
   });
 
+  test('Ctrl-C mid-run removes every namespace and process of the run', async () => {
+    const { spawn, execFileSync } = await import('child_process');
+    const cli = join(__dirname, '../dist/lib/cli/crossvpc.js');
+    const child = spawn(process.execPath, [cli, 'emulate', synth({})], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    const t0 = Date.now();
+    while (!/node agents ready/.test(out) && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 100));
+    const prefix = /\[emulate (cv[0-9a-f]+)\]/.exec(out)![1];
+    expect(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })).toContain(`${prefix}-`);
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    expect(code).toBe(130);
+    expect(out).toContain(`SIGINT: removing namespaces and processes of run ${prefix}`);
+    expect(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })).not.toContain(`${prefix}-`);
+    expect(execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })).not.toContain(`crossvpc-emulate-${prefix}`);
+  });
+
   test('a tenant over its conntrack limit is capped without touching other tenants', async () => {
     await withEmulation(synth({ gateway: { connLimitPerTenant: 3 } }), async (emu) => {
       const alpha = emu.pods.find((p) => p.tenant === 'alpha')!;

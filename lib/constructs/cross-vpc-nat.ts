@@ -123,6 +123,11 @@ export interface GatewayProps extends GatewayInput {
    * @default 'none'
    */
   readonly rollingUpdate?: RollingUpdate;
+  /**
+   * Ceiling on each member's compressed user data; raise only for plans that never reach EC2.
+   * @default 16384 (EC2's limit)
+   */
+  readonly maxUserDataBytes?: number;
 }
 
 export interface CrossVpcNatProps {
@@ -165,6 +170,7 @@ export class CrossVpcNat extends Construct {
           advertIntervalSec: props.gateway.advertIntervalSec,
           connLimitPerTenant: props.gateway.connLimitPerTenant,
           rollingUpdate: props.gateway.rollingUpdate,
+          maxUserDataBytes: props.gateway.maxUserDataBytes,
           tags: props.tags,
           provider: props.provider,
         }),

@@ -20,7 +20,7 @@ import { parseIp } from '../model/cidr';
 import { renderCloudConfig } from '../render/cloud-config';
 import { renderGatewayFiles, renderGatewayUnits } from '../render/gateway-files';
 import { buildGatewayMemberSpec, CONNTRACKD_SYNC_PORT, MemberBindings } from '../render/gateway-spec';
-import { hclQuotedBody } from '../render/terraform-escape';
+import { escapeForTerraform, hclQuotedBody } from '../render/terraform-escape';
 import { gzipSync } from 'zlib';
 
 /** EC2's limit on user data, counted after base64 encoding. */
@@ -74,6 +74,12 @@ export interface ProxyNodePairProps {
    * @default 'none'
    */
   readonly rollingUpdate?: RollingUpdate;
+  /**
+   * Ceiling on each member's user data after gzip and base64. Raise it only for plans that
+   * never reach EC2 (emulation, benchmarks with more tenants than any instance has ENIs).
+   * @default 16384 (EC2's limit)
+   */
+  readonly maxUserDataBytes?: number;
   /** @default no extra tags */
   readonly tags?: Record<string, string>;
   /** @default the stack's default AWS provider */
@@ -265,16 +271,21 @@ export class ProxyNodePair extends Construct {
       const cloudConfig = renderCloudConfig(files, renderGatewayUnits().map((u) => u.name));
       // EC2 takes at most 16 KB of user data; cloud-init reads gzip natively, so it ships compressed.
       const estimate = Math.ceil(gzipSync(cloudConfig, { level: 9 }).length / 3) * 4;
-      if (estimate > MAX_USER_DATA_BYTES) {
+      const limit = props.maxUserDataBytes ?? MAX_USER_DATA_BYTES;
+      if (estimate > limit) {
         throw new CrossVpcError({
           path: this.node.path, prop: 'tenants', value: pair.tenants.map((t) => t.name),
-          problem: `member ${member.name}'s gzipped user data is about ${estimate} bytes, over EC2's ${MAX_USER_DATA_BYTES}-byte limit`,
+          problem: `member ${member.name}'s gzipped user data is about ${estimate} bytes, over the ${limit}-byte limit (EC2 takes ${MAX_USER_DATA_BYTES})`,
           fix: 'lower gateway.tenantsPerMember so fewer tenants share a pair',
         });
       }
-      // Inside a function argument cdktf itself escapes every literal `${` (tokens stay live),
-      // so the text goes in unescaped; only HCL's quoted-string escapes are ours to add.
-      member.instance.userDataBase64 = Fn.base64gzip(hclQuotedBody(cloudConfig));
+      // The base64gzip() call is written out by hand: cdktf's Fn.base64gzip warns (and dumps
+      // the whole argument to stderr) whenever the argument holds escaped `$${`. Literal `${`
+      // is escaped as everywhere else; tokens stay live inside the quoted HCL string.
+      // Inside the call cdktf renders tokens as bare expressions, so each is wrapped in its own
+      // interpolation to stay a live reference within the quoted string.
+      const body = hclQuotedBody(escapeForTerraform(cloudConfig)).replace(/\$\{TfToken\[[^\]]+\]\}/g, (tok) => `\${${tok}}`);
+      member.instance.userDataBase64 = `\${base64gzip("${body}")}`;
     });
   }
 }
