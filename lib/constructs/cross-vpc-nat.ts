@@ -113,7 +113,7 @@ export interface GatewayProps extends GatewayInput {
   readonly keyName?: string;
   /** @default none: no SSH */
   readonly sshCidrs?: string[];
-  /** @default 0.5 */
+  /** @default 0.3 */
   readonly advertIntervalSec?: number;
   /** @default 65536 */
   readonly connLimitPerTenant?: number;

@@ -54,7 +54,7 @@ export interface ProxyNodePairProps {
   readonly sshCidrs?: string[];
   /**
    * VRRP advertisement interval in seconds; failover takes about 3 intervals plus the IP move.
-   * @default 0.5
+   * @default 0.3
    */
   readonly advertIntervalSec?: number;
   /**
@@ -129,9 +129,9 @@ export class ProxyNodePair extends Construct {
     if (!['none', 'a', 'b'].includes(rolling)) {
       throw new CrossVpcError({ path: this.node.path, prop: 'rollingUpdate', value: rolling, problem: 'must name at most one member', fix: "use 'none', 'a' or 'b'; roll the standby first, fail over, then roll the other" });
     }
-    const advert = props.advertIntervalSec ?? 0.5;
+    const advert = props.advertIntervalSec ?? 0.3;
     if (!(advert >= 0.01 && advert <= 40)) {
-      throw new CrossVpcError({ path: this.node.path, prop: 'advertIntervalSec', value: advert, problem: 'VRRPv3 adverts range from 0.01 to 40 seconds', fix: 'use about 0.5 for failover within 3 seconds' });
+      throw new CrossVpcError({ path: this.node.path, prop: 'advertIntervalSec', value: advert, problem: 'VRRPv3 adverts range from 0.01 to 40 seconds', fix: 'use about 0.3 (the default) for failover within 3 seconds' });
     }
     const tags = { ...props.tags, 'crossvpc:pair': String(pair.index) };
     const p = pair.index;

@@ -138,7 +138,6 @@ export class FailoverRunner {
     await sleep(1000);
 
     let note = '';
-    const faultAt = Date.now();
     // Failback: the member that failed earlier came back (rebooted, resynced as standby);
     // now the current master dies hard and traffic must return to it with sessions intact.
     if (fault === 'hard-kill' || fault === 'failback') this.hardKill(master);
@@ -158,15 +157,22 @@ export class FailoverRunner {
       this.hardKill(standby);
       note = 'both members down: expected outage, reported not survived';
     }
-    // Wait for traffic to flow again on every connection, bounded.
-    const acksAtFault = clients.map((c) => readStatus(c.statusFile).acked);
+    // Wait, bounded, until traffic has flowed again on every connection for a full 1.5 s,
+    // starting at least 1 s after the fault took effect (in-flight replies are not recovery).
+    const actionDone = Date.now();
     const limit = fault === 'double-fault' ? 6000 : 20000;
-    while (Date.now() - faultAt < limit) {
-      const now = clients.map((c) => readStatus(c.statusFile).acked);
-      if (fault !== 'double-fault' && now.every((a, i) => a > acksAtFault[i] + 50)) break;
-      await sleep(100);
+    let steadySince = 0;
+    let resumed = false;
+    while (Date.now() - actionDone < limit) {
+      const flowing = clients.every((c) => Date.now() - readStatus(c.statusFile).lastAckAt < 250);
+      if (!flowing || Date.now() - actionDone < 1000) steadySince = 0;
+      else if (!steadySince) steadySince = Date.now();
+      if (steadySince && Date.now() - steadySince >= 1500 && fault !== 'double-fault') {
+        resumed = true;
+        break;
+      }
+      await sleep(50);
     }
-    await sleep(1500);
     for (const c of clients) {
       try {
         process.kill(c.child.pid!, 'SIGTERM');
@@ -206,7 +212,7 @@ export class FailoverRunner {
       countersMatch: outcomes.every((o) => o.lostWrites === 0 && (o.counter === o.acked || o.counter === o.acked + 1)),
       isolated,
       tenants: outcomes,
-      survived: fault !== 'double-fault' && to !== 'none' && outcomes.every((o) => o.reconnects === 0 && o.lostWrites === 0 && (o.counter === o.acked || o.counter === o.acked + 1)),
+      survived: fault !== 'double-fault' && resumed && to !== 'none' && outcomes.every((o) => o.reconnects === 0 && o.lostWrites === 0 && (o.counter === o.acked || o.counter === o.acked + 1)),
       note,
     };
     this.emu.progress(`failover ${fault}: ${master.id} -> ${to}, traffic back after ${recoveryMs} ms, failed ops ${result.failedOps}, connection ${result.connectionSurvived ? 'survived' : 'RECONNECTED'}, counters ${result.countersMatch ? 'match' : 'LOST WRITES'}`);
