@@ -603,6 +603,16 @@ export class Emulation {
 
   private gatewayProbeChecks(): Check[] {
     const checks: Check[] = [];
+    // A pod (which may share the nodes' security group) sends session-sync datagrams to a member.
+    const pod = this.pods.find((p) => p.tenant);
+    const master = this.liveMaster(this.members[0]?.pair ?? 0);
+    if (pod && master) {
+      const counter = () => Number(/packets (\d+)/.exec(this.topo.exec(master.ns, 'nft', ['list', 'counter', 'inet', 'crossvpc_gw', 'not_from_peer'], { allowFail: true }))?.[1] ?? -1);
+      const before = counter();
+      this.topo.exec(pod.ns, 'bash', ['-c', `for i in 1 2 3; do echo forged >/dev/udp/${master.env.SELF_IP}/3780; done`], { allowFail: true });
+      const after = counter();
+      checks.push({ name: `pod ${pod.name} -> conntrackd sync port of ${master.id} is dropped by the gateway itself`, pass: before >= 0 && after >= before + 3, detail: `not_from_peer counter ${before} -> ${after}` });
+    }
     const tcp = (ns: string, ip: string, port: number) => this.topo.ok(ns, 'timeout', ['1', 'bash', '-c', `exec 3<>/dev/tcp/${ip}/${port}`], 3000);
     for (const t of this.agentConfig.tenants.filter((x) => this.isActive(x.name))) {
       const svc = this.tenantNs.get(t.name)!.svc;

@@ -1,4 +1,4 @@
-import { GatewayMemberSpec, tenantDev, tunnelDev, VXLAN_UDP_PORT } from './gateway-spec';
+import { CONNTRACKD_SYNC_PORT, GatewayMemberSpec, tenantDev, tunnelDev, VXLAN_UDP_PORT } from './gateway-spec';
 
 const q = (s: string) => `"${s}"`;
 const list = (items: string[]) => (items.length ? ` elements = { ${items.join(', ')} }` : '');
@@ -37,6 +37,7 @@ table inet crossvpc_gw {
   counter to_gateway { comment "packets from tunnels or tenant VPCs to the gateway itself" }
   counter spoofed_tunnel { comment "tunnel packets from outside the node CIDRs" }
   counter over_limit { comment "new connections over the per-tenant conntrack limit" }
+  counter not_from_peer { comment "VRRP or session sync from anyone but the peer member" }
 
   chain pre_raw {
     type filter hook prerouting priority raw; policy accept;
@@ -56,6 +57,9 @@ table inet crossvpc_gw {
     type filter hook input priority filter; policy accept;
     iifname @tunnel_ifs counter name to_gateway drop
     iifname @tenant_ifs counter name to_gateway drop
+    # Only the peer may speak VRRP or conntrackd sync (the security group says so too).
+    ip protocol vrrp ip saddr != ${spec.peerIp} counter name not_from_peer drop
+    udp dport ${CONNTRACKD_SYNC_PORT} ip saddr != ${spec.peerIp} counter name not_from_peer drop
   }
 
   chain forward {
