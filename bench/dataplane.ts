@@ -14,22 +14,21 @@
  * Progress goes to stderr; the table and then one JSON document go to stdout.
  */
 import { ChildProcess, execFile, spawn } from 'child_process';
-import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'fs';
+import { mkdtempSync, readFileSync, rmSync } from 'fs';
 import { cpus, release, tmpdir } from 'os';
 import { join } from 'path';
 import { promisify } from 'util';
 import { Emulation } from '../lib/emulate/emulator';
 import { checkHost, sleep } from '../lib/emulate/sys';
 import { Baseline } from './dataplane-baseline';
-import { holdMountPoints } from './dataplane-guard';
 import { synthBenchPlan } from './dataplane-stack';
 
 const execFileP = promisify(execFile);
 
-interface Params { tenants: number[]; secs: number; repeats: number; requests: number; pods: number; keep: boolean; pin: boolean; patchCheck: boolean }
+interface Params { tenants: number[]; secs: number; repeats: number; requests: number; pods: number; keep: boolean; pin: boolean }
 
 function parseArgs(argv: string[]): Params {
-  const p: Params = { tenants: [1, 16, 256], secs: 5, repeats: 3, requests: 20000, pods: 5, keep: false, pin: cpus().length >= 2, patchCheck: false };
+  const p: Params = { tenants: [1, 16, 256], secs: 5, repeats: 3, requests: 20000, pods: 5, keep: false, pin: cpus().length >= 2 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = () => {
@@ -44,8 +43,7 @@ function parseArgs(argv: string[]): Params {
     else if (a === '--pods') p.pods = Number(v());
     else if (a === '--keep') p.keep = true;
     else if (a === '--no-pin') p.pin = false;
-    else if (a === '--patch-check') p.patchCheck = true;
-    else throw new Error(`unknown option ${a}; usage: dataplane.js [--tenants 1,16,256] [--secs 5] [--repeats 3] [--requests 20000] [--pods 5] [--keep] [--no-pin] [--patch-check]`);
+    else throw new Error(`unknown option ${a}; usage: dataplane.js [--tenants 1,16,256] [--secs 5] [--repeats 3] [--requests 20000] [--pods 5] [--keep] [--no-pin]`);
   }
   for (const [k, x] of Object.entries({ secs: p.secs, repeats: p.repeats, requests: p.requests, pods: p.pods })) {
     if (!Number.isInteger(x) || x < 1 || x > 100000) throw new Error(`--${k} must be a positive integer`);
@@ -226,8 +224,6 @@ interface PlanResult {
   podBoundMs?: Array<number | null>;
   /** keepalived state changes (notify.log) on any member while measuring: a flapping pair disturbs every figure. */
   vrrpChanges?: string[];
-  /** --patch-check: members whose run-dir copy of crossvpc-check was made fork-free. */
-  patchedCheck?: string[];
   error?: string;
 }
 
@@ -254,10 +250,6 @@ async function measurePlan(n: number, work: string, p: Params): Promise<PlanResu
     const svc = emu.tenantNs.get('t1')?.svc;
     const probe = emu.probes.get('t1');
     if (!pod || !svc || !probe) throw new Error('emulation has no t1 pod on node 1, service namespace or probe address');
-    if (p.patchCheck) {
-      res.patchedCheck = patchCheck(emu);
-      await settle(emu, n);
-    }
     const before = notifyLines(emu);
     try {
       res.path = await measurePath(`plan ${n}`, pod.ns, svc, probe, p);
@@ -285,53 +277,6 @@ async function measurePlan(n: number, work: string, p: Params): Promise<PlanResu
     log(`plan ${n}: emulation removed in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
   }
   return res;
-}
-
-/**
- * --patch-check (diagnostic, off by default): lib/render/gateway/crossvpc-check.sh forks
- * `cat` twice per tenant each second; with 256 tenants a run outlasts its 2 s keepalived
- * timeout on a small host and the pair flaps. This rewrites that one line in each member's
- * run-directory copy (never lib/) to a fork-free `read`, the change proposed for lib/, so
- * the data plane can be measured apart from the control-plane fault.
- */
-const FORKING_READ = 'state=$(cat "/sys/class/net/$dev/operstate" 2>/dev/null || echo missing)';
-const FORK_FREE_READ = 'read -r state <"/sys/class/net/$dev/operstate" 2>/dev/null || state=missing';
-
-function patchCheck(emu: Emulation): string[] {
-  const patched: string[] = [];
-  for (const m of emu.members) {
-    const file = join(m.root, 'etc/crossvpc/bin/crossvpc-check');
-    const text = readFileSync(file, 'utf8');
-    if (!text.includes(FORKING_READ)) {
-      log(`--patch-check: ${m.id}: crossvpc-check has no forking operstate read (already fixed?); left as is`);
-      continue;
-    }
-    writeFileSync(`${file}.new`, text.replace(FORKING_READ, FORK_FREE_READ), { mode: 0o755 });
-    renameSync(`${file}.new`, file);
-    patched.push(m.id);
-  }
-  log(`--patch-check: fork-free crossvpc-check on ${patched.join(', ') || 'no member'} (run directory only)`);
-  return patched;
-}
-
-/** Until one member is MASTER and no keepalived state change happened for 5 s (at most 60 s). */
-async function settle(emu: Emulation, n: number): Promise<void> {
-  const t0 = Date.now();
-  let last = notifyLines(emu).size;
-  let quietSince = Date.now();
-  while (Date.now() - t0 < 60000 && !interrupted) {
-    await sleep(500);
-    const now = notifyLines(emu).size;
-    if (now !== last) {
-      last = now;
-      quietSince = Date.now();
-    }
-    if (Date.now() - quietSince >= 5000 && emu.master(0)) {
-      log(`plan ${n}: pair settled (master ${emu.master(0)!.id}) after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-      return;
-    }
-  }
-  log(`plan ${n}: pair did not settle within 60 s`);
 }
 
 /** "<member> <state>" lines of every member's notify.log (keepalived notify calls). */
@@ -437,10 +382,9 @@ function report(p: Params, baselines: Array<PathResult | { error: string }>, pla
   const body = rows.map((r) => [String(r.tenants), fmt(r.startS, 1), String(r.namespaces ?? '-'), gbit(r.gatewayBps), gbit(r.baselineBps), fmt(r.throughputRatio, 3), us(r.gatewayP50Ms), us(r.baselineP50Ms), fmt(r.p50OverheadPct, 1), us(r.gatewayP99Ms), us(r.baselineP99Ms), fmt(r.p99OverheadPct, 1), fmt(r.gatewayAvgMs === undefined ? undefined : r.gatewayAvgMs * 1000, 1), fmt(r.baselineAvgMs === undefined ? undefined : r.baselineAvgMs * 1000, 1), fmt(r.avgOverheadPct, 1), fmt(r.podReadyMedianMs, 0), fmt(r.podReadyMaxMs, 0), fmt(r.podBoundMedianMs, 0)]);
   const widths = head.map((h, k) => Math.max(h.length, ...body.map((b) => b[k].length)));
   const line = (cells: string[]) => cells.map((c, k) => c.padStart(widths[k])).join('  ');
-  const lines = ['', `data plane: gateway path (pod -> node -> VXLAN -> gateway NAT -> tenant) vs plain routed path, same hops`, `iperf3 -t ${p.secs} x${p.repeats} (median); redis-benchmark -c 1 -n ${p.requests} GET+SET x${p.repeats} (median per test, mean of GET and SET; percentiles in redis-benchmark's 8 µs steps); ${p.pods} fresh pods per plan; ${p.pin ? 'iperf3 -A 0,1, redis client and server on CPU 0' : 'no CPU pinning'}${p.patchCheck ? '; --patch-check (fork-free health check, diagnostic)' : ''}`, '', line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)];
+  const lines = ['', `data plane: gateway path (pod -> node -> VXLAN -> gateway NAT -> tenant) vs plain routed path, same hops`, `iperf3 -t ${p.secs} x${p.repeats} (median); redis-benchmark -c 1 -n ${p.requests} GET+SET x${p.repeats} (median per test, mean of GET and SET; percentiles in redis-benchmark's 8 µs steps); ${p.pods} fresh pods per plan; ${p.pin ? 'iperf3 -A 0,1, redis client and server on CPU 0' : 'no CPU pinning'}`, '', line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)];
   for (const r of rows) if (r.error) lines.push(`  ${r.tenants} tenant(s): ERROR ${r.error}`);
   for (const pl of plans) {
-    if (pl.patchedCheck) lines.push(`  ${pl.tenants} tenant(s): --patch-check: crossvpc-check made fork-free on ${pl.patchedCheck.join(', ') || 'no member'} (diagnostic; not what lib/ ships)`);
     if (pl.vrrpChanges?.length) lines.push(`  ${pl.tenants} tenant(s): VRRP state changed ${pl.vrrpChanges.length}x while measuring (${summarize(pl.vrrpChanges)}): the pair flapped, figures include failovers`);
     if (pl.path?.failedRuns.length) lines.push(`  ${pl.tenants} tenant(s): ${pl.path.failedRuns.length} failed run(s): ${pl.path.failedRuns.join('; ')}`);
   }
@@ -493,8 +437,6 @@ async function main(): Promise<void> {
     }
   }
   const work = mkdtempSync(join(tmpdir(), 'crossvpc-bench-'));
-  // Other emulations on this host must not remove the shared mount points under ours.
-  const guard = holdMountPoints();
   let failed = false;
   const onSignal = (sig: string) => {
     if (interrupted) return;
@@ -508,7 +450,6 @@ async function main(): Promise<void> {
         log(`cleanup: ${(e as Error).message}`);
       }
     }
-    guard.release();
     process.exit(130);
   };
   process.on('SIGINT', () => onSignal('SIGINT'));
@@ -534,7 +475,6 @@ async function main(): Promise<void> {
   } finally {
     baseline.destroy();
     cleanups.delete(stopBaseline);
-    guard.release();
   }
   const { table, json } = report(p, baselines, plans);
   process.stdout.write(`${table}\n`);

@@ -1,4 +1,4 @@
-import { ChildProcess } from 'child_process';
+import { ChildProcess, execFileSync } from 'child_process';
 import { appendFileSync, chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { dirname, join } from 'path';
@@ -70,17 +70,12 @@ const ROOT_DIRS = ['/etc/crossvpc', '/run/crossvpc'];
 // the scripts run byte for byte at the paths the user data gives them.
 const MOUNT_WRAPPER = 'R=$1; shift; mount --bind "$R/etc/crossvpc" /etc/crossvpc && mount --bind "$R/run/crossvpc" /run/crossvpc && exec "$@"';
 
-function agentEntry(): string {
-  const candidates = [join(__dirname, '../../agent/main.js'), join(__dirname, '../../dist/agent/main.js')];
-  const found = candidates.find((c) => existsSync(c));
-  if (!found) throw new Error(`compiled node agent not found (${candidates.join(', ')}); run npm run build`);
-  return found;
-}
-
-function probeTools(): string {
-  const candidates = [join(__dirname, 'probe-tools.js'), join(__dirname, '../../dist/lib/emulate/probe-tools.js')];
-  const found = candidates.find((c) => existsSync(c));
-  if (!found) throw new Error('compiled probe tools not found; run npm run build');
+/** A compiled program of this package, whether running from dist/ or (under ts-jest) from the sources. */
+function compiled(distPath: string): string {
+  const fromDist = join(__dirname, '../..', distPath.replace(/^dist\//, ''));
+  const fromSource = join(__dirname, '../..', distPath);
+  const found = [fromDist, fromSource].find((c) => existsSync(c));
+  if (!found) throw new Error(`${distPath} not found; run npm run build`);
   return found;
 }
 
@@ -166,8 +161,7 @@ export class Emulation {
     this.topo.exec(cloud, 'ip', ['addr', 'add', `${IMDS_ADDR}/16`, 'dev', 'br0']);
     this.topo.exec(cloud, 'ip', ['addr', 'add', `${EC2_ADDR}/16`, 'dev', 'br0']);
     writeFileSync(this.enisFile, '{}');
-    const script = [join(__dirname, 'fake-cloud.js'), join(__dirname, '../../dist/lib/emulate/fake-cloud.js')].find((c) => existsSync(c));
-    if (!script) throw new Error('compiled fake cloud not found; run npm run build');
+    const script = compiled('dist/lib/emulate/fake-cloud.js');
     spawnLogged('ip', ['netns', 'exec', cloud, process.execPath, script, this.enisFile, this.cloudLog], join(this.runDir, 'cloud.out'));
   }
 
@@ -390,7 +384,7 @@ export class Emulation {
     const argv = this.wrapped(run, cmd);
     const logFile = join(run.root, 'run/crossvpc', 'units.log');
     try {
-      const out = require('child_process').execFileSync(argv[0], argv.slice(1), { encoding: 'utf8', timeout: timeoutMs, stdio: ['ignore', 'pipe', 'pipe'], env: this.unitEnv() });
+      const out = execFileSync(argv[0], argv.slice(1), { encoding: 'utf8', timeout: timeoutMs, stdio: ['ignore', 'pipe', 'pipe'], env: this.unitEnv() });
       appendFileSync(logFile, out);
     } catch (e: any) {
       appendFileSync(logFile, `${e.stdout ?? ''}${e.stderr ?? ''}`);
@@ -462,7 +456,7 @@ export class Emulation {
   }
 
   private async startAgents(): Promise<void> {
-    const entry = agentEntry();
+    const entry = compiled('dist/agent/main.js');
     for (let i = 0; i < this.nodeIps.length; i++) {
       const dir = this.nodeDir(i);
       mkdirSync(dir, { recursive: true });
@@ -579,7 +573,7 @@ export class Emulation {
     const victim = tenants[1];
     const target = this.probes.get(victim.name)!;
     const svc = this.tenantNs.get(victim.name)!.svc;
-    const tools = probeTools();
+    const tools = compiled('dist/lib/emulate/probe-tools.js');
     const listen = (port: number) => spawnLogged('ip', ['netns', 'exec', svc, process.execPath, tools, 'udp-listen', target, String(port), '4'], join(this.runDir, `udp-${port}.log`));
     const received = (port: number) => (existsSync(join(this.runDir, `udp-${port}.log`)) ? readFileSync(join(this.runDir, `udp-${port}.log`), 'utf8') : '');
     const nodeIp = this.nodeIps[attacker.node];
@@ -643,8 +637,7 @@ export class Emulation {
 
   /** One long-lived INCR connection from a pod; see incr-client.ts. */
   startIncrClient(pod: Pod, key: string): { statusFile: string; child: ChildProcess } {
-    const script = [join(__dirname, 'incr-client.js'), join(__dirname, '../../dist/lib/emulate/incr-client.js')].find((c) => existsSync(c));
-    if (!script) throw new Error('compiled incr client not found; run npm run build');
+    const script = compiled('dist/lib/emulate/incr-client.js');
     const statusFile = join(this.runDir, `incr-${pod.name}-${key.replace(/[^a-z0-9]/gi, '_')}.json`);
     const child = spawnLogged('ip', ['netns', 'exec', pod.ns, process.execPath, script, this.probes.get(pod.tenant!)!, key, statusFile, '3000'], join(this.runDir, `incr-${pod.name}.log`));
     return { statusFile, child };

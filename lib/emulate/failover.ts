@@ -67,13 +67,7 @@ export class FailoverRunner {
 
   /** SIGKILL every process of the member and cut all its links. */
   hardKill(run: MemberRun): void {
-    for (const pid of this.emu.topo.pids(run.ns)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
+    this.emu.topo.killAll(run.ns, 'SIGKILL');
     for (const dev of this.emu.topo.exec(run.ns, 'ip', ['-o', 'link', 'show']).split('\n').map((l) => l.split(': ')[1]?.split('@')[0]).filter((d) => d && d !== 'lo')) {
       this.emu.topo.exec(run.ns, 'ip', ['link', 'set', dev!, 'down'], { allowFail: true });
     }

@@ -68,17 +68,20 @@ export class Topology {
     return sh('ip', ['netns', 'pids', ns], { allowFail: true }).split(/\s+/).filter(Boolean).map(Number);
   }
 
-  /** End every process in one namespace, then delete it. */
-  removeNs(ns: string): void {
-    for (const signal of ['SIGKILL'] as const) {
-      for (const pid of this.pids(ns)) {
-        try {
-          process.kill(pid, signal);
-        } catch {
-          /* gone */
-        }
+  /** Signal every process in a namespace: all of them were started by this run. */
+  killAll(ns: string, signal: NodeJS.Signals): void {
+    for (const pid of this.pids(ns)) {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        /* already gone */
       }
     }
+  }
+
+  /** End every process in one namespace, then delete it. */
+  removeNs(ns: string): void {
+    this.killAll(ns, 'SIGKILL');
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
     sh('ip', ['netns', 'del', ns], { allowFail: true });
     const i = this.namespaces.indexOf(ns);
@@ -96,15 +99,7 @@ export class Topology {
 
   destroy(): void {
     for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
-      for (const ns of this.namespaces) {
-        for (const pid of this.pids(ns)) {
-          try {
-            process.kill(pid, signal);
-          } catch {
-            /* already gone */
-          }
-        }
-      }
+      for (const ns of this.namespaces) this.killAll(ns, signal);
       if (signal === 'SIGTERM') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
     }
     for (const ns of [...this.namespaces].reverse()) sh('ip', ['netns', 'del', ns], { allowFail: true });
