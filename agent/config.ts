@@ -3,6 +3,12 @@ import type { AgentConfig, AgentTenant } from '../lib/render/agent-config';
 
 export type { AgentConfig, AgentTenant };
 
+/**
+ * The contract version this agent reads. Typed by the contract, so a bump there fails to
+ * compile here; a literal, because the image holds no part of lib/ at run time.
+ */
+const AGENT_CONFIG_VERSION: AgentConfig['version'] = 2;
+
 /** fwmarks and routing tables the agent owns (tenantTable() = 0x1000000 + VNI); stale ones in this range are ours to remove. */
 export const MARK_MIN = 0x1000000;
 export const MARK_MAX = 0x1ffffff;
@@ -33,6 +39,13 @@ export function canonicalCidr(cidr: string): string {
   return `${intToIpv4((addr & mask) >>> 0)}/${len}`;
 }
 
+/** True when `ip` lies inside the canonical `cidr`. */
+export function cidrContains(cidr: string, ip: string): boolean {
+  const [net, len] = cidr.split('/');
+  const mask = Number(len) === 0 ? 0 : (0xffffffff << (32 - Number(len))) >>> 0;
+  return ((ipv4ToInt(ip)! & mask) >>> 0) === ipv4ToInt(net);
+}
+
 /** Node-side tunnel MAC, the same pure function of the node IP the gateways use (lib/model/identity nodeMac). */
 export function nodeMac(nodeIp: string): string {
   return ['0e', 'cc', ...nodeIp.split('.').map((o) => Number(o).toString(16).padStart(2, '0'))].join(':');
@@ -50,7 +63,7 @@ export function parseConfig(text: string): AgentConfig {
   const fail = (msg: string): never => {
     throw new Error(`invalid agent config: ${msg}`);
   };
-  if (c?.version !== 1) fail(`unsupported version ${String(c?.version)}`);
+  if (c?.version !== AGENT_CONFIG_VERSION) fail(`unsupported version ${String(c?.version)} (this agent reads version ${AGENT_CONFIG_VERSION}; synthesize the ConfigMap with the same cdktf-crossvpc release as the image)`);
   if (typeof c.podLabelKey !== 'string' || !c.podLabelKey) fail('podLabelKey missing');
   if (c.tunnel !== 'vxlan' && c.tunnel !== 'gre') fail(`unknown tunnel ${String(c.tunnel)}`);
   if (!Number.isInteger(c.vxlanPort) || c.vxlanPort < 1 || c.vxlanPort > 65535) fail(`bad vxlanPort ${c.vxlanPort}`);
@@ -58,6 +71,13 @@ export function parseConfig(text: string): AgentConfig {
   if (ipv4ToInt(c.nextHop) === undefined) fail(`bad nextHop ${c.nextHop}`);
   if (!Array.isArray(c.gatewayEndpoints)) fail('gatewayEndpoints missing');
   for (const g of c.gatewayEndpoints) if (ipv4ToInt(g) === undefined) fail(`gateway endpoint is not an IPv4 address: ${g}`);
+  if (!Array.isArray(c.gatewayCidrs)) fail('gatewayCidrs missing');
+  let gatewayCidrs: string[] = [];
+  try {
+    gatewayCidrs = c.gatewayCidrs.map(canonicalCidr);
+  } catch (e) {
+    fail(`gatewayCidrs: ${(e as Error).message}`);
+  }
   if (!Array.isArray(c.tenants)) fail('tenants missing');
   const seen = new Map<string, string>();
   const once = (key: string, owner: string) => {
@@ -82,7 +102,7 @@ export function parseConfig(text: string): AgentConfig {
     }
     return { ...t, gatewayMac: t.gatewayMac.toLowerCase(), cidrs };
   });
-  return { ...c, tenants };
+  return { ...c, gatewayCidrs, tenants };
 }
 
 export function loadConfig(path: string): AgentConfig {

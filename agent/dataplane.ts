@@ -1,4 +1,4 @@
-import { AgentConfig, AgentTenant, ipv4ToInt, MARK_MAX, MARK_MIN, NFT_TABLE, RULE_PRIORITY, nodeMac, tunnelDev } from './config';
+import { AgentConfig, AgentTenant, canonicalCidr, cidrContains, ipv4ToInt, MARK_MAX, MARK_MIN, NFT_TABLE, RULE_PRIORITY, nodeMac, tunnelDev } from './config';
 import { Exec, Step } from './exec';
 
 /** What the agent cares about on the host, as read back from `ip -j`. */
@@ -174,43 +174,85 @@ export function planTunnels(c: AgentConfig, nodeIp: string, host: HostState): St
   return steps;
 }
 
-/** Pod IP → tenant, the state of the pod_tenant map / pod_tunnel set. */
-export type Bindings = ReadonlyMap<string, AgentTenant>;
+/**
+ * One pod IP of this node, bound to the host interface it lives behind. Every pod with a
+ * resolved interface is a legitimate source (pod_src); only pods of a configured tenant
+ * also get that tenant's mark and tunnel (pod_tenant, pod_tunnel).
+ */
+export interface PodBinding {
+  readonly ip: string;
+  readonly ifindex: number;
+  readonly ifname: string;
+  readonly tenant?: AgentTenant;
+}
 
-const tenantElem = (ip: string, t: AgentTenant) => `${ip} : 0x${t.table.toString(16)}`;
-const tunnelElem = (ip: string, t: AgentTenant) => `${ip} . "${tunnelDev(t.vni)}"`;
-const elements = (items: string[]) => (items.length ? ` elements = { ${items.join(', ')} }` : '');
+/** Pod IP → binding: the state of the node table's pod sets. */
+export type Bindings = ReadonlyMap<string, PodBinding>;
+
+const srcElem = (b: PodBinding) => `${b.ifindex} . ${b.ip}`;
+const tenantElem = (b: PodBinding, t: AgentTenant) => `${srcElem(b)} : 0x${t.table.toString(16)}`;
+const tunnelElem = (b: PodBinding, t: AgentTenant) => `${srcElem(b)} . "${tunnelDev(t.vni)}"`;
+const elements = (items: (string | number)[]) => (items.length ? ` elements = { ${items.join(', ')} }` : '');
+const byIp = (a: PodBinding, b: PodBinding) => ipv4ToInt(a.ip)! - ipv4ToInt(b.ip)!;
+const tenanted = (list: PodBinding[]) => list.filter((b): b is PodBinding & { tenant: AgentTenant } => b.tenant !== undefined);
+const ifindexes = (bindings: Iterable<PodBinding>) => [...new Set([...bindings].map((b) => b.ifindex))].sort((a, b) => a - b);
+
+/** HaVips and gateway subnets as one interval set; addresses inside a listed subnet are dropped (nft refuses overlaps). */
+export function gatewayNets(c: AgentConfig): string[] {
+  const nets = [...new Set(c.gatewayCidrs.map(canonicalCidr))];
+  const inside = (ip: string) => nets.some((n) => cidrContains(n, ip));
+  const hosts = [...new Set(c.gatewayEndpoints)].filter((ip) => !inside(ip));
+  return [...nets, ...hosts];
+}
 
 /**
  * The whole `inet crossvpc_node` table. The create/delete/create sequence runs as one
  * nft transaction: the table is swapped atomically and stale elements of a previous
  * run disappear without a window where pods lose their mark.
+ *
+ * A pod's packet is classified by (ingress interface, source IP), never by source alone:
+ * a pod that adds another pod's address to its interface neither gets that pod's mark
+ * nor passes the anti-spoofing rule, whatever the node's rp_filter says.
  */
 export function renderRuleset(c: AgentConfig, nodeIp: string, bindings: Bindings): string {
-  const b = [...bindings].sort(([a], [z]) => ipv4ToInt(a)! - ipv4ToInt(z)!);
-  const spoof = [`ip daddr @gateways udp dport ${c.vxlanPort}`, 'ip daddr @gateways ip protocol gre'];
+  const b = [...bindings.values()].sort(byIp);
+  const withTenant = tenanted(b);
+  const P = c.vxlanPort;
   return [
     `table inet ${NFT_TABLE} {}`,
     `delete table inet ${NFT_TABLE}`,
     `table inet ${NFT_TABLE} {`,
-    `  map pod_tenant { type ipv4_addr : mark;${elements(b.map(([ip, t]) => tenantElem(ip, t)))} }`,
-    `  set pod_tunnel { type ipv4_addr . ifname;${elements(b.map(([ip, t]) => tunnelElem(ip, t)))} }`,
-    `  set gateways { type ipv4_addr;${elements([...new Set(c.gatewayEndpoints)])} }`,
+    `  set pod_ifs { typeof iif;${elements(ifindexes(b))} }`,
+    `  set pod_src { typeof iif . ip saddr;${elements(b.map(srcElem))} }`,
+    `  map pod_tenant { typeof iif . ip saddr : meta mark;${elements(withTenant.map((x) => tenantElem(x, x.tenant)))} }`,
+    `  set pod_tunnel { typeof iif . ip saddr . oifname;${elements(withTenant.map((x) => tunnelElem(x, x.tenant)))} }`,
+    `  set gateway_nets { type ipv4_addr; flags interval;${elements(gatewayNets(c))} }`,
+    '  counter pod_spoof {}',
     '  counter tunnel_spoof {}',
     '  counter tunnel_denied {}',
     '  counter return_denied {}',
     '  chain prerouting {',
     '    type filter hook prerouting priority mangle; policy accept;',
+    // rp_filter-independent anti-spoofing: a pod interface speaks only from its own pod's addresses.
+    '    iif @pod_ifs iif . ip saddr != @pod_src counter name pod_spoof drop',
     // The mark selects the tenant's routing table (ip rule fwmark T lookup T) before the routing decision.
-    '    iifname != "cx*" meta mark set ip saddr map @pod_tenant',
+    '    iif @pod_ifs meta mark set iif . ip saddr map @pod_tenant',
+    '  }',
+    '  chain input {',
+    '    type filter hook input priority filter; policy accept;',
+    // The node's own tunnel devices decapsulate whatever reaches their port: never from a pod.
+    `    iif @pod_ifs udp dport ${P} counter name tunnel_spoof drop`,
+    '    iif @pod_ifs ip protocol gre counter name tunnel_spoof drop',
     '  }',
     '  chain forward {',
     '    type filter hook forward priority filter; policy accept;',
-    // A pod that crafts its own tunnel packets could pick any VNI: never let them reach a gateway.
-    ...spoof.map((m) => `    ${m} counter name tunnel_spoof drop`),
+    // A pod that crafts its own tunnel packets could pick any VNI: never let them reach a gateway
+    // address (HaVips, members, anything in the gateway subnet), known pod or not.
+    `    ip daddr @gateway_nets udp dport ${P} counter name tunnel_spoof drop`,
+    '    ip daddr @gateway_nets ip protocol gre counter name tunnel_spoof drop',
     '    oifname "cx*" tcp flags syn / syn,rst tcp option maxseg size set rt mtu',
     // Only the tunnel of the pod's own tenant, whatever the routing tables say.
-    '    oifname "cx*" ip saddr . oifname @pod_tunnel accept',
+    '    oifname "cx*" iif . ip saddr . oifname @pod_tunnel accept',
     '    oifname "cx*" counter name tunnel_denied drop',
     '    iifname "cx*" ct state established,related accept',
     '    iifname "cx*" counter name return_denied drop',
@@ -226,46 +268,65 @@ export function renderRuleset(c: AgentConfig, nodeIp: string, bindings: Bindings
 }
 
 export interface BindingDiff {
-  readonly add: [string, AgentTenant][];
-  readonly remove: [string, AgentTenant][];
+  readonly add: PodBinding[];
+  readonly remove: PodBinding[];
+  /** Interfaces that gain their first or lose their last pod address. */
+  readonly addIfs: number[];
+  readonly removeIfs: number[];
 }
 
-/** A tenant change of one IP is a remove plus an add (map values cannot be updated in place). */
+const sameBinding = (a: PodBinding, b: PodBinding) => a.ifindex === b.ifindex && a.tenant?.vni === b.tenant?.vni && a.tenant?.table === b.tenant?.table;
+
+/** A changed binding (new interface or tenant) is a remove plus an add: map values cannot be updated in place. */
 export function diffBindings(installed: Bindings, desired: Bindings): BindingDiff {
-  const add: [string, AgentTenant][] = [];
-  const remove: [string, AgentTenant][] = [];
-  for (const [ip, t] of installed) {
-    const d = desired.get(ip);
-    if (!d || d.vni !== t.vni || d.table !== t.table) remove.push([ip, t]);
-  }
-  for (const [ip, t] of desired) {
-    const i = installed.get(ip);
-    if (!i || i.vni !== t.vni || i.table !== t.table) add.push([ip, t]);
-  }
-  const byIp = (a: [string, AgentTenant], b: [string, AgentTenant]) => ipv4ToInt(a[0])! - ipv4ToInt(b[0])!;
-  return { add: add.sort(byIp), remove: remove.sort(byIp) }; // stable order: readable logs, testable scripts
+  const remove = [...installed.values()].filter((i) => { const d = desired.get(i.ip); return !d || !sameBinding(i, d); });
+  const add = [...desired.values()].filter((d) => { const i = installed.get(d.ip); return !i || !sameBinding(i, d); });
+  const before = new Set(ifindexes(installed.values()));
+  const after = new Set(ifindexes(desired.values()));
+  return {
+    add: add.sort(byIp), // stable order: readable logs, testable scripts
+    remove: remove.sort(byIp),
+    addIfs: [...after].filter((i) => !before.has(i)),
+    removeIfs: [...before].filter((i) => !after.has(i)),
+  };
 }
 
-/** One nft transaction: deletes first so a changed IP is re-added with its new tenant. */
+/** One nft transaction: deletes first so a changed IP is re-added with its new interface and tenant. */
 export function renderElementOps(diff: BindingDiff): string {
   const lines: string[] = [];
-  const op = (verb: string, list: [string, AgentTenant][]) => {
-    if (!list.length) return;
-    lines.push(`${verb} element inet ${NFT_TABLE} pod_tenant { ${list.map(([ip, t]) => (verb === 'add' ? tenantElem(ip, t) : ip)).join(', ')} }`);
-    lines.push(`${verb} element inet ${NFT_TABLE} pod_tunnel { ${list.map(([ip, t]) => tunnelElem(ip, t)).join(', ')} }`);
+  const op = (verb: 'add' | 'delete', set: string, items: (string | number)[]) => {
+    if (items.length) lines.push(`${verb} element inet ${NFT_TABLE} ${set} { ${items.join(', ')} }`);
   };
-  op('delete', diff.remove);
-  op('add', diff.add);
+  const gone = tenanted(diff.remove);
+  op('delete', 'pod_tenant', gone.map(srcElem));
+  op('delete', 'pod_tunnel', gone.map((b) => tunnelElem(b, b.tenant)));
+  op('delete', 'pod_src', diff.remove.map(srcElem));
+  op('delete', 'pod_ifs', diff.removeIfs);
+  const fresh = tenanted(diff.add);
+  op('add', 'pod_ifs', diff.addIfs);
+  op('add', 'pod_src', diff.add.map(srcElem));
+  op('add', 'pod_tenant', fresh.map((b) => tenantElem(b, b.tenant)));
+  op('add', 'pod_tunnel', fresh.map((b) => tunnelElem(b, b.tenant)));
   return lines.length ? `${lines.join('\n')}\n` : '';
 }
 
-/** Reads the pod_tenant map back (ip → mark); undefined when our table does not exist. */
-export async function readInstalledMarks(exec: Exec): Promise<Map<string, number> | undefined> {
+/** A pod_tenant element read back: the interface (name, or index when it no longer exists) and the mark. */
+export interface InstalledMark {
+  readonly iface: string;
+  readonly mark: number;
+}
+
+/** Reads the pod_tenant map back (ip → interface and mark); undefined when our table does not exist. */
+export async function readInstalledMarks(exec: Exec): Promise<Map<string, InstalledMark> | undefined> {
   const r = await exec.run(['nft', '-j', 'list', 'map', 'inet', NFT_TABLE, 'pod_tenant'], { okCodes: [0, 1] });
   if (r.code !== 0) return undefined;
-  const out = new Map<string, number>();
+  const out = new Map<string, InstalledMark>();
   for (const item of JSON.parse(r.stdout || '{"nftables":[]}').nftables ?? []) {
-    for (const [ip, mark] of item.map?.elem ?? []) out.set(String(ip), Number(mark));
+    for (const [key, mark] of item.map?.elem ?? []) {
+      // A table of an older agent keyed by source alone has no interface: it is rebuilt.
+      const [iface, ip] = Array.isArray(key?.concat) ? key.concat : ['', key];
+      out.set(String(ip), { iface: String(iface), mark: Number(mark) });
+    }
   }
   return out;
 }

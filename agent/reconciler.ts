@@ -1,46 +1,70 @@
-import { AgentConfig, AgentTenant, ipv4ToInt, tunnelDev } from './config';
-import { Bindings, diffBindings, observeHost, planTunnels, readInstalledMarks, renderElementOps, renderRuleset } from './dataplane';
+import { AgentConfig, ipv4ToInt, tunnelDev } from './config';
+import { Bindings, diffBindings, InstalledMark, observeHost, PodBinding, planTunnels, readInstalledMarks, renderElementOps, renderRuleset } from './dataplane';
+import { observePodRoutes, PodRoute, PodRoutes } from './pod-routes';
 import { cmdLine, Exec, Step } from './exec';
 import type { Log } from './log';
 import { PodEventType, PodInfo, PodSink } from './pods';
 
 export interface DesiredResult {
-  readonly bindings: Map<string, AgentTenant>;
-  /** Pods denied access, with why (unknown tenant, IP claimed by two tenants). */
+  readonly bindings: Map<string, PodBinding>;
+  /** Pods denied tenant access, with why (unknown tenant, IP claimed twice, shared interface). */
   readonly denied: { pod: PodInfo; reason: string }[];
+  /** Labelled pods whose IP has no host route yet (the CNI is still wiring them): retried. */
+  readonly unresolved: PodInfo[];
 }
 
-/** Labelled, running, pod-network pods with a configured tenant → pod IP bindings. */
-export function desiredBindings(config: AgentConfig, pods: Iterable<PodInfo>): DesiredResult {
+/**
+ * Pods of this node → bindings. Every pod-network pod whose IP has a host route is a
+ * legitimate source on its interface; labelled pods of a configured tenant also get the
+ * tenant. Anything ambiguous is denied tenant access rather than guessed.
+ */
+export function desiredBindings(config: AgentConfig, pods: Iterable<PodInfo>, routes: PodRoutes): DesiredResult {
   const byName = new Map(config.tenants.map((t) => [t.name, t]));
-  const claims = new Map<string, { pod: PodInfo; tenant: AgentTenant }[]>();
+  interface Claim { pod: PodInfo; route: PodRoute; label?: string }
+  const claims = new Map<string, Claim[]>();
   const denied: DesiredResult['denied'] = [];
+  const unresolved: PodInfo[] = [];
   for (const pod of pods) {
-    const label = pod.labels[config.podLabelKey];
     // Finished pods keep status.podIP while the IP is already reused by a new pod.
-    if (label === undefined || pod.hostNetwork || !pod.ip || pod.phase === 'Succeeded' || pod.phase === 'Failed') continue;
+    if (pod.hostNetwork || !pod.ip || pod.phase === 'Succeeded' || pod.phase === 'Failed') continue;
     if (ipv4ToInt(pod.ip) === undefined) continue; // tunnels are IPv4 only
-    const tenant = byName.get(label);
-    if (!tenant) {
-      denied.push({ pod, reason: `unknown tenant "${label}"` });
+    const label = pod.labels[config.podLabelKey];
+    const route = routes.get(pod.ip);
+    if (!route) {
+      if (label !== undefined) unresolved.push(pod);
       continue;
     }
-    claims.set(pod.ip, [...(claims.get(pod.ip) ?? []), { pod, tenant }]);
+    claims.set(pod.ip, [...(claims.get(pod.ip) ?? []), { pod, route, label }]);
   }
-  const bindings = new Map<string, AgentTenant>();
+  // A host interface behind which several pods live (a bridge) cannot tell them apart.
+  const podsOnIf = new Map<number, Set<string>>();
+  for (const list of claims.values()) for (const c of list) podsOnIf.set(c.route.ifindex, (podsOnIf.get(c.route.ifindex) ?? new Set()).add(c.pod.key));
+
+  const bindings = new Map<string, PodBinding>();
   for (const [ip, list] of claims) {
-    const tenants = new Set(list.map((c) => c.tenant.name));
-    if (tenants.size === 1) bindings.set(ip, list[0].tenant);
-    // Two live pods claiming one IP for different tenants: deny both rather than guess.
-    else for (const c of list) denied.push({ pod: c.pod, reason: `IP ${ip} claimed by tenants ${[...tenants].join(', ')}` });
+    const { route } = list[0];
+    const binding = { ip, ifindex: route.ifindex, ifname: route.ifname };
+    bindings.set(ip, binding);
+    const labels = new Set(list.map((c) => c.label ?? ''));
+    const tenants = [...labels].map((l) => l || '(unlabelled)').join(', ');
+    const shared = podsOnIf.get(route.ifindex)!.size > 1;
+    for (const c of list) {
+      if (c.label === undefined) continue;
+      if (labels.size > 1) denied.push({ pod: c.pod, reason: `IP ${ip} claimed by pods of ${tenants}` });
+      else if (shared) denied.push({ pod: c.pod, reason: `interface ${route.ifname} carries ${podsOnIf.get(route.ifindex)!.size} pods, so their sources cannot be told apart (bridge CNIs are not supported)` });
+      else if (!byName.has(c.label)) denied.push({ pod: c.pod, reason: `unknown tenant "${c.label}"` });
+      else bindings.set(ip, { ...binding, tenant: byName.get(c.label)! });
+    }
   }
-  return { bindings, denied };
+  return { bindings, denied, unresolved };
 }
 
 export interface ReconcilerOptions {
   /** Events arriving within this window are applied in one nft transaction. */
   readonly batchMs?: number;
   readonly retryMs?: number;
+  /** First wait before re-resolving pods whose host route is not there yet; doubles up to 5 s. */
+  readonly routeRetryMs?: number;
   readonly onReady?: () => void;
 }
 
@@ -52,10 +76,13 @@ export interface ReconcilerOptions {
 export class Reconciler implements PodSink {
   private readonly pods = new Map<string, PodInfo>();
   private synced = false;
-  /** What the pod_tenant map holds; undefined until the table has been replaced once. */
-  private installed?: Map<string, AgentTenant>;
+  /** What the pod sets hold; undefined until the table has been replaced once. */
+  private installed?: Map<string, PodBinding>;
   /** Marks read back from a previous run's table, to flush conntrack of pods gone meanwhile. */
-  private inherited?: Map<string, number>;
+  private inherited?: Map<string, InstalledMark>;
+  private routeRetries = 0;
+  /** Kept apart from `timer`: a pod the CNI never wires must not make the reconciler look busy forever. */
+  private routeTimer?: NodeJS.Timeout;
   private needFull = true;
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
@@ -88,16 +115,23 @@ export class Reconciler implements PodSink {
     return ok;
   }
 
-  /** Periodic drift check: a table flushed behind our back is rebuilt. */
+  /**
+   * Periodic drift check: a table flushed behind our back is rebuilt, and pod interfaces
+   * are re-resolved (a pod sandbox recreated without a pod event gets a new interface).
+   */
   async verify(): Promise<void> {
     if (!this.installed || this.running) return;
     const marks = await readInstalledMarks(this.exec);
-    const same = marks && marks.size === this.installed.size && [...this.installed].every(([ip, t]) => marks.get(ip) === t.table);
+    const tenanted = [...this.installed.values()].filter((b) => b.tenant);
+    const same = marks && marks.size === tenanted.length && tenanted.every((b) => {
+      const m = marks.get(b.ip);
+      return m !== undefined && m.mark === b.tenant!.table && (m.iface === b.ifname || m.iface === String(b.ifindex));
+    });
     if (!same) {
       this.log('warn', 'nft table drifted, rebuilding', {});
       this.needFull = true;
-      this.schedule(0);
     }
+    this.schedule(0);
   }
 
   sync(pods: PodInfo[]): void {
@@ -118,6 +152,7 @@ export class Reconciler implements PodSink {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearTimeout(this.routeTimer);
     await this.running;
   }
 
@@ -146,9 +181,12 @@ export class Reconciler implements PodSink {
   }
 
   private async apply(): Promise<void> {
-    const { bindings, denied } = desiredBindings(this.config, this.pods.values());
-    this.warnDenied(denied);
+    let unresolved: PodInfo[] = [];
     try {
+      const desired = desiredBindings(this.config, this.pods.values(), await observePodRoutes(this.exec));
+      unresolved = desired.unresolved;
+      this.warnDenied(desired.denied);
+      const bindings = desired.bindings;
       if (this.needFull || !this.installed) await this.replaceTable(bindings);
       else await this.applyDiff(bindings);
     } catch (e) {
@@ -164,9 +202,22 @@ export class Reconciler implements PodSink {
     }
     if (!this.ready) {
       this.ready = true;
-      this.log('info', 'agent ready', { bindings: bindings.size });
+      this.log('info', 'agent ready', { bindings: this.installed!.size });
       this.opts.onReady?.();
     }
+    this.retryUnresolved(unresolved);
+  }
+
+  /** The CNI may report a pod before its host route exists: look again, backing off, until it does. */
+  private retryUnresolved(unresolved: PodInfo[]): void {
+    if (!unresolved.length) {
+      this.routeRetries = 0;
+      return;
+    }
+    if (this.routeRetries === 0) this.log('info', 'pods without a host route yet, retrying', { pods: unresolved.map((p) => `${p.namespace}/${p.name} ${p.ip}`) });
+    const delay = Math.min(5000, (this.opts.routeRetryMs ?? 20) * 2 ** Math.min(this.routeRetries++, 16));
+    clearTimeout(this.routeTimer);
+    this.routeTimer = setTimeout(() => this.schedule(0), delay);
   }
 
   private async replaceTable(bindings: Bindings): Promise<void> {
@@ -175,8 +226,14 @@ export class Reconciler implements PodSink {
     await this.exec.run(['nft', '-f', '-'], { input: script });
     this.log('info', 'nft table replaced', { cmd: 'nft -f -', table: 'inet crossvpc_node', bindings: bindings.size });
     // Whatever was bound before (this run or the previous one) and is not now: its flows must die.
-    const before = this.installed ? new Map([...this.installed].map(([ip, t]) => [ip, t.table])) : this.inherited ?? new Map<string, number>();
-    const gone = [...before].filter(([ip, mark]) => bindings.get(ip)?.table !== mark).map(([ip]) => ip);
+    // Our own bindings compare by interface index; a previous run's read back by name (or index once the interface is gone).
+    const before = this.installed
+      ? [...this.installed.values()].filter((b) => b.tenant).map((b) => ({ ip: b.ip, mark: b.tenant!.table, same: (n: PodBinding) => n.ifindex === b.ifindex }))
+      : [...(this.inherited ?? new Map<string, InstalledMark>())].map(([ip, m]) => ({ ip, mark: m.mark, same: (n: PodBinding) => m.iface === n.ifname || m.iface === String(n.ifindex) }));
+    const gone = before.filter((o) => {
+      const now = bindings.get(o.ip);
+      return !now || now.tenant?.table !== o.mark || !o.same(now);
+    }).map((o) => o.ip);
     this.installed = new Map(bindings);
     this.inherited = undefined;
     this.needFull = false;
@@ -188,15 +245,16 @@ export class Reconciler implements PodSink {
     const script = renderElementOps(diff);
     if (!script) return;
     await this.exec.run(['nft', '-f', '-'], { input: script });
-    for (const [ip, t] of diff.remove) {
-      this.installed!.delete(ip);
-      this.log('info', 'pod unbound', { ip, tenant: t.name, cmd: `nft delete element inet crossvpc_node pod_tenant { ${ip} }` });
+    for (const b of diff.remove) {
+      this.installed!.delete(b.ip);
+      this.log('info', 'pod unbound', { ip: b.ip, iface: b.ifname, tenant: b.tenant?.name });
     }
-    for (const [ip, t] of diff.add) {
-      this.installed!.set(ip, t);
-      this.log('info', 'pod bound', { ip, tenant: t.name, dev: tunnelDev(t.vni), cmd: `nft add element inet crossvpc_node pod_tenant { ${ip} : 0x${t.table.toString(16)} }` });
+    for (const b of diff.add) {
+      this.installed!.set(b.ip, b);
+      this.log('info', 'pod bound', { ip: b.ip, iface: b.ifname, ifindex: b.ifindex, tenant: b.tenant?.name, dev: b.tenant && tunnelDev(b.tenant.vni) });
     }
-    await this.flushConntrack(diff.remove.map(([ip]) => ip));
+    // Only tenant flows cross tunnels; those of a pod that lost or changed its binding must die.
+    await this.flushConntrack(diff.remove.filter((b) => b.tenant).map((b) => b.ip));
   }
 
   /** Best effort: exit 1 means "no entries", a missing binary is logged, neither blocks reconciling. */

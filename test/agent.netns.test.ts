@@ -20,10 +20,12 @@ if (!capable && process.env.CI === 'true') {
 }
 
 const P = `agt${process.pid}`;
-const NS = { node: `${P}n`, pod: `${P}p`, gw: `${P}g`, tenant: `${P}t` };
+const NS = { node: `${P}n`, pod: `${P}p`, thief: `${P}x`, gw: `${P}g`, tenant: `${P}t` };
 const NODE_IP = '10.0.1.10';
 const HA_VIP = '10.0.1.1';
 const POD_IP = '10.244.0.5';
+/** An unlabelled pod on the same node that borrows POD_IP. */
+const THIEF_IP = '10.244.0.6';
 const TENANT_HOST = '10.50.0.9';
 const ALPHA = { name: 'alpha', vni: 100, cidrs: ['10.50.0.0/16'], haVip: HA_VIP, gatewayMac: '0a:00:00:00:64:01', table: 0x1000064 };
 const BETA = { name: 'beta', vni: 200, cidrs: ['10.50.0.0/16'], haVip: HA_VIP, gatewayMac: '0a:00:00:00:c8:01', table: 0x10000c8 };
@@ -49,8 +51,8 @@ async function until(what: string, cond: () => boolean, ms: number): Promise<num
   }
   return Date.now() - start;
 }
-const ev = (type: string, name: string, tenant?: string) =>
-  `${JSON.stringify({ type, object: { metadata: { name, namespace: 'fn', uid: `uid-${name}`, labels: tenant ? { 'crossvpc.io/tenant': tenant } : {} }, status: { podIP: POD_IP, phase: 'Running' } } })}\n`;
+const ev = (type: string, name: string, tenant?: string, ip = POD_IP) =>
+  `${JSON.stringify({ type, object: { metadata: { name, namespace: 'fn', uid: `uid-${name}`, labels: tenant ? { 'crossvpc.io/tenant': tenant } : {} }, status: { podIP: ip, phase: 'Running' } } })}\n`;
 
 (capable ? describe : describe.skip)('node agent in network namespaces', () => {
   let dir: string;
@@ -81,8 +83,8 @@ const ev = (type: string, name: string, tenant?: string) =>
   const podTenant = () => sh(NS.node, 'nft', 'list', 'map', 'inet', 'crossvpc_node', 'pod_tenant');
   const counter = (name: string) => Number(/packets (\d+)/.exec(sh(NS.node, 'nft', 'list', 'counter', 'inet', 'crossvpc_node', name))![1]);
   /** TCP from the pod to the tenant host; resolves to what the server saw as our address, or an error string. */
-  const connect = () =>
-    sh(NS.pod, process.execPath, '-e', `const s=require('net').connect(8080,'${TENANT_HOST}');let d='';s.setTimeout(800,()=>{console.log('timeout');process.exit()});s.on('data',x=>d+=x);s.on('end',()=>console.log(d));s.on('error',e=>console.log(e.code))`).trim();
+  const connect = (ns = NS.pod, from?: string) =>
+    sh(ns, process.execPath, '-e', `const s=require('net').connect({port:8080,host:'${TENANT_HOST}'${from ? `,localAddress:'${from}'` : ''}});let d='';s.setTimeout(800,()=>{console.log('timeout');process.exit()});s.on('data',x=>d+=x);s.on('end',()=>console.log(d));s.on('error',e=>console.log(e.code))`).trim();
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), `${P}-`));
@@ -90,7 +92,7 @@ const ev = (type: string, name: string, tenant?: string) =>
     writeFileSync(podsFile, '');
     writeFileSync(
       join(dir, 'tenants.json'),
-      JSON.stringify({ version: 1, podLabelKey: 'crossvpc.io/tenant', tunnel: 'vxlan', vxlanPort: 4789, mtu: 1450, nextHop: '169.254.0.1', gatewayEndpoints: [HA_VIP], tenants: [ALPHA, BETA] }),
+      JSON.stringify({ version: 2, podLabelKey: 'crossvpc.io/tenant', tunnel: 'vxlan', vxlanPort: 4789, mtu: 1450, nextHop: '169.254.0.1', gatewayEndpoints: [HA_VIP], gatewayCidrs: ['10.0.1.0/24'], tenants: [ALPHA, BETA] }),
     );
     // Only the agent and what it imports, into our own directory: no race with other builds of dist/.
     execFileSync(join(ROOT, 'node_modules/.bin/tsc'), ['-p', join(ROOT, 'agent/tsconfig.json'), '--outDir', join(dir, 'build')], { stdio: 'pipe' });
@@ -98,20 +100,34 @@ const ev = (type: string, name: string, tenant?: string) =>
     for (const ns of Object.values(NS)) execFileSync('ip', ['netns', 'add', ns]);
     const ip = (...a: string[]) => execFileSync('ip', a);
     ip('link', 'add', 'u0', 'netns', NS.node, 'type', 'veth', 'peer', 'name', 'u1', 'netns', NS.gw);
+    // Pods wired like a routed CNI (EKS VPC CNI, Calico): a /32 host route per pod interface.
     ip('link', 'add', 'p1', 'netns', NS.node, 'type', 'veth', 'peer', 'name', 'p0', 'netns', NS.pod);
+    ip('link', 'add', 'x1', 'netns', NS.node, 'type', 'veth', 'peer', 'name', 'x0', 'netns', NS.thief);
     ip('link', 'add', 't1', 'netns', NS.gw, 'type', 'veth', 'peer', 'name', 't0', 'netns', NS.tenant);
     script(NS.node, `
       ip link set lo up
       ip addr add ${NODE_IP}/24 dev u0
       ip link set u0 up
-      ip addr add 10.244.0.1/24 dev p1
       ip link set p1 up
+      ip link set x1 up
+      ip route add ${POD_IP}/32 dev p1
+      ip route add ${THIEF_IP}/32 dev x1
+      sysctl net.ipv4.conf.p1.proxy_arp=1
+      sysctl net.ipv4.conf.x1.proxy_arp=1
+      sysctl net.ipv4.conf.all.rp_filter=0
+      sysctl net.ipv4.conf.p1.rp_filter=0
+      sysctl net.ipv4.conf.x1.rp_filter=0
       sysctl net.ipv4.ip_forward=1`);
-    script(NS.pod, `
-      ip link set lo up
-      ip addr add ${POD_IP}/24 dev p0
-      ip link set p0 up
-      ip route add default via 10.244.0.1`);
+    for (const [ns, dev, hostDev, addr] of [[NS.pod, 'p0', 'p1', POD_IP], [NS.thief, 'x0', 'x1', THIEF_IP]]) {
+      const hostMac = /link\/ether ([0-9a-f:]+)/.exec(sh(NS.node, 'ip', '-o', 'link', 'show', hostDev))![1];
+      script(ns, `
+        ip link set lo up
+        ip addr add ${addr}/32 dev ${dev}
+        ip link set ${dev} up
+        ip route add 169.254.1.1 dev ${dev}
+        ip neigh replace 169.254.1.1 lladdr ${hostMac} dev ${dev} nud permanent
+        ip route add default via 169.254.1.1`);
+    }
     // A minimal gateway: decapsulates VNI 100 with the tenant's gateway MAC, routes tenant replies back into the tunnel.
     script(NS.gw, `
       ip link set lo up
@@ -155,9 +171,9 @@ const ev = (type: string, name: string, tenant?: string) =>
     expect(connect()).not.toBe(NODE_IP); // no binding, no route to the tenant
 
     appendFileSync(podsFile, ev('ADDED', 'f1', 'alpha'));
-    const took = await until('pod in pod_tenant', () => podTenant().includes(`${POD_IP} : 0x01000064`), 1000);
+    const took = await until('pod in pod_tenant', () => podTenant().includes(`"p1" . ${POD_IP} : 0x01000064`), 1000);
     expect(took).toBeLessThan(1000);
-    expect(sh(NS.node, 'nft', 'list', 'set', 'inet', 'crossvpc_node', 'pod_tunnel')).toContain(`${POD_IP} . "cx100"`);
+    expect(sh(NS.node, 'nft', 'list', 'set', 'inet', 'crossvpc_node', 'pod_tunnel')).toContain(`"p1" . ${POD_IP} . "cx100"`);
 
     expect(connect()).toBe(NODE_IP); // the tenant host sees the node, not the pod
 
@@ -170,6 +186,24 @@ const ev = (type: string, name: string, tenant?: string) =>
     expect(connect()).not.toBe(NODE_IP);
   });
 
+  it('classifies by (interface, source): a pod borrowing a bound pod\'s address is dropped and counted, rp_filter off', async () => {
+    appendFileSync(podsFile, ev('ADDED', 'f1', 'alpha') + ev('ADDED', 'thief', undefined, THIEF_IP));
+    await until('both pods bound', () => sh(NS.node, 'nft', 'list', 'set', 'inet', 'crossvpc_node', 'pod_src').includes(`"x1" . ${THIEF_IP}`) && podTenant().includes(POD_IP), 1000);
+    expect(connect()).toBe(NODE_IP); // control: the owner of the address reaches its tenant
+    sh(NS.thief, 'ip', 'addr', 'add', `${POD_IP}/32`, 'dev', 'x0');
+    try {
+      const before = counter('pod_spoof');
+      expect(connect(NS.thief, POD_IP)).toBe('timeout'); // the borrowed source gets no mark, no tunnel, no answer
+      expect(counter('pod_spoof')).toBeGreaterThan(before);
+      expect(connect(NS.thief, THIEF_IP)).not.toBe(NODE_IP); // and its own unlabelled address reaches no tenant
+    } finally {
+      sh(NS.thief, 'ip', 'addr', 'del', `${POD_IP}/32`, 'dev', 'x0');
+    }
+    expect(connect()).toBe(NODE_IP); // the owner is unaffected
+    appendFileSync(podsFile, ev('DELETED', 'f1'));
+    await until('pod gone from pod_tenant', () => !podTenant().includes(POD_IP), 1000);
+  });
+
   it('leaves the data plane in place across a restart and converges without churn', async () => {
     appendFileSync(podsFile, ev('ADDED', 'f1', 'alpha'));
     await until('pod re-bound', () => podTenant().includes(POD_IP), 1000);
@@ -179,7 +213,7 @@ const ev = (type: string, name: string, tenant?: string) =>
     // While it is down the IP moves to a pod of another tenant.
     appendFileSync(podsFile, ev('DELETED', 'f1') + ev('ADDED', 'f2', 'beta'));
     await startAgent('b');
-    expect(podTenant()).toContain(`${POD_IP} : 0x010000c8`);
+    expect(podTenant()).toContain(`"p1" . ${POD_IP} : 0x010000c8`);
     expect(podTenant()).not.toContain('0x01000064');
     expect(agent!.out()).not.toMatch(/"msg":"exec"/); // tunnels, routes and rules were already right
     const rules = sh(NS.node, 'ip', 'rule', 'show').split('\n').filter((l) => /fwmark 0x10000(64|c8)/.test(l));

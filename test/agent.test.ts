@@ -3,8 +3,9 @@ import * as http from 'http';
 import { AddressInfo } from 'net';
 import { tmpdir } from 'os';
 import { join } from 'path';
-import { AgentConfig, canonicalCidr, nodeMac, parseConfig } from '../agent/config';
-import { diffBindings, HostState, planTunnels, renderElementOps, renderRuleset } from '../agent/dataplane';
+import { AgentConfig, AgentTenant, canonicalCidr, nodeMac, parseConfig } from '../agent/config';
+import { diffBindings, gatewayNets, HostState, PodBinding, planTunnels, renderElementOps, renderRuleset } from '../agent/dataplane';
+import { observePodRoutes, PodRoutes } from '../agent/pod-routes';
 import { RecordingExec, Step } from '../agent/exec';
 import { KubePodSource } from '../agent/kube';
 import { Log, silentLog } from '../agent/log';
@@ -13,13 +14,14 @@ import { FilePodSource, parseEventLine, PodEventType, PodInfo, PodSink } from '.
 import { desiredBindings, Reconciler } from '../agent/reconciler';
 
 const RAW = {
-  version: 1,
+  version: 2,
   podLabelKey: 'crossvpc.io/tenant',
   tunnel: 'vxlan',
   vxlanPort: 4789,
   mtu: 8951,
   nextHop: '169.254.0.1',
-  gatewayEndpoints: ['10.0.1.1', '10.0.1.2'],
+  gatewayEndpoints: ['10.0.1.1', '10.0.1.2', '10.0.9.9'],
+  gatewayCidrs: ['10.0.1.0/24'],
   tenants: [
     { name: 'alpha', vni: 100, cidrs: ['10.50.0.0/16'], haVip: '10.0.1.1', gatewayMac: '0a:00:00:00:64:01', table: 0x1000064 },
     { name: 'beta', vni: 200, cidrs: ['10.50.0.0/16', '172.16.0.0/12'], haVip: '10.0.1.2', gatewayMac: '0a:01:00:00:c8:01', table: 0x10000c8 },
@@ -40,6 +42,17 @@ const pod = (name: string, ip: string | undefined, tenant?: string, extra: Parti
   phase: 'Running',
   ...extra,
 });
+/** Host interfaces of pod IPs: ip -> [ifname, ifindex]. */
+type Wiring = Record<string, [string, number]>;
+const WIRING: Wiring = { '10.244.0.5': ['veth5', 15], '10.244.0.6': ['veth6', 16], '10.244.0.7': ['veth7', 17], '10.244.0.8': ['veth8', 18], '10.244.0.9': ['veth9', 19] };
+const routesOf = (w: Wiring): PodRoutes => new Map(Object.entries(w).map(([ip, [ifname, ifindex]]) => [ip, { ifname, ifindex }]));
+/** What `ip -j route` / `ip -j link` print for that wiring, plus the node's own uplink and a subnet route. */
+const hostResponses = (w: Wiring) => [
+  { prefix: 'ip -4 -j route show table main', stdout: JSON.stringify([{ dst: 'default', gateway: '10.0.1.1', dev: 'eth0' }, { dst: '10.0.1.0/24', dev: 'eth0' }, ...Object.entries(w).map(([dst, [dev]]) => ({ dst, dev, scope: 'link' }))]) },
+  { prefix: 'ip -j link show', stdout: JSON.stringify([{ ifindex: 2, ifname: 'eth0' }, ...Object.values(w).map(([ifname, ifindex]) => ({ ifindex, ifname }))]) },
+];
+const bind = (ip: string, tenant?: AgentTenant, w: Wiring = WIRING): PodBinding => ({ ip, ifname: w[ip][0], ifindex: w[ip][1], ...(tenant ? { tenant } : {}) });
+const bindings = (...list: PodBinding[]) => new Map(list.map((b) => [b.ip, b]));
 const lines = (steps: Step[]) => steps.map((s) => (s.kind === 'run' ? s.argv.join(' ') : `write ${s.path}=${s.value}`));
 
 describe('config', () => {
@@ -58,7 +71,9 @@ describe('config', () => {
     ['a table outside the agent range', { tenants: [{ ...RAW.tenants[0], table: 254 }] }, /outside 0x1000000/],
     ['duplicate VNIs', { tenants: [RAW.tenants[0], { ...RAW.tenants[1], vni: 100 }] }, /vni 100 used by both alpha and beta/],
     ['a bad CIDR', { tenants: [{ ...RAW.tenants[0], cidrs: ['10.0.0.0/33'] }] }, /not an IPv4 CIDR/],
-    ['another version', { version: 2 }, /unsupported version/],
+    ['another version', { version: 1 }, /unsupported version 1/],
+    ['no gateway subnets', { gatewayCidrs: undefined }, /gatewayCidrs missing/],
+    ['a bad gateway subnet', { gatewayCidrs: ['10.0.1.0/40'] }, /gatewayCidrs: not an IPv4 CIDR/],
   ])('rejects %s', (_what, patch, msg) => {
     expect(() => parseConfig(JSON.stringify({ ...RAW, ...patch }))).toThrow(msg);
   });
@@ -163,38 +178,61 @@ describe('planTunnels', () => {
 });
 
 describe('renderRuleset', () => {
-  const text = renderRuleset(config, NODE, new Map([['10.244.0.5', alpha], ['10.244.0.7', beta]]));
+  const text = renderRuleset(config, NODE, bindings(bind('10.244.0.5', alpha), bind('10.244.0.7', beta), bind('10.244.0.8')));
   const body = text.split('\n').map((l) => l.trim());
 
   it('swaps the table atomically', () => {
     expect(body.slice(0, 3)).toEqual(['table inet crossvpc_node {}', 'delete table inet crossvpc_node', 'table inet crossvpc_node {']);
   });
 
-  it('holds the pod bindings and gateway endpoints', () => {
-    expect(body).toContain('map pod_tenant { type ipv4_addr : mark; elements = { 10.244.0.5 : 0x1000064, 10.244.0.7 : 0x10000c8 } }');
-    expect(body).toContain('set pod_tunnel { type ipv4_addr . ifname; elements = { 10.244.0.5 . "cx100", 10.244.0.7 . "cx200" } }');
-    expect(body).toContain('set gateways { type ipv4_addr; elements = { 10.0.1.1, 10.0.1.2 } }');
+  it('binds every pod to its interface index; tenant marks and tunnels only for tenant pods', () => {
+    expect(body).toContain('set pod_ifs { typeof iif; elements = { 15, 17, 18 } }');
+    expect(body).toContain('set pod_src { typeof iif . ip saddr; elements = { 15 . 10.244.0.5, 17 . 10.244.0.7, 18 . 10.244.0.8 } }');
+    expect(body).toContain('map pod_tenant { typeof iif . ip saddr : meta mark; elements = { 15 . 10.244.0.5 : 0x1000064, 17 . 10.244.0.7 : 0x10000c8 } }');
+    expect(body).toContain('set pod_tunnel { typeof iif . ip saddr . oifname; elements = { 15 . 10.244.0.5 . "cx100", 17 . 10.244.0.7 . "cx200" } }');
   });
 
-  it('marks, guards, clamps and SNATs', () => {
-    expect(body).toContain('iifname != "cx*" meta mark set ip saddr map @pod_tenant');
-    expect(body).toContain('ip daddr @gateways udp dport 4789 counter name tunnel_spoof drop');
-    expect(body).toContain('ip daddr @gateways ip protocol gre counter name tunnel_spoof drop');
+  it('keeps tunnel packets away from HaVips and the whole gateway subnet', () => {
+    // 10.0.1.1 and 10.0.1.2 lie inside the gateway subnet (nft refuses overlapping intervals).
+    expect(gatewayNets(config)).toEqual(['10.0.1.0/24', '10.0.9.9']);
+    expect(body).toContain('set gateway_nets { type ipv4_addr; flags interval; elements = { 10.0.1.0/24, 10.0.9.9 } }');
+  });
+
+  it('drops spoofed sources, marks by (interface, source), guards, clamps and SNATs', () => {
+    expect(body).toContain('iif @pod_ifs iif . ip saddr != @pod_src counter name pod_spoof drop');
+    expect(body).toContain('iif @pod_ifs meta mark set iif . ip saddr map @pod_tenant');
+    expect(body.indexOf('iif @pod_ifs iif . ip saddr != @pod_src counter name pod_spoof drop')).toBeLessThan(body.indexOf('iif @pod_ifs meta mark set iif . ip saddr map @pod_tenant'));
+    expect(body).not.toContain('meta mark set ip saddr map @pod_tenant');
+    expect(body).toContain('iif @pod_ifs udp dport 4789 counter name tunnel_spoof drop');
+    expect(body).toContain('iif @pod_ifs ip protocol gre counter name tunnel_spoof drop');
+    expect(body).toContain('ip daddr @gateway_nets udp dport 4789 counter name tunnel_spoof drop');
+    expect(body).toContain('ip daddr @gateway_nets ip protocol gre counter name tunnel_spoof drop');
     expect(body).toContain('oifname "cx*" tcp flags syn / syn,rst tcp option maxseg size set rt mtu');
-    expect(body).toContain('oifname "cx*" ip saddr . oifname @pod_tunnel accept');
+    expect(body).toContain('oifname "cx*" iif . ip saddr . oifname @pod_tunnel accept');
     expect(body).toContain('oifname "cx*" counter name tunnel_denied drop');
     expect(body).toContain('iifname "cx*" ct state established,related accept');
     expect(body).toContain('oifname "cx*" snat ip to 10.0.1.10');
-    expect(body.indexOf('oifname "cx*" ip saddr . oifname @pod_tunnel accept')).toBeLessThan(body.indexOf('oifname "cx*" counter name tunnel_denied drop'));
+    expect(body.indexOf('oifname "cx*" iif . ip saddr . oifname @pod_tunnel accept')).toBeLessThan(body.indexOf('oifname "cx*" counter name tunnel_denied drop'));
   });
 
   it('omits empty element lists (nft rejects them)', () => {
-    expect(renderRuleset(config, NODE, new Map())).toContain('map pod_tenant { type ipv4_addr : mark; }');
+    expect(renderRuleset(config, NODE, new Map())).toContain('map pod_tenant { typeof iif . ip saddr : meta mark; }');
+  });
+});
+
+describe('pod routes', () => {
+  it('takes /32 host routes without a gateway, with their interface index', async () => {
+    const exec = new RecordingExec(hostResponses({ '10.244.0.5': ['veth5', 15], '10.244.0.6': ['cali6', 16] }));
+    const routes = await observePodRoutes(exec);
+    expect([...routes]).toEqual([['10.244.0.5', { ifname: 'veth5', ifindex: 15 }], ['10.244.0.6', { ifname: 'cali6', ifindex: 16 }]]);
   });
 });
 
 describe('desired bindings and diffs', () => {
-  it('binds labelled pods of known tenants only', () => {
+  const routes = routesOf(WIRING);
+  const show = (r: ReturnType<typeof desiredBindings>) => [...r.bindings.values()].map((b) => `${b.ip}@${b.ifname}=${b.tenant?.name ?? '-'}`);
+
+  it('binds every routed pod to its interface, tenants only for labelled pods of known tenants', () => {
     const r = desiredBindings(config, [
       pod('a', '10.244.0.5', 'alpha'),
       pod('b', '10.244.0.6', 'gamma'),
@@ -202,35 +240,62 @@ describe('desired bindings and diffs', () => {
       pod('d', undefined, 'alpha'),
       pod('e', '10.0.1.10', 'alpha', { hostNetwork: true }),
       pod('f', '10.244.0.8', 'beta', { phase: 'Succeeded' }),
-    ]);
-    expect([...r.bindings].map(([ip, t]) => `${ip}=${t.name}`)).toEqual(['10.244.0.5=alpha']);
+    ], routes);
+    expect(show(r)).toEqual(['10.244.0.5@veth5=alpha', '10.244.0.6@veth6=-', '10.244.0.7@veth7=-']);
     expect(r.denied.map((d) => `${d.pod.name}: ${d.reason}`)).toEqual(['b: unknown tenant "gamma"']);
   });
 
-  it('denies an IP claimed by two tenants', () => {
-    const r = desiredBindings(config, [pod('a', '10.244.0.5', 'alpha'), pod('b', '10.244.0.5', 'beta')]);
-    expect(r.bindings.size).toBe(0);
-    expect(r.denied).toHaveLength(2);
+  it('denies an IP claimed by two tenants, or by a tenant pod and an unlabelled one', () => {
+    const two = desiredBindings(config, [pod('a', '10.244.0.5', 'alpha'), pod('b', '10.244.0.5', 'beta')], routes);
+    expect(show(two)).toEqual(['10.244.0.5@veth5=-']);
+    expect(two.denied).toHaveLength(2);
+    const borrowed = desiredBindings(config, [pod('a', '10.244.0.5', 'alpha'), pod('u', '10.244.0.5')], routes);
+    expect(show(borrowed)).toEqual(['10.244.0.5@veth5=-']);
+    expect(borrowed.denied.map((d) => d.reason)).toEqual(['IP 10.244.0.5 claimed by pods of alpha, (unlabelled)']);
   });
 
-  it('turns a tenant change into delete then add in one transaction', () => {
-    const diff = diffBindings(new Map([['10.244.0.5', alpha], ['10.244.0.6', alpha]]), new Map([['10.244.0.5', beta], ['10.244.0.7', alpha]]));
+  it('denies pods behind a shared interface (a bridge cannot tell them apart)', () => {
+    const shared = routesOf({ '10.244.0.5': ['cni0', 4], '10.244.0.6': ['cni0', 4] });
+    const r = desiredBindings(config, [pod('a', '10.244.0.5', 'alpha'), pod('b', '10.244.0.6', 'beta')], shared);
+    expect(show(r)).toEqual(['10.244.0.5@cni0=-', '10.244.0.6@cni0=-']);
+    expect(r.denied.map((d) => d.reason)).toEqual([expect.stringContaining('interface cni0 carries 2 pods'), expect.stringContaining('interface cni0 carries 2 pods')]);
+  });
+
+  it('leaves labelled pods without a host route unresolved', () => {
+    const r = desiredBindings(config, [pod('a', '10.244.0.55', 'alpha'), pod('u', '10.244.0.56')], routes);
+    expect(r.bindings.size).toBe(0);
+    expect(r.unresolved.map((p) => p.name)).toEqual(['a']);
+  });
+
+  it('turns a tenant or interface change into delete then add in one transaction', () => {
+    const moved: Wiring = { ...WIRING, '10.244.0.6': ['veth6', 26] }; // pod recreated: same IP, new interface
+    const diff = diffBindings(
+      bindings(bind('10.244.0.5', alpha), bind('10.244.0.6', alpha), bind('10.244.0.8')),
+      bindings(bind('10.244.0.5', beta), bind('10.244.0.6', alpha, moved), bind('10.244.0.7', alpha), bind('10.244.0.8')),
+    );
     expect(renderElementOps(diff).trim().split('\n')).toEqual([
-      'delete element inet crossvpc_node pod_tenant { 10.244.0.5, 10.244.0.6 }',
-      'delete element inet crossvpc_node pod_tunnel { 10.244.0.5 . "cx100", 10.244.0.6 . "cx100" }',
-      'add element inet crossvpc_node pod_tenant { 10.244.0.5 : 0x10000c8, 10.244.0.7 : 0x1000064 }',
-      'add element inet crossvpc_node pod_tunnel { 10.244.0.5 . "cx200", 10.244.0.7 . "cx100" }',
+      'delete element inet crossvpc_node pod_tenant { 15 . 10.244.0.5, 16 . 10.244.0.6 }',
+      'delete element inet crossvpc_node pod_tunnel { 15 . 10.244.0.5 . "cx100", 16 . 10.244.0.6 . "cx100" }',
+      'delete element inet crossvpc_node pod_src { 15 . 10.244.0.5, 16 . 10.244.0.6 }',
+      'delete element inet crossvpc_node pod_ifs { 16 }',
+      'add element inet crossvpc_node pod_ifs { 17, 26 }',
+      'add element inet crossvpc_node pod_src { 15 . 10.244.0.5, 26 . 10.244.0.6, 17 . 10.244.0.7 }',
+      'add element inet crossvpc_node pod_tenant { 15 . 10.244.0.5 : 0x10000c8, 26 . 10.244.0.6 : 0x1000064, 17 . 10.244.0.7 : 0x1000064 }',
+      'add element inet crossvpc_node pod_tunnel { 15 . 10.244.0.5 . "cx200", 26 . 10.244.0.6 . "cx100", 17 . 10.244.0.7 . "cx100" }',
     ]);
-    expect(renderElementOps(diffBindings(new Map([['10.244.0.5', alpha]]), new Map([['10.244.0.5', alpha]])))).toBe('');
+    expect(renderElementOps(diffBindings(bindings(bind('10.244.0.5', alpha)), bindings(bind('10.244.0.5', alpha))))).toBe('');
   });
 });
 
 describe('Reconciler', () => {
+  const until = async (cond: () => boolean, ms = 2000) => {
+    for (const end = Date.now() + ms; !cond(); await new Promise((r) => setTimeout(r, 5))) if (Date.now() > end) throw new Error('timed out');
+  };
   const nftInputs = (exec: RecordingExec) => exec.calls.filter((c) => c.argv.join(' ') === 'nft -f -').map((c) => c.input!);
-  const make = (exec = new RecordingExec([{ prefix: 'nft -j list map', code: 1 }])) => {
+  const make = (exec = new RecordingExec([{ prefix: 'nft -j list map', code: 1 }, ...hostResponses(WIRING)])) => {
     const logs: { level: string; msg: string; fields?: Record<string, unknown> }[] = [];
     const log: Log = (level, msg, fields) => logs.push({ level, msg, fields });
-    const rec = new Reconciler(config, NODE, exec, log, { batchMs: 1, retryMs: 5 });
+    const rec = new Reconciler(config, NODE, exec, log, { batchMs: 1, retryMs: 5, routeRetryMs: 5 });
     return { rec, exec, logs };
   };
 
@@ -246,38 +311,68 @@ describe('Reconciler', () => {
     rec.sync([pod('a', '10.244.0.5', 'alpha')]);
     await rec.idle();
     expect(nftInputs(exec)).toHaveLength(1);
-    expect(nftInputs(exec)[0]).toContain('10.244.0.5 : 0x1000064');
+    expect(nftInputs(exec)[0]).toContain('15 . 10.244.0.5 : 0x1000064');
     expect(logs.map((l) => l.msg)).toContain('agent ready');
 
     rec.event('ADDED', pod('b', '10.244.0.6', 'beta'));
     rec.event('ADDED', pod('x', '10.244.0.9', 'nobody'));
     await rec.idle();
-    expect(nftInputs(exec)[1]).toBe(
-      'add element inet crossvpc_node pod_tenant { 10.244.0.6 : 0x10000c8 }\nadd element inet crossvpc_node pod_tunnel { 10.244.0.6 . "cx200" }\n',
-    );
+    expect(nftInputs(exec)[1].split('\n')).toEqual([
+      'add element inet crossvpc_node pod_ifs { 16, 19 }',
+      'add element inet crossvpc_node pod_src { 16 . 10.244.0.6, 19 . 10.244.0.9 }',
+      'add element inet crossvpc_node pod_tenant { 16 . 10.244.0.6 : 0x10000c8 }',
+      'add element inet crossvpc_node pod_tunnel { 16 . 10.244.0.6 . "cx200" }',
+      '',
+    ]);
     expect(logs.filter((l) => l.level === 'warn').map((l) => l.fields?.reason)).toEqual(['unknown tenant "nobody"']);
 
     rec.event('MODIFIED', pod('a', '10.244.0.5', 'beta'));
     await rec.idle();
-    expect(nftInputs(exec)[2]).toContain('delete element inet crossvpc_node pod_tenant { 10.244.0.5 }');
-    expect(nftInputs(exec)[2]).toContain('add element inet crossvpc_node pod_tenant { 10.244.0.5 : 0x10000c8 }');
+    expect(nftInputs(exec)[2]).toContain('delete element inet crossvpc_node pod_tenant { 15 . 10.244.0.5 }');
+    expect(nftInputs(exec)[2]).toContain('add element inet crossvpc_node pod_tenant { 15 . 10.244.0.5 : 0x10000c8 }');
 
-    rec.event('MODIFIED', pod('b', '10.244.0.6')); // label removed
+    rec.event('MODIFIED', pod('b', '10.244.0.6')); // label removed: still a legitimate source, no tenant
     rec.event('DELETED', pod('a', '10.244.0.5'));
     await rec.idle();
-    expect(nftInputs(exec)[3]).toBe(
-      'delete element inet crossvpc_node pod_tenant { 10.244.0.5, 10.244.0.6 }\ndelete element inet crossvpc_node pod_tunnel { 10.244.0.5 . "cx200", 10.244.0.6 . "cx200" }\n',
-    );
+    expect(nftInputs(exec)[3].split('\n')).toEqual([
+      'delete element inet crossvpc_node pod_tenant { 15 . 10.244.0.5, 16 . 10.244.0.6 }',
+      'delete element inet crossvpc_node pod_tunnel { 15 . 10.244.0.5 . "cx200", 16 . 10.244.0.6 . "cx200" }',
+      'delete element inet crossvpc_node pod_src { 15 . 10.244.0.5, 16 . 10.244.0.6 }',
+      'delete element inet crossvpc_node pod_ifs { 15 }',
+      'add element inet crossvpc_node pod_src { 16 . 10.244.0.6 }',
+      '',
+    ]);
     expect(exec.lines().filter((l) => l.startsWith('conntrack'))).toEqual(['conntrack -D -s 10.244.0.5', 'conntrack -D -s 10.244.0.5', 'conntrack -D -s 10.244.0.6']);
     expect(logs.filter((l) => l.level === 'warn')).toHaveLength(1); // the unknown tenant was reported once
   });
 
-  it('flushes conntrack of pods that vanished while the agent was down', async () => {
-    const exec = new RecordingExec([{ prefix: 'nft -j list map', stdout: JSON.stringify({ nftables: [{ map: { elem: [['10.244.0.5', 0x1000064], ['10.244.0.6', 0x1000064]] } }] }) }]);
+  it('binds a pod once its host route appears, and rebinds it when its interface changes', async () => {
+    const exec = new RecordingExec([{ prefix: 'nft -j list map', code: 1 }, ...hostResponses({})]);
     const { rec } = make(exec);
-    rec.sync([pod('b', '10.244.0.6', 'alpha')]);
+    rec.sync([pod('a', '10.244.0.5', 'alpha')]);
     await rec.idle();
-    expect(exec.lines().filter((l) => l.startsWith('conntrack'))).toEqual(['conntrack -D -s 10.244.0.5']);
+    expect(nftInputs(exec)[0]).toContain('map pod_tenant { typeof iif . ip saddr : meta mark; }');
+    exec.responses.unshift(...hostResponses({ '10.244.0.5': ['veth5', 15] })); // the CNI finished wiring
+    await until(() => nftInputs(exec).length > 1, 1000);
+    await rec.idle();
+    expect(nftInputs(exec)[1]).toContain('add element inet crossvpc_node pod_tenant { 15 . 10.244.0.5 : 0x1000064 }');
+    exec.responses.unshift(...hostResponses({ '10.244.0.5': ['veth5', 35] })); // sandbox recreated
+    await rec.verify(); // the fake has no table to read back, so this is a full rebuild
+    await rec.idle();
+    const last = nftInputs(exec)[nftInputs(exec).length - 1];
+    expect(last).toContain('map pod_tenant { typeof iif . ip saddr : meta mark; elements = { 35 . 10.244.0.5 : 0x1000064 } }');
+    expect(last).not.toContain('15 . 10.244.0.5');
+    expect(exec.lines().filter((l) => l.startsWith('conntrack'))).toEqual(['conntrack -D -s 10.244.0.5']); // the old interface's flows die
+    await rec.stop();
+  });
+
+  it('flushes conntrack of pods that vanished or moved while the agent was down', async () => {
+    const table = { nftables: [{ map: { elem: [[{ concat: ['veth5', '10.244.0.5'] }, 0x1000064], [{ concat: ['veth6', '10.244.0.6'] }, 0x1000064], [{ concat: ['77', '10.244.0.7'] }, 0x1000064]] } }] };
+    const exec = new RecordingExec([{ prefix: 'nft -j list map', stdout: JSON.stringify(table) }, ...hostResponses(WIRING)]);
+    const { rec } = make(exec);
+    rec.sync([pod('b', '10.244.0.6', 'alpha'), pod('c', '10.244.0.7', 'alpha')]);
+    await rec.idle();
+    expect(exec.lines().filter((l) => l.startsWith('conntrack'))).toEqual(['conntrack -D -s 10.244.0.5', 'conntrack -D -s 10.244.0.7']);
   });
 
   it('rebuilds the whole table after a failed element update', async () => {
@@ -292,7 +387,7 @@ describe('Reconciler', () => {
     const inputs = nftInputs(exec);
     expect(inputs[1]).toMatch(/^add element/);
     expect(inputs[inputs.length - 1]).toMatch(/^table inet crossvpc_node \{\}/);
-    expect(inputs[inputs.length - 1]).toContain('10.244.0.5 : 0x1000064');
+    expect(inputs[inputs.length - 1]).toContain('15 . 10.244.0.5 : 0x1000064');
     expect(logs.map((l) => l.msg)).toContain('nft apply failed, will rebuild the table');
   });
 });

@@ -145,6 +145,8 @@ export interface CrossVpcLinkSpec {
   readonly model: CrossVpcModel;
   /** HaVip of each pair, by pair index (deploy-time values resolve in the same stack only). */
   readonly haVips: string[];
+  /** The gateway subnet's CIDR (deploy-time): nodes keep pods' tunnel packets away from every member address. */
+  readonly gatewaySubnetCidr: string;
 }
 
 /**
@@ -178,7 +180,7 @@ export class CrossVpcNat extends Construct {
   }
 
   public get linkSpec(): CrossVpcLinkSpec {
-    return { model: this.model, haVips: this.pairs.map((p) => p.haVip) };
+    return { model: this.model, haVips: this.pairs.map((p) => p.haVip), gatewaySubnetCidr: this.pairs[0].gatewaySubnetCidr };
   }
 
   public tenant(name: string): TenantModel {

@@ -102,7 +102,7 @@ export class FunctionVpcLink extends Construct {
     this.podLabelKey = podLabelKey;
     const provider = props.provider;
     const labels = { 'app.kubernetes.io/name': 'crossvpc-agent', 'app.kubernetes.io/part-of': 'cdktf-crossvpc' };
-    const config = buildAgentConfig(spec.model, podLabelKey, spec.haVips);
+    const config = buildAgentConfig(spec.model, podLabelKey, spec.haVips, [spec.gatewaySubnetCidr]);
 
     this.namespace = new NamespaceV1(this, 'Namespace', { provider, metadata: { name: ns, labels } });
     const namespace = this.namespace.metadata.name;

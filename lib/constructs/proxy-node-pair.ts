@@ -110,6 +110,8 @@ export class ProxyNodePair extends Construct {
   public readonly pair: PairModel;
   /** The tunnel endpoint nodes send to (deploy-time unless given). */
   public readonly haVip: string;
+  /** The gateway (function-side) subnet's CIDR (deploy-time). */
+  public readonly gatewaySubnetCidr: string;
   public readonly securityGroup: SecurityGroup;
   public readonly role: IamRole;
   public readonly members: [ProxyMember, ProxyMember];
@@ -137,6 +139,7 @@ export class ProxyNodePair extends Construct {
     const p = pair.index;
 
     const subnet = new DataAwsSubnet(this, 'GatewaySubnet', { provider, id: model.gatewaySubnetId });
+    this.gatewaySubnetCidr = subnet.cidrBlock;
     if (props.haVip !== undefined) parseIp(props.haVip, { path: this.node.path, prop: 'haVip' });
     this.haVip = props.haVip ?? Fn.cidrhost(subnet.cidrBlock, -(2 + p));
     new Ec2SubnetCidrReservation(this, 'HaVipReservation', {

@@ -5,8 +5,11 @@ import { CrossVpcModel, TUNNEL_NEXT_HOP, VXLAN_PORT } from '../model/crossvpc-mo
  * agent's whole contract: the agent never sees Terraform or the model.
  * Values such as `haVip` may be Terraform references that resolve at apply time.
  */
+/** Bumped whenever a field the agent needs is added: an agent never runs on a table it cannot read whole. */
+export const AGENT_CONFIG_VERSION = 2;
+
 export interface AgentConfig {
-  readonly version: 1;
+  readonly version: typeof AGENT_CONFIG_VERSION;
   /** Pod label whose value names the pod's tenant. */
   readonly podLabelKey: string;
   readonly tunnel: 'vxlan' | 'gre';
@@ -17,6 +20,8 @@ export interface AgentConfig {
   readonly nextHop: string;
   /** Every gateway tunnel endpoint; pods may never send tunnel packets to these. */
   readonly gatewayEndpoints: string[];
+  /** The gateway subnet(s): pods may never send tunnel packets to any member address either. */
+  readonly gatewayCidrs: string[];
   readonly tenants: AgentTenant[];
 }
 
@@ -33,15 +38,16 @@ export interface AgentTenant {
   readonly table: number;
 }
 
-export function buildAgentConfig(model: CrossVpcModel, podLabelKey: string, haVipByPair: readonly string[]): AgentConfig {
+export function buildAgentConfig(model: CrossVpcModel, podLabelKey: string, haVipByPair: readonly string[], gatewayCidrs: readonly string[]): AgentConfig {
   return {
-    version: 1,
+    version: AGENT_CONFIG_VERSION,
     podLabelKey,
     tunnel: model.tunnel,
     vxlanPort: VXLAN_PORT,
     mtu: model.tunnelMtu,
     nextHop: TUNNEL_NEXT_HOP,
     gatewayEndpoints: model.pairs.map((p) => haVipByPair[p.index]),
+    gatewayCidrs: [...gatewayCidrs],
     tenants: model.tenants.map((t) => ({
       name: t.name,
       vni: t.vni,

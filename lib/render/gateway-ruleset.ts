@@ -36,11 +36,16 @@ table inet crossvpc_gw {
   counter unmatched { comment "forwarded packets that match no NAT policy" }
   counter to_gateway { comment "packets from tunnels or tenant VPCs to the gateway itself" }
   counter spoofed_tunnel { comment "tunnel packets from outside the node CIDRs" }
+  counter tunnel_not_havip { comment "tunnel packets addressed to anything but the pair's HaVip" }
   counter over_limit { comment "new connections over the per-tenant conntrack limit" }
   counter not_from_peer { comment "VRRP or session sync from anyone but the peer member" }
 
   chain pre_raw {
     type filter hook prerouting priority raw; policy accept;
+    # Tunnel packets only to the HaVip (never a member's own address) and only from nodes;
+    # tenant ENIs never reach the tunnel sockets (input drops everything from them).
+    udp dport ${VXLAN_UDP_PORT} ip daddr != ${spec.haVip} counter name tunnel_not_havip drop
+    ip protocol gre ip daddr != ${spec.haVip} counter name tunnel_not_havip drop
     udp dport ${VXLAN_UDP_PORT} ip saddr != @node_cidrs counter name spoofed_tunnel drop
     ip protocol gre ip saddr != @node_cidrs counter name spoofed_tunnel drop
     iifname @tunnel_ifs ct zone set iifname map @zone_of_if
