@@ -71,6 +71,26 @@ maybe('crossvpc emulate', () => {
     });
   });
 
+  test('narrow tenants: a /24 tenant and a /32 destination on the same address each reach only their own', async () => {
+    const tenants = [
+      { ...tenant('alpha', 1001), cidrs: ['172.16.5.0/24'] },
+      { ...tenant('beta', 1002), allowedDestinations: ['172.16.5.3/32'] },
+    ];
+    await withEmulation(synth({ tenants }), async (emu) => {
+      expect(emu.probes.get('alpha')).toBe('172.16.5.3');
+      expect(emu.probes.get('beta')).toBe('172.16.5.3');
+      const subnets = Object.fromEntries(emu.members[0].tenants.map((row) => [row[0], row[9]]));
+      expect(subnets).toEqual({ alpha: '172.16.5.0/24', beta: '172.16.255.0/24' });
+      const r = await emu.matrix();
+      expect(r.checks.filter((c) => !c.pass)).toEqual([]);
+      for (const t of ['alpha', 'beta']) {
+        expect(r.reached[`n1-${t}`]).toEqual([t]);
+        expect(r.reached[`n2-${t}`]).toEqual([t]);
+      }
+      expect(r.reached['n1-unlabelled']).toBeUndefined();
+    });
+  });
+
   test('a tenant added to a running emulation leaves the others\' flows untouched', async () => {
     await withEmulation(synth({}), async (emu) => {
       const pods = ['alpha', 'beta'].map((t) => emu.pods.find((p) => p.tenant === t)!);

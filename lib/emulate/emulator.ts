@@ -232,14 +232,15 @@ export class Emulation {
     const fab = this.topo.addNs(`t-${t.name}`);
     this.topo.bridge(fab, 'br0', 9001);
     const svc = this.topo.addNs(`s-${t.name}`);
-    const probe = cidrhost(t.cidrs[0], 3);
+    // On an allowed destination: in a stand-in subnet, a service /24, or a /32 the fabric routes to.
+    const { ip: probe, net: svcNet, prefix } = this.standIns.probe(t.name);
     this.probes.set(t.name, probe);
-    const svcNet = slash24(probe);
     this.topo.link(svc, 'eth0', fab, 'svc', { mtu: 9001 });
     this.topo.enslave(fab, 'svc', 'br0');
     this.routerOn(fab, svcNet);
-    this.topo.exec(svc, 'ip', ['addr', 'add', `${probe}/24`, 'dev', 'eth0']);
-    this.topo.exec(svc, 'ip', ['route', 'add', 'default', 'via', cidrhost(svcNet, 1)]);
+    if (prefix === 32) this.topo.exec(fab, 'ip', ['route', 'replace', `${probe}/32`, 'dev', 'br0']);
+    this.topo.exec(svc, 'ip', ['addr', 'add', `${probe}/${prefix}`, 'dev', 'eth0']);
+    this.topo.exec(svc, 'ip', ['route', 'add', 'default', 'via', cidrhost(svcNet, 1), ...(prefix === 32 ? ['dev', 'eth0', 'onlink'] : [])]);
     spawnLogged('ip', ['netns', 'exec', svc, 'redis-server', '--bind', probe, '--port', '6379', '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--daemonize', 'no', '--logfile', ''], join(this.runDir, `redis-${t.name}.log`));
     for (let i = 0; i < 50 && !this.topo.ok(svc, 'redis-cli', ['-h', probe, 'ping'], 2000); i++) sleepSync(100);
     if (!this.topo.ok(svc, 'redis-cli', ['-h', probe, 'ping'], 2000)) throw new Error(`redis-server of tenant ${t.name} did not start (see ${this.runDir}/redis-${t.name}.log)`);

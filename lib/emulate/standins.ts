@@ -1,9 +1,24 @@
 import { createHash } from 'crypto';
-import { cidrhost, Plan } from './plan';
+import { cidrhost, evaluate, Plan } from './plan';
 
 /**
  * Deterministic stand-ins for values a real plan learns only after apply: subnet
  * CIDRs, ENI addresses, ids and MACs. Same plan in, same values out.
+ *
+ * Placement. A plan knows a tenant only by its allowed destinations D (the agent
+ * tenant table); the tenant's own subnets are learned at apply. The stand-ins put
+ * the k subnets of a tenant
+ * - at the top /24s of D[0] when D[0] is /22 or wider (the historical layout);
+ * - else inside D[0] itself, split into k equal blocks from the top (the whole of
+ *   D[0] when k = 1), when each block is still a /28 or wider;
+ * - else (a /29../32 destination) at the top /24s of the /16 that encloses D[0],
+ *   skipping every /24 that overlaps one of the tenant's destinations.
+ * In a subnet the router is host 1, NAT ENIs are host 10.. (host 4.. in subnets
+ * narrower than /24) and reservations (NAT IPs, HaVips) are what the plan says.
+ * The tenant's probe service sits at host 3 of D[0] (its last address if D[0] has
+ * fewer than four): inside a stand-in subnet when it falls in one, else in a /24
+ * service network behind the tenant fabric router (D[0] of /22 or wider), else as a
+ * /32 the tenant fabric routes to. Every collision is an error naming the tenant.
  */
 export interface StandIns {
   /** Resolve a Terraform reference such as `aws_network_interface.X.private_ip`. */
@@ -13,15 +28,43 @@ export interface StandIns {
   readonly nodeSubnet: string;
   /** The subnet router (VPC router, host .1) of a stand-in subnet. */
   router(subnet: string): string;
+  /** Where a tenant's probe service lives. */
+  probe(tenant: string): ProbePlacement;
+  /** Stand-in CIDR of a subnet id of the plan. */
+  subnet(id: string): string;
+}
+
+export interface ProbePlacement {
+  /** The service address: an address of the tenant's first allowed destination. */
+  readonly ip: string;
+  /** Network whose router (host 1) the tenant fabric carries; the service's default gateway. */
+  readonly net: string;
+  /** Prefix length of the service's address: the net's, or 32 (on-link default route, host route in the fabric). */
+  readonly prefix: number;
 }
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
-function lastSlash24(cidr: string, fromTop: number): string {
-  const [ip, len] = cidr.split('/');
-  if (Number(len) > 22) throw new Error(`stand-in subnets need a /22 or larger range, got ${cidr}`);
-  const third = cidrhost(`${ip}/${len}`, -1).split('.').map(Number);
-  return `${third[0]}.${third[1]}.${third[2] - fromTop}.0/24`;
+interface Block { base: number; len: number; size: number }
+const ipInt = (ip: string) => ip.split('.').reduce((a, o) => a * 256 + Number(o), 0);
+const intIp = (v: number) => [v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255].join('.');
+function block(cidr: string): Block {
+  const [ip, l] = cidr.split('/');
+  const len = Number(l ?? 32);
+  const size = 2 ** (32 - len);
+  return { base: Math.floor(ipInt(ip) / size) * size, len, size };
+}
+const text = (b: { base: number; len: number }) => `${intIp(b.base)}/${b.len}`;
+const sub = (b: Block, len: number, i: number): Block => ({ base: b.base + i * 2 ** (32 - len), len, size: 2 ** (32 - len) });
+const overlap = (a: Block, b: Block) => a.base < b.base + b.size && b.base < a.base + a.size;
+const contains = (b: Block, ip: number) => ip >= b.base && ip < b.base + b.size;
+
+/** The i-th /24 from the top of a /22-or-wider range. */
+function lastSlash24(cidr: string, fromTop: number, what: string): string {
+  const b = block(cidr);
+  if (b.len > 22) throw new Error(`${what}: stand-in subnets need a /22 or larger range, got ${cidr}`);
+  if (fromTop >= b.size / 256) throw new Error(`${what}: ${cidr} has no room for ${fromTop + 1} stand-in /24 subnets`);
+  return text(sub(b, 24, b.size / 256 - 1 - fromTop));
 }
 
 function firstSlash24(cidr: string, n: number): string {
@@ -29,32 +72,59 @@ function firstSlash24(cidr: string, n: number): string {
   return `${o[0]}.${o[1]}.${o[2] + n}.0/24`;
 }
 
+/** The k stand-in subnets of a tenant whose first allowed destination is dests[0]. */
+export function tenantSubnets(tenant: string, dests: string[], k: number): string[] {
+  const d0 = block(dests[0]);
+  if (d0.len < 16) throw new Error(`tenant ${tenant}: destination ${dests[0]} is wider than a VPC (/16); the stand-ins place subnets inside one VPC range`);
+  if (d0.len <= 22) return Array.from({ length: k }, (_, i) => lastSlash24(dests[0], i, `tenant ${tenant}`));
+  const bits = Math.ceil(Math.log2(Math.max(k, 1)));
+  if (d0.len + bits <= 28) return Array.from({ length: k }, (_, i) => text(sub(d0, d0.len + bits, 2 ** bits - 1 - i)));
+  const outer = block(`${intIp(d0.base)}/16`);
+  const taken = dests.map(block);
+  const out: string[] = [];
+  for (let i = 255; i >= 0 && out.length < k; i--) {
+    const c = sub(outer, 24, i);
+    if (!taken.some((d) => overlap(d, c))) out.push(text(c));
+  }
+  if (out.length < k) throw new Error(`tenant ${tenant}: ${dests[0]} is too narrow for ${k} stand-in subnet(s) and the enclosing ${text(outer)} has only ${out.length} /24s free of its destinations ${dests.join(', ')}`);
+  return out;
+}
+
 export function buildStandIns(plan: Plan, tenantCidrs: Record<string, string[]>): StandIns {
   const json = plan.json;
   const enis: Record<string, any> = json.resource?.aws_network_interface ?? {};
   const subnets: Record<string, any> = json.data?.aws_subnet ?? {};
+  const reservations: Record<string, any> = json.resource?.aws_ec2_subnet_cidr_reservation ?? {};
   const nodeCidrsMatch = /NODE_CIDRS='([^']*)'/.exec(plan.members[0].userData);
   if (!nodeCidrsMatch) throw new Error('user data has no NODE_CIDRS');
   const functionCidr = nodeCidrsMatch[1].split(' ')[0];
+  const destsOf = (tenant: string): string[] => {
+    const cidrs = tenantCidrs[tenant];
+    if (!cidrs?.length) throw new Error(`tenant ${tenant} has ENIs but no CIDRs in the agent tenant table`);
+    return cidrs;
+  };
 
-  // Subnet id -> stand-in CIDR. Tenant subnets take the top /24s of the tenant range,
-  // function-side subnets the top /24s of the function range; nodes get the first /24 + 1.
+  // Subnet id -> stand-in CIDR (rules above); function-side subnets take the top /24s of
+  // the function range, nodes get the first /24 + 1.
   const subnetCidr = new Map<string, string>();
+  const subnetTenant = new Map<string, string>();
+  const tenantSubnetIds = new Map<string, string[]>(); // every subnet wired into a tenant's fabric
   let fnTop = 0;
-  const tenantTop = new Map<string, number>();
   const subnetIds = [...new Set(Object.values(enis).map((e) => String(e.subnet_id)))].sort();
   for (const id of subnetIds) {
     const users = Object.values(enis).filter((e) => e.subnet_id === id);
-    const tenant = users.map((e) => e.tags?.['crossvpc:tenant']).find(Boolean);
-    if (tenant) {
-      const cidrs = tenantCidrs[tenant];
-      if (!cidrs?.length) throw new Error(`tenant ${tenant} has ENIs but no CIDRs in the agent tenant table`);
-      const k = tenantTop.get(tenant) ?? 0;
-      tenantTop.set(tenant, k + 1);
-      subnetCidr.set(id, lastSlash24(cidrs[0], k));
-    } else {
-      subnetCidr.set(id, lastSlash24(functionCidr, fnTop++));
-    }
+    const tags = [...new Set(users.map((e) => e.tags?.['crossvpc:tenant']).filter(Boolean))] as string[];
+    for (const t of tags) tenantSubnetIds.set(t, [...(tenantSubnetIds.get(t) ?? []), id]);
+    if (tags.length) subnetTenant.set(id, tags[0]);
+    else subnetCidr.set(id, lastSlash24(functionCidr, fnTop++, `function VPC range ${functionCidr}`));
+  }
+  const placedFor = new Set<string>();
+  for (const id of subnetIds) {
+    const tenant = subnetTenant.get(id);
+    if (!tenant || placedFor.has(tenant)) continue;
+    placedFor.add(tenant);
+    const own = subnetIds.filter((s) => subnetTenant.get(s) === tenant);
+    tenantSubnets(tenant, destsOf(tenant), own.length).forEach((c, i) => subnetCidr.set(own[i], c));
   }
   const nodeSubnet = firstSlash24(functionCidr, 1);
 
@@ -62,6 +132,7 @@ export function buildStandIns(plan: Plan, tenantCidrs: Record<string, string[]>)
   for (const id of subnetIds) {
     Object.keys(enis).filter((k) => enis[k].subnet_id === id).sort().forEach((k, i) => eniIndex.set(k, i));
   }
+  const eniBase = (cidr: string) => (block(cidr).len <= 24 ? 10 : 4);
 
   const resolve = (ref: string): string => {
     const parts = ref.split('.');
@@ -77,8 +148,10 @@ export function buildStandIns(plan: Plan, tenantCidrs: Record<string, string[]>)
       if (!eni) throw new Error(`unknown resource ${ref}`);
       const h = digest(parts[1]);
       switch (parts[2]) {
-        case 'private_ip':
-          return cidrhost(subnetCidr.get(String(eni.subnet_id))!, 10 + eniIndex.get(parts[1])!);
+        case 'private_ip': {
+          const cidr = subnetCidr.get(String(eni.subnet_id))!;
+          return cidrhost(cidr, eniBase(cidr) + eniIndex.get(parts[1])!);
+        }
         case 'id':
           return `eni-${h.toString('hex').slice(0, 17)}`;
         case 'mac_address':
@@ -89,5 +162,71 @@ export function buildStandIns(plan: Plan, tenantCidrs: Record<string, string[]>)
     }
     throw new Error(`the emulator has no stand-in for ${ref}`);
   };
-  return { resolve, functionCidr, nodeSubnet, router: (s) => cidrhost(s, 1) };
+
+  // Every address the plan puts in each stand-in subnet must fit and be distinct.
+  const used = new Map<string, Map<number, string>>(); // subnet id -> address -> what
+  const owner = (id: string) => (subnetTenant.has(id) ? `tenant ${subnetTenant.get(id)}` : 'function VPC');
+  const claim = (id: string, ip: string, what: string) => {
+    const cidr = subnetCidr.get(id)!;
+    const b = block(cidr);
+    const v = ipInt(ip);
+    if (!contains(b, v)) throw new Error(`${owner(id)}: ${what} ${ip} lies outside the stand-in subnet ${cidr} of ${id}; the emulator cannot place it`);
+    if (v === b.base || v === b.base + b.size - 1) throw new Error(`${owner(id)}: ${what} ${ip} is the network or broadcast address of the stand-in subnet ${cidr} of ${id}`);
+    const m = used.get(id) ?? new Map<number, string>();
+    used.set(id, m);
+    if (m.has(v)) throw new Error(`${owner(id)}: ${what} ${ip} collides with ${m.get(v)} in the stand-in subnet ${cidr} of ${id}`);
+    m.set(v, what);
+  };
+  const ranged = (id: string, n: number, what: string) => {
+    const cidr = subnetCidr.get(id)!;
+    if (n >= block(cidr).size) throw new Error(`${owner(id)}: the stand-in subnet ${cidr} of ${id} is too small for its ${what}`);
+    return cidrhost(cidr, n);
+  };
+  for (const id of subnetIds) {
+    claim(id, ranged(id, 1, 'router (host 1)'), 'router');
+    for (const k of Object.keys(enis).filter((e) => enis[e].subnet_id === id).sort()) {
+      claim(id, ranged(id, eniBase(subnetCidr.get(id)!) + eniIndex.get(k)!, `ENI ${k}`), `ENI ${k}`);
+    }
+  }
+  for (const [k, r] of Object.entries(reservations)) {
+    const id = String(r.subnet_id);
+    if (!subnetCidr.has(id)) continue;
+    const cidr = evaluate(String(r.cidr_block), resolve);
+    if (!cidr.endsWith('/32')) continue;
+    claim(id, cidr.slice(0, -3), `reserved IP ${k}`);
+  }
+
+  const probes = new Map<string, ProbePlacement>();
+  for (const [tenant, dests] of Object.entries(tenantCidrs)) {
+    if (!dests.length) continue;
+    const d0 = block(dests[0]);
+    const ip = intIp(d0.base + Math.min(3, d0.size - 1));
+    const mine = tenantSubnetIds.get(tenant) ?? [];
+    const home = mine.find((id) => contains(block(subnetCidr.get(id)!), ipInt(ip)));
+    if (home) {
+      claim(home, ip, `Redis probe of tenant ${tenant} (on destination ${dests[0]})`);
+      probes.set(tenant, { ip, net: subnetCidr.get(home)!, prefix: 32 });
+    } else if (d0.len <= 22) {
+      const net = `${ip.split('.').slice(0, 3).join('.')}.0/24`;
+      const clash = mine.find((id) => overlap(block(net), block(subnetCidr.get(id)!)));
+      if (clash) throw new Error(`tenant ${tenant}: the probe network ${net} on destination ${dests[0]} overlaps its stand-in subnet ${subnetCidr.get(clash)} (${clash})`);
+      probes.set(tenant, { ip, net, prefix: 24 });
+    } else if (mine.length) {
+      probes.set(tenant, { ip, net: subnetCidr.get(mine[0])!, prefix: 32 });
+    } else {
+      probes.set(tenant, { ip: '', net: '', prefix: 0 });
+    }
+  }
+  const probe = (tenant: string): ProbePlacement => {
+    const p = probes.get(tenant);
+    if (!p) throw new Error(`tenant ${tenant} is not in the agent tenant table`);
+    if (!p.ip) throw new Error(`tenant ${tenant}: destination ${tenantCidrs[tenant][0]} is narrower than a /22 and the tenant has no NAT ENI subnet, so its probe has no VPC router`);
+    return p;
+  };
+  const subnet = (id: string): string => {
+    const c = subnetCidr.get(id);
+    if (!c) throw new Error(`subnet ${id} holds no ENI of this plan`);
+    return c;
+  };
+  return { resolve, functionCidr, nodeSubnet, router: (s) => cidrhost(s, 1), probe, subnet };
 }
