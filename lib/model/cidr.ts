@@ -49,10 +49,19 @@ export function uintToIp(n: number): string {
   return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
 }
 
+/**
+ * A whole list given as a token (cdktf: `variable.listValue`, an array holding one
+ * `#{TfToken[...]}` element). Lists of literals with token elements are not list tokens:
+ * their elements are checked one by one, so the error names the element.
+ */
+export function isListToken(value: unknown): boolean {
+  return Array.isArray(value) && value.some((v) => typeof v === 'string' && /#\{TfToken\[/.test(v));
+}
+
 /** Refuses an unresolved token for a prop that needs a literal at synth, saying why. */
 export function rejectToken(value: unknown, where: Where, what: string, why?: string, example?: string): void {
   const unresolved = where.isUnresolved ?? isUnresolvedToken;
-  if (unresolved(value) || (Array.isArray(value) && value.some((v) => unresolved(v)))) {
+  if (isListToken(value) || (!Array.isArray(value) && unresolved(value))) {
     throw new CrossVpcError({
       path: where.path,
       prop: where.prop,
