@@ -2,6 +2,7 @@ export * from './constructs/cross-vpc-nat';
 export * from './constructs/proxy-node-pair';
 export * from './constructs/nat-eni';
 export * from './constructs/function-vpc-link';
+export { isUnresolvedValue } from './constructs/tokens';
 export * from './model/crossvpc-model';
 export * from './model/errors';
 export { MAX_ENIS_BY_INSTANCE_TYPE, tenantCapacity } from './model/eni-capacity';

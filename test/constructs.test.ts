@@ -1,10 +1,11 @@
-import { App, Testing, TerraformStack } from 'cdktf';
+import { App, Testing, TerraformStack, TerraformVariable } from 'cdktf';
 import { Instance } from '@cdktf/provider-aws/lib/instance';
 import { NetworkInterface } from '@cdktf/provider-aws/lib/network-interface';
 import { NetworkInterfaceAttachmentA } from '@cdktf/provider-aws/lib/network-interface-attachment';
 import { DaemonSetV1 } from '@cdktf/provider-kubernetes/lib/daemon-set-v1';
 import { AwsProvider } from '@cdktf/provider-aws/lib/provider';
-import { CrossVpcNat, CrossVpcError, FunctionVpcLink } from '../lib';
+import { KubernetesProvider } from '@cdktf/provider-kubernetes/lib/provider';
+import { CrossVpcNat, CrossVpcError, FunctionVpcLink, ProxyNodePair } from '../lib';
 import { OverlappingTenantsStack } from '../examples/overlapping-tenants/stack';
 import { asDeployed, synthExample, synthJson, userDataOf } from './helpers';
 import { gzipSync } from 'zlib';
@@ -249,4 +250,205 @@ test('user data over EC2\'s 16 KB (gzipped) is refused at synth, naming the fix'
     gateway: { subnetId: 'subnet-g', instanceType: 'x.huge', tenantsPerMember: 300 },
     tenants: Array.from({ length: 300 }, (_, i) => ({ name: `t${i}`, vpcId: `vpc-${i}`, subnetId: `subnet-${i}`, cidrs: ['172.16.0.0/16'], vni: i + 1 })),
   })).toThrow(/S\/Nat\/Pair0: invalid tenants = .*gzipped user data is about \d+ bytes, over the 16384-byte limit.*Fix: lower gateway.tenantsPerMember/);
+});
+
+describe('bad input at synth: constructs', () => {
+  const fvp = { vpcId: 'vpc-f', nodeSubnetIds: ['subnet-n'], vpcCidr: '10.0.0.0/16' };
+  const alpha = { name: 'alpha', vpcId: 'vpc-a', subnetId: 'subnet-a', cidrs: ['172.16.0.0/16'] };
+  function stackIn(app: App, id = 'S') {
+    const s = new TerraformStack(app, id);
+    new AwsProvider(s, 'aws', { region: 'eu-west-1' });
+    new KubernetesProvider(s, 'k8s', { configPath: '~/.kube/config' });
+    return s;
+  }
+  function expectError(fn: () => unknown, parts: Array<string | RegExp>) {
+    let caught: unknown;
+    try {
+      fn();
+    } catch (e) {
+      caught = e;
+    }
+    expect(caught).toBeInstanceOf(CrossVpcError);
+    const msg = (caught as Error).message;
+    expect(msg).toContain('Fix:');
+    for (const p of parts) expect(msg).toMatch(p);
+  }
+  const synth = (s: TerraformStack) => JSON.parse(Testing.synth(s));
+
+  describe('tokens', () => {
+    test('a number token as vni says it is a token and why a literal is needed', () => {
+      const s = stackIn(Testing.app());
+      const v = new TerraformVariable(s, 'vni', { type: 'number' });
+      expectError(() => new CrossVpcNat(s, 'Nat', { functionVpc: fvp, gateway: { subnetId: 'subnet-g' }, tenants: [{ ...alpha, vni: v.numberValue }] }),
+        [/^S\/Nat: invalid tenants\[0\]\.vni/, /unresolved Terraform token/, /literal value at synth time because it keys the tenant's tunnel/]);
+    });
+    test.each([
+      ['cidrs (string token)', (v: TerraformVariable) => ({ cidrs: [v.stringValue] }), /tenants\[0\]\.cidrs\[0\]/],
+      ['cidrs (list token)', (v: TerraformVariable) => ({ cidrs: v.listValue }), /tenants\[0\]\.cidrs/],
+      ['natIp', (v: TerraformVariable) => ({ natIp: v.stringValue }), /tenants\[0\]\.natIp/],
+      ['allowedDestinations', (v: TerraformVariable) => ({ allowedDestinations: [v.stringValue] }), /tenants\[0\]\.allowedDestinations\[0\]/],
+      ['name', (v: TerraformVariable) => ({ name: v.stringValue }), /tenants\[0\]\.name/],
+    ])('a token as tenant %s is refused with the reason', (_what, extra, prop) => {
+      const s = stackIn(Testing.app());
+      const v = new TerraformVariable(s, 'v', {});
+      expectError(() => new CrossVpcNat(s, 'Nat', { functionVpc: fvp, gateway: { subnetId: 'subnet-g' }, tenants: [{ ...alpha, ...extra(v) }] }), [prop, /unresolved Terraform token/, /needs its literal value at synth time/]);
+    });
+    test.each([
+      ['pair', { pair: 0 }, /tenants\[0\]\.pair/, /to place the tenant/],
+      ['slot', { slot: 1 }, /tenants\[0\]\.slot/, /ENI device index/],
+    ])('a number token as tenant %s is refused', (key, _lit, prop, why) => {
+      const s = stackIn(Testing.app());
+      const v = new TerraformVariable(s, 'v', { type: 'number' });
+      expectError(() => new CrossVpcNat(s, 'Nat', { functionVpc: fvp, gateway: { subnetId: 'subnet-g' }, tenants: [{ ...alpha, [key]: v.numberValue }] }), [prop, /unresolved Terraform token/, why]);
+    });
+    test('tokens as gateway haVips, pairCount, mtu, connLimitPerTenant and function vpcCidr are refused', () => {
+      const s = stackIn(Testing.app());
+      const str = new TerraformVariable(s, 'str', {});
+      const num = new TerraformVariable(s, 'num', { type: 'number' });
+      const nat = (gateway: object, functionVpc: object = fvp) => () => new CrossVpcNat(s, `Nat${Math.random()}`.replace('.', ''), { functionVpc: functionVpc as any, gateway: { subnetId: 'subnet-g', ...gateway }, tenants: [alpha] });
+      expectError(nat({ haVips: [str.stringValue] }), [/gateway\.haVips\[0\]/, /unresolved Terraform token/]);
+      expectError(nat({ pairCount: num.numberValue }), [/gateway\.pairCount/, /unresolved Terraform token/, /which pairs exist/]);
+      expectError(nat({ mtu: num.numberValue }), [/gateway\.mtu/, /unresolved Terraform token/, /tunnel MTU/]);
+      expectError(nat({ connLimitPerTenant: num.numberValue }), [/gateway\.connLimitPerTenant/, /unresolved Terraform token/, /ct count over/]);
+      expectError(nat({ sshCidrs: [str.stringValue] }), [/gateway\.sshCidrs\[0\]/, /unresolved Terraform token/]);
+      expectError(nat({}, { ...fvp, vpcCidr: str.stringValue }), [/functionVpc\.vpcCidr/, /unresolved Terraform token/]);
+      expectError(nat({}, { ...fvp, nodeCidrs: str.listValue }), [/functionVpc\.nodeCidrs/, /unresolved Terraform token/]);
+    });
+    test('an AZ token on the gateway and the tenant is accepted; the plan-time AZ precondition remains', () => {
+      const s = stackIn(Testing.app());
+      const gwAz = new TerraformVariable(s, 'gwAz', {});
+      const tAz = new TerraformVariable(s, 'tAz', {});
+      new CrossVpcNat(s, 'Nat', { functionVpc: fvp, gateway: { subnetId: 'subnet-g', availabilityZone: gwAz.stringValue }, tenants: [{ ...alpha, availabilityZone: tAz.stringValue }] });
+      const att = Object.values<any>(synth(s).resource.aws_network_interface_attachment);
+      expect(att).toHaveLength(2);
+      for (const a of att) expect(a.lifecycle.precondition[0].condition).toMatch(/^\$\{\(data\.aws_subnet\.[^.]+\.availability_zone == var\.gwAz\)\}$/);
+    });
+    test('an instance-type token needs tenantsPerMember', () => {
+      const s = stackIn(Testing.app());
+      const type = new TerraformVariable(s, 'type', {});
+      expectError(() => new CrossVpcNat(s, 'Nat', { functionVpc: fvp, gateway: { subnetId: 'subnet-g', instanceType: type.stringValue }, tenants: [alpha] }),
+        [/gateway\.instanceType/, /unresolved Terraform token, so the built-in ENI table cannot/, /set gateway\.tenantsPerMember/]);
+    });
+    test('an instance-type token with tenantsPerMember: the AMI architecture is read at plan time, the ENI precondition stays', () => {
+      const s = stackIn(Testing.app());
+      const type = new TerraformVariable(s, 'type', {});
+      new CrossVpcNat(s, 'Nat', { functionVpc: fvp, gateway: { subnetId: 'subnet-g', instanceType: type.stringValue, tenantsPerMember: 3 }, tenants: [alpha] });
+      const json = synth(s);
+      const ssm = Object.values<any>(json.data.aws_ssm_parameter)[0].name;
+      expect(ssm).toMatch(/^\/aws\/service\/canonical\/ubuntu\/server\/24\.04\/stable\/current\/\$\{contains\(data\.aws_ec2_instance_type\.[^.]+\.supported_architectures, "arm64"\) \? "arm64" : "amd64"\}\/hvm/);
+      for (const i of Object.values<any>(json.resource.aws_instance)) {
+        expect(i.instance_type).toBe('${var.type}');
+        expect(i.lifecycle.precondition[0].condition).toMatch(/maximum_network_interfaces >= 2/);
+        expect(i.lifecycle.precondition[0].error_message).not.toContain('TfToken');
+      }
+    });
+  });
+
+  describe('plan-time preconditions', () => {
+    test('a given natIp: its reservation checks it is a usable host of the tenant subnet', () => {
+      const s = stackIn(Testing.app());
+      new CrossVpcNat(s, 'Nat', { functionVpc: fvp, gateway: { subnetId: 'subnet-g' }, tenants: [{ ...alpha, natIp: '172.16.9.9' }] });
+      const res = Object.entries<any>(synth(s).resource.aws_ec2_subnet_cidr_reservation).find(([k]) => k.includes('NatIpReservation'))![1];
+      expect(res.cidr_block).toBe('172.16.9.9/32');
+      const [pre] = res.lifecycle.precondition;
+      const sub = /data\.aws_subnet\.[A-Za-z0-9_-]*Tenant-alpha-Subnet[A-Za-z0-9_-]*\.cidr_block/.source;
+      expect(pre.condition).toMatch(new RegExp(`cidrhost\\("172\\.16\\.9\\.9/\\$\\{element\\(split\\("/", ${sub}\\), 1\\)\\}", 0\\) == cidrhost\\(${sub}, 0\\)`));
+      expect(pre.condition).toMatch(new RegExp(`!contains\\(\\[cidrhost\\(${sub}, 0\\), cidrhost\\(${sub}, 1\\), cidrhost\\(${sub}, 2\\), cidrhost\\(${sub}, 3\\), cidrhost\\(${sub}, -1\\)\\], "172\\.16\\.9\\.9"\\)`));
+      expect(pre.error_message).toMatch(/natIp 172\.16\.9\.9 must be a usable host of the tenant subnet subnet-a.*network, broadcast/);
+    });
+    test('a given HaVip: its reservation checks it is a usable host of the gateway subnet', () => {
+      const s = stackIn(Testing.app());
+      new CrossVpcNat(s, 'Nat', { functionVpc: fvp, gateway: { subnetId: 'subnet-g', haVips: ['10.0.255.250'] }, tenants: [alpha] });
+      const res = Object.entries<any>(synth(s).resource.aws_ec2_subnet_cidr_reservation).find(([k]) => k.includes('HaVipReservation'))![1];
+      const [pre] = res.lifecycle.precondition;
+      expect(pre.condition).toMatch(/cidrhost\("10\.0\.255\.250\/\$\{element\(split\("\/", data\.aws_subnet\.[^.]+GatewaySubnet[^.]*\.cidr_block\), 1\)\}", 0\) == cidrhost\(data\.aws_subnet/);
+      expect(pre.condition).toMatch(/!contains\(\[cidrhost\(.*-1\)\], "10\.0\.255\.250"\)/);
+      expect(pre.error_message).toMatch(/HaVip 10\.0\.255\.250 \(gateway\.haVips\[0\]\) must be a usable host of the gateway subnet subnet-g/);
+    });
+    test('default addresses carry no precondition (they are hosts of the subnet by construction)', () => {
+      const json = synthJson();
+      for (const r of Object.values<any>(json.resource.aws_ec2_subnet_cidr_reservation)) expect(r.lifecycle).toBeUndefined();
+    });
+  });
+
+  describe('cost guards', () => {
+    test('a pin to pair 4 (with pairCount) builds pair 4 only; links and lookups cope with the gap', () => {
+      const s = stackIn(Testing.app());
+      const nat = new CrossVpcNat(s, 'Nat', { functionVpc: fvp, gateway: { subnetId: 'subnet-g', pairCount: 5 }, tenants: [{ ...alpha, pair: 4 }] });
+      new FunctionVpcLink(s, 'Link', { nat, agentImage: 'img:1' });
+      expect(nat.pairs.map((p) => p.pair.index)).toEqual([4]);
+      expect(Object.keys(nat.pairsByIndex)).toEqual(['4']);
+      expect(Object.keys(nat.linkSpec.haVips)).toEqual(['4']);
+      expect(nat.natIp('alpha')).toMatch(/TfToken/);
+      const json = synth(s);
+      const pairsBuilt = new Set(Object.values<any>(json.resource.aws_instance).map((i) => i.tags['crossvpc:pair']));
+      expect([...pairsBuilt]).toEqual(['4']);
+      expect(Object.keys(json.resource.aws_ec2_subnet_cidr_reservation).every((k) => k.includes('Pair4'))).toBe(true);
+      const table = JSON.parse(Object.values<any>(json.resource.kubernetes_config_map_v1)[0].data['tenants.json']);
+      expect(table.gatewayEndpoints).toHaveLength(1);
+      expect(table.gatewayEndpoints[0]).toMatch(/cidrhost\(data\.aws_subnet\.[^.]*Pair4/);
+      expect(table.tenants[0].haVip).toBe(table.gatewayEndpoints[0]);
+    });
+    test('a pair whose tenants are all retired is not built, and the others do not move', () => {
+      const tenants = ['a', 'b', 'c'].map((n) => ({ name: n, vpcId: `vpc-${n}`, subnetId: `subnet-${n}`, cidrs: ['172.16.0.0/16'] }));
+      const build = (retireC: boolean) => {
+        const s = stackIn(Testing.app());
+        new CrossVpcNat(s, 'Nat', { functionVpc: fvp, gateway: { subnetId: 'subnet-g', instanceType: 'c6in.large' }, tenants: tenants.map((t) => (t.name === 'c' && retireC ? { ...t, retired: true } : t)) });
+        return synth(s);
+      };
+      const before = build(false);
+      const after = build(true);
+      expect(new Set(Object.values<any>(before.resource.aws_instance).map((i) => i.tags['crossvpc:pair']))).toEqual(new Set(['0', '1']));
+      expect(new Set(Object.values<any>(after.resource.aws_instance).map((i) => i.tags['crossvpc:pair']))).toEqual(new Set(['0']));
+      for (const [k, v] of Object.entries<any>(after.resource.aws_instance)) expect(v).toEqual(before.resource.aws_instance[k]);
+    });
+    test('a typo pin (pair: 999) without pairCount is refused, not 1,000 pairs', () => {
+      const s = stackIn(Testing.app());
+      expectError(() => new CrossVpcNat(s, 'Nat', { functionVpc: fvp, gateway: { subnetId: 'subnet-g' }, tenants: [{ ...alpha, pair: 999 }] }),
+        [/^S\/Nat: invalid tenants\[0\]\.pair = 999/, /without gateway\.pairCount a pin may name pairs 0\.\.0/, /set gateway\.pairCount to at least 1000/]);
+    });
+    test('ProxyNodePair refuses to build an empty pair', () => {
+      const s = stackIn(Testing.app());
+      const nat = new CrossVpcNat(s, 'Nat', { functionVpc: fvp, gateway: { subnetId: 'subnet-g', pairCount: 2 }, tenants: [{ ...alpha, pair: 1 }] });
+      expectError(() => new ProxyNodePair(s, 'Extra', { model: nat.model, pairIndex: 0 }), [/^S\/Extra: invalid pairIndex = 0/, /no active tenants/, /pairsInUse/]);
+    });
+    test('ProxyNodePair refuses a connLimitPerTenant above its conntrackMax', () => {
+      const s = stackIn(Testing.app());
+      const nat = new CrossVpcNat(s, 'Nat', { functionVpc: fvp, gateway: { subnetId: 'subnet-g', pairCount: 2 }, tenants: [{ ...alpha, pair: 1 }] });
+      expectError(() => new ProxyNodePair(s, 'Extra', { model: nat.model, pairIndex: 1, conntrackMax: 1000, connLimitPerTenant: 2000 }), [/^S\/Extra: invalid connLimitPerTenant = 2000/, /nf_conntrack_max \(1000\)/]);
+    });
+  });
+
+  describe('one CrossVpcNat and one FunctionVpcLink per App', () => {
+    test('a second CrossVpcNat for the same function VPC, in another stack of the app, names both paths', () => {
+      const app = Testing.app();
+      new CrossVpcNat(stackIn(app, 'One'), 'Nat', { functionVpc: fvp, gateway: { subnetId: 'subnet-g' }, tenants: [alpha] });
+      expectError(() => new CrossVpcNat(stackIn(app, 'Two'), 'Nat', { functionVpc: fvp, gateway: { subnetId: 'subnet-g2' }, tenants: [{ ...alpha, name: 'beta' }] }),
+        [/^Two\/Nat: invalid functionVpc\.vpcId = "vpc-f"/, /One\/Nat already uses this functionVpc\.vpcId/, /put all tenants in one CrossVpcNat \(it manages up to 1000 pairs\)/]);
+    });
+    test('a second CrossVpcNat on the same gateway subnet is refused', () => {
+      const app = Testing.app();
+      const s = stackIn(app);
+      new CrossVpcNat(s, 'Nat', { functionVpc: fvp, gateway: { subnetId: 'subnet-g' }, tenants: [alpha] });
+      expectError(() => new CrossVpcNat(s, 'Nat2', { functionVpc: { ...fvp, vpcId: 'vpc-other' }, gateway: { subnetId: 'subnet-g' }, tenants: [alpha] }),
+        [/^S\/Nat2: invalid gateway\.subnetId = "subnet-g"/, /S\/Nat already uses/]);
+    });
+    test('CrossVpcNat in other function VPCs and a failed construct are no rivals', () => {
+      const app = Testing.app();
+      const s = stackIn(app);
+      expect(() => new CrossVpcNat(s, 'Broken', { functionVpc: fvp, gateway: { subnetId: 'subnet-g' }, tenants: [] })).toThrow(CrossVpcError);
+      new CrossVpcNat(s, 'Nat', { functionVpc: fvp, gateway: { subnetId: 'subnet-g' }, tenants: [alpha] });
+      expect(() => new CrossVpcNat(s, 'Nat2', { functionVpc: { ...fvp, vpcId: 'vpc-2' }, gateway: { subnetId: 'subnet-g2' }, tenants: [alpha] })).not.toThrow();
+      expect(CrossVpcNat.isCrossVpcNat(s.node.findChild('Nat'))).toBe(true);
+      expect(CrossVpcNat.isCrossVpcNat(s)).toBe(false);
+    });
+    test('a second FunctionVpcLink in the App is refused', () => {
+      const app = Testing.app();
+      const s = stackIn(app);
+      const nat = new CrossVpcNat(s, 'Nat', { functionVpc: fvp, gateway: { subnetId: 'subnet-g' }, tenants: [alpha] });
+      new FunctionVpcLink(s, 'Link', { nat, agentImage: 'img:1' });
+      expectError(() => new FunctionVpcLink(stackIn(app, 'Other'), 'Link', { linkSpec: nat.linkSpec, agentImage: 'img:1' }),
+        [/^Other\/Link: invalid linkSpec/, /S\/Link is already a FunctionVpcLink in this App/, /crossvpc_node/, /one agent per cluster/]);
+    });
+  });
 });

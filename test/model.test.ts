@@ -1,4 +1,4 @@
-import { buildCrossVpcModel, CrossVpcError, derivedVni, TenantInput } from '../lib';
+import { buildCrossVpcModel, CrossVpcError, derivedVni, pairsInUse, TenantInput } from '../lib';
 
 const fv = { vpcId: 'vpc-f', nodeSubnetIds: ['subnet-n'], vpcCidr: '10.0.0.0/16' };
 const gw = { subnetId: 'subnet-g' };
@@ -106,5 +106,110 @@ describe('model limits', () => {
   });
 
   test('two tenants with the same explicit NAT IP in one subnet are refused', () =>
-    expectError(() => build([t('a', { subnetId: 'subnet-s', natIp: '172.16.9.9' }), t('b', { subnetId: 'subnet-s', natIp: '172.16.9.9', pair: 1 })]), [/tenants\[1\]\.natIp/, /already uses NAT IP 172\.16\.9\.9/]));
+    expectError(() => build([t('a', { subnetId: 'subnet-s', natIp: '172.16.9.9' }), t('b', { subnetId: 'subnet-s', natIp: '172.16.9.9', pair: 1 })], { ...gw, pairCount: 2 }), [/tenants\[1\]\.natIp/, /already uses NAT IP 172\.16\.9\.9/]));
+});
+
+describe('bad input: strict IPv4 parsing', () => {
+  // ipaddr.js (like inet_aton) accepts all of these; we refuse them rather than rewrite them.
+  test.each([
+    ['octal first octet', '010.200.0.0/16'],
+    ['leading zero octet', '172.016.0.0/16'],
+    ['short form', '172.16.0/16'],
+    ['hex octet', '0xac.16.0.0/16'],
+    ['bare integer', '3232235520/24'],
+    ['octet over 255', '172.256.0.0/16'],
+    ['prefix with a leading zero', '172.16.0.0/016'],
+    ['signed prefix', '172.16.0.0/+16'],
+    ['no prefix', '172.16.0.0'],
+    ['surrounding space', ' 172.16.0.0/16'],
+  ])('tenant CIDR refused: %s (%s)', (_what, cidr) =>
+    expectError(() => build([t('a', { cidrs: [cidr] })]), [/tenants\[0\]\.cidrs\[0\]/, JSON.stringify(cidr), /strict notation/, /e\.g\. "172\.16\.0\.0\/16"/]));
+
+  test('strict forms with zeros are accepted', () => {
+    expect(build([t('a', { cidrs: ['172.16.0.0/16'], natIp: '172.16.0.10' })], gw, { ...fv, vpcCidr: '10.0.0.0/16' }).tenants[0].cidrs).toEqual(['172.16.0.0/16']);
+  });
+
+  test.each(['172.016.0.3', '0xac.16.0.3', '2886729731', '172.16.3'])('natIp refused: %s', (ip) =>
+    expectError(() => build([t('a', { natIp: ip })]), [/tenants\[0\]\.natIp/, JSON.stringify(ip), /strict notation/]));
+
+  test('function VPC CIDR in octal form', () =>
+    expectError(() => build([t('a')], gw, { ...fv, vpcCidr: '010.0.0.0/16' }), [/functionVpc\.vpcCidr/, /"010\.0\.0\.0\/16"/, /no octal/]));
+});
+
+describe('bad input: overlaps', () => {
+  test('a tenant whose own CIDRs overlap each other', () =>
+    expectError(() => build([t('a', { cidrs: ['172.16.0.0/16', '172.16.8.0/24'] })]), [/tenants\[0\]\.cidrs\[1\]/, /172\.16\.8\.0\/24 overlaps tenants\[0\]\.cidrs\[0\] 172\.16\.0\.0\/16/, /File exists/, /drop the narrower/]));
+  test('a tenant listing one CIDR twice', () =>
+    expectError(() => build([t('a', { cidrs: ['172.16.0.0/16', '172.16.0.0/16'] })]), [/tenants\[0\]\.cidrs\[1\]/]));
+  test('duplicate allowedDestinations', () =>
+    expectError(() => build([t('a', { allowedDestinations: ['172.16.0.0/24', '172.16.0.0/24'] })]), [/tenants\[0\]\.allowedDestinations\[1\]/, /overlaps tenants\[0\]\.allowedDestinations\[0\]/]));
+  test('overlapping allowedDestinations', () =>
+    expectError(() => build([t('a', { allowedDestinations: ['172.16.0.3/32', '172.16.0.0/24'] })]), [/tenants\[0\]\.allowedDestinations\[1\]/, /172\.16\.0\.0\/24 overlaps/]));
+  test('tenant CIDR overlapping nodeCidrs names both sides', () =>
+    expectError(() => build([t('a', { cidrs: ['100.64.0.0/16'] })], gw, { ...fv, nodeCidrs: ['10.0.0.0/16', '100.64.0.0/10'] }), [/tenants\[0\]\.cidrs\[0\]/, /functionVpc\.nodeCidrs\[1\] 100\.64\.0\.0\/10/, /node CIDRs/]));
+  test('overlapping nodeCidrs', () =>
+    expectError(() => build([t('a')], gw, { ...fv, nodeCidrs: ['10.0.0.0/16', '10.0.4.0/24'] }), [/functionVpc\.nodeCidrs\[1\]/, /"10\.0\.4\.0\/24"/, /overlaps functionVpc\.nodeCidrs\[0\] 10\.0\.0\.0\/16/]));
+  test('overlapping podCidrs', () =>
+    expectError(() => build([t('a')], gw, { ...fv, podCidrs: ['100.64.0.0/10', '100.64.0.0/16'] }), [/functionVpc\.podCidrs\[1\]/, /overlaps functionVpc\.podCidrs\[0\]/]));
+});
+
+describe('bad input: reserved tenant ranges', () => {
+  test.each([
+    ['0.0.0.0/8', /this network/],
+    ['127.0.0.0/8', /loopback/],
+    ['169.254.0.0/16', /link-local/],
+    ['224.0.0.0/4', /multicast/],
+    ['240.0.0.0/4', /class E/],
+  ])('tenant CIDR inside %s', (cidr, label) => {
+    const inside = cidr === '224.0.0.0/4' ? '239.1.0.0/16' : cidr.replace(/\/\d+$/, '/24');
+    expectError(() => build([t('a', { cidrs: [inside] })]), [/tenants\[0\]\.cidrs\[0\]/, JSON.stringify(inside), label]);
+  });
+  test('a destination in a reserved range is refused too (it must lie inside the tenant CIDRs)', () =>
+    expectError(() => build([t('a', { allowedDestinations: ['169.254.169.254/32'] })]), [/allowedDestinations\[0\]/, /not inside/]));
+});
+
+describe('bad input: NAT IP', () => {
+  test('natIp inside the function VPC CIDR', () =>
+    expectError(() => build([t('a', { natIp: '10.0.3.4' })]), [/tenants\[0\]\.natIp/, /"10\.0\.3\.4"/, /inside functionVpc\.vpcCidr 10\.0\.0\.0\/16/, /subnet-a/]));
+  test('natIp inside a pod CIDR', () =>
+    expectError(() => build([t('a', { natIp: '100.64.0.9' })], gw, { ...fv, podCidrs: ['100.64.0.0/10'] }), [/tenants\[0\]\.natIp/, /functionVpc\.podCidrs\[0\]/]));
+  test('natIp inside a node CIDR', () =>
+    expectError(() => build([t('a', { natIp: '100.100.0.9' })], gw, { ...fv, nodeCidrs: ['100.100.0.0/16'] }), [/tenants\[0\]\.natIp/, /functionVpc\.nodeCidrs\[0\]/]));
+});
+
+describe('bad input: gateway', () => {
+  test.each([0, -5, 1.5, 262145])('connLimitPerTenant %p', (v) =>
+    expectError(() => build([t('a')], { ...gw, connLimitPerTenant: v }), [/gateway\.connLimitPerTenant/, new RegExp(`= ${String(v).replace('.', '\\.')}:`), /from 1 to the members' nf_conntrack_max \(262144\)/]));
+  test('connLimitPerTenant in range is kept', () => expect(() => build([t('a')], { ...gw, connLimitPerTenant: 1000 })).not.toThrow());
+  test('duplicate haVips', () =>
+    expectError(() => build([t('a')], { ...gw, haVips: ['10.0.255.250', '10.0.255.250'] }), [/gateway\.haVips\[1\]/, /"10\.0\.255\.250"/, /pair 1 would share its HaVip with pair 0/]));
+  test('a haVip in non-strict notation', () =>
+    expectError(() => build([t('a')], { ...gw, haVips: ['10.0.255.0250'] }), [/gateway\.haVips\[0\]/, /strict notation/]));
+  test('a haVip inside an overlay pod CIDR', () =>
+    expectError(() => build([t('a')], { ...gw, haVips: ['100.64.1.1'] }, { ...fv, podCidrs: ['100.64.0.0/10'] }), [/gateway\.haVips\[0\]/, /podCidrs\[0\]/]));
+  test('invalid sshCidrs', () => {
+    expectError(() => build([t('a')], { ...gw, sshCidrs: ['203.0.113.0/24', '203.0.113/24'] }), [/gateway\.sshCidrs\[1\]/, /"203\.0\.113\/24"/, /strict notation/]);
+    expectError(() => build([t('a')], { ...gw, sshCidrs: ['203.0.113.7/24'] }), [/gateway\.sshCidrs\[0\]/, /host bits/]);
+  });
+});
+
+describe('cost guards: pair pins', () => {
+  test('a pin beyond the pairs the tenants need requires gateway.pairCount', () =>
+    expectError(() => build([t('a', { pair: 999 })]), [/tenants\[0\]\.pair = 999/, /1 listed tenant\(s\) need 1 pair\(s\) at 3 per member/, /pairs 0\.\.0/, /set gateway\.pairCount to at least 1000/]));
+  test('pins inside the pairs the tenants need are fine without pairCount', () => {
+    const m = build(['a', 'b', 'c', 'd'].map((n) => t(n, n === 'a' ? { pair: 1 } : {})));
+    expect(m.tenants.map((x) => x.pairIndex)).toEqual([1, 0, 0, 0]);
+  });
+  test('with pairCount a far pin is allowed; pairs stay indexed and only pairs with tenants are in use', () => {
+    const m = build([t('a', { pair: 4 })], { ...gw, pairCount: 5 });
+    expect(m.pairs.map((p) => p.index)).toEqual([0, 1, 2, 3, 4]);
+    expect(pairsInUse(m).map((p) => p.index)).toEqual([4]);
+  });
+  test('a pair whose tenants are all retired is not in use', () => {
+    const m = build([t('a'), t('b'), t('c'), t('d', { retired: true }), t('e')], { ...gw, instanceType: 'c6in.large' });
+    expect(m.tenants.map((x) => [x.name, x.pairIndex])).toEqual([['a', 0], ['b', 0], ['c', 1], ['e', 2]]);
+    expect(pairsInUse(m).map((p) => p.index)).toEqual([0, 1, 2]);
+    const m2 = build([t('a'), t('b'), t('c', { retired: true }), t('d', { retired: true }), t('e')], { ...gw, instanceType: 'c6in.large' });
+    expect(pairsInUse(m2).map((p) => p.index)).toEqual([0, 2]);
+  });
 });

@@ -63,11 +63,22 @@ export function isValidLabelKey(key: string): boolean {
   return prefix === undefined || (prefix.length <= 253 && DNS_SUBDOMAIN.test(prefix));
 }
 
+const FUNCTION_VPC_LINK = Symbol.for('cdktf-crossvpc.FunctionVpcLink');
+
 /**
  * The cluster side: a node agent DaemonSet that steers every pod labelled for a tenant
  * into that tenant's tunnel, with least-privilege RBAC and the tenant table as a ConfigMap.
+ *
+ * One per App: the agent owns fixed names on every node (nft table `crossvpc_node`, its
+ * marks and tunnel device names), so a second FunctionVpcLink is refused at synth. Across
+ * separate apps nothing can see the other at synth; see README, "Limits".
  */
 export class FunctionVpcLink extends Construct {
+  /** True for a (fully constructed) FunctionVpcLink, also across copies of this library; prefer it to instanceof. */
+  public static isFunctionVpcLink(x: unknown): x is FunctionVpcLink {
+    return x !== null && typeof x === 'object' && FUNCTION_VPC_LINK in x;
+  }
+
   public readonly namespace: NamespaceV1;
   public readonly serviceAccount: ServiceAccountV1;
   public readonly tenantTable: ConfigMapV1;
@@ -98,6 +109,15 @@ export class FunctionVpcLink extends Construct {
       if (!isValidLabelKey(k) || (v !== '' && (v.length > 63 || !LABEL_NAME.test(v)))) {
         throw bad(`nodeSelector.${k}`, v, 'not a valid Kubernetes label', 'use valid label keys and values');
       }
+    }
+    const rival = this.node.root.node.findAll().find((c) => c !== this && FunctionVpcLink.isFunctionVpcLink(c));
+    if (rival) {
+      throw bad(
+        props.nat ? 'nat' : 'linkSpec',
+        props.nat ? props.nat.node.path : 'linkSpec',
+        `${rival.node.path} is already a FunctionVpcLink in this App; two node agents on one cluster would fight over the same nft table (crossvpc_node), marks and tunnel device names`,
+        `keep one FunctionVpcLink (one agent per cluster) linked to one CrossVpcNat that holds all tenants (it manages up to 1,000 pairs)`,
+      );
     }
     this.podLabelKey = podLabelKey;
     const provider = props.provider;
@@ -176,5 +196,7 @@ export class FunctionVpcLink extends Construct {
         data: { config: stringify({ nonMasqueradeCIDRs: nonMasq, masqLinkLocal: false, resyncInterval: '60s' }) },
       });
     }
+    // Marked only once complete: a link whose constructor threw is not a rival.
+    Object.defineProperty(this, FUNCTION_VPC_LINK, { value: true });
   }
 }

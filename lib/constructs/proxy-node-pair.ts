@@ -1,5 +1,5 @@
 import { Construct } from 'constructs';
-import { Fn, Op, TerraformProvider } from 'cdktf';
+import { Fn, Op, TerraformProvider, Token } from 'cdktf';
 import { DataAwsEc2InstanceType } from '@cdktf/provider-aws/lib/data-aws-ec2-instance-type';
 import { DataAwsIamPolicyDocument } from '@cdktf/provider-aws/lib/data-aws-iam-policy-document';
 import { DataAwsSsmParameter } from '@cdktf/provider-aws/lib/data-aws-ssm-parameter';
@@ -14,9 +14,10 @@ import { PlacementGroup } from '@cdktf/provider-aws/lib/placement-group';
 import { SecurityGroup } from '@cdktf/provider-aws/lib/security-group';
 import { VpcSecurityGroupEgressRule } from '@cdktf/provider-aws/lib/vpc-security-group-egress-rule';
 import { VpcSecurityGroupIngressRule } from '@cdktf/provider-aws/lib/vpc-security-group-ingress-rule';
-import { CrossVpcModel, PairModel, VXLAN_PORT } from '../model/crossvpc-model';
+import { checkConnLimitPerTenant, CrossVpcModel, DEFAULT_CONN_LIMIT_PER_TENANT, DEFAULT_CONNTRACK_MAX, PairModel, VXLAN_PORT } from '../model/crossvpc-model';
 import { CrossVpcError } from '../model/errors';
-import { parseIp } from '../model/cidr';
+import { parseCidr, parseIp } from '../model/cidr';
+import { isUnresolvedValue } from './tokens';
 import { renderCloudConfig } from '../render/cloud-config';
 import { renderGatewayFiles, renderGatewayUnits } from '../render/gateway-files';
 import { buildGatewayMemberSpec, CONNTRACKD_SYNC_PORT, MemberBindings } from '../render/gateway-spec';
@@ -38,7 +39,8 @@ export interface ProxyNodePairProps {
    */
   readonly amiId?: string;
   /**
-   * The pair's HaVip (tunnel endpoint) in the gateway subnet.
+   * The pair's HaVip (tunnel endpoint) in the gateway subnet: a literal; the plan checks it is
+   * a usable host of the subnet (precondition on its reservation).
    * @default host -(2 + pairIndex) of the gateway subnet, reserved with an explicit subnet CIDR reservation
    */
   readonly haVip?: string;
@@ -48,7 +50,7 @@ export interface ProxyNodePairProps {
    */
   readonly keyName?: string;
   /**
-   * CIDRs allowed to SSH to the members.
+   * CIDRs allowed to SSH to the members (literals, strict dotted-quad).
    * @default none: no SSH rule at all
    */
   readonly sshCidrs?: string[];
@@ -58,7 +60,7 @@ export interface ProxyNodePairProps {
    */
   readonly advertIntervalSec?: number;
   /**
-   * Tracked connections one tenant may hold on a member.
+   * Tracked connections one tenant may hold on a member: an integer from 1 to conntrackMax.
    * @default 65536
    */
   readonly connLimitPerTenant?: number;
@@ -100,6 +102,21 @@ export interface ProxyMember {
 const UBUNTU_SSM = (arch: string) => `/aws/service/canonical/ubuntu/server/24.04/stable/current/${arch}/hvm/ebs-gp3/ami-id`;
 const isGraviton = (instanceType: string) => /^[a-z]+\d+[a-z]*g[a-z]*\./.test(instanceType);
 
+/** The host numbers AWS keeps in every subnet: network, router, DNS, future use, broadcast. */
+const AWS_RESERVED_HOSTS = [0, 1, 2, 3, -1];
+
+/**
+ * Plan-time test that `ip` is a usable host of `cidr` (a data-source attribute): same
+ * network at the subnet's prefix length, and none of the addresses AWS reserves.
+ */
+function usableHostOf(ip: string, cidr: string): unknown {
+  const prefix = Fn.element(Fn.split('/', cidr), 1);
+  return Op.and(
+    Op.eq(Fn.cidrhost(`${ip}/${Token.asString(prefix)}`, 0), Fn.cidrhost(cidr, 0)),
+    Op.not(Fn.contains(AWS_RESERVED_HOSTS.map((h) => Fn.cidrhost(cidr, h)), ip)),
+  );
+}
+
 /**
  * Two proxy instances, active/standby, in one function subnet (floating IPs move only
  * within a subnet) and one AZ (multi-VPC ENIs attach only within their AZ), spread
@@ -125,6 +142,16 @@ export class ProxyNodePair extends Construct {
     if (!pair) {
       throw new CrossVpcError({ path: this.node.path, prop: 'pairIndex', value: props.pairIndex, problem: `the model has pairs 0..${model.pairs.length - 1}`, fix: 'pass an index of model.pairs' });
     }
+    if (pair.tenants.length === 0) {
+      throw new CrossVpcError({ path: this.node.path, prop: 'pairIndex', value: props.pairIndex, problem: `pair ${props.pairIndex} holds no active tenants, so it would run two idle instances`, fix: 'build only the pairs of pairsInUse(model), as CrossVpcNat does' });
+    }
+    const where = (prop: string) => ({ path: this.node.path, prop, isUnresolved: isUnresolvedValue });
+    const conntrackMax = props.conntrackMax ?? DEFAULT_CONNTRACK_MAX;
+    if (!Number.isInteger(conntrackMax) || conntrackMax < 1) {
+      throw new CrossVpcError({ path: this.node.path, prop: 'conntrackMax', value: conntrackMax, problem: 'nf_conntrack_max is a positive whole number', fix: `use e.g. ${DEFAULT_CONNTRACK_MAX} (the default)` });
+    }
+    const connLimitPerTenant = checkConnLimitPerTenant(props.connLimitPerTenant ?? DEFAULT_CONN_LIMIT_PER_TENANT, conntrackMax, where('connLimitPerTenant'));
+    (props.sshCidrs ?? []).forEach((c, i) => parseCidr(c, where(`sshCidrs[${i}]`)));
     this.pair = pair;
     const spec = props.rollingUpdate ?? 'none';
     const rolling = typeof spec === 'object' ? spec[props.pairIndex] ?? 'none' : spec;
@@ -140,10 +167,17 @@ export class ProxyNodePair extends Construct {
 
     const subnet = new DataAwsSubnet(this, 'GatewaySubnet', { provider, id: model.gatewaySubnetId });
     this.gatewaySubnetCidr = subnet.cidrBlock;
-    if (props.haVip !== undefined) parseIp(props.haVip, { path: this.node.path, prop: 'haVip' });
+    if (props.haVip !== undefined) parseIp(props.haVip, where('haVip'));
     this.haVip = props.haVip ?? Fn.cidrhost(subnet.cidrBlock, -(2 + p));
     new Ec2SubnetCidrReservation(this, 'HaVipReservation', {
       provider, subnetId: model.gatewaySubnetId, cidrBlock: `${this.haVip}/32`, reservationType: 'explicit', description: `crossvpc pair ${p} HaVip`,
+      // A given HaVip is checked against the subnet at plan time; the default is a host of it by construction.
+      lifecycle: props.haVip === undefined ? undefined : {
+        precondition: [{
+          condition: usableHostOf(props.haVip, subnet.cidrBlock),
+          errorMessage: `crossvpc pair ${p}: HaVip ${props.haVip} (gateway.haVips[${p}]) must be a usable host of the gateway subnet ${model.gatewaySubnetId}: inside its CIDR, and not its network, broadcast or the three AWS-reserved addresses after the network. Pick a free address of that subnet, or leave haVips unset.`,
+        }],
+      },
     });
 
     // Function-side security group: tunnels only from nodes, VRRP and session sync only between members.
@@ -183,8 +217,14 @@ export class ProxyNodePair extends Construct {
     });
 
     const placement = new PlacementGroup(this, 'Spread', { provider, name: `crossvpc-pair${p}-${this.node.addr.slice(0, 8)}`, strategy: 'spread', tags });
-    const ami = props.amiId ?? new DataAwsSsmParameter(this, 'UbuntuAmi', { provider, name: UBUNTU_SSM(isGraviton(model.instanceType) ? 'arm64' : 'amd64') }).insecureValue;
+    // An instance-type token gives no name to guess the architecture from: read it at plan time.
+    const typeIsToken = isUnresolvedValue(model.instanceType);
+    const typeLabel = typeIsToken ? 'the instance type' : model.instanceType;
     const typeInfo = new DataAwsEc2InstanceType(this, 'InstanceTypeInfo', { provider, instanceType: model.instanceType });
+    const arch = typeIsToken
+      ? Token.asString(Fn.conditional(Fn.contains(typeInfo.supportedArchitectures, 'arm64'), 'arm64', 'amd64'))
+      : isGraviton(model.instanceType) ? 'arm64' : 'amd64';
+    const ami = props.amiId ?? new DataAwsSsmParameter(this, 'UbuntuAmi', { provider, name: UBUNTU_SSM(arch) }).insecureValue;
 
     // Primary ENIs first: each member's user data names its peer's address without a cycle.
     const primaries = (['a', 'b'] as const).map(
@@ -212,6 +252,14 @@ export class ProxyNodePair extends Construct {
       this.natIps[t.name] = t.natIp ?? Fn.cidrhost(s.cidrBlock, -(2 + p));
       new Ec2SubnetCidrReservation(this, `Tenant-${t.name}-NatIpReservation`, {
         provider, subnetId: t.subnetId, cidrBlock: `${this.natIps[t.name]}/32`, reservationType: 'explicit', description: `crossvpc pair ${p} NAT IP of tenant ${t.name}`,
+        // A given NAT IP is checked against the tenant subnet at plan time (its CIDR is a data
+        // source); the default is a host of it by construction.
+        lifecycle: t.natIp === undefined ? undefined : {
+          precondition: [{
+            condition: usableHostOf(t.natIp, s.cidrBlock),
+            errorMessage: `crossvpc tenant ${t.name}: natIp ${t.natIp} must be a usable host of the tenant subnet ${t.subnetId}: inside its CIDR, and not its network, broadcast or the three AWS-reserved addresses after the network. Pick a free address of that subnet, or leave natIp unset.`,
+          }],
+        },
       });
     }
 
@@ -228,7 +276,7 @@ export class ProxyNodePair extends Construct {
           ignoreChanges: rolling === m ? undefined : ['user_data_base64'],
           precondition: [{
             condition: Op.gte(typeInfo.maximumNetworkInterfaces, pair.tenants.length + 1),
-            errorMessage: `crossvpc pair ${p}: ${model.instanceType} takes fewer network interfaces than the ${pair.tenants.length} tenants + 1 primary placed on it; set gateway.tenantsPerMember to the real maximum minus one, or pick a larger type.`,
+            errorMessage: `crossvpc pair ${p}: ${typeLabel} takes fewer network interfaces than the ${pair.tenants.length} tenants + 1 primary placed on it; set gateway.tenantsPerMember to the real maximum minus one, or pick a larger type.`,
           }],
         },
       });
@@ -269,8 +317,8 @@ export class ProxyNodePair extends Construct {
       }
       const spec = buildGatewayMemberSpec(model, p, member.name, {
         selfIp: member.primaryEni.privateIp, peerIp: peer.primaryEni.privateIp, selfEniId: member.primaryEni.id, haVip: this.haVip, tenants,
-      }, { advertIntervalSec: advert, connLimitPerTenant: props.connLimitPerTenant ?? 65536 });
-      const files = renderGatewayFiles(spec, { conntrackMax: props.conntrackMax ?? 262144 });
+      }, { advertIntervalSec: advert, connLimitPerTenant });
+      const files = renderGatewayFiles(spec, { conntrackMax });
       const cloudConfig = renderCloudConfig(files, renderGatewayUnits().map((u) => u.name));
       // EC2 takes at most 16 KB of user data; cloud-init reads gzip natively, so it ships compressed.
       const estimate = Math.ceil(gzipSync(cloudConfig, { level: 9 }).length / 3) * 4;

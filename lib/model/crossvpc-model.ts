@@ -1,4 +1,4 @@
-import { Cidr, cidrContainsIp, cidrsOverlap, parseCidr, parseIp } from './cidr';
+import { Cidr, cidrContains, cidrContainsIp, cidrsOverlap, parseCidr, parseIp, rejectToken, Where } from './cidr';
 import { CrossVpcError, isUnresolvedToken } from './errors';
 import { tenantCapacity } from './eni-capacity';
 import { AUTO_VNI_FLOOR, conntrackZone, derivedVni, gatewayMac, tenantTable, VNI_MAX, VNI_MIN } from './identity';
@@ -47,6 +47,21 @@ export interface GatewayInput {
   readonly tunnel?: TunnelType;
   readonly mtu?: number;
   readonly availabilityZone?: string;
+  readonly haVips?: string[];
+  readonly sshCidrs?: string[];
+  readonly connLimitPerTenant?: number;
+}
+
+/** How buildCrossVpcModel tells Terraform tokens from literals. */
+export interface BuildOptions {
+  /**
+   * True for an unresolved Terraform token. lib/model has no cdktf import (it is pure data,
+   * shared with renderers and the CLI), so the constructs inject cdktf's Token.isUnresolved
+   * here instead of the model importing it; injecting keeps the single walk over the props
+   * in the model, which is the one place that knows which props need a literal and why.
+   * @default isUnresolvedToken (cdktf's encodings, without cdktf)
+   */
+  readonly isUnresolved?: (value: unknown) => boolean;
 }
 
 export interface TenantModel {
@@ -98,6 +113,10 @@ export interface CrossVpcModel {
   readonly underlayMtu: number;
   readonly tunnelMtu: number;
   readonly tcpMss: number;
+  /**
+   * Pairs by index (pairs[i].index === i). A pair with no active tenants is not built
+   * (see pairsInUse); its index stays reserved so no other pair moves.
+   */
   readonly pairs: PairModel[];
   /** Active tenants in declaration order. */
   readonly tenants: TenantModel[];
@@ -105,6 +124,44 @@ export interface CrossVpcModel {
 }
 
 export const DEFAULT_INSTANCE_TYPE = 'c6in.xlarge';
+/** nf_conntrack_max on each member unless ProxyNodePairProps.conntrackMax says otherwise. */
+export const DEFAULT_CONNTRACK_MAX = 262144;
+export const DEFAULT_CONN_LIMIT_PER_TENANT = 65536;
+
+/**
+ * Ranges no tenant service can live in: "this network", loopback, link-local (IMDS and the
+ * nodes' tunnel next hop 169.254.0.1), multicast and the reserved class E (with broadcast).
+ */
+export const RESERVED_TENANT_RANGES: ReadonlyArray<{ readonly cidr: string; readonly label: string }> = [
+  { cidr: '0.0.0.0/8', label: '"this network" (0.0.0.0/8)' },
+  { cidr: '127.0.0.0/8', label: 'loopback (127.0.0.0/8)' },
+  { cidr: '169.254.0.0/16', label: 'link-local (169.254.0.0/16: instance metadata and the tunnel next hop)' },
+  { cidr: '224.0.0.0/4', label: 'multicast (224.0.0.0/4)' },
+  { cidr: '240.0.0.0/4', label: 'reserved class E and broadcast (240.0.0.0/4)' },
+];
+
+/** The pairs a model builds: those holding at least one active tenant, by index. */
+export function pairsInUse(model: CrossVpcModel): PairModel[] {
+  return model.pairs.filter((p) => p.tenants.length > 0);
+}
+
+/**
+ * Tracked connections one tenant may hold on a member: an integer from 1 to the member's
+ * nf_conntrack_max (a larger limit could never bite).
+ */
+export function checkConnLimitPerTenant(value: unknown, conntrackMax: number, where: Where): number {
+  rejectToken(value, where, 'the connection limit', 'to render it into the gateway ruleset (ct count over N)', '65536');
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > conntrackMax) {
+    throw new CrossVpcError({
+      path: where.path,
+      prop: where.prop,
+      value,
+      problem: `must be a whole number of connections from 1 to the members' nf_conntrack_max (${conntrackMax}); 0 or less would drop every flow, a fraction is not a count`,
+      fix: `use e.g. ${DEFAULT_CONN_LIMIT_PER_TENANT} (the default), or leave it unset`,
+    });
+  }
+  return value;
+}
 /** Pairs one CrossVpcNat manages; the default NAT IP and HaVip count down from the top of a subnet per pair. */
 export const MAX_PAIRS = 1000;
 const DNS_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
@@ -112,23 +169,49 @@ const DNS_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
 export function buildCrossVpcModel(
   path: string,
   input: { functionVpc: FunctionVpcInput; tenants: TenantInput[]; gateway: GatewayInput },
+  options: BuildOptions = {},
 ): CrossVpcModel {
   const fv = input.functionVpc;
+  const isUnresolved = options.isUnresolved ?? isUnresolvedToken;
   const err = (prop: string, value: unknown, problem: string, fix: string) =>
     new CrossVpcError({ path, prop, value, problem, fix });
+  const at = (prop: string): Where => ({ path, prop, isUnresolved });
+  /** Props that must be literals: the error says it is a token and why a literal is needed. */
+  const literal = (value: unknown, prop: string, what: string, why: string, example: string) => rejectToken(value, at(prop), what, why, example);
+  const cidrList = (list: unknown, prop: string): Cidr[] => {
+    literal(list, prop, 'the CIDR list', 'to check overlaps and build the nftables sets', '["172.16.0.0/16"]');
+    return ((list ?? []) as unknown[]).map((c, i) => parseCidr(c, at(`${prop}[${i}]`)));
+  };
+  /** Refuses two entries of one list that overlap (a duplicate is the simplest case). */
+  const noOverlapWithin = (cidrs: Cidr[], prop: string, raw: readonly unknown[], why: string) => {
+    cidrs.forEach((c, j) => {
+      const k = cidrs.findIndex((o, i) => i < j && cidrsOverlap(o, c));
+      if (k >= 0) {
+        throw err(`${prop}[${j}]`, raw[j], `${c.text} overlaps ${prop}[${k}] ${cidrs[k].text}; ${why}`, 'list every range once: drop the narrower one (the wider already covers it) or split them so they do not overlap');
+      }
+    });
+  };
 
-  const vpcCidr = parseCidr(fv.vpcCidr, { path, prop: 'functionVpc.vpcCidr' });
-  const podCidrs = (fv.podCidrs ?? []).map((c, i) => parseCidr(c, { path, prop: `functionVpc.podCidrs[${i}]` }));
-  const nodeCidrs = (fv.nodeCidrs ?? [fv.vpcCidr]).map((c, i) => parseCidr(c, { path, prop: `functionVpc.nodeCidrs[${i}]` }));
+  const vpcCidr = parseCidr(fv.vpcCidr, at('functionVpc.vpcCidr'));
+  const podCidrs = cidrList(fv.podCidrs, 'functionVpc.podCidrs');
+  const nodeCidrs = fv.nodeCidrs === undefined ? [vpcCidr] : cidrList(fv.nodeCidrs, 'functionVpc.nodeCidrs');
+  noOverlapWithin(podCidrs, 'functionVpc.podCidrs', fv.podCidrs ?? [], 'overlapping pod CIDRs make the masquerade and routing lists ambiguous');
+  noOverlapWithin(nodeCidrs, 'functionVpc.nodeCidrs', fv.nodeCidrs ?? [], 'the nodeCidrs feed the gateway\'s NAT policy set, where overlapping intervals fail to load');
   if (!fv.nodeSubnetIds || fv.nodeSubnetIds.length === 0) {
     throw err('functionVpc.nodeSubnetIds', fv.nodeSubnetIds, 'no node subnets given', 'list the subnet ids the cluster nodes run in');
   }
   const clusterSide: Array<{ cidr: Cidr; label: string }> = [
     { cidr: vpcCidr, label: `functionVpc.vpcCidr ${vpcCidr.text}` },
     ...podCidrs.map((c, i) => ({ cidr: c, label: `functionVpc.podCidrs[${i}] ${c.text}` })),
+    ...(fv.nodeCidrs === undefined ? [] : nodeCidrs.map((c, i) => ({ cidr: c, label: `functionVpc.nodeCidrs[${i}] ${c.text}` }))),
   ];
+  const reserved = RESERVED_TENANT_RANGES.map((r) => ({ cidr: parseCidr(r.cidr, at('RESERVED_TENANT_RANGES')), label: r.label }));
 
   const gw = input.gateway;
+  literal(gw.tunnel, 'gateway.tunnel', 'the tunnel type', 'to render the node agent and gateway configuration', '"vxlan"');
+  literal(gw.mtu, 'gateway.mtu', 'the MTU', 'to derive the tunnel MTU and TCP MSS written into the gateway and agent configuration', '9001');
+  literal(gw.tenantsPerMember, 'gateway.tenantsPerMember', 'the tenants per member', 'to place tenants on pairs and slots', '3');
+  literal(gw.pairCount, 'gateway.pairCount', 'the pair count', 'to decide which pairs exist', '2');
   const tunnel: TunnelType = gw.tunnel ?? 'vxlan';
   if (tunnel !== 'vxlan' && tunnel !== 'gre') {
     throw err('gateway.tunnel', gw.tunnel, 'unknown tunnel type', 'use "vxlan" (default) or "gre"');
@@ -146,6 +229,18 @@ export function buildCrossVpcModel(
   const tunnelMtu = underlayMtu - overhead;
 
   const instanceType = gw.instanceType ?? DEFAULT_INSTANCE_TYPE;
+  // An instance-type token works (Terraform resolves it), but the built-in ENI table cannot
+  // be read with it: then tenantsPerMember must be given, and the plan checks it.
+  const typeIsToken = isUnresolved(instanceType);
+  const typeLabel = typeIsToken ? 'the given instance type' : instanceType;
+  if (typeIsToken && gw.tenantsPerMember === undefined) {
+    throw err(
+      'gateway.instanceType',
+      instanceType,
+      'it is an unresolved Terraform token, so the built-in ENI table cannot tell how many tenants a member holds',
+      'set gateway.tenantsPerMember to (maximum network interfaces of the type - 1); the plan re-checks it against aws_ec2_instance_type, or pass the instance type as a literal',
+    );
+  }
   const tenantsPerMember = gw.tenantsPerMember ?? tenantCapacity(instanceType);
   if (tenantsPerMember === undefined) {
     throw err(
@@ -166,12 +261,35 @@ export function buildCrossVpcModel(
     throw err('tenants', input.tenants, 'the tenant list is empty, so there is nothing to connect', 'pass at least one tenant');
   }
 
+  // Gateway addresses and limits: strict, and never a token.
+  const haVipText = new Map<string, number>();
+  literal(gw.haVips, 'gateway.haVips', 'the HaVip list', 'to check the addresses and render them into the agent and gateway configuration', '["10.0.255.250"]');
+  (gw.haVips ?? []).forEach((v, i) => {
+    const ip = parseIp(v, at(`gateway.haVips[${i}]`));
+    const prev = haVipText.get(ip);
+    if (prev !== undefined) {
+      throw err(`gateway.haVips[${i}]`, v, `pair ${i} would share its HaVip with pair ${prev}: each pair's keepalived moves its HaVip on its own`, 'give every pair its own free address of the gateway subnet, or leave haVips unset');
+    }
+    // In the gateway subnet, not its network/broadcast/AWS-reserved address: a plan-time
+    // precondition on the HaVip reservation (the subnet CIDR is a data source).
+    podCidrs.forEach((c, k) => {
+      if (cidrContainsIp(c, ip)) {
+        throw err(`gateway.haVips[${i}]`, v, `inside functionVpc.podCidrs[${k}] ${c.text}, an overlay pod range, not a gateway subnet address`, 'use a free address of the gateway subnet');
+      }
+    });
+    haVipText.set(ip, i);
+  });
+  literal(gw.sshCidrs, 'gateway.sshCidrs', 'the SSH CIDR list', 'to validate it and create one security group rule per CIDR', '["203.0.113.0/24"]');
+  (gw.sshCidrs ?? []).forEach((c, i) => parseCidr(c, at(`gateway.sshCidrs[${i}]`)));
+  if (gw.connLimitPerTenant !== undefined) checkConnLimitPerTenant(gw.connLimitPerTenant, DEFAULT_CONNTRACK_MAX, at('gateway.connLimitPerTenant'));
+
   // Validate each tenant on its own.
   const names = new Map<string, number>();
   const vnis = new Map<number, string>();
   interface Draft { t: TenantInput; i: number; cidrs: Cidr[]; dests: Cidr[]; vni: number; vniDerived: boolean }
   const drafts: Draft[] = input.tenants.map((t, i) => {
     const p = `tenants[${i}]`;
+    literal(t.name, `${p}.name`, 'the tenant name', 'because it becomes Terraform ids, tags and the pod label value', '"alpha"');
     if (typeof t.name !== 'string' || !DNS_LABEL.test(t.name) || t.name.length > 40) {
       throw err(`${p}.name`, t.name, 'tenant names become Kubernetes keys, Terraform ids and tags', 'use a lowercase DNS label: a-z, 0-9 and "-", starting with a letter, at most 40 characters');
     }
@@ -183,7 +301,15 @@ export function buildCrossVpcModel(
     if (!t.cidrs || t.cidrs.length === 0) {
       throw err(`${p}.cidrs`, t.cidrs, `tenant "${t.name}" has no CIDRs`, 'list the tenant VPC CIDR blocks its functions must reach');
     }
-    const cidrs = t.cidrs.map((c, k) => parseCidr(c, { path, prop: `${p}.cidrs[${k}]` }));
+    const cidrs = cidrList(t.cidrs, `${p}.cidrs`);
+    cidrs.forEach((c, k) => {
+      for (const r of reserved) {
+        if (cidrsOverlap(c, r.cidr)) {
+          throw err(`${p}.cidrs[${k}]`, t.cidrs[k], `tenant "${t.name}" CIDR ${c.text} overlaps ${r.label}, where no tenant service can be reached through a VPC`, 'list only the tenant VPC ranges its functions must reach');
+        }
+      }
+    });
+    noOverlapWithin(cidrs, `${p}.cidrs`, t.cidrs, `the gateway loads each tenant's CIDRs into one interval set, where overlapping ranges fail to load ("File exists")`);
     cidrs.forEach((c, k) => {
       for (const side of clusterSide) {
         if (cidrsOverlap(c, side.cidr)) {
@@ -191,23 +317,39 @@ export function buildCrossVpcModel(
             `${p}.cidrs[${k}]`,
             t.cidrs[k],
             `tenant "${t.name}" CIDR ${c.text} overlaps ${side.label}; pods could not route to it, because the cluster's own addresses win`,
-            'renumber one side, or list only the tenant ranges that do not overlap the function VPC and pod CIDRs',
+            'renumber one side, or list only the tenant ranges that do not overlap the function VPC, pod and node CIDRs',
           );
         }
       }
     });
-    const dests = (t.allowedDestinations ?? t.cidrs).map((c, k) => {
-      const d = parseCidr(c, { path, prop: `${p}.allowedDestinations[${k}]` });
-      if (!cidrs.some((tc) => tc.network <= d.network && d.network + 2 ** (32 - d.prefix) <= tc.network + 2 ** (32 - tc.prefix))) {
-        throw err(`${p}.allowedDestinations[${k}]`, c, `not inside tenant "${t.name}" CIDRs ${cidrs.map((x) => x.text).join(', ')}`, 'list destinations inside the tenant CIDRs, or add the range to cidrs');
+    const dests = t.allowedDestinations === undefined ? cidrs : cidrList(t.allowedDestinations, `${p}.allowedDestinations`);
+    dests.forEach((d, k) => {
+      if (!cidrs.some((tc) => cidrContains(tc, d))) {
+        throw err(`${p}.allowedDestinations[${k}]`, t.allowedDestinations![k], `not inside tenant "${t.name}" CIDRs ${cidrs.map((x) => x.text).join(', ')}`, 'list destinations inside the tenant CIDRs, or add the range to cidrs');
       }
-      return d;
     });
-    if (t.natIp !== undefined) parseIp(t.natIp, { path, prop: `${p}.natIp` });
+    if (t.allowedDestinations !== undefined) {
+      noOverlapWithin(dests, `${p}.allowedDestinations`, t.allowedDestinations, 'the node agent and the gateway load each tenant\'s destinations into one interval set, where overlapping ranges fail to load');
+    }
+    if (t.natIp !== undefined) {
+      // Inside the tenant subnet, and not its network, broadcast or AWS-reserved address, is
+      // checked at plan time (the subnet CIDR is a data source): ProxyNodePair's precondition
+      // on the NAT IP reservation. Tenant cidrs may list only the services' ranges, not the
+      // NAT ENI subnet, so "natIp inside cidrs" is not required here.
+      const ip = parseIp(t.natIp, at(`${p}.natIp`));
+      for (const side of clusterSide) {
+        if (cidrContainsIp(side.cidr, ip)) {
+          throw err(`${p}.natIp`, t.natIp, `tenant "${t.name}" NAT IP is inside ${side.label}, but it must be an address of the tenant's own subnet (it is the functions' source address in the tenant VPC)`, `use a free address of subnet ${t.subnetId}, or leave natIp unset`);
+        }
+      }
+    }
+    literal(t.vni, `${p}.vni`, 'the VNI', 'because it keys the tenant\'s tunnel, conntrack zone, routing table and gateway MAC in the rendered configuration', '1001');
+    literal(t.pair, `${p}.pair`, 'the pair index', 'to place the tenant and decide which pairs exist', '0');
+    literal(t.slot, `${p}.slot`, 'the slot', 'to place the tenant (it is the ENI device index)', '1');
     let vni: number;
     let vniDerived = false;
     if (t.vni !== undefined) {
-      if (isUnresolvedToken(t.vni) || !Number.isInteger(t.vni) || t.vni < VNI_MIN || t.vni > VNI_MAX) {
+      if (!Number.isInteger(t.vni) || t.vni < VNI_MIN || t.vni > VNI_MAX) {
         throw err(`${p}.vni`, t.vni, `a VNI is a 24-bit integer from ${VNI_MIN} to ${VNI_MAX}`, `pick an unused VNI in range (auto-derived VNIs are >= ${AUTO_VNI_FLOOR}), or leave vni unset`);
       }
       vni = t.vni;
@@ -228,6 +370,10 @@ export function buildCrossVpcModel(
   const occupied = new Map<number, Map<number, string>>(); // pair -> slot -> tenant
   const placed: TenantModel[] = [];
   const maxPairs = gw.pairCount ?? MAX_PAIRS;
+  // Pin rule: without gateway.pairCount a pin may name only the pairs the listed tenants
+  // (retired ones included) need when packed tightly: 0..ceil(tenants / tenantsPerMember)-1.
+  // Anything further (a typo such as pair: 999) needs an explicit pairCount.
+  const neededPairs = Math.max(1, Math.ceil(drafts.length / tenantsPerMember));
   for (const d of drafts) {
     const p = `tenants[${d.i}]`;
     const t = d.t;
@@ -236,8 +382,16 @@ export function buildCrossVpcModel(
     if (t.pair !== undefined && (!Number.isInteger(t.pair) || t.pair < 0 || t.pair >= maxPairs)) {
       throw err(`${p}.pair`, t.pair, `pairs are numbered 0..${maxPairs - 1}`, 'pin an existing pair index or leave pair unset');
     }
+    if (t.pair !== undefined && gw.pairCount === undefined && t.pair >= neededPairs) {
+      throw err(
+        `${p}.pair`,
+        t.pair,
+        `the ${drafts.length} listed tenant(s) need ${neededPairs} pair(s) at ${tenantsPerMember} per member, so without gateway.pairCount a pin may name pairs 0..${neededPairs - 1}`,
+        `fix the pin, or set gateway.pairCount to at least ${t.pair + 1} if you mean to spread tenants over more pairs (only pairs holding tenants are built)`,
+      );
+    }
     if (t.slot !== undefined && (!Number.isInteger(t.slot) || t.slot < 1 || t.slot > tenantsPerMember)) {
-      throw err(`${p}.slot`, t.slot, `slots on a ${instanceType} member are 1..${tenantsPerMember}`, 'pin a slot in range or leave slot unset');
+      throw err(`${p}.slot`, t.slot, `slots on a ${typeLabel} member are 1..${tenantsPerMember}`, 'pin a slot in range or leave slot unset');
     }
     const taken = (pi: number, s: number) => occupied.get(pi)?.get(s);
     if (t.pair !== undefined && t.slot !== undefined) {
@@ -262,11 +416,11 @@ export function buildCrossVpcModel(
           t.pair !== undefined ? `${p}.pair` : 'tenants',
           t.pair !== undefined ? t.pair : `${active} tenants`,
           t.pair !== undefined
-            ? `pair ${t.pair} is full (${tenantsPerMember} tenants per member on ${instanceType})`
-            : `${maxPairs} pair(s) of ${instanceType} hold ${maxPairs * tenantsPerMember} tenants (${tenantsPerMember} per member); tenant "${t.name}" does not fit`,
+            ? `pair ${t.pair} is full (${tenantsPerMember} tenants per member on ${typeLabel})`
+            : `${maxPairs} pair(s) of ${typeLabel} hold ${maxPairs * tenantsPerMember} tenants (${tenantsPerMember} per member); tenant "${t.name}" does not fit`,
           gw.pairCount !== undefined && gw.pairCount < MAX_PAIRS
             ? 'raise gateway.pairCount, pick an instance type with more network interfaces, or retire tenants'
-            : 'pick an instance type with more network interfaces, or split the tenants over several CrossVpcNat constructs',
+            : `pick an instance type with more network interfaces, or retire tenants: one CrossVpcNat manages at most ${MAX_PAIRS} pairs, and a second one for the same function VPC or gateway subnet is refused`,
         );
       }
       [pairIndex, slot] = found;
@@ -295,7 +449,9 @@ export function buildCrossVpcModel(
   // Checks that need the placement.
   placed.forEach((t, i) => {
     const p = `tenants[${i}]`;
-    if (t.availabilityZone && gw.availabilityZone && t.availabilityZone !== gw.availabilityZone) {
+    // An AZ token is fine: the NAT ENI attachment's precondition compares the real AZs at plan time.
+    const azKnown = t.availabilityZone && gw.availabilityZone && !isUnresolved(t.availabilityZone) && !isUnresolved(gw.availabilityZone);
+    if (azKnown && t.availabilityZone !== gw.availabilityZone) {
       throw err(
         `${p}.availabilityZone`,
         t.availabilityZone,

@@ -30,9 +30,21 @@ function formatValue(v: unknown): string {
   }
 }
 
-/** cdktf encodes unresolved values as `${TfToken[...]}` strings, lists as `#{TfToken[...]}` and numbers as huge negatives. */
+/**
+ * The model's own token test, for callers of buildCrossVpcModel that pass no
+ * `isUnresolved` (the constructs pass cdktf's Token.isUnresolved and this together).
+ * cdktf encodes unresolved strings as `${TfToken[...]}`, list elements as `#{TfToken[...]}`,
+ * numbers as doubles whose top 16 bits are 0xfdff (0xfbff for number lists), and
+ * references such as `variable.value` are objects with a resolve() method.
+ */
 export function isUnresolvedToken(v: unknown): boolean {
-  if (typeof v === 'string') return /\$\{TfToken\[|#\{TfToken\[/.test(v);
-  if (typeof v === 'number') return v <= -1.8881545897087e289 && v >= -1.8881545897087626e289 * 1.001;
+  if (typeof v === 'string') return /[$#]\{TfToken\[/.test(v);
+  if (typeof v === 'number') {
+    const buf = new ArrayBuffer(8);
+    new Float64Array(buf)[0] = v;
+    const top = new Uint32Array(buf)[1] >>> 16;
+    return top === 0xfdff || top === 0xfbff;
+  }
+  if (v !== null && typeof v === 'object' && !Array.isArray(v)) return typeof (v as { resolve?: unknown }).resolve === 'function';
   return false;
 }

@@ -1,4 +1,4 @@
-import { CrossVpcModel, TUNNEL_NEXT_HOP, VXLAN_PORT } from '../model/crossvpc-model';
+import { CrossVpcModel, pairsInUse, TUNNEL_NEXT_HOP, VXLAN_PORT } from '../model/crossvpc-model';
 
 /**
  * The tenant table the node agent reads (ConfigMap key `tenants.json`). It is the
@@ -38,7 +38,13 @@ export interface AgentTenant {
   readonly table: number;
 }
 
-export function buildAgentConfig(model: CrossVpcModel, podLabelKey: string, haVipByPair: readonly string[], gatewayCidrs: readonly string[]): AgentConfig {
+/** `haVipByPair` is keyed by pair index; only pairs holding active tenants (pairsInUse) need one. */
+export function buildAgentConfig(model: CrossVpcModel, podLabelKey: string, haVipByPair: Readonly<Record<number, string>>, gatewayCidrs: readonly string[]): AgentConfig {
+  const haVipOf = (index: number): string => {
+    const v = haVipByPair[index];
+    if (v === undefined) throw new Error(`no HaVip given for pair ${index}, which holds active tenants`);
+    return v;
+  };
   return {
     version: AGENT_CONFIG_VERSION,
     podLabelKey,
@@ -46,13 +52,13 @@ export function buildAgentConfig(model: CrossVpcModel, podLabelKey: string, haVi
     vxlanPort: VXLAN_PORT,
     mtu: model.tunnelMtu,
     nextHop: TUNNEL_NEXT_HOP,
-    gatewayEndpoints: model.pairs.map((p) => haVipByPair[p.index]),
+    gatewayEndpoints: pairsInUse(model).map((p) => haVipOf(p.index)),
     gatewayCidrs: [...gatewayCidrs],
     tenants: model.tenants.map((t) => ({
       name: t.name,
       vni: t.vni,
       cidrs: [...t.destinations],
-      haVip: haVipByPair[t.pairIndex],
+      haVip: haVipOf(t.pairIndex),
       gatewayMac: t.gatewayMac,
       table: t.table,
     })),
