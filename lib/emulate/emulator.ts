@@ -4,8 +4,9 @@ import { tmpdir } from 'os';
 import { dirname, join } from 'path';
 import { evaluate, parseCloudConfig, Plan, PlanMember, readPlan, cidrhost } from './plan';
 import { buildStandIns, StandIns } from './standins';
-import { checkHost, sleep, sleepSync, spawnLogged } from './sys';
+import { checkHost, compiled, sleep, sleepSync, spawnLogged } from './sys';
 import { Topology } from './topology';
+import { AttackRunner, counter } from './attacks';
 import { EC2_ADDR, IMDS_ADDR } from './fake-cloud';
 
 /** The unassigned state of a floating IP in an emulated VPC router (RFC 7042 documentation MAC). */
@@ -69,15 +70,6 @@ const ROOT_DIRS = ['/etc/crossvpc', '/run/crossvpc'];
 // Per-process mount namespace: the member's own /etc/crossvpc and /run/crossvpc, so
 // the scripts run byte for byte at the paths the user data gives them.
 const MOUNT_WRAPPER = 'R=$1; shift; mount --bind "$R/etc/crossvpc" /etc/crossvpc && mount --bind "$R/run/crossvpc" /run/crossvpc && exec "$@"';
-
-/** A compiled program of this package, whether running from dist/ or (under ts-jest) from the sources. */
-function compiled(distPath: string): string {
-  const fromDist = join(__dirname, '../..', distPath.replace(/^dist\//, ''));
-  const fromSource = join(__dirname, '../..', distPath);
-  const found = [fromDist, fromSource].find((c) => existsSync(c));
-  if (!found) throw new Error(`${distPath} not found; run npm run build`);
-  return found;
-}
 
 function parseEnv(text: string): Record<string, string> {
   const env: Record<string, string> = {};
@@ -560,40 +552,11 @@ export class Emulation {
       const want = pod.tenant ? [pod.tenant] : [];
       checks.push({ name: `pod ${pod.name} reaches exactly ${want.length ? want.join(',') : 'no tenant'}`, pass: got.join(',') === want.join(','), detail: `reached: ${got.join(',') || 'none'}` });
     }
-    checks.push(...(await this.craftedTunnelChecks()));
+    checks.push(...(await new AttackRunner(this).run()));
     checks.push(...this.gatewayProbeChecks());
     const result = { tenants, reached, checks, ok: checks.every((c) => c.pass) };
     this.log(formatMatrix(result, this.pods));
     return result;
-  }
-
-  private async craftedTunnelChecks(): Promise<Check[]> {
-    const tenants = this.agentConfig.tenants.filter((t) => this.isActive(t.name));
-    if (tenants.length < 2) return [];
-    const attacker = this.pods.find((p) => p.tenant === tenants[0].name)!;
-    const victim = tenants[1];
-    const target = this.probes.get(victim.name)!;
-    const svc = this.tenantNs.get(victim.name)!.svc;
-    const tools = compiled('dist/lib/emulate/probe-tools.js');
-    const listen = (port: number) => spawnLogged('ip', ['netns', 'exec', svc, process.execPath, tools, 'udp-listen', target, String(port), '4'], join(this.runDir, `udp-${port}.log`));
-    const received = (port: number) => (existsSync(join(this.runDir, `udp-${port}.log`)) ? readFileSync(join(this.runDir, `udp-${port}.log`), 'utf8') : '');
-    const nodeIp = this.nodeIps[attacker.node];
-    const craft = (ns: string, port: number, payload: string) =>
-      this.topo.exec(ns, process.execPath, [tools, 'craft-vxlan', victim.haVip, String(victim.vni), victim.gatewayMac, nodeIp, target, String(port), payload], { allowFail: true });
-    listen(7001);
-    listen(7002);
-    await sleep(400);
-    // The same packet twice: from the pod (must die on the node) and, as a control, from the node itself.
-    for (let i = 0; i < 3; i++) {
-      craft(attacker.ns, 7001, 'crafted-by-pod');
-      craft(this.topo.ns(`n${attacker.node + 1}`), 7002, 'sent-by-node');
-      await sleep(100);
-    }
-    await sleep(600);
-    return [
-      { name: `pod ${attacker.name} crafting VXLAN (VNI ${victim.vni}) to ${victim.haVip} reaches nothing`, pass: !received(7001).includes('crafted-by-pod'), detail: received(7001).includes('crafted-by-pod') ? 'DELIVERED to tenant' : 'dropped' },
-      { name: 'control: the same packet sent by the node itself is delivered (the probe works)', pass: received(7002).includes('sent-by-node'), detail: received(7002).includes('sent-by-node') ? 'delivered' : 'not delivered' },
-    ];
   }
 
   private gatewayProbeChecks(): Check[] {
@@ -602,10 +565,9 @@ export class Emulation {
     const pod = this.pods.find((p) => p.tenant);
     const master = this.liveMaster(this.members[0]?.pair ?? 0);
     if (pod && master) {
-      const counter = () => Number(/packets (\d+)/.exec(this.topo.exec(master.ns, 'nft', ['list', 'counter', 'inet', 'crossvpc_gw', 'not_from_peer'], { allowFail: true }))?.[1] ?? -1);
-      const before = counter();
+      const before = counter(this, master.ns, 'crossvpc_gw', 'not_from_peer');
       this.topo.exec(pod.ns, 'bash', ['-c', `for i in 1 2 3; do echo forged >/dev/udp/${master.env.SELF_IP}/3780; done`], { allowFail: true });
-      const after = counter();
+      const after = counter(this, master.ns, 'crossvpc_gw', 'not_from_peer');
       checks.push({ name: `pod ${pod.name} -> conntrackd sync port of ${master.id} is dropped by the gateway itself`, pass: before >= 0 && after >= before + 3, detail: `not_from_peer counter ${before} -> ${after}` });
     }
     const tcp = (ns: string, ip: string, port: number) => this.topo.ok(ns, 'timeout', ['1', 'bash', '-c', `exec 3<>/dev/tcp/${ip}/${port}`], 3000);

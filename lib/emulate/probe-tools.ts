@@ -2,6 +2,10 @@
  * Small probe programs the emulator runs inside namespaces:
  *   craft-vxlan <dst> <vni> <innerDstMac> <innerSrcIp> <innerDstIp> <udpPort> <payload>
  *     sends one hand-built VXLAN packet (what a malicious pod would do)
+ *   craft-vxlan-batch <json>
+ *     sends a list of such packets ({ dst, vni, mac, src, inner, port, payload }), each `repeat` times
+ *   udp-send <src> <dst> <port> <payload> <count>
+ *     sends datagrams from a chosen source address (a pod that borrowed another pod's IP)
  *   udp-listen <ip> <port> <seconds>
  *     prints every datagram received, then exits
  */
@@ -42,8 +46,64 @@ export function buildVxlanPayload(vni: number, dstMac: string, srcIp: string, ds
   return Buffer.concat([vx, eth, ip, udp, data]);
 }
 
+export interface CraftedPacket {
+  readonly dst: string;
+  readonly vni: number;
+  readonly mac: string;
+  readonly src: string;
+  readonly inner: string;
+  readonly port: number;
+  readonly payload: string;
+}
+
+/** Sends every packet `repeat` times, 20 ms apart per round; bounded in count and time. */
+function sendBatch(packets: CraftedPacket[], repeat: number): void {
+  const s = createSocket('udp4');
+  let round = 0;
+  const next = () => {
+    if (round++ >= repeat) {
+      s.close();
+      return;
+    }
+    for (const p of packets) s.send(buildVxlanPayload(p.vni, p.mac, p.src, p.inner, p.port, p.payload), 4789, p.dst, (err) => err && console.error(err.message));
+    setTimeout(next, 20);
+  };
+  next();
+}
+
 function main(argv: string[]): void {
   const [cmd, ...a] = argv;
+  if (cmd === 'craft-vxlan-batch') {
+    const { packets, repeat } = JSON.parse(a[0]) as { packets: CraftedPacket[]; repeat: number };
+    sendBatch(packets, Math.min(10, repeat));
+    return;
+  }
+  if (cmd === 'udp-send') {
+    const [src, dst, port, payload, count] = a;
+    const s = createSocket('udp4');
+    s.bind(0, src, () => {
+      let left = Math.min(10, Number(count));
+      const next = (): void => {
+        if (left-- <= 0) {
+          s.close();
+          return;
+        }
+        s.send(payload, Number(port), dst, (err) => {
+          if (!err) setTimeout(next, 20);
+          else {
+            console.error(err.message);
+            s.close();
+          }
+        });
+      };
+      next();
+    });
+    s.on('error', (e) => {
+      console.error(e.message);
+      s.close();
+    });
+    return;
+  }
   if (cmd === 'craft-vxlan') {
     const [dst, vni, mac, src, inner, port, payload] = a;
     const s = createSocket('udp4');
@@ -59,7 +119,7 @@ function main(argv: string[]): void {
     s.bind(Number(port), ip, () => console.log('listening'));
     setTimeout(() => s.close(), Number(secs) * 1000);
   } else {
-    console.error('usage: probe-tools craft-vxlan|udp-listen ...');
+    console.error('usage: probe-tools craft-vxlan|craft-vxlan-batch|udp-send|udp-listen ...');
     process.exit(2);
   }
 }

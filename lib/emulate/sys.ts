@@ -1,5 +1,6 @@
 import { execFileSync, spawn, ChildProcess } from 'child_process';
-import { openSync, closeSync } from 'fs';
+import { closeSync, existsSync, openSync } from 'fs';
+import { join } from 'path';
 
 /** Thin, logged wrappers around the host tools; every call is bounded in time. */
 export function sh(cmd: string, args: string[], opts: { timeoutMs?: number; input?: string; allowFail?: boolean } = {}): string {
@@ -64,3 +65,13 @@ export function checkHost(): void {
     throw new Error(`crossvpc emulate needs ${missing.map((m) => m.tool).join(', ')}; install them with: apt-get install -y ${pkgs}`);
   }
 }
+
+/** A compiled program of this package, whether running from dist/ or (under ts-jest) from the sources. */
+export function compiled(distPath: string): string {
+  const fromDist = join(__dirname, '../..', distPath.replace(/^dist\//, ''));
+  const fromSource = join(__dirname, '../..', distPath);
+  const found = [fromDist, fromSource].find((c) => existsSync(c));
+  if (!found) throw new Error(`${distPath} not found; run npm run build`);
+  return found;
+}
+
