@@ -7,7 +7,7 @@ import { AwsProvider } from '@cdktf/provider-aws/lib/provider';
 import { KubernetesProvider } from '@cdktf/provider-kubernetes/lib/provider';
 import { CrossVpcNat, CrossVpcError, FunctionVpcLink, ProxyNodePair } from '../lib';
 import { OverlappingTenantsStack } from '../examples/overlapping-tenants/stack';
-import { asDeployed, synthExample, synthJson, userDataOf } from './helpers';
+import { asDeployed, expectCrossVpcError, synthExample, synthJson, userDataOf } from './helpers';
 import { gzipSync } from 'zlib';
 
 const gamma = { name: 'gamma', vpcId: 'vpc-0c3c3c3c3c3c3c3c3', subnetId: 'subnet-0c3c3c3c3c3c3c3c3', cidrs: ['172.16.0.0/16'], vni: 1003 };
@@ -261,18 +261,7 @@ describe('bad input at synth: constructs', () => {
     new KubernetesProvider(s, 'k8s', { configPath: '~/.kube/config' });
     return s;
   }
-  function expectError(fn: () => unknown, parts: Array<string | RegExp>) {
-    let caught: unknown;
-    try {
-      fn();
-    } catch (e) {
-      caught = e;
-    }
-    expect(caught).toBeInstanceOf(CrossVpcError);
-    const msg = (caught as Error).message;
-    expect(msg).toContain('Fix:');
-    for (const p of parts) expect(msg).toMatch(p);
-  }
+  const expectError = expectCrossVpcError;
   const synth = (s: TerraformStack) => JSON.parse(Testing.synth(s));
 
   describe('tokens', () => {

@@ -1,6 +1,7 @@
 import { execFileSync } from 'child_process';
 import { Testing } from 'cdktf';
 import { OverlappingTenantsStack, OverlappingTenantsOptions } from '../examples/overlapping-tenants/stack';
+import { CrossVpcError } from '../lib';
 
 import { userDataTemplate } from '../lib/emulate/plan';
 
@@ -41,4 +42,19 @@ export function synthJson(opts: OverlappingTenantsOptions = {}): any {
 /** Replace Terraform interpolations with a literal and undo Terraform's escapes, as apply would. */
 export function asDeployed(text: string, standIn = '10.9.9.9'): string {
   return text.replace(/(?<!\$)\$\{[^}]*\}/g, standIn).replace(/\$\$\{/g, '${').replace(/%%\{/g, '%{');
+}
+
+/** Runs fn and expects a CrossVpcError whose message holds the fix and every part (and the construct path, when given). */
+export function expectCrossVpcError(fn: () => unknown, parts: Array<string | RegExp>, path?: string): void {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (e) {
+    caught = e;
+  }
+  expect(caught).toBeInstanceOf(CrossVpcError);
+  const msg = (caught as Error).message;
+  if (path) expect(msg).toContain(path);
+  expect(msg).toContain('Fix:');
+  for (const p of parts) expect(msg).toMatch(p);
 }

@@ -1,23 +1,12 @@
 import { buildCrossVpcModel, CrossVpcError, derivedVni, pairsInUse, TenantInput } from '../lib';
+import { expectCrossVpcError } from './helpers';
 
 const fv = { vpcId: 'vpc-f', nodeSubnetIds: ['subnet-n'], vpcCidr: '10.0.0.0/16' };
 const gw = { subnetId: 'subnet-g' };
 const t = (name: string, extra: Partial<TenantInput> = {}): TenantInput => ({ name, vpcId: `vpc-${name}`, subnetId: `subnet-${name}`, cidrs: ['172.16.0.0/16'], ...extra });
 const build = (tenants: TenantInput[], g: object = gw, f: object = fv) => buildCrossVpcModel('Stack/CrossVpc', { functionVpc: f as any, tenants, gateway: g as any });
 
-function expectError(fn: () => unknown, parts: Array<string | RegExp>) {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught).toBeInstanceOf(CrossVpcError);
-  const msg = (caught as Error).message;
-  expect(msg).toContain('Stack/CrossVpc');
-  expect(msg).toContain('Fix:');
-  for (const p of parts) expect(msg).toMatch(p);
-}
+const expectError = (fn: () => unknown, parts: Array<string | RegExp>) => expectCrossVpcError(fn, parts, 'Stack/CrossVpc');
 
 describe('model', () => {
   test('overlapping tenants get distinct VNIs, zones, tables and MACs on one pair', () => {
