@@ -1,4 +1,4 @@
-import { buildCrossVpcModel, CrossVpcError, derivedVni, pairsInUse, TenantInput } from '../lib';
+import { buildCrossVpcModel, derivedVni, pairsInUse, TenantInput } from '../lib';
 import { expectCrossVpcError } from './helpers';
 
 const fv = { vpcId: 'vpc-f', nodeSubnetIds: ['subnet-n'], vpcCidr: '10.0.0.0/16' };
