@@ -7,6 +7,7 @@ import { integerOption, packageVersion, parseCommandLine, UsageError } from '../
 // The compiled entry points, run as users run them: `npm run build` first.
 const ROOT = join(__dirname, '..');
 const CROSSVPC = join(ROOT, 'dist/lib/cli/crossvpc.js');
+const AGENT = join(ROOT, 'dist/agent/main.js');
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
 function run(entry: string, args: string[], env: NodeJS.ProcessEnv = {}) {
@@ -87,5 +88,22 @@ describe('argument helpers', () => {
   it('parseCommandLine counts positionals', () => {
     expect(parseCommandLine(['x'], {}, 1).positionals).toEqual(['x']);
     expect(() => parseCommandLine(['x'], {}, 0)).toThrow("unexpected argument 'x'");
+  });
+});
+
+describe('node agent command line', () => {
+  it('--help exits 0 with the usage', () => {
+    const r = run(AGENT, ['--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^usage: main\.js --config <tenants\.json>/);
+  });
+
+  it('bad values exit 2 before anything runs', () => {
+    const r = run(AGENT, ['--config', '/nonexistent-crossvpc.json', '--node-ip', '10.0.1.300', '--node-name', 'n1']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.split('\n')[0]).toMatch(/--node-ip.*10\.0\.1\.300.*IPv4/);
+    const missing = run(AGENT, ['--config', '/nonexistent-crossvpc.json', '--node-ip', '10.0.1.3', '--node-name', 'n1']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr.split('\n')[0]).toMatch(/--config.*nonexistent-crossvpc\.json/);
   });
 });
