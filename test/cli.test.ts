@@ -2,12 +2,16 @@ import { spawnSync } from 'child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
+import { parseDataplaneArgs } from '../bench/dataplane-args';
+import { parseSynthArgs } from '../bench/synth-args';
 import { integerOption, packageVersion, parseCommandLine, UsageError } from '../lib/cli/args';
 
 // The compiled entry points, run as users run them: `npm run build` first.
 const ROOT = join(__dirname, '..');
 const CROSSVPC = join(ROOT, 'dist/lib/cli/crossvpc.js');
 const AGENT = join(ROOT, 'dist/agent/main.js');
+const BENCH_SYNTH = join(ROOT, 'dist/bench/synth.js');
+const BENCH_DATAPLANE = join(ROOT, 'dist/bench/dataplane.js');
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
 function run(entry: string, args: string[], env: NodeJS.ProcessEnv = {}) {
@@ -105,5 +109,40 @@ describe('node agent command line', () => {
     const missing = run(AGENT, ['--config', '/nonexistent-crossvpc.json', '--node-ip', '10.0.1.3', '--node-name', 'n1']);
     expect(missing.code).toBe(2);
     expect(missing.stderr.split('\n')[0]).toMatch(/--config.*nonexistent-crossvpc\.json/);
+  });
+});
+
+describe('benchmark command lines', () => {
+  it.each([
+    ['synth', BENCH_SYNTH, /^usage: synth\.js/],
+    ['dataplane', BENCH_DATAPLANE, /^usage: dataplane\.js/],
+  ])('%s --help exits 0 with the usage; an unknown option exits 2', (_name, entry, usage) => {
+    const help = run(entry, ['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(usage);
+    const bad = run(entry, ['--bogus']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/: unknown option '--bogus'\nusage: /);
+  });
+
+  it('dataplane: defaults, every documented flag, bad values named', () => {
+    expect(parseDataplaneArgs([], 2)).toEqual({ tenants: [1, 16, 256], secs: 5, repeats: 3, requests: 20000, pods: 5, keep: false, pin: true });
+    expect(parseDataplaneArgs([], 1)).toMatchObject({ pin: false });
+    expect(parseDataplaneArgs(['--tenants', '1,16', '--secs', '2', '--repeats', '1', '--requests', '100', '--pods', '2', '--keep', '--no-pin'], 4))
+      .toEqual({ tenants: [1, 16], secs: 2, repeats: 1, requests: 100, pods: 2, keep: true, pin: false });
+    expect(() => parseDataplaneArgs(['--tenants', '1,1024'])).toThrow("--tenants: got '1,1024', expected comma-separated integers from 1 to 1023");
+    expect(() => parseDataplaneArgs(['--tenants', '1,,2'])).toThrow(/--tenants/);
+    expect(() => parseDataplaneArgs(['--secs', 'five'])).toThrow("--secs: got 'five', expected an integer from 1 to 100000");
+    expect(() => parseDataplaneArgs(['extra'])).toThrow("unexpected argument 'extra'");
+  });
+
+  it('synth: report, child, help; --type only with --child and from the ENI table', () => {
+    expect(parseSynthArgs([], 'c6in.xlarge')).toEqual({ kind: 'report' });
+    expect(parseSynthArgs(['--child', '10'], 'c6in.xlarge')).toEqual({ kind: 'child', tenants: 10, instanceType: 'c6in.xlarge' });
+    expect(parseSynthArgs(['--child', '10', '--type', 'm5.large'], 'c6in.xlarge')).toEqual({ kind: 'child', tenants: 10, instanceType: 'm5.large' });
+    expect(parseSynthArgs(['-h'], 'c6in.xlarge')).toEqual({ kind: 'help' });
+    expect(() => parseSynthArgs(['--child', '0'], 'c6in.xlarge')).toThrow("--child: got '0', expected an integer from 1 to 100000");
+    expect(() => parseSynthArgs(['--child', '10', '--type', 'x9.huge'], 'c6in.xlarge')).toThrow(/--type: got 'x9\.huge', expected an instance type/);
+    expect(() => parseSynthArgs(['--type', 'm5.large'], 'c6in.xlarge')).toThrow(/--type: .*only applies with --child/);
   });
 });
