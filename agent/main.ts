@@ -1,4 +1,6 @@
-import { readFileSync, rmSync, writeFileSync } from 'fs';
+import { readFileSync, rmSync, statSync, writeFileSync } from 'fs';
+import { dirname, resolve } from 'path';
+import { parseArgs as nodeParseArgs } from 'util';
 import { AgentConfig, ipv4ToInt, parseConfig } from './config';
 import { Exec, HostExec, RecordingExec, cmdLine } from './exec';
 import { inClusterOptions, KubePodSource } from './kube';
@@ -16,27 +18,79 @@ export interface AgentArgs {
   readonly dryRun: boolean;
 }
 
-const USAGE = 'usage: main.js --config <tenants.json> [--node-ip <ip>|$NODE_IP] [--node-name <name>|$NODE_NAME] [--pods kube|file:<path>] [--ready-file <path>] [--dry-run]';
+export const USAGE = `usage: main.js --config <tenants.json> [--node-ip <ip>] [--node-name <name>]
+               [--pods kube|file:<path>] [--ready-file <path>] [--dry-run] [-h|--help]
+  --config      the tenant table (the ConfigMap's tenants.json); required, must exist
+  --node-ip     this node's IPv4 address (default: $NODE_IP)
+  --node-name   this node's name, needed by --pods kube (default: $NODE_NAME)
+  --pods        kube (default): watch this node's pods through the in-cluster API;
+                file:<path>: tail watch-event lines from a file
+  --ready-file  written once the data plane is in place; its directory must exist
+  --dry-run     touch nothing; log the full from-scratch plan
+exit codes: 0 stopped by SIGTERM/SIGINT, 1 failed, 2 bad command line`;
 
-export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): AgentArgs {
-  const flags = new Map<string, string>();
-  let dryRun = false;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--dry-run') dryRun = true;
-    else if (['--config', '--node-ip', '--node-name', '--pods', '--ready-file'].includes(a) && i + 1 < argv.length) flags.set(a, argv[++i]);
-    else throw new Error(`unknown or incomplete argument ${a}\n${USAGE}`);
-  }
-  const config = flags.get('--config');
-  const nodeIp = flags.get('--node-ip') ?? env.NODE_IP ?? '';
-  const nodeName = flags.get('--node-name') ?? env.NODE_NAME;
-  const pods = flags.get('--pods') ?? 'kube';
-  if (!config) throw new Error(`--config is required\n${USAGE}`);
-  if (ipv4ToInt(nodeIp) === undefined) throw new Error(`node IP must be IPv4 (--node-ip or NODE_IP), got "${nodeIp}"`);
-  if (pods === 'kube' && !nodeName) throw new Error('--pods kube needs --node-name or NODE_NAME');
-  if (pods !== 'kube' && !pods.startsWith('file:')) throw new Error(`--pods must be kube or file:<path>, got ${pods}`);
-  return { config, nodeIp, nodeName, pods, readyFile: flags.get('--ready-file'), dryRun };
+/** Bad command line: main prints the one-line message, then USAGE, and exits 2. */
+export class AgentUsageError extends Error {
+  override readonly name = 'AgentUsageError';
 }
+
+/** Own copy of node's error texts, shortened: agent/ may not import lib/ at run time. */
+function shortParseError(e: Error & { code?: string }): string {
+  const quoted = /'([^' ]+)/.exec(e.message)?.[1];
+  if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return `unknown option '${quoted}'`;
+  if (e.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') return `unexpected argument '${quoted}'`;
+  if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    return /does not take an argument/.test(e.message) ? `${quoted}: takes no value` : `${quoted}: missing value`;
+  }
+  return e.message.split('\n')[0];
+}
+
+/** Pure: checks every value but not the file system (see checkArgPaths). 'help' for -h/--help. */
+export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): AgentArgs | 'help' {
+  let values;
+  try {
+    ({ values } = nodeParseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        'config': { type: 'string' },
+        'node-ip': { type: 'string' },
+        'node-name': { type: 'string' },
+        'pods': { type: 'string' },
+        'ready-file': { type: 'string' },
+        'dry-run': { type: 'boolean' },
+        'help': { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (e) {
+    throw new AgentUsageError(shortParseError(e as Error & { code?: string }));
+  }
+  if (values.help) return 'help';
+  const { config } = values;
+  const nodeIp = values['node-ip'] ?? env.NODE_IP;
+  const nodeName = values['node-name'] ?? env.NODE_NAME;
+  const pods = values.pods ?? 'kube';
+  if (!config) throw new AgentUsageError('--config: missing, expected the path of tenants.json');
+  if (nodeIp === undefined) throw new AgentUsageError('--node-ip: missing, expected an IPv4 address (--node-ip or $NODE_IP)');
+  if (ipv4ToInt(nodeIp) === undefined) throw new AgentUsageError(`--node-ip: got '${nodeIp}', expected an IPv4 address (--node-ip or $NODE_IP)`);
+  if (pods !== 'kube' && !(pods.startsWith('file:') && pods.length > 'file:'.length)) {
+    throw new AgentUsageError(`--pods: got '${pods}', expected kube or file:<path>`);
+  }
+  if (pods === 'kube' && !nodeName) throw new AgentUsageError("--pods kube: needs this node's name, from --node-name or $NODE_NAME");
+  return { config, nodeIp, nodeName, pods, readyFile: values['ready-file'], dryRun: values['dry-run'] ?? false };
+}
+
+/** The paths the agent needs at start: the config file, and the ready file's directory. */
+export function checkArgPaths(args: AgentArgs): void {
+  if (!isFile(args.config)) throw new AgentUsageError(`--config: got '${args.config}', expected an existing file`);
+  if (args.readyFile && !isDirectory(dirname(resolve(args.readyFile)))) {
+    throw new AgentUsageError(`--ready-file: got '${args.readyFile}', expected a path in an existing directory`);
+  }
+}
+
+const isFile = (path: string) => statSync(path, { throwIfNoEntry: false })?.isFile() ?? false;
+const isDirectory = (path: string) => statSync(path, { throwIfNoEntry: false })?.isDirectory() ?? false;
 
 function podSource(args: AgentArgs, log: Log): PodSource {
   if (args.pods.startsWith('file:')) return new FilePodSource(args.pods.slice('file:'.length), log);
@@ -107,12 +161,18 @@ class DryRunExec extends RecordingExec {
 }
 
 if (require.main === module) {
-  let args: AgentArgs;
+  let args: AgentArgs | 'help';
   try {
     args = parseArgs(process.argv.slice(2));
+    if (args !== 'help') checkArgPaths(args);
   } catch (e) {
-    process.stderr.write(`${(e as Error).message}\n`);
+    if (!(e instanceof AgentUsageError)) throw e;
+    process.stderr.write(`main.js: ${e.message}\n${USAGE}\n`);
     process.exit(2);
+  }
+  if (args === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
   }
   runAgent(args).then(
     () => process.exit(0),

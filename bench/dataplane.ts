@@ -20,37 +20,14 @@ import { join } from 'path';
 import { promisify } from 'util';
 import { Emulation } from '../lib/emulate/emulator';
 import { checkHost, sleep } from '../lib/emulate/sys';
+import { UsageError } from '../lib/cli/args';
+import { DATAPLANE_USAGE, DataplaneParams, parseDataplaneArgs } from './dataplane-args';
 import { Baseline } from './dataplane-baseline';
 import { synthBenchPlan } from './dataplane-stack';
 
 const execFileP = promisify(execFile);
 
-interface Params { tenants: number[]; secs: number; repeats: number; requests: number; pods: number; keep: boolean; pin: boolean }
-
-function parseArgs(argv: string[]): Params {
-  const p: Params = { tenants: [1, 16, 256], secs: 5, repeats: 3, requests: 20000, pods: 5, keep: false, pin: cpus().length >= 2 };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const v = () => {
-      const x = argv[++i];
-      if (x === undefined) throw new Error(`${a} needs a value`);
-      return x;
-    };
-    if (a === '--tenants') p.tenants = v().split(',').map(Number);
-    else if (a === '--secs') p.secs = Number(v());
-    else if (a === '--repeats') p.repeats = Number(v());
-    else if (a === '--requests') p.requests = Number(v());
-    else if (a === '--pods') p.pods = Number(v());
-    else if (a === '--keep') p.keep = true;
-    else if (a === '--no-pin') p.pin = false;
-    else throw new Error(`unknown option ${a}; usage: dataplane.js [--tenants 1,16,256] [--secs 5] [--repeats 3] [--requests 20000] [--pods 5] [--keep] [--no-pin]`);
-  }
-  for (const [k, x] of Object.entries({ secs: p.secs, repeats: p.repeats, requests: p.requests, pods: p.pods })) {
-    if (!Number.isInteger(x) || x < 1 || x > 100000) throw new Error(`--${k} must be a positive integer`);
-  }
-  if (!p.tenants.length || p.tenants.some((n) => !Number.isInteger(n) || n < 1 || n > 1023)) throw new Error('--tenants takes integers from 1 to 1023');
-  return p;
-}
+type Params = DataplaneParams;
 
 const T0 = Date.now();
 const log = (line: string) => process.stderr.write(`[bench ${((Date.now() - T0) / 1000).toFixed(1).padStart(6)}s] ${line}\n`);
@@ -426,8 +403,7 @@ function report(p: Params, baselines: Array<PathResult | { error: string }>, pla
 
 // ---------------------------------------------------------------- main
 
-async function main(): Promise<void> {
-  const p = parseArgs(process.argv.slice(2));
+async function main(p: Params): Promise<void> {
   checkHost();
   for (const tool of ['iperf3', 'redis-benchmark', 'ss', 'timeout']) {
     try {
@@ -483,7 +459,19 @@ async function main(): Promise<void> {
   process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
 }
 
-main().then(
+let params: Params | 'help';
+try {
+  params = parseDataplaneArgs(process.argv.slice(2));
+} catch (e) {
+  if (!(e instanceof UsageError)) throw e;
+  process.stderr.write(`dataplane.js: ${e.message}\n${DATAPLANE_USAGE}\n`);
+  process.exit(2);
+}
+if (params === 'help') {
+  process.stdout.write(`${DATAPLANE_USAGE}\n`);
+  process.exit(0);
+}
+main(params).then(
   () => process.exit(0),
   (e) => {
     log(`bench:dataplane: ${(e as Error).message}`);

@@ -22,6 +22,8 @@ import { join } from 'path';
 import { App } from 'cdktf';
 import { MAX_ENIS_BY_INSTANCE_TYPE, TenantProps } from '../lib';
 import { OverlappingTenantsStack } from '../examples/overlapping-tenants/stack';
+import { UsageError } from '../lib/cli/args';
+import { parseSynthArgs, SYNTH_USAGE, SynthMode } from './synth-args';
 
 const SIZES = [10, 100, 1000];
 const RUNS = 3;
@@ -283,16 +285,18 @@ function parent(): void {
 // ---------------------------------------------------------------- entry
 
 if (require.main === module) {
-  const argv = process.argv.slice(2);
-  const at = argv.indexOf('--child');
-  if (at >= 0) {
-    const n = Number(argv[at + 1]);
-    const t = argv.indexOf('--type');
-    if (!Number.isInteger(n) || n < 1) {
-      process.stderr.write('usage: synth.js [--child N [--type INSTANCE_TYPE]]\n');
-      process.exit(2);
-    }
-    child(n, t >= 0 ? argv[t + 1] : INSTANCE_TYPE);
+  let mode: SynthMode;
+  try {
+    mode = parseSynthArgs(process.argv.slice(2), INSTANCE_TYPE);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    process.stderr.write(`synth.js: ${e.message}\n${SYNTH_USAGE}\n`);
+    process.exit(2);
+  }
+  if (mode.kind === 'help') {
+    process.stdout.write(`${SYNTH_USAGE}\n`);
+  } else if (mode.kind === 'child') {
+    child(mode.tenants, mode.instanceType);
   } else {
     try {
       parent();

@@ -9,7 +9,7 @@ import { observePodRoutes, PodRoutes } from '../agent/pod-routes';
 import { RecordingExec, Step } from '../agent/exec';
 import { KubePodSource } from '../agent/kube';
 import { Log, silentLog } from '../agent/log';
-import { parseArgs } from '../agent/main';
+import { AgentArgs, AgentUsageError, checkArgPaths, parseArgs, USAGE } from '../agent/main';
 import { FilePodSource, parseEventLine, PodEventType, PodInfo, PodSink } from '../agent/pods';
 import { desiredBindings, Reconciler } from '../agent/reconciler';
 
@@ -504,8 +504,14 @@ describe('kube pod source', () => {
 });
 
 describe('CLI', () => {
+  const parsed = (argv: string[], env: NodeJS.ProcessEnv = {}): AgentArgs => {
+    const args = parseArgs(argv, env);
+    if (args === 'help') throw new Error('expected arguments, got help');
+    return args;
+  };
+
   it('takes flags, falls back to the downward-API env', () => {
-    expect(parseArgs(['--config', '/etc/crossvpc/tenants.json'], { NODE_IP: '10.0.1.10', NODE_NAME: 'n1' })).toEqual({
+    expect(parsed(['--config', '/etc/crossvpc/tenants.json'], { NODE_IP: '10.0.1.10', NODE_NAME: 'n1' })).toEqual({
       config: '/etc/crossvpc/tenants.json',
       nodeIp: '10.0.1.10',
       nodeName: 'n1',
@@ -513,8 +519,47 @@ describe('CLI', () => {
       readyFile: undefined,
       dryRun: false,
     });
-    expect(parseArgs(['--config', 'c.json', '--node-ip', '10.0.1.11', '--pods', 'file:/tmp/p.jsonl'], {}).pods).toBe('file:/tmp/p.jsonl');
-    expect(() => parseArgs(['--config', 'c.json', '--node-ip', 'fe80::1'], {})).toThrow(/IPv4/);
-    expect(() => parseArgs(['--config', 'c.json', '--node-ip', '10.0.1.1'], {})).toThrow(/NODE_NAME/);
+    expect(parsed(['--config', 'c.json', '--node-ip', '10.0.1.11', '--pods', 'file:/tmp/p.jsonl'], {}).pods).toBe('file:/tmp/p.jsonl');
+    expect(parsed(['--config=c.json', '--node-ip=10.0.1.11', '--node-name=n2', '--ready-file', '/tmp/r', '--dry-run'], { NODE_IP: '10.9.9.9', NODE_NAME: 'env' }))
+      .toEqual({ config: 'c.json', nodeIp: '10.0.1.11', nodeName: 'n2', pods: 'kube', readyFile: '/tmp/r', dryRun: true });
+  });
+
+  it('refuses bad values with one line naming the option and the value', () => {
+    expect(() => parsed(['--config', 'c.json', '--node-ip', 'fe80::1'])).toThrow("--node-ip: got 'fe80::1', expected an IPv4 address (--node-ip or $NODE_IP)");
+    expect(() => parsed(['--config', 'c.json'], { NODE_IP: '10.0.1' })).toThrow(/--node-ip: got '10\.0\.1'.*IPv4/);
+    expect(() => parsed(['--config', 'c.json'])).toThrow(/--node-ip: missing/);
+    expect(() => parsed(['--config', 'c.json', '--node-ip', '10.0.1.1'])).toThrow(/NODE_NAME/);
+    expect(() => parsed(['--config', 'c.json', '--node-ip', '10.0.1.1', '--pods', 'files:/x'])).toThrow("--pods: got 'files:/x', expected kube or file:<path>");
+    expect(() => parsed(['--config', 'c.json', '--node-ip', '10.0.1.1', '--pods', 'file:'])).toThrow(/--pods: got 'file:'/);
+  });
+
+  it('refuses unknown flags, stray arguments, a missing --config or a missing value', () => {
+    const env = { NODE_IP: '10.0.1.10', NODE_NAME: 'n1' };
+    expect(() => parsed(['--config', 'c.json', '--nodeip', '10.0.1.1'], env)).toThrow(new AgentUsageError("unknown option '--nodeip'"));
+    expect(() => parsed(['--config', 'c.json', 'extra'], env)).toThrow("unexpected argument 'extra'");
+    expect(() => parsed([], env)).toThrow(/^--config: missing/);
+    expect(() => parsed(['--config'], env)).toThrow('--config: missing value');
+    expect(() => parsed(['--config', 'c.json', '--dry-run=yes'], env)).toThrow('--dry-run: takes no value');
+  });
+
+  it('answers --help and -h without checking anything else', () => {
+    expect(parseArgs(['--help'], {})).toBe('help');
+    expect(parseArgs(['-h', '--node-ip', 'nonsense'], {})).toBe('help');
+    expect(USAGE).toMatch(/--config <tenants\.json>/);
+  });
+
+  it('checks the paths it needs before starting', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'crossvpc-agent-cli-'));
+    try {
+      const config = join(dir, 'tenants.json');
+      writeFileSync(config, '{}');
+      const base = { nodeIp: '10.0.1.10', pods: 'kube', nodeName: 'n1', dryRun: false };
+      expect(() => checkArgPaths({ ...base, config, readyFile: join(dir, 'ready') })).not.toThrow();
+      expect(() => checkArgPaths({ ...base, config: join(dir, 'missing.json') })).toThrow(/--config: got '.*missing\.json', expected an existing file/);
+      expect(() => checkArgPaths({ ...base, config: dir })).toThrow(/--config/);
+      expect(() => checkArgPaths({ ...base, config, readyFile: join(dir, 'no/such/dir/ready') })).toThrow(/--ready-file: got/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -3,25 +3,48 @@ import { existsSync } from 'fs';
 import { join, resolve } from 'path';
 import { Emulation } from '../emulate/emulator';
 import { FailoverRunner, formatFailover } from '../emulate/failover';
+import { integerOption, packageVersion, parseCommandLine, UsageError } from './args';
 
-const USAGE = `usage: crossvpc emulate [stack dir] [--nodes N] [--failover]
+const MAIN_USAGE = `usage: crossvpc [-h|--help] [--version] <command> [options]
+commands:
+  emulate   run a synthesized stack in network namespaces (needs root); see crossvpc emulate --help
+exit codes: 0 success, 1 failure, 2 bad command line`;
+
+// Each node is a namespace plus an agent process, and its pods take a /24 at third octet
+// (function CIDR + 100 + node): 64 keeps well inside both.
+const MAX_NODES = 64;
+
+const EMULATE_USAGE = `usage: crossvpc emulate [stack dir] [--nodes N] [--failover] [-h|--help]
+  stack dir:  a synthesized cdktf stack directory holding cdk.tf.json
+              (default: cdktf.out/stacks/overlapping-tenants)
+  --nodes N:  emulated cluster nodes, 1 to ${MAX_NODES} (default 2)
   --failover: after the matrix, fail the active member under load: hard kill,
               graceful stop, failback, double fault (see README)
-  stack dir: a synthesized cdktf stack directory holding cdk.tf.json
-             (default: cdktf.out/stacks/overlapping-tenants)`;
+exit codes: 0 every check as expected, 1 a check failed or the run broke, 2 bad command line`;
 
-async function emulate(args: string[]): Promise<number> {
-  let stackDir = 'cdktf.out/stacks/overlapping-tenants';
-  let nodes = 2;
-  let failover = false;
-  for (let i = 0; i < args.length; i++) {
-    if (args[i] === '--nodes') nodes = Number(args[++i]);
-    else if (args[i] === '--failover') failover = true;
-    else if (args[i].startsWith('-')) throw new Error(`unknown option ${args[i]}\n${USAGE}`);
-    else stackDir = args[i];
+interface EmulateArgs {
+  readonly stackDir: string;
+  readonly nodes: number;
+  readonly failover: boolean;
+}
+
+/** Every value is checked here, before the host is looked at or anything is built. */
+function parseEmulateArgs(args: readonly string[]): EmulateArgs | 'help' {
+  const { values, positionals } = parseCommandLine(args, {
+    nodes: { type: 'string' },
+    failover: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  }, 1);
+  if (values.help) return 'help';
+  const nodes = values.nodes === undefined ? 2 : integerOption('--nodes', values.nodes, 1, MAX_NODES);
+  const stackDir = resolve(positionals[0] ?? 'cdktf.out/stacks/overlapping-tenants');
+  if (!existsSync(join(stackDir, 'cdk.tf.json'))) {
+    throw new UsageError(`stack dir: got '${stackDir}', expected a directory holding cdk.tf.json (synthesize first: npm run synth)`);
   }
-  stackDir = resolve(stackDir);
-  if (!existsSync(join(stackDir, 'cdk.tf.json'))) throw new Error(`${stackDir}/cdk.tf.json not found: synthesize first (npm run synth)\n${USAGE}`);
+  return { stackDir, nodes, failover: values.failover ?? false };
+}
+
+async function emulate({ stackDir, nodes, failover }: EmulateArgs): Promise<number> {
   const emu = new Emulation({ stackDir, nodes });
   let stopping = false;
   const onSignal = (sig: string) => {
@@ -50,17 +73,34 @@ async function emulate(args: string[]): Promise<number> {
   }
 }
 
-async function main(argv: string[]): Promise<number> {
-  const [cmd, ...rest] = argv;
-  if (cmd === 'emulate') return emulate(rest);
-  console.error(USAGE);
-  return 2;
+/** Global flags come before the command; the command's own flags after it. */
+async function main(argv: readonly string[], setUsage: (usage: string) => void): Promise<number> {
+  const commandAt = argv.findIndex((a) => !a.startsWith('-'));
+  const global = parseCommandLine(commandAt < 0 ? argv : argv.slice(0, commandAt), {
+    help: { type: 'boolean', short: 'h' },
+    version: { type: 'boolean' },
+  }, 0).values;
+  if (global.help) return printed(MAIN_USAGE);
+  if (global.version) return printed(packageVersion());
+  if (commandAt < 0) throw new UsageError('missing command');
+  const command = argv[commandAt];
+  if (command !== 'emulate') throw new UsageError(`unknown command '${command}', expected emulate`);
+  setUsage(EMULATE_USAGE);
+  const args = parseEmulateArgs(argv.slice(commandAt + 1));
+  return args === 'help' ? printed(EMULATE_USAGE) : emulate(args);
 }
 
-main(process.argv.slice(2)).then(
+function printed(text: string): number {
+  console.log(text);
+  return 0;
+}
+
+let usage = MAIN_USAGE;
+main(process.argv.slice(2), (u) => (usage = u)).then(
   (code) => process.exit(code),
   (err) => {
     console.error(`crossvpc: ${(err as Error).message}`);
-    process.exit(1);
+    if (err instanceof UsageError) console.error(usage);
+    process.exit(err instanceof UsageError ? 2 : 1);
   },
 );
