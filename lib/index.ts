@@ -1,16 +1,15 @@
-export * from './constructs/cross-vpc-nat';
-export * from './constructs/proxy-node-pair';
-export * from './constructs/nat-eni';
-export * from './constructs/function-vpc-link';
-export { isUnresolvedValue } from './constructs/tokens';
-export * from './model/crossvpc-model';
-export * from './model/errors';
-export { MAX_ENIS_BY_INSTANCE_TYPE, tenantCapacity } from './model/eni-capacity';
-export { derivedVni, gatewayMac, nodeMac } from './model/identity';
-export * from './render/agent-config';
-export * from './render/gateway-spec';
-export { renderGatewayRuleset } from './render/gateway-ruleset';
-export { renderKeepalivedConf } from './render/keepalived';
-export { renderConntrackdConf } from './render/conntrackd';
-export { renderGatewayFiles, renderGatewayUnits } from './render/gateway-files';
-export { renderCloudConfig } from './render/cloud-config';
+// The public API: the constructs, their props, the model's types and the error class.
+// Renderers, the agent's contract and the emulator are internal; deep imports of them are not a stable API.
+export { CrossVpcNat } from './constructs/cross-vpc-nat';
+export type { CrossVpcNatProps, CrossVpcLinkSpec, FunctionVpcProps, TenantProps, GatewayProps } from './constructs/cross-vpc-nat';
+export { ProxyNodePair, MAX_USER_DATA_BYTES } from './constructs/proxy-node-pair';
+export type { ProxyNodePairProps, ProxyMember, RollingUpdate } from './constructs/proxy-node-pair';
+export { NatEni } from './constructs/nat-eni';
+export type { NatEniProps } from './constructs/nat-eni';
+export { FunctionVpcLink, DEFAULT_POD_LABEL_KEY } from './constructs/function-vpc-link';
+export type { FunctionVpcLinkProps } from './constructs/function-vpc-link';
+export { buildCrossVpcModel, pairsInUse } from './model/crossvpc-model';
+export type {
+  BuildOptions, CrossVpcModel, FunctionVpcInput, GatewayInput, NatPolicy, PairModel, TenantInput, TenantModel, TunnelType,
+} from './model/crossvpc-model';
+export { CrossVpcError } from './model/errors';

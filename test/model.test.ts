@@ -1,4 +1,5 @@
-import { buildCrossVpcModel, derivedVni, pairsInUse, TenantInput } from '../lib';
+import { buildCrossVpcModel, pairsInUse, TenantInput } from '../lib';
+import { derivedVni } from '../lib/model/identity';
 import { expectCrossVpcError } from './helpers';
 
 const fv = { vpcId: 'vpc-f', nodeSubnetIds: ['subnet-n'], vpcCidr: '10.0.0.0/16' };

@@ -1,2 +1,7 @@
-export { buildCrossVpcModel, buildGatewayMemberSpec, renderConntrackdConf, renderGatewayFiles, renderGatewayRuleset, renderKeepalivedConf } from '../lib';
+export { buildCrossVpcModel } from '../lib';
+export { buildGatewayMemberSpec } from '../lib/render/gateway-spec';
+export { renderConntrackdConf } from '../lib/render/conntrackd';
+export { renderGatewayFiles } from '../lib/render/gateway-files';
+export { renderGatewayRuleset } from '../lib/render/gateway-ruleset';
+export { renderKeepalivedConf } from '../lib/render/keepalived';
 export { GATEWAY_SCRIPTS as GATEWAY_SCRIPT_NAMES } from '../lib/render/gateway-files';
