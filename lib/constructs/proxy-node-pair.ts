@@ -21,12 +21,10 @@ import { isUnresolvedValue } from './tokens';
 import { renderCloudConfig } from '../render/cloud-config';
 import { renderGatewayFiles, renderGatewayUnits } from '../render/gateway-files';
 import { buildGatewayMemberSpec, CONNTRACKD_SYNC_PORT, MemberBindings } from '../render/gateway-spec';
-import { escapeForTerraform, hclQuotedBody } from '../render/terraform-escape';
-import { gzipSync } from 'zlib';
-
-/** EC2's limit on user data, counted after base64 encoding. */
-export const MAX_USER_DATA_BYTES = 16384;
+import { MAX_USER_DATA_BYTES, packedUserDataBytes, packUserData } from '../render/user-data';
 import { NatEni } from './nat-eni';
+
+export { MAX_USER_DATA_BYTES } from '../render/user-data';
 
 export interface ProxyNodePairProps {
   /** The validated model from CrossVpcNat (or buildCrossVpcModel). */
@@ -321,7 +319,7 @@ export class ProxyNodePair extends Construct {
       const files = renderGatewayFiles(spec, { conntrackMax });
       const cloudConfig = renderCloudConfig(files, renderGatewayUnits().map((u) => u.name));
       // EC2 takes at most 16 KB of user data; cloud-init reads gzip natively, so it ships compressed.
-      const estimate = Math.ceil(gzipSync(cloudConfig, { level: 9 }).length / 3) * 4;
+      const estimate = packedUserDataBytes(cloudConfig);
       const limit = props.maxUserDataBytes ?? MAX_USER_DATA_BYTES;
       if (estimate > limit) {
         throw new CrossVpcError({
@@ -330,13 +328,7 @@ export class ProxyNodePair extends Construct {
           fix: 'lower gateway.tenantsPerMember so fewer tenants share a pair',
         });
       }
-      // The base64gzip() call is written out by hand: cdktf's Fn.base64gzip warns (and dumps
-      // the whole argument to stderr) whenever the argument holds escaped `$${`. Literal `${`
-      // is escaped as everywhere else; tokens stay live inside the quoted HCL string.
-      // Inside the call cdktf renders tokens as bare expressions, so each is wrapped in its own
-      // interpolation to stay a live reference within the quoted string.
-      const body = hclQuotedBody(escapeForTerraform(cloudConfig)).replace(/\$\{TfToken\[[^\]]+\]\}/g, (tok) => `\${${tok}}`);
-      member.instance.userDataBase64 = `\${base64gzip("${body}")}`;
+      member.instance.userDataBase64 = packUserData(cloudConfig);
     });
   }
 }
