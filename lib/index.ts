@@ -1,3 +1,4 @@
+export * from './constructs/aws-construct-props';
 export * from './constructs/cross-vpc-nat';
 export * from './constructs/proxy-node-pair';
 export * from './constructs/nat-eni';

@@ -1,10 +1,10 @@
 import { Construct } from 'constructs';
-import { TerraformProvider } from 'cdktf';
 import { NetworkInterface } from '@cdktf/provider-aws/lib/network-interface';
 import { NetworkInterfaceAttachmentA as NetworkInterfaceAttachment } from '@cdktf/provider-aws/lib/network-interface-attachment';
 import { SecurityGroup } from '@cdktf/provider-aws/lib/security-group';
+import { AwsConstructProps } from './aws-construct-props';
 
-export interface NatEniProps {
+export interface NatEniProps extends AwsConstructProps {
   /** Tenant this ENI serves; used in names and tags. */
   readonly tenantName: string;
   /** Tenant VPC of the ENI (for its security group). */
@@ -27,10 +27,6 @@ export interface NatEniProps {
    * @default none
    */
   readonly attachmentPreconditions?: Array<{ condition: unknown; errorMessage: string }>;
-  /** @default no extra tags */
-  readonly tags?: Record<string, string>;
-  /** @default the stack's default AWS provider */
-  readonly provider?: TerraformProvider;
 }
 
 /**
