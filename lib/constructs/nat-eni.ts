@@ -19,12 +19,12 @@ export interface NatEniProps extends AwsConstructProps {
   readonly egressCidrs: string[];
   /**
    * Security groups for the ENI.
-   * @default a new group with no ingress rules (replies to our own flows still pass; nothing unsolicited does) and egress to `egressCidrs` only
+   * @default - a new group with no ingress rules (replies to our own flows still pass; nothing unsolicited does) and egress to `egressCidrs` only
    */
   readonly securityGroupIds?: string[];
   /**
    * Lifecycle preconditions checked at plan time on the attachment.
-   * @default none
+   * @default - none
    */
   readonly attachmentPreconditions?: Array<{ condition: unknown; errorMessage: string }>;
 }
