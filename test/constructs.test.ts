@@ -5,10 +5,10 @@ import { NetworkInterfaceAttachmentA } from '@cdktf/provider-aws/lib/network-int
 import { DaemonSetV1 } from '@cdktf/provider-kubernetes/lib/daemon-set-v1';
 import { AwsProvider } from '@cdktf/provider-aws/lib/provider';
 import { KubernetesProvider } from '@cdktf/provider-kubernetes/lib/provider';
-import { CrossVpcNat, CrossVpcError, FunctionVpcLink, ProxyNodePair } from '../lib';
+import { CrossVpcNat, CrossVpcError, FunctionVpcLink, ProxyNodePair, ProxyNodePairOptions } from '../lib';
 import { OverlappingTenantsStack } from '../examples/overlapping-tenants/stack';
 import { asDeployed, expectCrossVpcError, synthExample, synthJson, userDataOf } from './helpers';
-import { gzipSync } from 'zlib';
+import { MAX_USER_DATA_BYTES, packedUserDataBytes } from '../lib/render/user-data';
 
 const gamma = { name: 'gamma', vpcId: 'vpc-0c3c3c3c3c3c3c3c3', subnetId: 'subnet-0c3c3c3c3c3c3c3c3', cidrs: ['172.16.0.0/16'], vni: 1003 };
 
@@ -72,7 +72,7 @@ describe('example stack', () => {
       const ud = userDataOf(i);
       expect(ud.startsWith('#cloud-config\n')).toBe(true);
       // EC2 takes 16 KB of user data after base64; cloud-init gunzips it.
-      expect(Math.ceil(gzipSync(asDeployed(ud), { level: 9 }).length / 3) * 4).toBeLessThan(16384);
+      expect(packedUserDataBytes(asDeployed(ud))).toBeLessThan(MAX_USER_DATA_BYTES);
       // Every unescaped interpolation is a reference to something in this plan.
       const refs = ud.match(/(?<!\$)\$\{[^}]*\}/g) ?? [];
       expect(refs.length).toBeGreaterThan(5);
@@ -406,6 +406,22 @@ describe('bad input at synth: constructs', () => {
       const nat = new CrossVpcNat(s, 'Nat', { functionVpc: fvp, gateway: { subnetId: 'subnet-g', pairCount: 2 }, tenants: [{ ...alpha, pair: 1 }] });
       expectError(() => new ProxyNodePair(s, 'Extra', { model: nat.model, pairIndex: 1, conntrackMax: 1000, connLimitPerTenant: 2000 }), [/^S\/Extra: invalid connLimitPerTenant = 2000/, /nf_conntrack_max \(1000\)/]);
     });
+  });
+
+  test('every ProxyNodePair option is reachable through CrossVpcNat.gateway', () => {
+    const options: Required<ProxyNodePairOptions> = {
+      amiId: 'ami-0123456789abcdef0', keyName: 'ops', sshCidrs: ['203.0.113.0/24'], advertIntervalSec: 0.5,
+      connLimitPerTenant: 400_000, conntrackMax: 1_000_000, rollingUpdate: 'b', maxUserDataBytes: 1 << 20,
+    };
+    const s = stackIn(Testing.app());
+    const nat = new CrossVpcNat(s, 'Nat', { functionVpc: fvp, gateway: { subnetId: 'subnet-g', ...options }, tenants: [alpha] });
+    const b = JSON.parse(Testing.synth(s)).resource.aws_instance[nat.pairs[0].members[1].instance.friendlyUniqueId];
+    expect(b.ami).toBe('ami-0123456789abcdef0');
+    expect(b.key_name).toBe('ops');
+    expect(b.user_data_replace_on_change).toBe(true);
+    const ud = userDataOf(b);
+    expect(ud).toContain("CONNTRACK_MAX='1000000'");
+    expect(ud).toContain('ct count over 400000');
   });
 
   describe('one CrossVpcNat and one FunctionVpcLink per App', () => {

@@ -3,13 +3,14 @@ import { Testing } from 'cdktf';
 import { OverlappingTenantsStack, OverlappingTenantsOptions } from '../examples/overlapping-tenants/stack';
 import { CrossVpcError } from '../lib';
 
-import { userDataTemplate } from '../lib/emulate/plan';
+import { unescapeTerraformLiteral } from '../lib/render/terraform-escape';
+import { unpackUserData } from '../lib/render/user-data';
 
 export const IN_CI = process.env.CI === 'true';
 
 /** The user data template of a synthesized aws_instance (unwrapped from base64gzip("...")). */
 export function userDataOf(inst: any): string {
-  return userDataTemplate(inst, 'test');
+  return unpackUserData(inst.user_data_base64);
 }
 
 /** True when `tool` runs; in CI a missing tool is a failure, never a silent skip. */
@@ -41,7 +42,7 @@ export function synthJson(opts: OverlappingTenantsOptions = {}): any {
 
 /** Replace Terraform interpolations with a literal and undo Terraform's escapes, as apply would. */
 export function asDeployed(text: string, standIn = '10.9.9.9'): string {
-  return text.replace(/(?<!\$)\$\{[^}]*\}/g, standIn).replace(/\$\$\{/g, '${').replace(/%%\{/g, '%{');
+  return unescapeTerraformLiteral(text.replace(/(?<!\$)\$\{[^}]*\}/g, standIn));
 }
 
 /** Runs fn and expects a CrossVpcError whose message holds the fix and every part (and the construct path, when given). */

@@ -171,6 +171,10 @@ describe('bad input: gateway', () => {
   test.each([0, -5, 1.5, 262145])('connLimitPerTenant %p', (v) =>
     expectError(() => build([t('a')], { ...gw, connLimitPerTenant: v }), [/gateway\.connLimitPerTenant/, new RegExp(`= ${String(v).replace('.', '\\.')}:`), /from 1 to the members' nf_conntrack_max \(262144\)/]));
   test('connLimitPerTenant in range is kept', () => expect(() => build([t('a')], { ...gw, connLimitPerTenant: 1000 })).not.toThrow());
+  test('connLimitPerTenant up to a raised conntrackMax is kept', () =>
+    expect(() => build([t('a')], { ...gw, conntrackMax: 1_000_000, connLimitPerTenant: 500_000 })).not.toThrow());
+  test.each([0, 2.5])('conntrackMax %p', (v) =>
+    expectError(() => build([t('a')], { ...gw, conntrackMax: v }), [/gateway\.conntrackMax/, /positive whole number/]));
   test('duplicate haVips', () =>
     expectError(() => build([t('a')], { ...gw, haVips: ['10.0.255.250', '10.0.255.250'] }), [/gateway\.haVips\[1\]/, /"10\.0\.255\.250"/, /pair 1 would share its HaVip with pair 0/]));
   test('a haVip in non-strict notation', () =>

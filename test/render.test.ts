@@ -5,6 +5,7 @@ import { join } from 'path';
 import { parse } from 'yaml';
 import { buildCrossVpcModel, buildGatewayMemberSpec, GATEWAY_SCRIPT_NAMES, renderConntrackdConf, renderGatewayFiles, renderGatewayRuleset, renderKeepalivedConf } from './render-fixtures';
 import { asDeployed, haveTool, isRootLinux, synthJson, userDataOf } from './helpers';
+import { packUserData, unpackUserData } from '../lib/render/user-data';
 
 const model = buildCrossVpcModel('Test', {
   functionVpc: { vpcId: 'vpc-f', nodeSubnetIds: ['subnet-n'], vpcCidr: '10.0.0.0/16' },
@@ -104,5 +105,20 @@ describe('GRE (checked statically: this kernel has no GRE)', () => {
     const f = join(dir, 'gre.nft');
     writeFileSync(f, renderGatewayRuleset(greSpec));
     execFileSync('unshare', ['-n', 'nft', '-c', '-f', f], { encoding: 'utf8' });
+  });
+});
+
+describe('user data packaging', () => {
+  const text = '#cloud-config\nrun: "a\\b"\t${HOME} %{x} ${TfToken[TOKEN.1]}\r\n';
+
+  test('unpackUserData reads back what packUserData wrote, as Terraform holds it', () => {
+    const packed = packUserData(text);
+    expect(packed).toMatch(/^\$\{base64gzip\("#cloud-config\\n/);
+    // Tokens become live interpolations; literal ${ and %{ are escaped.
+    expect(unpackUserData(packed)).toBe('#cloud-config\nrun: "a\\b"\t$${HOME} %%{x} ${${TfToken[TOKEN.1]}}\r\n');
+  });
+
+  test('unpackUserData refuses anything else', () => {
+    expect(() => unpackUserData('#cloud-config\n')).toThrow(/not a base64gzip/);
   });
 });

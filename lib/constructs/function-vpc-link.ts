@@ -16,9 +16,15 @@ export const DEFAULT_POD_LABEL_KEY = 'crossvpc.io/tenant';
 export const AGENT_CONFIG_PATH = '/etc/crossvpc/tenants.json';
 
 export interface FunctionVpcLinkProps {
-  /** The CrossVpcNat to link to; or give linkSpec. */
+  /**
+   * The CrossVpcNat to link to; give exactly one of nat and linkSpec.
+   * @default - linkSpec
+   */
   readonly nat?: CrossVpcNat;
-  /** An exported CrossVpcNat.linkSpec; or give nat. */
+  /**
+   * An exported CrossVpcNat.linkSpec; give exactly one of nat and linkSpec.
+   * @default - nat.linkSpec
+   */
   readonly linkSpec?: CrossVpcLinkSpec;
   /**
    * Node agent image, built from this repository's agent/Dockerfile (see README). Required:
@@ -26,7 +32,7 @@ export interface FunctionVpcLinkProps {
    */
   readonly agentImage: string;
   /**
-   * Pod label whose value names the pod's tenant.
+   * Pod label whose value names the pod's tenant; must be a valid label key.
    * @default 'crossvpc.io/tenant'
    */
   readonly podLabelKey?: string;
@@ -36,17 +42,21 @@ export interface FunctionVpcLinkProps {
    */
   readonly namespace?: string;
   /**
-   * Also write the ip-masq-agent ConfigMap (kube-system/ip-masq-agent) so pod traffic to anything
-   * but the VPC and pod CIDRs is masqueraded, tenant CIDRs included.
+   * Also write the ip-masq-agent ConfigMap (kube-system/ip-masq-agent) with
+   * `nonMasqueradeCIDRs: [vpcCidr, ...podCidrs]`, so pod traffic to anything but the VPC and pod
+   * CIDRs is masqueraded, tenant CIDRs included. Fails at apply if that ConfigMap already exists.
    * @default false
    */
   readonly ipMasqAgent?: boolean;
   /**
-   * Node selector for the agent.
-   * @default every Linux node
+   * Node selector for the agent, merged with `kubernetes.io/os: linux`.
+   * @default - every Linux node
    */
   readonly nodeSelector?: Record<string, string>;
-  /** @default the stack's default Kubernetes provider */
+  /**
+   * Kubernetes provider of every resource; the constructs never create providers.
+   * @default - the stack's default Kubernetes provider
+   */
   readonly provider?: TerraformProvider;
 }
 

@@ -1,10 +1,10 @@
 import { Construct } from 'constructs';
-import { TerraformProvider } from 'cdktf';
 import { NetworkInterface } from '@cdktf/provider-aws/lib/network-interface';
 import { NetworkInterfaceAttachmentA as NetworkInterfaceAttachment } from '@cdktf/provider-aws/lib/network-interface-attachment';
 import { SecurityGroup } from '@cdktf/provider-aws/lib/security-group';
+import { AwsConstructProps } from './aws-construct-props';
 
-export interface NatEniProps {
+export interface NatEniProps extends AwsConstructProps {
   /** Tenant this ENI serves; used in names and tags. */
   readonly tenantName: string;
   /** Tenant VPC of the ENI (for its security group). */
@@ -19,18 +19,14 @@ export interface NatEniProps {
   readonly egressCidrs: string[];
   /**
    * Security groups for the ENI.
-   * @default a new group with no ingress rules (replies to our own flows still pass; nothing unsolicited does) and egress to `egressCidrs` only
+   * @default - a new group with no ingress rules (replies to our own flows still pass; nothing unsolicited does) and egress to `egressCidrs` only
    */
   readonly securityGroupIds?: string[];
   /**
    * Lifecycle preconditions checked at plan time on the attachment.
-   * @default none
+   * @default - none
    */
   readonly attachmentPreconditions?: Array<{ condition: unknown; errorMessage: string }>;
-  /** @default no extra tags */
-  readonly tags?: Record<string, string>;
-  /** @default the stack's default AWS provider */
-  readonly provider?: TerraformProvider;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { Construct } from 'constructs';
-import { Fn, Op, TerraformProvider, Token } from 'cdktf';
+import { Fn, Op, Token } from 'cdktf';
 import { DataAwsEc2InstanceType } from '@cdktf/provider-aws/lib/data-aws-ec2-instance-type';
 import { DataAwsIamPolicyDocument } from '@cdktf/provider-aws/lib/data-aws-iam-policy-document';
 import { DataAwsSsmParameter } from '@cdktf/provider-aws/lib/data-aws-ssm-parameter';
@@ -14,82 +14,31 @@ import { PlacementGroup } from '@cdktf/provider-aws/lib/placement-group';
 import { SecurityGroup } from '@cdktf/provider-aws/lib/security-group';
 import { VpcSecurityGroupEgressRule } from '@cdktf/provider-aws/lib/vpc-security-group-egress-rule';
 import { VpcSecurityGroupIngressRule } from '@cdktf/provider-aws/lib/vpc-security-group-ingress-rule';
-import { checkConnLimitPerTenant, CrossVpcModel, DEFAULT_CONN_LIMIT_PER_TENANT, DEFAULT_CONNTRACK_MAX, PairModel, VXLAN_PORT } from '../model/crossvpc-model';
+import { checkConnLimitPerTenant, checkConntrackMax, CrossVpcModel, DEFAULT_CONN_LIMIT_PER_TENANT, DEFAULT_CONNTRACK_MAX, PairModel, ProxyNodePairOptions, VXLAN_PORT } from '../model/crossvpc-model';
 import { CrossVpcError } from '../model/errors';
 import { parseCidr, parseIp } from '../model/cidr';
 import { isUnresolvedValue } from './tokens';
 import { renderCloudConfig } from '../render/cloud-config';
 import { renderGatewayFiles, renderGatewayUnits } from '../render/gateway-files';
 import { buildGatewayMemberSpec, CONNTRACKD_SYNC_PORT, MemberBindings } from '../render/gateway-spec';
-import { escapeForTerraform, hclQuotedBody } from '../render/terraform-escape';
-import { gzipSync } from 'zlib';
-
-/** EC2's limit on user data, counted after base64 encoding. */
-export const MAX_USER_DATA_BYTES = 16384;
+import { MAX_USER_DATA_BYTES, packedUserDataBytes, packUserData } from '../render/user-data';
+import { AwsConstructProps } from './aws-construct-props';
 import { NatEni } from './nat-eni';
 
-export interface ProxyNodePairProps {
+export { MAX_USER_DATA_BYTES } from '../render/user-data';
+
+export interface ProxyNodePairProps extends ProxyNodePairOptions, AwsConstructProps {
   /** The validated model from CrossVpcNat (or buildCrossVpcModel). */
   readonly model: CrossVpcModel;
-  /** Which pair of the model this is. */
+  /** Which pair of the model this is: an index of model.pairs holding active tenants. */
   readonly pairIndex: number;
-  /**
-   * AMI for both members.
-   * @default Ubuntu 24.04 LTS from Canonical's public SSM parameter (amd64, or arm64 for Graviton types)
-   */
-  readonly amiId?: string;
   /**
    * The pair's HaVip (tunnel endpoint) in the gateway subnet: a literal; the plan checks it is
    * a usable host of the subnet (precondition on its reservation).
-   * @default host -(2 + pairIndex) of the gateway subnet, reserved with an explicit subnet CIDR reservation
+   * @default - host -(2 + pairIndex) of the gateway subnet, reserved with an explicit subnet CIDR reservation
    */
   readonly haVip?: string;
-  /**
-   * EC2 key pair for SSH.
-   * @default none
-   */
-  readonly keyName?: string;
-  /**
-   * CIDRs allowed to SSH to the members (literals, strict dotted-quad).
-   * @default none: no SSH rule at all
-   */
-  readonly sshCidrs?: string[];
-  /**
-   * VRRP advertisement interval in seconds; failover takes about 3 intervals plus the IP move.
-   * @default 0.3
-   */
-  readonly advertIntervalSec?: number;
-  /**
-   * Tracked connections one tenant may hold on a member: an integer from 1 to conntrackMax.
-   * @default 65536
-   */
-  readonly connLimitPerTenant?: number;
-  /**
-   * nf_conntrack_max on each member.
-   * @default 262144
-   */
-  readonly conntrackMax?: number;
-  /**
-   * Which member takes new user data in this apply. Members ignore user data changes
-   * otherwise, so one apply can never replace both: roll the standby, fail over, roll
-   * the other (README, "Upgrades").
-   * @default 'none'
-   */
-  readonly rollingUpdate?: RollingUpdate;
-  /**
-   * Ceiling on each member's user data after gzip and base64. Raise it only for plans that
-   * never reach EC2 (emulation, benchmarks with more tenants than any instance has ENIs).
-   * @default 16384 (EC2's limit)
-   */
-  readonly maxUserDataBytes?: number;
-  /** @default no extra tags */
-  readonly tags?: Record<string, string>;
-  /** @default the stack's default AWS provider */
-  readonly provider?: TerraformProvider;
 }
-
-/** One member to roll, for every pair or per pair index. */
-export type RollingUpdate = 'none' | 'a' | 'b' | Record<number, 'none' | 'a' | 'b'>;
 
 export interface ProxyMember {
   readonly name: 'a' | 'b';
@@ -146,10 +95,7 @@ export class ProxyNodePair extends Construct {
       throw new CrossVpcError({ path: this.node.path, prop: 'pairIndex', value: props.pairIndex, problem: `pair ${props.pairIndex} holds no active tenants, so it would run two idle instances`, fix: 'build only the pairs of pairsInUse(model), as CrossVpcNat does' });
     }
     const where = (prop: string) => ({ path: this.node.path, prop, isUnresolved: isUnresolvedValue });
-    const conntrackMax = props.conntrackMax ?? DEFAULT_CONNTRACK_MAX;
-    if (!Number.isInteger(conntrackMax) || conntrackMax < 1) {
-      throw new CrossVpcError({ path: this.node.path, prop: 'conntrackMax', value: conntrackMax, problem: 'nf_conntrack_max is a positive whole number', fix: `use e.g. ${DEFAULT_CONNTRACK_MAX} (the default)` });
-    }
+    const conntrackMax = checkConntrackMax(props.conntrackMax ?? DEFAULT_CONNTRACK_MAX, where('conntrackMax'));
     const connLimitPerTenant = checkConnLimitPerTenant(props.connLimitPerTenant ?? DEFAULT_CONN_LIMIT_PER_TENANT, conntrackMax, where('connLimitPerTenant'));
     (props.sshCidrs ?? []).forEach((c, i) => parseCidr(c, where(`sshCidrs[${i}]`)));
     this.pair = pair;
@@ -321,7 +267,7 @@ export class ProxyNodePair extends Construct {
       const files = renderGatewayFiles(spec, { conntrackMax });
       const cloudConfig = renderCloudConfig(files, renderGatewayUnits().map((u) => u.name));
       // EC2 takes at most 16 KB of user data; cloud-init reads gzip natively, so it ships compressed.
-      const estimate = Math.ceil(gzipSync(cloudConfig, { level: 9 }).length / 3) * 4;
+      const estimate = packedUserDataBytes(cloudConfig);
       const limit = props.maxUserDataBytes ?? MAX_USER_DATA_BYTES;
       if (estimate > limit) {
         throw new CrossVpcError({
@@ -330,13 +276,7 @@ export class ProxyNodePair extends Construct {
           fix: 'lower gateway.tenantsPerMember so fewer tenants share a pair',
         });
       }
-      // The base64gzip() call is written out by hand: cdktf's Fn.base64gzip warns (and dumps
-      // the whole argument to stderr) whenever the argument holds escaped `$${`. Literal `${`
-      // is escaped as everywhere else; tokens stay live inside the quoted HCL string.
-      // Inside the call cdktf renders tokens as bare expressions, so each is wrapped in its own
-      // interpolation to stay a live reference within the quoted string.
-      const body = hclQuotedBody(escapeForTerraform(cloudConfig)).replace(/\$\{TfToken\[[^\]]+\]\}/g, (tok) => `\${${tok}}`);
-      member.instance.userDataBase64 = `\${base64gzip("${body}")}`;
+      member.instance.userDataBase64 = packUserData(cloudConfig);
     });
   }
 }

@@ -1,5 +1,6 @@
 import { readFileSync } from 'fs';
 import { parse } from 'yaml';
+import { unpackUserData } from '../render/user-data';
 
 /**
  * Reads a synthesized cdk.tf.json. The emulator knows nothing of the model or the
@@ -9,7 +10,7 @@ export interface PlanMember {
   readonly logicalId: string;
   readonly pair: number;
   readonly member: string;
-  /** Raw user data as Terraform holds it (escaped, with interpolations). */
+  /** The member's cloud-config as Terraform holds it (escaped, with interpolations): see unpackUserData. */
   readonly userData: string;
 }
 
@@ -27,7 +28,7 @@ export function readPlan(file: string): Plan {
     logicalId,
     pair: Number(inst.tags?.['crossvpc:pair']),
     member: String(inst.tags?.['crossvpc:member']),
-    userData: userDataTemplate(inst, logicalId),
+    userData: userDataOf(inst, logicalId),
   }));
   if (members.length === 0) throw new Error(`${file}: no aws_instance with crossvpc user data; is this a synthesized cdktf-crossvpc stack?`);
   for (const m of members) {
@@ -39,21 +40,12 @@ export function readPlan(file: string): Plan {
   return { json, members, agentConfigRaw: cms[0].data['tenants.json'] };
 }
 
-/**
- * The user data template of an instance: plain `user_data`, or `user_data_base64` of the form
- * `${base64gzip("...")}` (cloud-init gunzips it on boot, so the machine sees the inner text).
- */
-export function userDataTemplate(inst: any, logicalId: string): string {
-  if (typeof inst.user_data === 'string') return inst.user_data;
-  const b64 = String(inst.user_data_base64 ?? '');
-  const m = /^\$\{base64gzip\("([\s\S]*)"\)\}$/.exec(b64);
-  if (!m) throw new Error(`aws_instance.${logicalId}: user_data_base64 is not a base64gzip("...") expression the emulator can read`);
-  return hclUnquote(m[1]);
-}
-
-/** Undo HCL quoted-string escapes (\\ \" \n \r \t); interpolations are left for evaluate(). */
-export function hclUnquote(body: string): string {
-  return body.replace(/\\(["\\nrt])/g, (_, c: string) => ({ n: '\n', r: '\r', t: '\t', '"': '"', '\\': '\\' })[c]!);
+function userDataOf(inst: any, logicalId: string): string {
+  try {
+    return unpackUserData(String(inst.user_data_base64 ?? ''));
+  } catch (e) {
+    throw new Error(`aws_instance.${logicalId}: ${(e as Error).message}; the emulator reads only user data packed by cdktf-crossvpc`);
+  }
 }
 
 export interface CloudConfig {

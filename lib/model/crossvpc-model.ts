@@ -2,9 +2,9 @@ import { Cidr, cidrContains, cidrContainsIp, cidrsOverlap, parseCidr, parseIp, r
 import { CrossVpcError, isUnresolvedToken } from './errors';
 import { tenantCapacity } from './eni-capacity';
 import { AUTO_VNI_FLOOR, conntrackZone, derivedVni, gatewayMac, tenantTable, VNI_MAX, VNI_MIN } from './identity';
+import { FunctionVpcInput, GatewayInput, TenantInput, TunnelType } from './inputs';
 
-/** Tunnel encapsulation between nodes and gateways. */
-export type TunnelType = 'vxlan' | 'gre';
+export * from './inputs';
 
 /** Bytes each tunnel adds: VXLAN = IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14; keyed GRE = IPv4 20 + GRE 4 + key 4. */
 export const TUNNEL_OVERHEAD: Readonly<Record<TunnelType, number>> = { vxlan: 50, gre: 28 };
@@ -15,42 +15,6 @@ export const AWS_VPC_MTU = 9001;
 export const VXLAN_PORT = 4789;
 /** Link-local next hop that nodes route tenant traffic to; resolves to the (pair, VNI) MAC. */
 export const TUNNEL_NEXT_HOP = '169.254.0.1';
-
-export interface FunctionVpcInput {
-  readonly vpcId: string;
-  readonly nodeSubnetIds: string[];
-  readonly vpcCidr: string;
-  readonly podCidrs?: string[];
-  readonly nodeCidrs?: string[];
-  readonly nodeSecurityGroupId?: string;
-}
-
-export interface TenantInput {
-  readonly name: string;
-  readonly vpcId: string;
-  readonly subnetId: string;
-  readonly cidrs: string[];
-  readonly vni?: number;
-  readonly allowedDestinations?: string[];
-  readonly natIp?: string;
-  readonly pair?: number;
-  readonly slot?: number;
-  readonly availabilityZone?: string;
-  readonly retired?: boolean;
-}
-
-export interface GatewayInput {
-  readonly subnetId: string;
-  readonly instanceType?: string;
-  readonly tenantsPerMember?: number;
-  readonly pairCount?: number;
-  readonly tunnel?: TunnelType;
-  readonly mtu?: number;
-  readonly availabilityZone?: string;
-  readonly haVips?: string[];
-  readonly sshCidrs?: string[];
-  readonly connLimitPerTenant?: number;
-}
 
 /** How buildCrossVpcModel tells Terraform tokens from literals. */
 export interface BuildOptions {
@@ -124,7 +88,7 @@ export interface CrossVpcModel {
 }
 
 export const DEFAULT_INSTANCE_TYPE = 'c6in.xlarge';
-/** nf_conntrack_max on each member unless ProxyNodePairProps.conntrackMax says otherwise. */
+/** nf_conntrack_max on each member unless ProxyNodePairOptions.conntrackMax says otherwise. */
 export const DEFAULT_CONNTRACK_MAX = 262144;
 export const DEFAULT_CONN_LIMIT_PER_TENANT = 65536;
 
@@ -143,6 +107,15 @@ export const RESERVED_TENANT_RANGES: ReadonlyArray<{ readonly cidr: string; read
 /** The pairs a model builds: those holding at least one active tenant, by index. */
 export function pairsInUse(model: CrossVpcModel): PairModel[] {
   return model.pairs.filter((p) => p.tenants.length > 0);
+}
+
+/** nf_conntrack_max on a member: a positive integer. */
+export function checkConntrackMax(value: unknown, where: Where): number {
+  rejectToken(value, where, 'the conntrack table size', 'to render it into the members\' sysctl settings', String(DEFAULT_CONNTRACK_MAX));
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    throw new CrossVpcError({ path: where.path, prop: where.prop, value, problem: 'nf_conntrack_max is a positive whole number', fix: `use e.g. ${DEFAULT_CONNTRACK_MAX} (the default)` });
+  }
+  return value;
 }
 
 /**
@@ -281,7 +254,8 @@ export function buildCrossVpcModel(
   });
   literal(gw.sshCidrs, 'gateway.sshCidrs', 'the SSH CIDR list', 'to validate it and create one security group rule per CIDR', '["203.0.113.0/24"]');
   (gw.sshCidrs ?? []).forEach((c, i) => parseCidr(c, at(`gateway.sshCidrs[${i}]`)));
-  if (gw.connLimitPerTenant !== undefined) checkConnLimitPerTenant(gw.connLimitPerTenant, DEFAULT_CONNTRACK_MAX, at('gateway.connLimitPerTenant'));
+  const conntrackMax = gw.conntrackMax === undefined ? DEFAULT_CONNTRACK_MAX : checkConntrackMax(gw.conntrackMax, at('gateway.conntrackMax'));
+  if (gw.connLimitPerTenant !== undefined) checkConnLimitPerTenant(gw.connLimitPerTenant, conntrackMax, at('gateway.connLimitPerTenant'));
 
   // Validate each tenant on its own.
   const names = new Map<string, number>();

@@ -12,11 +12,3 @@ export function escapeForTerraform(text: string): string {
 export function unescapeTerraformLiteral(text: string): string {
   return text.replace(/\$\$\{/g, '${').replace(/%%\{/g, '%{');
 }
-
-/**
- * Body of an HCL quoted string (what goes between the quotes of `base64gzip("...")`):
- * backslashes, quotes and control characters escaped; interpolations stay live.
- */
-export function hclQuotedBody(text: string): string {
-  return text.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n').replace(/\r/g, '\\r').replace(/\t/g, '\\t');
-}

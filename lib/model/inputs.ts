@@ -1,0 +1,203 @@
+/**
+ * What users give CrossVpcNat, declared once with its docs: the construct props extend these
+ * types and docs/API.md is generated from them (scripts/api-docs.ts). Pure data, no cdktf.
+ */
+
+/** Tunnel encapsulation between nodes and gateways. */
+export type TunnelType = 'vxlan' | 'gre';
+
+/** One member to roll, for every pair or per pair index. */
+export type RollingUpdate = 'none' | 'a' | 'b' | Record<number, 'none' | 'a' | 'b'>;
+
+/** The shared VPC the function pods run in. */
+export interface FunctionVpcInput {
+  /** The function VPC id: the gateways' security groups and primary ENIs are created in it. */
+  readonly vpcId: string;
+  /** Subnets of the cluster nodes; must be non-empty (no resource uses it today). */
+  readonly nodeSubnetIds: string[];
+  /** The function VPC CIDR, a literal (the model checks overlaps with it): tenant CIDRs and NAT IPs may not overlap it. */
+  readonly vpcCidr: string;
+  /**
+   * Pod CIDRs when pods do not take VPC addresses (overlay CNIs). They may not overlap each
+   * other; tenant CIDRs, NAT IPs and HaVips may not overlap them.
+   * @default - [] (pods use VPC addresses)
+   */
+  readonly podCidrs?: string[];
+  /**
+   * Source CIDRs of tunnelled traffic: nodes SNAT pod traffic to their own IP. They feed the
+   * NAT policy set, the spoofed-tunnel filter and the resolver, and may not overlap each
+   * other; tenant CIDRs and NAT IPs may not overlap them.
+   * @default - [vpcCidr]
+   */
+  readonly nodeCidrs?: string[];
+  /**
+   * Security group of the cluster nodes. When set, the gateway group admits tunnels from this
+   * group instead of nodeCidrs, **and an ingress rule is added to this (your) group** admitting
+   * the tunnel protocol from the gateways.
+   * @default - none: tunnel rules use nodeCidrs
+   */
+  readonly nodeSecurityGroupId?: string;
+}
+
+/** One tenant: a customer VPC whose services its functions must reach. */
+export interface TenantInput {
+  /** Lowercase DNS label, at most 40 characters, unique; becomes Terraform ids, tags and the pod label value. */
+  readonly name: string;
+  /** Tenant VPC: its NAT ENIs' security group is created in it. */
+  readonly vpcId: string;
+  /** Subnet for the tenant's NAT ENIs; must be in the gateway AZ. */
+  readonly subnetId: string;
+  /**
+   * Tenant VPC CIDRs (literals, strict dotted-quad). They may overlap other tenants freely,
+   * but not each other, the function VPC (vpcCidr, podCidrs, nodeCidrs) or the reserved
+   * ranges 0.0.0.0/8, 127.0.0.0/8, 169.254.0.0/16, 224.0.0.0/4 and 240.0.0.0/4.
+   */
+  readonly cidrs: string[];
+  /**
+   * VXLAN VNI / GRE key, 1..16777215. Derived VNIs are `65536 + (first 32 bits of
+   * sha256("crossvpc/vni/<name>")) mod (16777215 - 65536 + 1)`, so they never move when other
+   * tenants come and go and stay clear of small hand-picked ones. A collision is an error
+   * naming both tenants.
+   * @default - derived from the name
+   */
+  readonly vni?: number;
+  /**
+   * The only destinations pods of this tenant may reach; they must lie inside cidrs and not
+   * overlap each other.
+   * @default - cidrs
+   */
+  readonly allowedDestinations?: string[];
+  /**
+   * Floating NAT IP: the tenant-side source address of all the tenant's functions; identical
+   * NAT IPs across tenants are fine. Refused at synth inside vpcCidr, podCidrs or nodeCidrs; a
+   * given one is checked at plan time (precondition on its reservation) to be a host of the
+   * tenant subnet other than its network, broadcast and the three AWS-reserved addresses
+   * after the network.
+   * @default - host -(2 + pair index) of the tenant subnet (`cidrhost(subnet, -2)` on pair 0), reserved with an explicit subnet CIDR reservation
+   */
+  readonly natIp?: string;
+  /**
+   * Pin the tenant to a pair index (0..pairCount-1, at most 999). Without gateway.pairCount a
+   * pin may name only the pairs the listed tenants (retired ones included) need when packed
+   * tightly: 0..ceil(tenants / tenantsPerMember) - 1; a further pin (a typo such as `999`)
+   * needs an explicit pairCount.
+   * @default - first pair with a free slot, in declaration order
+   */
+  readonly pair?: number;
+  /**
+   * Pin the ENI slot, which is the device index on both members (1..tenantsPerMember).
+   * @default - first free slot
+   */
+  readonly slot?: number;
+  /**
+   * AZ of the tenant subnet when known at synth time: checked against
+   * gateway.availabilityZone when both are literals; the plan checks the real AZs again
+   * (precondition on each attachment). A Terraform token is accepted (then only the plan-time check applies).
+   * @default - unknown
+   */
+  readonly availabilityZone?: string;
+  /**
+   * Keep the tenant's VNI and slot reserved but create nothing for it: removal that moves nobody else.
+   * @default false
+   */
+  readonly retired?: boolean;
+}
+
+/** The options every proxy pair takes; CrossVpcNat passes its gateway's to each pair it builds. */
+export interface ProxyNodePairOptions {
+  /**
+   * AMI for both members. With an instanceType token the architecture comes from
+   * `aws_ec2_instance_type` at plan time.
+   * @default - Ubuntu 24.04 LTS from Canonical's public SSM parameter (amd64, or arm64 for Graviton types)
+   */
+  readonly amiId?: string;
+  /**
+   * EC2 key pair for SSH.
+   * @default - none
+   */
+  readonly keyName?: string;
+  /**
+   * CIDRs allowed to SSH to the members (literals, strict dotted-quad).
+   * @default - none: no SSH rule at all
+   */
+  readonly sshCidrs?: string[];
+  /**
+   * VRRPv3 advertisement interval in seconds, 0.01..40; master-down detection takes about 3.6
+   * intervals, then the IPs move.
+   * @default 0.3
+   */
+  readonly advertIntervalSec?: number;
+  /**
+   * Tracked connections one tenant may hold on a member: an integer from 1 to conntrackMax.
+   * @default 65536
+   */
+  readonly connLimitPerTenant?: number;
+  /**
+   * nf_conntrack_max on each member: a positive integer.
+   * @default 262144
+   */
+  readonly conntrackMax?: number;
+  /**
+   * The member that may take new user data in this apply: one letter for every pair, or a map
+   * per pair index (the standby can differ between pairs). The named member gets
+   * `user_data_replace_on_change = true`; the others have `ignore_changes = ["user_data_base64"]`,
+   * so one apply can never replace both: roll the standby, fail over, roll the other (README, "Upgrades").
+   * @default 'none'
+   */
+  readonly rollingUpdate?: RollingUpdate;
+  /**
+   * Ceiling on each member's user data after gzip and base64. Raise it only for plans that
+   * never reach EC2 (emulation, benchmarks with more tenants than any instance has ENIs).
+   * @default 16384 (EC2's limit)
+   */
+  readonly maxUserDataBytes?: number;
+}
+
+/** The proxy pairs: where they run and what every pair takes. */
+export interface GatewayInput extends ProxyNodePairOptions {
+  /** Function-VPC subnet of every pair: both members and the HaVip live here (floating IPs move only within one subnet). */
+  readonly subnetId: string;
+  /**
+   * Must be in the built-in ENI table unless tenantsPerMember is given. A Terraform token is
+   * accepted with tenantsPerMember; the default AMI's architecture is then read at plan time
+   * (`aws_ec2_instance_type.supported_architectures`).
+   * @default 'c6in.xlarge'
+   */
+  readonly instanceType?: string;
+  /**
+   * Tenants per member, 1..1023 (maximum network interfaces - 1); the plan re-checks it
+   * against `aws_ec2_instance_type.maximum_network_interfaces`.
+   * @default - from the built-in table for instanceType
+   */
+  readonly tenantsPerMember?: number;
+  /**
+   * Number of pair indexes, 1..1000 (0..pairCount-1); more tenants than they hold is an
+   * error. Only pairs holding active tenants are built, so this is a ceiling, and it allows
+   * pins beyond the pairs the tenants need. Without it the model still stops at 1,000 pairs.
+   * @default - as many as the tenants need
+   */
+  readonly pairCount?: number;
+  /**
+   * Tunnel between nodes and gateways: VXLAN costs 50 bytes, keyed GRE 28.
+   * @default 'vxlan'
+   */
+  readonly tunnel?: TunnelType;
+  /**
+   * Underlay MTU between nodes and gateways; tunnel MTU = mtu - overhead (at least 1280), MSS = tunnel MTU - 40.
+   * @default 9001
+   */
+  readonly mtu?: number;
+  /**
+   * AZ of the gateway subnet, when known at synth time; enables the synth-time AZ check of
+   * tenants. A Terraform token is accepted (then only the plan-time check applies).
+   * @default - unknown (checked at plan time)
+   */
+  readonly availabilityZone?: string;
+  /**
+   * HaVip per pair index: distinct literals, not in podCidrs; the plan checks each
+   * (precondition on its reservation) is a host of the gateway subnet other than its
+   * network, broadcast and the three AWS-reserved addresses.
+   * @default - host -(2 + pair index) of the gateway subnet, reserved with an explicit subnet CIDR reservation
+   */
+  readonly haVips?: string[];
+}

@@ -1,0 +1,49 @@
+import { gzipSync } from 'zlib';
+import { escapeForTerraform } from './terraform-escape';
+
+/**
+ * How a member's cloud-config travels in the plan: `user_data_base64 = "${base64gzip("…")}"`.
+ * This module is the only place that writes the expression (constructs) and reads it back
+ * (emulator, tests); everything else sees the cloud-config text.
+ */
+
+/** EC2's limit on user data, counted after base64 encoding. */
+export const MAX_USER_DATA_BYTES = 16384;
+
+/**
+ * The user_data_base64 expression for a cloud-config that may hold cdktf token placeholders.
+ * base64gzip() is written out by hand: cdktf's Fn.base64gzip warns (and dumps the whole
+ * argument to stderr) whenever the argument holds escaped `$${`. Literal `${` is escaped as
+ * everywhere else; inside the call cdktf renders tokens as bare expressions, so each is
+ * wrapped in its own interpolation to stay a live reference within the quoted string.
+ */
+export function packUserData(cloudConfig: string): string {
+  const body = hclQuotedBody(escapeForTerraform(cloudConfig)).replace(/\$\{TfToken\[[^\]]+\]\}/g, (tok) => `\${${tok}}`);
+  return `\${base64gzip("${body}")}`;
+}
+
+/**
+ * The template text inside a synthesized user_data_base64 expression: the cloud-config as
+ * Terraform holds it, still with its interpolations and `$${` escapes (cloud-init gunzips
+ * the applied value, so the machine sees this text once Terraform has interpolated it).
+ */
+export function unpackUserData(expression: string): string {
+  const m = /^\$\{base64gzip\("([\s\S]*)"\)\}$/.exec(expression);
+  if (!m) throw new Error('user_data_base64 is not a base64gzip("...") expression written by packUserData');
+  return hclUnquote(m[1]);
+}
+
+/** Size of a cloud-config as EC2 counts it (gzip, then base64), for the MAX_USER_DATA_BYTES check. */
+export function packedUserDataBytes(cloudConfig: string): number {
+  return Math.ceil(gzipSync(cloudConfig, { level: 9 }).length / 3) * 4;
+}
+
+/** Body of an HCL quoted string: backslashes, quotes and control characters escaped; interpolations stay live. */
+function hclQuotedBody(text: string): string {
+  return text.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n').replace(/\r/g, '\\r').replace(/\t/g, '\\t');
+}
+
+/** The inverse of hclQuotedBody. */
+function hclUnquote(body: string): string {
+  return body.replace(/\\(["\\nrt])/g, (_, c: string) => ({ n: '\n', r: '\r', t: '\t', '"': '"', '\\': '\\' })[c]!);
+}
