@@ -8,7 +8,7 @@ import { NamespaceV1 } from '@cdktf/provider-kubernetes/lib/namespace-v1';
 import { ServiceAccountV1 } from '@cdktf/provider-kubernetes/lib/service-account-v1';
 import { stringify } from 'yaml';
 import { CrossVpcError } from '../model/errors';
-import { buildAgentConfig, renderAgentConfig } from '../render/agent-config';
+import { AGENT_CONFIG_KEY, buildAgentConfig, renderAgentConfig } from '../render/agent-config';
 import { escapeForTerraform } from '../render/terraform-escape';
 import { CrossVpcLinkSpec, CrossVpcNat } from './cross-vpc-nat';
 
@@ -141,7 +141,7 @@ export class FunctionVpcLink extends Construct {
     this.tenantTable = new ConfigMapV1(this, 'TenantTable', {
       provider,
       metadata: { name: 'crossvpc-tenants', namespace, labels },
-      data: { 'tenants.json': escapeForTerraform(renderAgentConfig(config)) },
+      data: { [AGENT_CONFIG_KEY]: escapeForTerraform(renderAgentConfig(config)) },
     });
     this.daemonSet = new DaemonSetV1(this, 'Agent', {
       provider,
