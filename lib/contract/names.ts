@@ -5,6 +5,8 @@
  */
 
 /** Gateway configuration and run-time state directories (the scripts' CONF and RUN). */
+import { NODE_MAC_PREFIX } from './mac';
+
 export const CONF_DIR = '/etc/crossvpc';
 export const RUN_DIR = '/run/crossvpc';
 
@@ -46,12 +48,13 @@ export const conntrackZone = (vni: number): number => (vni % ZONE_MAX) + ZONE_MI
 
 export const hex = (n: number): string => `0x${n.toString(16)}`;
 
-/** The names bash needs, as crossvpc-lib.sh declares them. */
+/** The names bash needs, as crossvpc-lib.sh declares them (uppercase: shellcheck treats them as environment). */
 export function gatewayShellConstants(): Record<string, string> {
   return {
     TUNNEL_DEV_PREFIX,
     TENANT_DEV_PREFIX,
     GATEWAY_NFT_TABLE,
     TENANT_MARK_MASK: hex(TENANT_MARK_MASK),
+    NODE_MAC_PREFIX: NODE_MAC_PREFIX.map((b) => b.toString(16).padStart(2, '0')).join(':'),
   };
 }
