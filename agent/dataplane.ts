@@ -1,4 +1,4 @@
-import { AgentConfig, AgentTenant, canonicalCidr, cidrContains, ipv4ToInt, MARK_MAX, MARK_MIN, NFT_TABLE, RULE_PRIORITY, nodeMac, tunnelDev } from './config';
+import { AgentConfig, AgentTenant, canonicalCidr, cidrContains, ipv4ToInt, MARK_MAX, MARK_MIN, NFT_TABLE, RULE_PRIORITY, nodeMac, NODE_COUNTERS, TENANT_MARK_MASK, TUNNEL_DEV_PREFIX, tunnelDev } from './config';
 import { Exec, Step } from './exec';
 
 /** What the agent cares about on the host, as read back from `ip -j`. */
@@ -30,10 +30,10 @@ export interface RuleState {
   readonly table?: string;
 }
 
-const OUR_DEV = /^cx(\d+)$/;
+const OUR_DEV = new RegExp(`^${TUNNEL_DEV_PREFIX}(\\d+)$`);
+/** nft wildcard for every tunnel device. */
+const ANY_TUNNEL = `"${TUNNEL_DEV_PREFIX}*"`;
 const inRange = (n: number | undefined): n is number => n !== undefined && n >= MARK_MIN && n <= MARK_MAX;
-/** Tenant marks are 0x1000000 + VNI: an unmarked packet has none of these bits. */
-const TENANT_MARK_MASK = 0xff000000;
 const num = (v: unknown): number | undefined => (v === undefined || v === null || v === '' ? undefined : Number(v));
 
 /** Reads links, fwmark rules, our tables' routes and neighbours in four commands. */
@@ -227,10 +227,7 @@ export function renderRuleset(c: AgentConfig, nodeIp: string, bindings: Bindings
     `  map pod_tenant { typeof iif . ip saddr : meta mark;${elements(withTenant.map((x) => tenantElem(x, x.tenant)))} }`,
     `  set pod_tunnel { typeof iif . ip saddr . oifname;${elements(withTenant.map((x) => tunnelElem(x, x.tenant)))} }`,
     `  set gateway_nets { type ipv4_addr; flags interval;${elements(gatewayNets(c))} }`,
-    '  counter pod_spoof {}',
-    '  counter tunnel_spoof {}',
-    '  counter tunnel_denied {}',
-    '  counter return_denied {}',
+    ...NODE_COUNTERS.map((name) => `  counter ${name} {}`),
     '  chain prerouting {',
     '    type filter hook prerouting priority mangle; policy accept;',
     // rp_filter-independent anti-spoofing: a pod interface speaks only from its own pod's addresses.
@@ -250,17 +247,17 @@ export function renderRuleset(c: AgentConfig, nodeIp: string, bindings: Bindings
     // address (HaVips, members, anything in the gateway subnet), known pod or not.
     `    ip daddr @gateway_nets udp dport ${P} counter name tunnel_spoof drop`,
     '    ip daddr @gateway_nets ip protocol gre counter name tunnel_spoof drop',
-    '    oifname "cx*" tcp flags syn / syn,rst tcp option maxseg size set rt mtu',
+    `    oifname ${ANY_TUNNEL} tcp flags syn / syn,rst tcp option maxseg size set rt mtu`,
     // Only the tunnel of the pod's own tenant, whatever the routing tables say.
-    '    oifname "cx*" iif . ip saddr . oifname @pod_tunnel accept',
-    '    oifname "cx*" counter name tunnel_denied drop',
-    '    iifname "cx*" ct state established,related accept',
-    '    iifname "cx*" counter name return_denied drop',
+    `    oifname ${ANY_TUNNEL} iif . ip saddr . oifname @pod_tunnel accept`,
+    `    oifname ${ANY_TUNNEL} counter name tunnel_denied drop`,
+    `    iifname ${ANY_TUNNEL} ct state established,related accept`,
+    `    iifname ${ANY_TUNNEL} counter name return_denied drop`,
     '  }',
     '  chain postrouting {',
     '    type nat hook postrouting priority srcnat; policy accept;',
     // Gateways only ever see node IPs; pod IPs stay private to the function VPC.
-    `    oifname "cx*" snat ip to ${nodeIp}`,
+    `    oifname ${ANY_TUNNEL} snat ip to ${nodeIp}`,
     '  }',
     '}',
     '',

@@ -1,4 +1,4 @@
-import { AgentConfig, ipv4ToInt, tunnelDev } from './config';
+import { AgentConfig, ipv4ToInt, NFT_TABLE, tunnelDev } from './config';
 import { Bindings, diffBindings, InstalledMark, observeHost, PodBinding, planTunnels, readInstalledMarks, renderElementOps, renderRuleset } from './dataplane';
 import { observePodRoutes, PodRoute, PodRoutes } from './pod-routes';
 import { cmdLine, Exec, Step } from './exec';
@@ -224,7 +224,7 @@ export class Reconciler implements PodSink {
     if (!this.installed && !this.inherited) this.inherited = (await readInstalledMarks(this.exec)) ?? new Map();
     const script = renderRuleset(this.config, this.nodeIp, bindings);
     await this.exec.run(['nft', '-f', '-'], { input: script });
-    this.log('info', 'nft table replaced', { cmd: 'nft -f -', table: 'inet crossvpc_node', bindings: bindings.size });
+    this.log('info', 'nft table replaced', { cmd: 'nft -f -', table: `inet ${NFT_TABLE}`, bindings: bindings.size });
     // Whatever was bound before (this run or the previous one) and is not now: its flows must die.
     // Our own bindings compare by interface index; a previous run's read back by name (or index once the interface is gone).
     const before = this.installed

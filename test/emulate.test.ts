@@ -60,8 +60,9 @@ maybe('crossvpc emulate', () => {
 
   test('three tenants with identical CIDRs and identical NAT IPs stay apart', async () => {
     await withEmulation(synth({ tenants: [tenant('alpha', 1001), tenant('beta', 1002), tenant('gamma', 1003)] }), async (emu) => {
-      const natIps = new Set(emu.members[0].tenants.map((row) => row[5]));
+      const natIps = new Set(emu.members[0].tenants.map((row) => row.natIp));
       expect(natIps.size).toBe(1);
+      expect([...natIps][0]).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
       const r = await emu.matrix();
       expect(r.checks.filter((c) => !c.pass)).toEqual([]);
       for (const t of ['alpha', 'beta', 'gamma']) {
@@ -79,7 +80,7 @@ maybe('crossvpc emulate', () => {
     await withEmulation(synth({ tenants }), async (emu) => {
       expect(emu.probes.get('alpha')).toBe('172.16.5.3');
       expect(emu.probes.get('beta')).toBe('172.16.5.3');
-      const subnets = Object.fromEntries(emu.members[0].tenants.map((row) => [row[0], row[9]]));
+      const subnets = Object.fromEntries(emu.members[0].tenants.map((row) => [row.name, row.subnetCidr]));
       expect(subnets).toEqual({ alpha: '172.16.5.0/24', beta: '172.16.255.0/24' });
       const r = await emu.matrix();
       expect(r.checks.filter((c) => !c.pass)).toEqual([]);

@@ -30,6 +30,10 @@ describe('rendered gateway artifacts (snapshots as plain text)', () => {
   test.each(GATEWAY_SCRIPT_NAMES)('script %s', (name) => {
     expect(files.find((f) => f.path.endsWith(`/bin/${name}`))!.content).toMatchSnapshot();
   });
+  test('shell library and tenant table', () => {
+    expect(files.find((f) => f.path === '/etc/crossvpc/crossvpc-lib.sh')!.content).toMatchSnapshot();
+    expect(files.find((f) => f.path === '/etc/crossvpc/tenants.tsv')!.content).toMatchSnapshot();
+  });
   test('identical NAT IPs of two tenants stay apart by zone', () => {
     const rules = renderGatewayRuleset(spec);
     expect(rules).toContain('"tn1001" : 172.16.255.254, "tn1002" : 172.16.255.254');
@@ -38,13 +42,16 @@ describe('rendered gateway artifacts (snapshots as plain text)', () => {
 });
 
 describe('external validators', () => {
-  test('shellcheck passes on every gateway script', () => {
+  test('shellcheck passes on every gateway script and the shell library they source', () => {
     if (!haveTool('shellcheck')) return;
     for (const name of GATEWAY_SCRIPT_NAMES) {
       const f = join(dir, name);
       writeFileSync(f, files.find((x) => x.path.endsWith(`/bin/${name}`))!.content);
       expect(() => execFileSync('shellcheck', ['-s', 'bash', f], { encoding: 'utf8' })).not.toThrow();
     }
+    const lib = join(dir, 'crossvpc-lib.sh');
+    writeFileSync(lib, files.find((x) => x.path === '/etc/crossvpc/crossvpc-lib.sh')!.content);
+    expect(() => execFileSync('shellcheck', ['-s', 'bash', lib], { encoding: 'utf8' })).not.toThrow();
   });
 
   test('nft -c accepts the ruleset (in a throwaway network namespace)', () => {

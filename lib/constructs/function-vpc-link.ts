@@ -8,12 +8,13 @@ import { NamespaceV1 } from '@cdktf/provider-kubernetes/lib/namespace-v1';
 import { ServiceAccountV1 } from '@cdktf/provider-kubernetes/lib/service-account-v1';
 import { stringify } from 'yaml';
 import { CrossVpcError } from '../model/errors';
-import { buildAgentConfig, renderAgentConfig } from '../render/agent-config';
+import { AGENT_CONFIG_KEY, buildAgentConfig, renderAgentConfig } from '../render/agent-config';
 import { escapeForTerraform } from '../render/terraform-escape';
+import { CONF_DIR, NODE_NFT_TABLE } from '../contract/names';
 import { CrossVpcLinkSpec, CrossVpcNat } from './cross-vpc-nat';
 
 export const DEFAULT_POD_LABEL_KEY = 'crossvpc.io/tenant';
-export const AGENT_CONFIG_PATH = '/etc/crossvpc/tenants.json';
+export const AGENT_CONFIG_PATH = `${CONF_DIR}/${AGENT_CONFIG_KEY}`;
 
 export interface FunctionVpcLinkProps {
   /**
@@ -125,7 +126,7 @@ export class FunctionVpcLink extends Construct {
       throw bad(
         props.nat ? 'nat' : 'linkSpec',
         props.nat ? props.nat.node.path : 'linkSpec',
-        `${rival.node.path} is already a FunctionVpcLink in this App; two node agents on one cluster would fight over the same nft table (crossvpc_node), marks and tunnel device names`,
+        `${rival.node.path} is already a FunctionVpcLink in this App; two node agents on one cluster would fight over the same nft table (${NODE_NFT_TABLE}), marks and tunnel device names`,
         `keep one FunctionVpcLink (one agent per cluster) linked to one CrossVpcNat that holds all tenants (it manages up to 1,000 pairs)`,
       );
     }
@@ -151,7 +152,7 @@ export class FunctionVpcLink extends Construct {
     this.tenantTable = new ConfigMapV1(this, 'TenantTable', {
       provider,
       metadata: { name: 'crossvpc-tenants', namespace, labels },
-      data: { 'tenants.json': escapeForTerraform(renderAgentConfig(config)) },
+      data: { [AGENT_CONFIG_KEY]: escapeForTerraform(renderAgentConfig(config)) },
     });
     this.daemonSet = new DaemonSetV1(this, 'Agent', {
       provider,

@@ -3,6 +3,7 @@ import { join } from 'path';
 import type { Check, Emulation, Pod } from './emulator';
 import type { CraftedPacket } from './probe-tools';
 import { compiled, sleep, spawnLogged } from './sys';
+import { GATEWAY_NFT_TABLE, GatewayCounter, NODE_NFT_TABLE, NodeCounter } from '../contract/names';
 
 /** Datagrams per probe: enough that a drop is not luck, few enough to stay bounded. */
 const REPEAT = 3;
@@ -67,8 +68,8 @@ export class AttackRunner {
 
     // rp_filter off on the node, as on many real nodes: the nft binding alone must hold.
     emu.topo.exec(nodeNs, 'sh', ['-c', 'for f in /proc/sys/net/ipv4/conf/*/rp_filter; do echo 0 > "$f"; done']);
-    const nodeCounter = (name: string) => counter(emu, nodeNs, 'crossvpc_node', name);
-    const gwCounter = (ns: string) => counter(emu, ns, 'crossvpc_gw', 'tunnel_not_havip');
+    const nodeCounter = (name: NodeCounter) => counter(emu, nodeNs, NODE_NFT_TABLE, name);
+    const gwCounter = (ns: string) => counter(emu, ns, GATEWAY_NFT_TABLE, 'tunnel_not_havip');
     const before = { podSpoof: nodeCounter('pod_spoof'), tunnelSpoof: nodeCounter('tunnel_spoof'), members: emu.members.map((m) => gwCounter(m.ns)) };
 
     // Borrowed source addresses.
@@ -90,7 +91,7 @@ export class AttackRunner {
 
     // Crafted VXLAN to every gateway address.
     const gatewaySubnet = new Set([...new Set(emu.members.map((m) => m.env.HAVIP)), ...emu.members.map((m) => m.env.SELF_IP)]);
-    const eniIps = emu.members.flatMap((m) => m.tenants.map((row) => row[8]));
+    const eniIps = emu.members.flatMap((m) => m.tenants.map((row) => row.eniIp));
     const targets = [...new Set([...gatewaySubnet, ...eniIps])];
     const packet = (dst: string, t: (typeof tenants)[number], src: string, payload: string): CraftedPacket => ({
       dst, vni: t.vni, mac: t.gatewayMac, src, inner: emu.probes.get(t.name)!, port: portOf.get(t.name)!, payload,
@@ -156,7 +157,7 @@ export class AttackRunner {
 }
 
 /** An nft named counter's packet count, or -1 when it cannot be read (which fails the checks that need it). */
-export function counter(emu: Emulation, ns: string, table: string, name: string): number {
+export function counter(emu: Emulation, ns: string, table: typeof GATEWAY_NFT_TABLE | typeof NODE_NFT_TABLE, name: GatewayCounter | NodeCounter): number {
   const out = emu.topo.exec(ns, 'nft', ['list', 'counter', 'inet', table, name], { allowFail: true });
   return Number(/packets (\d+)/.exec(out)?.[1] ?? -1);
 }

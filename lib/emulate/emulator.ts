@@ -8,6 +8,7 @@ import { checkHost, compiled, sleep, sleepSync, spawnLogged } from './sys';
 import { Topology } from './topology';
 import { AttackRunner, counter } from './attacks';
 import { EC2_ADDR, IMDS_ADDR } from './fake-cloud';
+import { AGENT_CONFIG_KEY, AgentConfig, AgentTenant, CONF_DIR, GATEWAY_NFT_TABLE, GatewayEnvKey, parseGatewayEnv, parseTenantTable, RUN_DIR, tenantDev, TenantTableRow } from '../contract';
 
 /** The unassigned state of a floating IP in an emulated VPC router (RFC 7042 documentation MAC). */
 const UNASSIGNED_MAC = '00:00:5e:00:53:00';
@@ -29,17 +30,14 @@ export interface EmulateOptions {
   readonly activeTenants?: string[];
 }
 
-interface AgentTenant { name: string; vni: number; cidrs: string[]; haVip: string; gatewayMac: string }
-interface AgentConfigJson { podLabelKey: string; tenants: AgentTenant[]; vxlanPort: number; mtu: number }
-
 export interface MemberRun {
   readonly id: string; // g0a
   readonly pair: number;
   readonly member: string;
   readonly ns: string;
   readonly root: string;
-  env: Record<string, string>;
-  tenants: string[][]; // rows of tenants.tsv
+  env: Record<GatewayEnvKey, string>;
+  tenants: TenantTableRow[];
   units: Array<{ name: string; exec: string[]; oneshot: boolean }>;
   procs: ChildProcess[];
 }
@@ -66,19 +64,10 @@ export interface MatrixResult {
   readonly ok: boolean;
 }
 
-const ROOT_DIRS = ['/etc/crossvpc', '/run/crossvpc'];
+const ROOT_DIRS = [CONF_DIR, RUN_DIR];
 // Per-process mount namespace: the member's own /etc/crossvpc and /run/crossvpc, so
 // the scripts run byte for byte at the paths the user data gives them.
 const MOUNT_WRAPPER = 'R=$1; shift; mount --bind "$R/etc/crossvpc" /etc/crossvpc && mount --bind "$R/run/crossvpc" /run/crossvpc && exec "$@"';
-
-function parseEnv(text: string): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const line of text.split('\n')) {
-    const m = /^([A-Z_]+)='(.*)'$/.exec(line);
-    if (m) env[m[1]] = m[2];
-  }
-  return env;
-}
 
 const slash24 = (ip: string) => `${ip.split('.').slice(0, 3).join('.')}.0/24`;
 
@@ -88,7 +77,7 @@ export class Emulation {
   readonly log: (line: string) => void;
   plan!: Plan;
   standIns!: StandIns;
-  agentConfig!: AgentConfigJson;
+  agentConfig!: AgentConfig;
   agentConfigText!: string;
   members: MemberRun[] = [];
   pods: Pod[] = [];
@@ -139,7 +128,7 @@ export class Emulation {
   private loadPlan(plan: Plan): void {
     this.plan = plan;
     // The tenant table (with stand-in-free literal CIDRs) tells the stand-ins where tenants live.
-    const rawTenants = JSON.parse(plan.agentConfigRaw.replace(/\$\{[^}]*\}/g, 'X')) as AgentConfigJson;
+    const rawTenants = JSON.parse(plan.agentConfigRaw.replace(/\$\{[^}]*\}/g, 'X')) as AgentConfig;
     const cidrs = Object.fromEntries(rawTenants.tenants.map((t) => [t.name, t.cidrs]));
     this.standIns = buildStandIns(plan, cidrs);
     this.agentConfigText = evaluate(plan.agentConfigRaw, this.standIns.resolve);
@@ -175,7 +164,7 @@ export class Emulation {
   private registerEnis(run: MemberRun, primaryMac: string): void {
     const enis = JSON.parse(readFileSync(this.enisFile, 'utf8'));
     enis[run.env.SELF_ENI] = { mac: primaryMac, routerNs: this.topo.ns('fab'), routerDev: 'br0' };
-    for (const row of run.tenants) enis[row[6]] = { mac: row[7], routerNs: this.tenantNs.get(row[0])!.fab, routerDev: 'br0' };
+    for (const t of run.tenants) enis[t.eniId] = { mac: t.eniMac, routerNs: this.tenantNs.get(t.name)!.fab, routerDev: 'br0' };
     writeFileSync(this.enisFile, JSON.stringify(enis, null, 2));
   }
 
@@ -186,7 +175,7 @@ export class Emulation {
       if (!cur.includes('PERMANENT')) this.topo.exec(ns, 'ip', ['neigh', 'replace', ip, 'lladdr', UNASSIGNED_MAC, 'dev', 'br0', 'nud', 'permanent']);
     };
     pin(this.topo.ns('fab'), run.env.HAVIP);
-    for (const row of run.tenants) pin(this.tenantNs.get(row[0])!.fab, row[5]);
+    for (const t of run.tenants) pin(this.tenantNs.get(t.name)!.fab, t.natIp);
   }
 
   private primaryMac(run: MemberRun): string {
@@ -245,8 +234,13 @@ export class Emulation {
     const cc = parseCloudConfig(this.evaluated(m));
     const root = join(this.runDir, id);
     const files = this.writeMemberFiles(root, cc.writeFiles);
-    const env = parseEnv(files.get('/etc/crossvpc/gateway.env') ?? '');
-    const tenants = (files.get('/etc/crossvpc/tenants.tsv') ?? '').split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split('\t'));
+    const file = (name: string) => {
+      const text = files.get(`${CONF_DIR}/${name}`);
+      if (text === undefined) throw new Error(`${m.logicalId}: user data writes no ${CONF_DIR}/${name}`);
+      return text;
+    };
+    const env = parseGatewayEnv(file('gateway.env'));
+    const tenants = parseTenantTable(file('tenants.tsv'));
     const enable = cc.runcmd.find((c) => c[0] === 'systemctl' && c[1] === 'enable');
     if (!enable) throw new Error(`${m.logicalId}: runcmd enables no units`);
     const units = enable.filter((u) => u.endsWith('.service')).map((name) => {
@@ -284,7 +278,7 @@ export class Emulation {
     this.routerOn(fab, slash24(run.env.SELF_IP));
     this.topo.exec(ns, 'ip', ['addr', 'add', `${run.env.SELF_IP}/24`, 'dev', 'ens5']);
     this.topo.exec(ns, 'ip', ['route', 'add', 'default', 'via', cidrhost(slash24(run.env.SELF_IP), 1)]);
-    run.tenants.forEach((row) => this.attachEni(run, row));
+    run.tenants.forEach((t) => this.attachEni(run, t));
     this.registerEnis(run, mac);
     this.unassignFloatingIps(run);
   }
@@ -323,13 +317,13 @@ export class Emulation {
       run.env = loaded.env;
       run.tenants = loaded.tenants;
       run.units = loaded.units;
-      run.tenants.forEach((row) => this.attachEni(run, row));
+      run.tenants.forEach((t) => this.attachEni(run, t));
       this.registerEnis(run, this.primaryMac(run));
       this.unassignFloatingIps(run);
       const dataplane = run.units.find((u) => u.oneshot);
       if (dataplane) this.runOneshot(run, dataplane.exec);
     }
-    for (let i = 0; i < this.nodeIps.length; i++) writeFileSync(join(this.nodeDir(i), 'tenants.json'), this.agentConfigText);
+    for (let i = 0; i < this.nodeIps.length; i++) writeFileSync(join(this.nodeDir(i), AGENT_CONFIG_KEY), this.agentConfigText);
     const fresh: Pod[] = [];
     for (let n = 0; n < this.nodeIps.length; n++) for (const t of added.filter((x) => this.isActive(x.name))) fresh.push(this.createPod(n, t.name));
     if (fresh.length) await this.announcePods(fresh);
@@ -351,10 +345,10 @@ export class Emulation {
   }
 
   /** A NAT ENI: a veth whose tenant end joins the tenant's VPC fabric. The dataplane finds it by MAC. */
-  private attachEni(run: MemberRun, row: string[]): void {
-    const [name, , , , , , , eniMac, , subnetCidr] = row;
-    const dev = `eni${row[1]}`.slice(0, 15);
-    if (this.topo.ok(run.ns, 'ip', ['link', 'show', 'tn' + row[1]]) || this.topo.exec(run.ns, 'ip', ['-o', 'link']).includes(eniMac)) return;
+  private attachEni(run: MemberRun, row: TenantTableRow): void {
+    const { name, eniMac, subnetCidr } = row;
+    const dev = `eni${row.vni}`.slice(0, 15);
+    if (this.topo.ok(run.ns, 'ip', ['link', 'show', tenantDev(row.vni)]) || this.topo.exec(run.ns, 'ip', ['-o', 'link']).includes(eniMac)) return;
     const t = this.tenantNs.get(name);
     if (!t) throw new Error(`tenant ${name} of ${run.id} is missing from the agent tenant table`);
     const port = `${run.id}`;
@@ -453,10 +447,10 @@ export class Emulation {
     for (let i = 0; i < this.nodeIps.length; i++) {
       const dir = this.nodeDir(i);
       mkdirSync(dir, { recursive: true });
-      writeFileSync(join(dir, 'tenants.json'), this.agentConfigText);
+      writeFileSync(join(dir, AGENT_CONFIG_KEY), this.agentConfigText);
       writeFileSync(join(dir, 'pods.jsonl'), '');
       this.agents.push(spawnLogged('ip', ['netns', 'exec', this.topo.ns(`n${i + 1}`), process.execPath, entry,
-        '--config', join(dir, 'tenants.json'), '--node-ip', this.nodeIps[i], '--node-name', `n${i + 1}`,
+        '--config', join(dir, AGENT_CONFIG_KEY), '--node-ip', this.nodeIps[i], '--node-name', `n${i + 1}`,
         '--pods', `file:${join(dir, 'pods.jsonl')}`, '--ready-file', join(dir, 'ready')], join(dir, 'agent.log')));
     }
     const t0 = Date.now();
@@ -565,19 +559,18 @@ export class Emulation {
     const pod = this.pods.find((p) => p.tenant);
     const master = this.liveMaster(this.members[0]?.pair ?? 0);
     if (pod && master) {
-      const before = counter(this, master.ns, 'crossvpc_gw', 'not_from_peer');
+      const before = counter(this, master.ns, GATEWAY_NFT_TABLE, 'not_from_peer');
       this.topo.exec(pod.ns, 'bash', ['-c', `for i in 1 2 3; do echo forged >/dev/udp/${master.env.SELF_IP}/3780; done`], { allowFail: true });
-      const after = counter(this, master.ns, 'crossvpc_gw', 'not_from_peer');
+      const after = counter(this, master.ns, GATEWAY_NFT_TABLE, 'not_from_peer');
       checks.push({ name: `pod ${pod.name} -> conntrackd sync port of ${master.id} is dropped by the gateway itself`, pass: before >= 0 && after >= before + 3, detail: `not_from_peer counter ${before} -> ${after}` });
     }
     const tcp = (ns: string, ip: string, port: number) => this.topo.ok(ns, 'timeout', ['1', 'bash', '-c', `exec 3<>/dev/tcp/${ip}/${port}`], 3000);
     for (const t of this.agentConfig.tenants.filter((x) => this.isActive(x.name))) {
       const svc = this.tenantNs.get(t.name)!.svc;
       for (const run of this.members) {
-        const row = run.tenants.find((r) => r[0] === t.name);
+        const row = run.tenants.find((r) => r.name === t.name);
         if (!row) continue;
-        const natIp = row[5];
-        const eniIp = row[8];
+        const { natIp, eniIp } = row;
         for (const [ip, port, what] of [[natIp, 22, 'NAT IP ssh'], [natIp, 6379, 'NAT IP unsolicited'], [eniIp, 22, `${run.id} ENI ssh`], [eniIp, 3780, `${run.id} ENI conntrackd port`]] as Array<[string, number, string]>) {
           if (what.startsWith('NAT') && run.member !== 'a') continue;
           const open = tcp(svc, ip, port);
@@ -589,7 +582,7 @@ export class Emulation {
         }
       }
       const pod = this.pods.find((p) => p.tenant === t.name)!;
-      const eniIp = this.members[0].tenants.find((r) => r[0] === t.name)?.[8];
+      const eniIp = this.members[0].tenants.find((r) => r.name === t.name)?.eniIp;
       if (eniIp) {
         const open = tcp(pod.ns, eniIp, 22);
         checks.push({ name: `pod ${pod.name} -> gateway ENI ${eniIp}:22 through its tunnel is dropped`, pass: !open, detail: open ? 'CONNECTED' : 'no connection' });

@@ -1,6 +1,10 @@
 import { readFileSync } from 'fs';
 import { parse } from 'yaml';
+import { AGENT_CONFIG_KEY } from '../contract/agent-config';
+import { cidrHost as cidrhost } from '../contract/ipv4';
 import { unpackUserData } from '../render/user-data';
+
+export { cidrhost };
 
 /**
  * Reads a synthesized cdk.tf.json. The emulator knows nothing of the model or the
@@ -35,9 +39,9 @@ export function readPlan(file: string): Plan {
     if (!Number.isInteger(m.pair) || !m.member) throw new Error(`${file}: aws_instance.${m.logicalId} lacks crossvpc:pair/crossvpc:member tags`);
   }
   members.sort((a, b) => a.pair - b.pair || a.member.localeCompare(b.member));
-  const cms = Object.values<any>(json.resource?.kubernetes_config_map_v1 ?? {}).filter((c) => c.data?.['tenants.json']);
+  const cms = Object.values<any>(json.resource?.kubernetes_config_map_v1 ?? {}).filter((c) => c.data?.[AGENT_CONFIG_KEY]);
   if (cms.length !== 1) throw new Error(`${file}: expected one ConfigMap with tenants.json (FunctionVpcLink), found ${cms.length}`);
-  return { json, members, agentConfigRaw: cms[0].data['tenants.json'] };
+  return { json, members, agentConfigRaw: cms[0].data[AGENT_CONFIG_KEY] };
 }
 
 function userDataOf(inst: any, logicalId: string): string {
@@ -97,13 +101,4 @@ function evalExpr(expr: string, resolve: (ref: string) => string): string {
   throw new Error(`unsupported Terraform expression \${${expr}}`);
 }
 
-export function cidrhost(cidr: string, n: number): string {
-  const [ip, len] = cidr.split('/');
-  const base = ip.split('.').reduce((a, o) => a * 256 + Number(o), 0);
-  const size = 2 ** (32 - Number(len));
-  const off = n < 0 ? size + n : n;
-  if (off < 0 || off >= size) throw new Error(`cidrhost(${cidr}, ${n}) is outside the block`);
-  const v = base + off;
-  return [v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255].join('.');
-}
 

@@ -10,6 +10,8 @@
  *     prints every datagram received, then exits
  */
 import { createSocket } from 'dgram';
+import { nodeMacBytes } from '../contract/mac';
+import { VXLAN_PORT } from '../contract/names';
 
 function ipBytes(ip: string): number[] {
   return ip.split('.').map(Number);
@@ -38,7 +40,7 @@ export function buildVxlanPayload(vni: number, dstMac: string, srcIp: string, ds
   ip.writeUInt16BE(checksum(ip), 10);
   const eth = Buffer.alloc(14);
   Buffer.from(dstMac.split(':').map((h) => parseInt(h, 16))).copy(eth, 0);
-  Buffer.from([0x0e, 0xcc, ...ipBytes(srcIp)]).copy(eth, 6);
+  Buffer.from(nodeMacBytes(srcIp)).copy(eth, 6);
   eth.writeUInt16BE(0x0800, 12);
   const vx = Buffer.alloc(8);
   vx[0] = 0x08;
@@ -65,7 +67,7 @@ function sendBatch(packets: CraftedPacket[], repeat: number): void {
       s.close();
       return;
     }
-    for (const p of packets) s.send(buildVxlanPayload(p.vni, p.mac, p.src, p.inner, p.port, p.payload), 4789, p.dst, (err) => err && console.error(err.message));
+    for (const p of packets) s.send(buildVxlanPayload(p.vni, p.mac, p.src, p.inner, p.port, p.payload), VXLAN_PORT, p.dst, (err) => err && console.error(err.message));
     setTimeout(next, 20);
   };
   next();
@@ -108,7 +110,7 @@ function main(argv: string[]): void {
     const [dst, vni, mac, src, inner, port, payload] = a;
     const s = createSocket('udp4');
     const pkt = buildVxlanPayload(Number(vni), mac, src, inner, Number(port), payload);
-    s.send(pkt, 4789, dst, (err) => {
+    s.send(pkt, VXLAN_PORT, dst, (err) => {
       if (err) console.error(err.message);
       s.close();
     });

@@ -1,4 +1,5 @@
 import { createHash } from 'crypto';
+import { intToIpv4, requireIpv4 } from '../contract/ipv4';
 import { cidrhost, evaluate, Plan } from './plan';
 
 /**
@@ -46,8 +47,8 @@ export interface ProbePlacement {
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
 interface Block { base: number; len: number; size: number }
-const ipInt = (ip: string) => ip.split('.').reduce((a, o) => a * 256 + Number(o), 0);
-const intIp = (v: number) => [v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255].join('.');
+const ipInt = requireIpv4;
+const intIp = intToIpv4;
 function block(cidr: string): Block {
   const [ip, l] = cidr.split('/');
   const len = Number(l ?? 32);

@@ -1,4 +1,4 @@
-import * as ipaddr from 'ipaddr.js';
+import { intToIpv4, prefixMask, requireIpv4 } from '../contract/ipv4';
 import { CrossVpcError, isUnresolvedToken } from './errors';
 
 /** A parsed IPv4 CIDR in canonical form (host bits must be zero). */
@@ -24,8 +24,8 @@ export interface Where {
  * ("010.0.0.0"), hex ("0xac.16.0.0"), short ("172.16.0") and bare-integer
  * ("3232235520") forms, which we would then silently rewrite. We accept only four
  * decimal octets 0..255 without leading zeros ("0" itself is fine), and a decimal prefix
- * 0..32 without leading zeros or signs. ipaddr.js is used for nothing but arithmetic on
- * text that passed this check.
+ * 0..32 without leading zeros or signs. Arithmetic on text that passed this check is the
+ * contract's (lib/contract/ipv4), shared with the agent and the emulator.
  */
 const OCTET = '(?:0|[1-9][0-9]{0,2})';
 const STRICT_IPV4 = new RegExp(`^${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}$`);
@@ -35,19 +35,10 @@ function isStrictIpv4(text: string): boolean {
   return STRICT_IPV4.test(text) && text.split('.').every((o) => Number(o) <= 255);
 }
 
-function toUint(addr: ipaddr.IPv4): number {
-  const b = addr.toByteArray();
-  return ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0;
-}
-
 /** The address as an unsigned 32-bit number; only for text that parseIp accepted. */
-export function ipToUint(ip: string): number {
-  return toUint(ipaddr.IPv4.parse(ip));
-}
+export const ipToUint = requireIpv4;
 
-export function uintToIp(n: number): string {
-  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
-}
+export const uintToIp = intToIpv4;
 
 /**
  * A whole list given as a token (cdktf: `variable.listValue`, an array holding one
@@ -83,10 +74,9 @@ export function parseCidr(value: unknown, where: Where): Cidr {
       fix: 'use dotted-quad notation with a prefix length, e.g. "172.16.0.0/16"',
     });
   }
-  const raw = toUint(ipaddr.IPv4.parse(parts[0]));
+  const raw = ipToUint(parts[0]);
   const prefix = Number(parts[1]);
-  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
-  const network = (raw & mask) >>> 0;
+  const network = (raw & prefixMask(prefix)) >>> 0;
   if (network !== raw) {
     throw new CrossVpcError({
       ...where,

@@ -12,7 +12,7 @@ export const TUNNEL_OVERHEAD: Readonly<Record<TunnelType, number>> = { vxlan: 50
 export const MIN_INNER_MTU = 1280;
 /** The AWS in-VPC jumbo MTU. */
 export const AWS_VPC_MTU = 9001;
-export const VXLAN_PORT = 4789;
+export { VXLAN_PORT } from '../contract/names';
 /** Link-local next hop that nodes route tenant traffic to; resolves to the (pair, VNI) MAC. */
 export const TUNNEL_NEXT_HOP = '169.254.0.1';
 

@@ -1,42 +1,9 @@
 import { CrossVpcModel, pairsInUse, TUNNEL_NEXT_HOP, VXLAN_PORT } from '../model/crossvpc-model';
+import { AGENT_CONFIG_VERSION, AgentConfig } from '../contract/agent-config';
 
-/**
- * The tenant table the node agent reads (ConfigMap key `tenants.json`). It is the
- * agent's whole contract: the agent never sees Terraform or the model.
- * Values such as `haVip` may be Terraform references that resolve at apply time.
- */
-/** Bumped whenever a field the agent needs is added: an agent never runs on a table it cannot read whole. */
-export const AGENT_CONFIG_VERSION = 2;
-
-export interface AgentConfig {
-  readonly version: typeof AGENT_CONFIG_VERSION;
-  /** Pod label whose value names the pod's tenant. */
-  readonly podLabelKey: string;
-  readonly tunnel: 'vxlan' | 'gre';
-  readonly vxlanPort: number;
-  /** MTU of the tunnel devices on the node (underlay MTU minus tunnel overhead). */
-  readonly mtu: number;
-  /** Link-local next hop on every tunnel device; its neighbour entry is the tenant's gateway MAC. */
-  readonly nextHop: string;
-  /** Every gateway tunnel endpoint; pods may never send tunnel packets to these. */
-  readonly gatewayEndpoints: string[];
-  /** The gateway subnet(s): pods may never send tunnel packets to any member address either. */
-  readonly gatewayCidrs: string[];
-  readonly tenants: AgentTenant[];
-}
-
-export interface AgentTenant {
-  readonly name: string;
-  readonly vni: number;
-  /** Destinations this tenant's pods may reach through the tunnel. */
-  readonly cidrs: string[];
-  /** Tunnel endpoint: the pair's HaVip. */
-  readonly haVip: string;
-  /** Gateway-side MAC of (pair, VNI), identical on both members. */
-  readonly gatewayMac: string;
-  /** fwmark and routing table on the node. */
-  readonly table: number;
-}
+// The format itself (type, version, rendering) is the contract's; this module only fills it from the model.
+export { AGENT_CONFIG_KEY, AGENT_CONFIG_VERSION, renderAgentConfig } from '../contract/agent-config';
+export type { AgentConfig, AgentTenant } from '../contract/agent-config';
 
 /** `haVipByPair` is keyed by pair index; only pairs holding active tenants (pairsInUse) need one. */
 export function buildAgentConfig(model: CrossVpcModel, podLabelKey: string, haVipByPair: Readonly<Record<number, string>>, gatewayCidrs: readonly string[]): AgentConfig {
@@ -63,9 +30,4 @@ export function buildAgentConfig(model: CrossVpcModel, podLabelKey: string, haVi
       table: t.table,
     })),
   };
-}
-
-/** Stable text: fixed key order, two-space indent, trailing newline. */
-export function renderAgentConfig(config: AgentConfig): string {
-  return `${JSON.stringify(config, null, 2)}\n`;
 }

@@ -1,3 +1,4 @@
+import type { TenantTableRow } from '../contract/tenant-table';
 import { CrossVpcModel, TunnelType, VXLAN_PORT } from '../model/crossvpc-model';
 
 /**
@@ -28,20 +29,9 @@ export interface GatewayMemberSpec {
   readonly tenants: GatewayTenantSpec[];
 }
 
-export interface GatewayTenantSpec {
-  readonly name: string;
-  readonly vni: number;
-  readonly zone: number;
-  readonly table: number;
-  readonly gatewayMac: string;
+/** One tenant on one member: exactly a row of the tenant table (tenants.tsv). */
+export interface GatewayTenantSpec extends TenantTableRow {
   readonly destinations: string[];
-  /** deploy-time: floating NAT IP, this member's NAT ENI id/MAC/IP, the tenant subnet CIDR and its router. */
-  readonly natIp: string;
-  readonly eniId: string;
-  readonly eniMac: string;
-  readonly eniIp: string;
-  readonly subnetCidr: string;
-  readonly routerIp: string;
 }
 
 /** Deploy-time values of one member, supplied by the construct (or the emulator's stand-ins). */
@@ -98,7 +88,4 @@ export function buildGatewayMemberSpec(
 
 export const VXLAN_UDP_PORT = VXLAN_PORT;
 export const CONNTRACKD_SYNC_PORT = 3780;
-export const CONF_DIR = '/etc/crossvpc';
-export const RUN_DIR = '/run/crossvpc';
-export const tunnelDev = (vni: number) => `cx${vni}`;
-export const tenantDev = (vni: number) => `tn${vni}`;
+export { CONF_DIR, RUN_DIR, tenantDev, tunnelDev } from '../contract/names';

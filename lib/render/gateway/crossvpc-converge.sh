@@ -8,6 +8,8 @@ CONF=/etc/crossvpc
 RUN=/run/crossvpc
 # shellcheck source=/dev/null
 . "$CONF/gateway.env"
+# shellcheck source=/dev/null
+. "$CONF/crossvpc-lib.sh"
 log() { echo "$(date +%s.%N) crossvpc-converge: $*"; }
 # One pass at a time; a newer request (e.g. RELOAD with a new tenant) waits its turn.
 exec 9>"$RUN/converge.lock"
@@ -27,7 +29,7 @@ garp() { # <dev> <ip>: refresh neighbours on an L2 segment; harmless where the c
 }
 
 assign_all() {
-  local region role creds ak sk st endpoint name vni nat_ip eni_id ok=0
+  local region role creds ak sk st endpoint name nat_ip eni_id ok=0
   region=$(imds meta-data/placement/region) || { log "IMDS: no region"; return 1; }
   role=$(imds meta-data/iam/security-credentials/ | head -n 1) || { log "IMDS: no role"; return 1; }
   creds=$(imds "meta-data/iam/security-credentials/$role") || { log "IMDS: no credentials"; return 1; }
@@ -40,8 +42,7 @@ assign_all() {
       "$endpoint/?Action=AssignPrivateIpAddresses&Version=2016-11-15&NetworkInterfaceId=$1&PrivateIpAddress.1=$2&AllowReassignment=true" >/dev/null
   }
   if assign "$SELF_ENI" "$HAVIP"; then log "HaVip $HAVIP -> $SELF_ENI"; else log "HaVip $HAVIP: move failed"; ok=1; fi
-  while IFS=$'\t' read -r name vni _zone _table _mac nat_ip eni_id _; do
-    [[ -z "$name" || "$name" == \#* ]] && continue
+  while tenant_next name nat_ip eni_id; do
     if assign "$eni_id" "$nat_ip"; then log "tenant $name NAT IP $nat_ip -> $eni_id"; else log "tenant $name NAT IP: move failed"; ok=1; fi
   done <"$CONF/tenants.tsv"
   return $ok
@@ -51,9 +52,9 @@ assign_all() {
 (
   exec 9>&- # the lock belongs to the API pass, not to this slow background job
   garp "$underlay" "$HAVIP"
-  while IFS=$'\t' read -r name vni _zone _table _mac nat_ip _; do
-    [[ -z "$name" || "$name" == \#* ]] && continue
-    garp "tn$vni" "$nat_ip"
+  vni='' nat_ip=''
+  while tenant_next vni nat_ip; do
+    garp "$TENANT_DEV_PREFIX$vni" "$nat_ip"
   done <"$CONF/tenants.tsv"
 ) &
 

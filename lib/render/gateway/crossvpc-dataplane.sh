@@ -7,6 +7,8 @@ CONF=/etc/crossvpc
 RUN=/run/crossvpc
 # shellcheck source=/dev/null
 . "$CONF/gateway.env"
+# shellcheck source=/dev/null
+. "$CONF/crossvpc-lib.sh"
 log() { echo "crossvpc-dataplane: $*" >&2; }
 mkdir -p "$RUN"
 rm -f "$RUN/dataplane-ready"
@@ -51,12 +53,12 @@ sed "s/@UNDERLAY_IF@/$underlay/g" "$CONF/conntrackd.conf.in" >"$RUN/conntrackd.c
 # Encapsulated packets inherit the tenant fwmark; they must route by the main table.
 ip rule show pref 90 | grep -q 'iif lo' || ip rule add pref 90 iif lo lookup main
 # Unmarked packets (tunnel underlay, VRRP, sync) skip the per-tenant rules entirely.
-ip rule show pref 91 | grep -q 'fwmark 0/0xff000000' || ip rule add pref 91 fwmark 0/0xff000000 lookup main
+ip rule show pref 91 | grep -q "fwmark 0/$TENANT_MARK_MASK" || ip rule add pref 91 fwmark "0/$TENANT_MARK_MASK" lookup main
 
-while IFS=$'\t' read -r name vni _zone table gw_mac _nat_ip _eni_id eni_mac eni_ip subnet_cidr router_ip dests; do
-  [[ -z "$name" || "$name" == \#* ]] && continue
-  tn="tn$vni"
-  cx="cx$vni"
+name='' vni='' table='' gateway_mac='' eni_mac='' eni_ip='' subnet_cidr='' router_ip='' destinations=''
+while tenant_next name vni table gateway_mac eni_mac eni_ip subnet_cidr router_ip destinations; do
+  tn="$TENANT_DEV_PREFIX$vni"
+  cx="$TUNNEL_DEV_PREFIX$vni"
   if ! ip link show "$tn" >/dev/null 2>&1; then
     dev=""
     find_eni() { dev=$(if_by_mac "$eni_mac"); [ -n "$dev" ]; }
@@ -76,13 +78,13 @@ while IFS=$'\t' read -r name vni _zone table gw_mac _nat_ip _eni_id eni_mac eni_
       ip link add "$cx" type vxlan id "$vni" dstport "$VXLAN_PORT" dev "$underlay" nolearning
     fi
   fi
-  if [ "$TUNNEL" != gre ]; then ip link set "$cx" address "$gw_mac"; fi
+  if [ "$TUNNEL" != gre ]; then ip link set "$cx" address "$gateway_mac"; fi
   ip link set "$cx" mtu "$TUNNEL_MTU" up
   # No broadcast ARP into the tunnel: the kernel asks crossvpc-resolver instead.
   sysctl -qw "net.ipv4.neigh.$cx.app_solicit=1" "net.ipv4.neigh.$cx.mcast_solicit=0" "net.ipv4.neigh.$cx.ucast_solicit=0"
 
   ip route flush table "$table" 2>/dev/null || true
-  for dst in ${dests//,/ }; do
+  for dst in ${destinations//,/ }; do
     ip route replace "$dst" via "$router_ip" dev "$tn" onlink table "$table"
   done
   ip route replace "$subnet_cidr" dev "$tn" table "$table"

@@ -9,6 +9,8 @@ CONF=/etc/crossvpc
 RUN=/run/crossvpc
 # shellcheck source=/dev/null
 . "$CONF/gateway.env"
+# shellcheck source=/dev/null
+. "$CONF/crossvpc-lib.sh"
 state=${3:-UNKNOWN}
 mkdir -p "$RUN"
 log() { echo "$(date +%s.%N) crossvpc-notify: $*" >>"$RUN/notify.log"; }
@@ -21,11 +23,11 @@ ctd() {
 underlay=$(cat "$RUN/underlay")
 
 floating_ips() { # <add|del>: the HaVip on the underlay, each NAT IP on its tenant ENI
-  local op=$1 name vni nat_ip
+  local op=$1 vni nat_ip dev
   if [ "$op" = add ]; then ip addr replace "$HAVIP/32" dev "$underlay"; else ip addr del "$HAVIP/32" dev "$underlay" 2>/dev/null; fi
-  while IFS=$'\t' read -r name vni _zone _table _mac nat_ip _; do
-    [[ -z "$name" || "$name" == \#* ]] && continue
-    if [ "$op" = add ]; then ip addr replace "$nat_ip/32" dev "tn$vni"; else ip addr del "$nat_ip/32" dev "tn$vni" 2>/dev/null; fi
+  while tenant_next vni nat_ip; do
+    dev=$TENANT_DEV_PREFIX$vni
+    if [ "$op" = add ]; then ip addr replace "$nat_ip/32" dev "$dev"; else ip addr del "$nat_ip/32" dev "$dev" 2>/dev/null; fi
   done <"$CONF/tenants.tsv"
   return 0
 }

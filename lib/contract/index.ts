@@ -1,0 +1,11 @@
+/**
+ * Every format that crosses a boundary between the renderers, the gateway scripts, the node
+ * agent and the emulator. Imports nothing outside this directory but node built-ins: the agent
+ * image runs it compiled, without node_modules.
+ */
+export * from './agent-config';
+export * from './gateway-env';
+export * from './ipv4';
+export * from './mac';
+export * from './names';
+export * from './tenant-table';

@@ -1,0 +1,60 @@
+# Sourced by every gateway script; the constants above this line come from lib/contract.
+# Each function here has a TypeScript twin in lib/contract, and test/contract.test.ts
+# runs both on many inputs and compares.
+
+# tenant_next <column>...: reads the next tenant of tenants.tsv (on stdin) into variables
+# named after the columns. The header line ("#name<TAB>vni<TAB>...") maps names to
+# positions, so no script depends on column order. Builtins only: crossvpc-check runs
+# every second. Returns 1 after the last row; exits 3 if the table lacks a column.
+declare -gA TENANT_COLUMN=()
+tenant_next() {
+  local -a _row
+  local _i _col
+  # `|| ...`: a last row without its newline still counts.
+  while IFS=$'\t' read -r -a _row || ((${#_row[@]})); do
+    ((${#_row[@]})) || continue
+    if [[ ${_row[0]} == \#* ]]; then
+      _row[0]=${_row[0]#\#}
+      TENANT_COLUMN=()
+      for _i in "${!_row[@]}"; do TENANT_COLUMN[${_row[_i]}]=$_i; done
+      continue
+    fi
+    for _col in "$@"; do
+      if [[ -z ${TENANT_COLUMN[$_col]+set} ]]; then
+        echo "tenants.tsv has no column $_col (header: ${!TENANT_COLUMN[*]})" >&2
+        exit 3
+      fi
+      printf -v "$_col" '%s' "${_row[${TENANT_COLUMN[$_col]}]}"
+    done
+    return 0
+  done
+  return 1
+}
+
+# ip2int <a.b.c.d>: the address as an unsigned 32-bit number (lib/contract ipv4ToInt).
+ip2int() {
+  local a b c d
+  IFS=. read -r a b c d <<<"$1"
+  echo $(((10#$a << 24) | (10#$b << 16) | (10#$c << 8) | 10#$d))
+}
+
+# in_cidrs <ip> <cidr>...: true when ip lies inside one of the CIDRs (lib/contract cidrContains).
+in_cidrs() {
+  local n net bits mask cidr
+  n=$(ip2int "$1")
+  shift
+  for cidr in "$@"; do
+    net=$(ip2int "${cidr%/*}")
+    bits=${cidr#*/}
+    mask=$(((0xffffffff << (32 - bits)) & 0xffffffff))
+    if (((n & mask) == (net & mask))); then return 0; fi
+  done
+  return 1
+}
+
+# node_mac <a.b.c.d>: the node-side tunnel MAC of a node IP (lib/contract nodeMac).
+node_mac() {
+  local a b c d
+  IFS=. read -r a b c d <<<"$1"
+  printf '%s:%02x:%02x:%02x:%02x' "$NODE_MAC_PREFIX" "$((10#$a))" "$((10#$b))" "$((10#$c))" "$((10#$d))"
+}
