@@ -1,5 +1,6 @@
 import { AgentConfig, ipv4ToInt, NFT_TABLE, tunnelDev } from './config';
-import { Bindings, diffBindings, InstalledMark, observeHost, PodBinding, planTunnels, readInstalledMarks, renderElementOps, renderRuleset } from './dataplane';
+import { Bindings, diffBindings, InstalledMark, PodBinding, readInstalledMarks, renderElementOps, renderRuleset } from './node-table';
+import { observeHost, planTunnels } from './tunnels';
 import { observePodRoutes, PodRoute, PodRoutes } from './pod-routes';
 import { cmdLine, Exec, Step } from './exec';
 import type { Log } from './log';
