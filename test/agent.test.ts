@@ -12,7 +12,8 @@ import { KubePodSource } from '../agent/kube';
 import { Log, silentLog } from '../agent/log';
 import { AgentArgs, AgentUsageError, checkArgPaths, parseArgs, USAGE } from '../agent/main';
 import { FilePodSource, parseEventLine, PodEventType, PodInfo, PodSink } from '../agent/pods';
-import { desiredBindings, Reconciler } from '../agent/reconciler';
+import { desiredBindings } from '../agent/bindings';
+import { Reconciler } from '../agent/reconciler';
 
 const RAW = {
   version: 2,
