@@ -17,7 +17,7 @@
  */
 import { spawnSync } from 'child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'fs';
-import { cpus, loadavg, tmpdir } from 'os';
+import { tmpdir } from 'os';
 import { join } from 'path';
 import { App } from 'cdktf';
 import { TenantProps } from '../lib';
@@ -25,11 +25,11 @@ import { MAX_ENIS_BY_INSTANCE_TYPE } from '../lib/model/eni-capacity';
 import { OverlappingTenantsStack } from '../examples/overlapping-tenants/stack';
 import { UsageError } from '../lib/cli/args';
 import { parseSynthArgs, SYNTH_USAGE, SynthMode } from './synth-args';
+import { printReport, Row } from './synth-report';
 
 const SIZES = [10, 100, 1000];
 const RUNS = 3;
 const INSTANCE_TYPE = 'c6in.xlarge';
-const TARGET = { tenants: 1000, wallMs: 10_000, rssMiB: 1024 };
 const STACK_ID = 'bench-synth';
 
 // ---------------------------------------------------------------- the stack
@@ -148,23 +148,6 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-interface Row {
-  readonly tenants: number;
-  readonly instanceType: string;
-  readonly pairs: number;
-  readonly resources: number;
-  readonly outputMiB: number;
-  readonly wallMs: number;
-  readonly constructMs: number;
-  readonly synthMs: number;
-  readonly processMs: number;
-  readonly peakMiB: number;
-  readonly deltaMiB: number;
-  readonly runs: number[];
-  /** Set when this row replaces a size the requested type could not hold. */
-  readonly fallbackFor?: string;
-}
-
 function measure(tenants: number, instanceType: string, log: (s: string) => void): { row?: Row; err?: ChildError; failure?: string } {
   const runs: Run[] = [];
   for (let i = 0; i < RUNS; i++) {
@@ -201,12 +184,6 @@ function fallbackType(tenants: number, requested: string): string | undefined {
   return fits[0]?.[0];
 }
 
-function table(header: string[], rows: string[][]): string {
-  const w = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ');
-  return [line(header), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(line)].join('\n');
-}
-
 function parent(): void {
   const log = (s: string) => process.stdout.write(`${s}\n`);
   log(`crossvpc synth benchmark: ${SIZES.join(', ')} tenants on ${INSTANCE_TYPE}, ${RUNS} fresh child processes per size, medians`);
@@ -232,55 +209,7 @@ function parent(): void {
     if (again.row) rows.push({ ...again.row, fallbackFor: INSTANCE_TYPE });
     else notes.push(`${n} tenants on ${alt}: ${again.err?.error ?? again.failure}`);
   }
-
-  log('');
-  log(table(
-    ['tenants', 'instance type', 'pairs', 'resources', 'cdk.tf.json', 'wall ms', 'min..max', '(construct', '+ synth)', 'process ms', 'ms/resource', 'peak MiB', 'peak - start MiB'],
-    rows.map((r) => [
-      String(r.tenants),
-      `${r.instanceType}${r.fallbackFor ? ' *' : ''}`,
-      String(r.pairs),
-      String(r.resources),
-      `${r.outputMiB.toFixed(1)} MiB`,
-      r.wallMs.toFixed(0),
-      `${Math.min(...r.runs).toFixed(0)}..${Math.max(...r.runs).toFixed(0)}`,
-      r.constructMs.toFixed(0),
-      r.synthMs.toFixed(0),
-      r.processMs.toFixed(0),
-      (r.wallMs / r.resources).toFixed(2),
-      r.peakMiB.toFixed(0),
-      r.deltaMiB.toFixed(0),
-    ]),
-  ));
-  if (rows.some((r) => r.fallbackFor)) log(`* ${INSTANCE_TYPE} cannot hold this many tenants (see notes); measured on the type named instead`);
-  log('wall ms: stack construction + app.synth() inside the child (median, and min..max of the runs); process ms: spawn to exit (adds node start-up and module loading)');
-  log(`machine: ${cpus().length} CPU(s) (${cpus()[0]?.model ?? 'unknown'}), load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} at the end`);
-
-  log('');
-  log('growth (10x tenants each step; about 10x means linear):');
-  for (let i = 1; i < rows.length; i++) {
-    const a = rows[i - 1];
-    const b = rows[i];
-    log(`  ${b.tenants}/${a.tenants}: wall x${(b.wallMs / a.wallMs).toFixed(1)}, process x${(b.processMs / a.processMs).toFixed(1)}, resources x${(b.resources / a.resources).toFixed(1)}, peak RSS x${(b.peakMiB / a.peakMiB).toFixed(1)}, peak - start RSS x${(b.deltaMiB / a.deltaMiB).toFixed(1)}`);
-  }
-
-  log('');
-  const top = rows.find((r) => r.tenants === TARGET.tenants);
-  if (top) {
-    const timeOk = top.processMs < TARGET.wallMs;
-    const memOk = top.peakMiB < TARGET.rssMiB;
-    log(`target: ${TARGET.tenants} tenants synthesize in < ${TARGET.wallMs / 1000} s and < 1 GiB peak RSS`);
-    log(`  time:   ${timeOk ? 'PASS' : 'MISS'} (${(top.processMs / 1000).toFixed(2)} s for the whole child process, ${(top.wallMs / 1000).toFixed(2)} s in the app)`);
-    log(`  memory: ${memOk ? 'PASS' : 'MISS'} (${top.peakMiB.toFixed(0)} MiB peak RSS)`);
-    if (top.fallbackFor) log(`  MISS on ${top.fallbackFor}: the target size does not fit the requested instance type at all (see notes)`);
-  } else {
-    log(`target: ${TARGET.tenants} tenants: MISS (no measurement)`);
-  }
-  if (notes.length) {
-    log('');
-    log('notes:');
-    for (const n of notes) log(`  - ${n}`);
-  }
+  printReport(rows, notes, INSTANCE_TYPE, log);
 }
 
 // ---------------------------------------------------------------- entry

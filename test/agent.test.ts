@@ -4,14 +4,16 @@ import { AddressInfo } from 'net';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { AgentConfig, AgentTenant, canonicalCidr, nodeMac, parseConfig } from '../agent/config';
-import { diffBindings, gatewayNets, HostState, PodBinding, planTunnels, renderElementOps, renderRuleset } from '../agent/dataplane';
+import { diffBindings, gatewayNets, PodBinding, renderElementOps, renderRuleset } from '../agent/node-table';
+import { HostState, planTunnels } from '../agent/tunnels';
 import { observePodRoutes, PodRoutes } from '../agent/pod-routes';
 import { RecordingExec, Step } from '../agent/exec';
 import { KubePodSource } from '../agent/kube';
 import { Log, silentLog } from '../agent/log';
 import { AgentArgs, AgentUsageError, checkArgPaths, parseArgs, USAGE } from '../agent/main';
 import { FilePodSource, parseEventLine, PodEventType, PodInfo, PodSink } from '../agent/pods';
-import { desiredBindings, Reconciler } from '../agent/reconciler';
+import { desiredBindings } from '../agent/bindings';
+import { Reconciler } from '../agent/reconciler';
 
 const RAW = {
   version: 2,

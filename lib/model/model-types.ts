@@ -1,0 +1,65 @@
+import { TunnelType } from './inputs';
+
+export interface TenantModel {
+  readonly name: string;
+  readonly vpcId: string;
+  readonly subnetId: string;
+  readonly cidrs: string[];
+  readonly destinations: string[];
+  readonly vni: number;
+  readonly vniDerived: boolean;
+  readonly zone: number;
+  readonly table: number;
+  readonly pairIndex: number;
+  /** 1-based ENI slot on each member; also the attachment's device index. */
+  readonly slot: number;
+  readonly gatewayMac: string;
+  readonly natIp?: string;
+  readonly availabilityZone?: string;
+  readonly retired: boolean;
+}
+
+export interface PairModel {
+  readonly index: number;
+  readonly tenants: TenantModel[];
+}
+
+/** (source CIDR, VNI, destination CIDR) → SNAT to the tenant's NAT IP. */
+export interface NatPolicy {
+  readonly tenant: string;
+  readonly vni: number;
+  readonly sourceCidr: string;
+  readonly destinationCidr: string;
+}
+
+export interface CrossVpcModel {
+  readonly functionVpc: {
+    readonly vpcId: string;
+    readonly nodeSubnetIds: string[];
+    readonly vpcCidr: string;
+    readonly podCidrs: string[];
+    readonly nodeCidrs: string[];
+    readonly nodeSecurityGroupId?: string;
+  };
+  readonly gatewaySubnetId: string;
+  readonly gatewayAvailabilityZone?: string;
+  readonly instanceType: string;
+  readonly tenantsPerMember: number;
+  readonly tunnel: TunnelType;
+  readonly underlayMtu: number;
+  readonly tunnelMtu: number;
+  readonly tcpMss: number;
+  /**
+   * Pairs by index (pairs[i].index === i). A pair with no active tenants is not built
+   * (see pairsInUse); its index stays reserved so no other pair moves.
+   */
+  readonly pairs: PairModel[];
+  /** Active tenants in declaration order. */
+  readonly tenants: TenantModel[];
+  readonly policies: NatPolicy[];
+}
+
+/** The pairs a model builds: those holding at least one active tenant, by index. */
+export function pairsInUse(model: CrossVpcModel): PairModel[] {
+  return model.pairs.filter((p) => p.tenants.length > 0);
+}
