@@ -195,31 +195,44 @@ describe('construct errors name the construct path', () => {
 });
 
 describe('upgrades never replace both members in one apply', () => {
-  function members(rollingUpdate?: 'none' | 'a' | 'b') {
+  function instances(rollingUpdate?: 'none' | 'a' | 'b', amiId?: string): any[] {
     const app = Testing.app();
     const s = new TerraformStack(app, 'S');
     new AwsProvider(s, 'aws', { region: 'eu-west-1' });
     new CrossVpcNat(s, 'Nat', {
       functionVpc: { vpcId: 'vpc-f', nodeSubnetIds: ['subnet-n'], vpcCidr: '10.0.0.0/16' },
-      gateway: { subnetId: 'subnet-g', rollingUpdate },
+      gateway: { subnetId: 'subnet-g', rollingUpdate, amiId },
       tenants: [{ name: 'alpha', vpcId: 'vpc-a', subnetId: 'subnet-a', cidrs: ['172.16.0.0/16'] }],
     });
-    const json = JSON.parse(Testing.synth(s));
-    return Object.values<any>(json.resource.aws_instance).map((i) => ({ member: i.tags['crossvpc:member'], ignores: i.lifecycle.ignore_changes ?? [], replaceOnChange: i.user_data_replace_on_change }));
+    return Object.values<any>(JSON.parse(Testing.synth(s)).resource.aws_instance);
+  }
+  function members(rollingUpdate?: 'none' | 'a' | 'b') {
+    return instances(rollingUpdate).map((i) => ({ member: i.tags['crossvpc:member'], ignores: i.lifecycle.ignore_changes ?? [], replaceOnChange: i.user_data_replace_on_change }));
   }
 
-  test('by default both members ignore user data changes', () => {
+  test('by default both members ignore user data and AMI changes', () => {
     expect(members()).toEqual([
-      { member: 'a', ignores: ['user_data_base64'], replaceOnChange: false },
-      { member: 'b', ignores: ['user_data_base64'], replaceOnChange: false },
+      { member: 'a', ignores: ['user_data_base64', 'ami'], replaceOnChange: false },
+      { member: 'b', ignores: ['user_data_base64', 'ami'], replaceOnChange: false },
     ]);
   });
 
-  test('rolling one member lets exactly that one take the new user data', () => {
+  test('rolling one member lets exactly that one take the new user data and AMI', () => {
     expect(members('b')).toEqual([
-      { member: 'a', ignores: ['user_data_base64'], replaceOnChange: false },
+      { member: 'a', ignores: ['user_data_base64', 'ami'], replaceOnChange: false },
       { member: 'b', ignores: [], replaceOnChange: true },
     ]);
+  });
+
+  test('an AMI release changes only `ami`, which every member not being rolled ignores', () => {
+    const [before, after] = [instances('none', 'ami-0000000000000000a'), instances('none', 'ami-0000000000000000b')];
+    for (const [i, old] of before.entries()) {
+      const changed = Object.keys({ ...old, ...after[i] }).filter((k) => JSON.stringify(old[k]) !== JSON.stringify(after[i][k]));
+      expect(changed).toEqual(['ami']);
+      expect(after[i].lifecycle.ignore_changes).toContain('ami');
+    }
+    // Rolling member b: only b may take the new AMI.
+    expect(instances('b', 'ami-0000000000000000b').map((i) => (i.lifecycle.ignore_changes ?? []).includes('ami'))).toEqual([true, false]);
   });
 
   test('a bad rollingUpdate value is named', () => {

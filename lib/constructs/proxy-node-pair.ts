@@ -216,10 +216,12 @@ export class ProxyNodePair extends Construct {
         iamInstanceProfile: profile.name, placementGroup: placement.name,
         metadataOptions: { httpEndpoint: 'enabled', httpTokens: 'required', httpPutResponseHopLimit: 1 },
         tags: { ...tags, 'crossvpc:member': m, Name: `crossvpc-pair${p}-${m}` },
-        // New user data replaces a member (a fresh boot runs it); only the member being rolled may take it.
+        // New user data or a new AMI replaces a member (both force a new instance); only the member
+        // being rolled may take them, so an AMI release (the default AMI follows Canonical's
+        // `current` parameter) never replaces both members in one apply.
         userDataReplaceOnChange: rolling === m,
         lifecycle: {
-          ignoreChanges: rolling === m ? undefined : ['user_data_base64'],
+          ignoreChanges: rolling === m ? undefined : ['user_data_base64', 'ami'],
           precondition: [{
             condition: Op.gte(typeInfo.maximumNetworkInterfaces, pair.tenants.length + 1),
             errorMessage: `crossvpc pair ${p}: ${typeLabel} takes fewer network interfaces than the ${pair.tenants.length} tenants + 1 primary placed on it; set gateway.tenantsPerMember to the real maximum minus one, or pick a larger type.`,

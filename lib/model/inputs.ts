@@ -107,7 +107,8 @@ export interface TenantInput {
 export interface ProxyNodePairOptions {
   /**
    * AMI for both members. With an instanceType token the architecture comes from
-   * `aws_ec2_instance_type` at plan time.
+   * `aws_ec2_instance_type` at plan time. A change reaches only the member named by
+   * `rollingUpdate`: the others ignore `ami` (README, "Upgrades").
    * @default - Ubuntu 24.04 LTS from Canonical's public SSM parameter (amd64, or arm64 for Graviton types)
    */
   readonly amiId?: string;
@@ -138,9 +139,9 @@ export interface ProxyNodePairOptions {
    */
   readonly conntrackMax?: number;
   /**
-   * The member that may take new user data in this apply: one letter for every pair, or a map
-   * per pair index (the standby can differ between pairs). The named member gets
-   * `user_data_replace_on_change = true`; the others have `ignore_changes = ["user_data_base64"]`,
+   * The member that may take new user data or a new AMI in this apply: one letter for every pair,
+   * or a map per pair index (the standby can differ between pairs). The named member gets
+   * `user_data_replace_on_change = true`; the others have `ignore_changes = ["user_data_base64", "ami"]`,
    * so one apply can never replace both: roll the standby, fail over, roll the other (README, "Upgrades").
    * @default 'none'
    */
