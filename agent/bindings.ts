@@ -1,6 +1,6 @@
 // Pods of this node → pod bindings: which pod IP may speak from which host interface, and for which tenant.
 import { AgentConfig, ipv4ToInt } from './config';
-import { PodBinding } from './node-table';
+import { Bindings, PodBinding } from './node-table';
 import { PodRoute, PodRoutes } from './pod-routes';
 import { PodInfo } from './pods';
 
@@ -8,7 +8,7 @@ export interface DesiredResult {
   readonly bindings: Map<string, PodBinding>;
   /** Pods denied tenant access, with why (unknown tenant, IP claimed twice, shared interface). */
   readonly denied: { pod: PodInfo; reason: string }[];
-  /** Labelled pods whose IP has no host route yet (the CNI is still wiring them): retried. */
+  /** Pods whose IP has no host route yet (the CNI is still wiring them): retried. */
   readonly unresolved: PodInfo[];
 }
 
@@ -17,7 +17,7 @@ export interface DesiredResult {
  * legitimate source on its interface; labelled pods of a configured tenant also get the
  * tenant. Anything ambiguous is denied tenant access rather than guessed.
  */
-export function desiredBindings(config: AgentConfig, pods: Iterable<PodInfo>, routes: PodRoutes): DesiredResult {
+export function desiredBindings(config: AgentConfig, pods: Iterable<PodInfo>, routes: PodRoutes, installed: Bindings = new Map()): DesiredResult {
   const byName = new Map(config.tenants.map((t) => [t.name, t]));
   interface Claim { pod: PodInfo; route: PodRoute; label?: string }
   const claims = new Map<string, Claim[]>();
@@ -30,7 +30,7 @@ export function desiredBindings(config: AgentConfig, pods: Iterable<PodInfo>, ro
     const label = pod.labels[config.podLabelKey];
     const route = routes.get(pod.ip);
     if (!route) {
-      if (label !== undefined) unresolved.push(pod);
+      unresolved.push(pod); // unlabelled too: until bound, its interface is not anti-spoofed
       continue;
     }
     claims.set(pod.ip, [...(claims.get(pod.ip) ?? []), { pod, route, label }]);
@@ -52,6 +52,9 @@ export function desiredBindings(config: AgentConfig, pods: Iterable<PodInfo>, ro
       if (labels.size > 1) denied.push({ pod: c.pod, reason: `IP ${ip} claimed by pods of ${tenants}` });
       else if (shared) denied.push({ pod: c.pod, reason: `interface ${route.ifname} carries ${podsOnIf.get(route.ifindex)!.size} pods, so their sources cannot be told apart (bridge CNIs are not supported)` });
       else if (!byName.has(c.label)) denied.push({ pod: c.pod, reason: `unknown tenant "${c.label}"` });
+      // A terminating pod's IP is freed with its interface and may already serve a new pod
+      // whose own event has not arrived: the tenant stays only on the interface it had.
+      else if (c.pod.terminating && installed.get(ip)?.ifindex !== route.ifindex) denied.push({ pod: c.pod, reason: `terminating, and IP ${ip} now routes to another interface (${route.ifname}): reused by a new pod` });
       else bindings.set(ip, { ...binding, tenant: byName.get(c.label)! });
     }
   }

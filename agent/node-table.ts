@@ -49,6 +49,11 @@ export function renderRuleset(c: AgentConfig, nodeIp: string, bindings: Bindings
   const b = [...bindings.values()].sort(byIp);
   const withTenant = tenanted(b);
   const P = c.vxlanPort;
+  // Tunnel packets addressed to this node: outer source in the gateway subnet, arriving where
+  // the node routes that source (strict reverse path, whatever rp_filter says). VXLAN is
+  // matched by our VNIs only, so other overlays sharing the port (Calico uses 4789) are untouched.
+  const vnis = [...new Set(c.tenants.map((t) => t.vni))].sort((x, y) => x - y);
+  const ours = c.tunnel === 'vxlan' ? (vnis.length ? `udp dport ${P} @th,96,24 { ${vnis.join(', ')} }` : undefined) : 'ip protocol gre';
   return [
     `table inet ${NFT_TABLE} {}`,
     `delete table inet ${NFT_TABLE}`,
@@ -57,7 +62,7 @@ export function renderRuleset(c: AgentConfig, nodeIp: string, bindings: Bindings
     `  set pod_src { typeof iif . ip saddr;${elements(b.map(srcElem))} }`,
     `  map pod_tenant { typeof iif . ip saddr : meta mark;${elements(withTenant.map((x) => tenantElem(x, x.tenant)))} }`,
     `  set pod_tunnel { typeof iif . ip saddr . oifname;${elements(withTenant.map((x) => tunnelElem(x, x.tenant)))} }`,
-    `  set gateway_nets { type ipv4_addr; flags interval;${elements(gatewayNets(c))} }`,
+    `  set gateway_nets { type ipv4_addr; flags interval; auto-merge;${elements(gatewayNets(c))} }`,
     ...NODE_COUNTERS.map((name) => `  counter ${name} {}`),
     '  chain prerouting {',
     '    type filter hook prerouting priority mangle; policy accept;',
@@ -68,9 +73,15 @@ export function renderRuleset(c: AgentConfig, nodeIp: string, bindings: Bindings
     '  }',
     '  chain input {',
     '    type filter hook input priority filter; policy accept;',
-    // The node's own tunnel devices decapsulate whatever reaches their port: never from a pod.
+    // The node's own tunnel devices decapsulate whatever reaches their port: never from a pod,
+    // and only from a gateway address by its own route (a pod on this or another node, or any
+    // other instance, cannot inject into a tunnel, not even into an established flow).
     `    iif @pod_ifs udp dport ${P} counter name tunnel_spoof drop`,
     '    iif @pod_ifs ip protocol gre counter name tunnel_spoof drop',
+    ...(ours ? [`    ${ours} ip saddr != @gateway_nets counter name tunnel_spoof drop`, `    ${ours} fib saddr . iif oif missing counter name tunnel_spoof drop`] : []),
+    // Tenants never open connections to the node itself.
+    `    iifname ${ANY_TUNNEL} ct state established,related accept`,
+    `    iifname ${ANY_TUNNEL} counter name return_denied drop`,
     '  }',
     '  chain forward {',
     '    type filter hook forward priority filter; policy accept;',
@@ -82,7 +93,9 @@ export function renderRuleset(c: AgentConfig, nodeIp: string, bindings: Bindings
     // Only the tunnel of the pod's own tenant, whatever the routing tables say.
     `    oifname ${ANY_TUNNEL} iif . ip saddr . oifname @pod_tunnel accept`,
     `    oifname ${ANY_TUNNEL} counter name tunnel_denied drop`,
-    `    iifname ${ANY_TUNNEL} ct state established,related accept`,
+    // Replies only to a pod bound to the tunnel they come from: a reused pod IP (new interface)
+    // or another tenant's tunnel never receives a flow's replies.
+    `    iifname ${ANY_TUNNEL} ct state established,related oif . ip daddr . iifname @pod_tunnel accept`,
     `    iifname ${ANY_TUNNEL} counter name return_denied drop`,
     '  }',
     '  chain postrouting {',

@@ -13,6 +13,8 @@ export interface PodInfo {
   readonly ip?: string;
   readonly hostNetwork: boolean;
   readonly phase?: string;
+  /** metadata.deletionTimestamp is set: shutting down, its IP about to be freed. */
+  readonly terminating?: boolean;
 }
 
 export type PodEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
@@ -42,6 +44,7 @@ export function podFromObject(o: any): PodInfo | undefined {
     ip: typeof o.status?.podIP === 'string' && o.status.podIP ? o.status.podIP : undefined,
     hostNetwork: o.spec?.hostNetwork === true,
     phase: o.status?.phase,
+    terminating: typeof md.deletionTimestamp === 'string' && md.deletionTimestamp !== '',
   };
 }
 

@@ -131,7 +131,7 @@ export class Reconciler implements PodSink {
   private async apply(): Promise<void> {
     let unresolved: PodInfo[] = [];
     try {
-      const desired = desiredBindings(this.config, this.pods.values(), await observePodRoutes(this.exec));
+      const desired = desiredBindings(this.config, this.pods.values(), await observePodRoutes(this.exec), this.installed);
       unresolved = desired.unresolved;
       this.warnDenied(desired.denied);
       const bindings = desired.bindings;

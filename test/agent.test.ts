@@ -11,7 +11,7 @@ import { RecordingExec, Step } from '../agent/exec';
 import { KubePodSource } from '../agent/kube';
 import { Log, silentLog } from '../agent/log';
 import { AgentArgs, AgentUsageError, checkArgPaths, parseArgs, USAGE } from '../agent/main';
-import { FilePodSource, parseEventLine, PodEventType, PodInfo, PodSink } from '../agent/pods';
+import { FilePodSource, parseEventLine, podFromObject, PodEventType, PodInfo, PodSink } from '../agent/pods';
 import { desiredBindings } from '../agent/bindings';
 import { Reconciler } from '../agent/reconciler';
 
@@ -197,7 +197,7 @@ describe('renderRuleset', () => {
   it('keeps tunnel packets away from HaVips and the whole gateway subnet', () => {
     // 10.0.1.1 and 10.0.1.2 lie inside the gateway subnet (nft refuses overlapping intervals).
     expect(gatewayNets(config)).toEqual(['10.0.1.0/24', '10.0.9.9']);
-    expect(body).toContain('set gateway_nets { type ipv4_addr; flags interval; elements = { 10.0.1.0/24, 10.0.9.9 } }');
+    expect(body).toContain('set gateway_nets { type ipv4_addr; flags interval; auto-merge; elements = { 10.0.1.0/24, 10.0.9.9 } }');
   });
 
   it('drops spoofed sources, marks by (interface, source), guards, clamps and SNATs', () => {
@@ -214,6 +214,13 @@ describe('renderRuleset', () => {
     expect(body).toContain('oifname "cx*" counter name tunnel_denied drop');
     expect(body).toContain('iifname "cx*" ct state established,related accept');
     expect(body).toContain('oifname "cx*" snat ip to 10.0.1.10');
+    // Tunnel packets to the node: our VNIs only from the gateway subnet, by its own route; tenants never reach the node.
+    expect(body).toContain('udp dport 4789 @th,96,24 { 100, 200 } ip saddr != @gateway_nets counter name tunnel_spoof drop');
+    expect(body).toContain('udp dport 4789 @th,96,24 { 100, 200 } fib saddr . iif oif missing counter name tunnel_spoof drop');
+    expect(body.filter((l) => l === 'iifname "cx*" counter name return_denied drop')).toHaveLength(2); // input and forward
+    // Replies go only to the pod bound to the tunnel they come from.
+    expect(body).toContain('iifname "cx*" ct state established,related oif . ip daddr . iifname @pod_tunnel accept');
+    expect(body.filter((l) => l === 'iifname "cx*" ct state established,related accept')).toHaveLength(1); // input only: the node's own flows
     expect(body.indexOf('oifname "cx*" iif . ip saddr . oifname @pod_tunnel accept')).toBeLessThan(body.indexOf('oifname "cx*" counter name tunnel_denied drop'));
   });
 
@@ -263,10 +270,26 @@ describe('desired bindings and diffs', () => {
     expect(r.denied.map((d) => d.reason)).toEqual([expect.stringContaining('interface cni0 carries 2 pods'), expect.stringContaining('interface cni0 carries 2 pods')]);
   });
 
-  it('leaves labelled pods without a host route unresolved', () => {
+  it('leaves pods without a host route unresolved (retried), labelled or not', () => {
     const r = desiredBindings(config, [pod('a', '10.244.0.55', 'alpha'), pod('u', '10.244.0.56')], routes);
     expect(r.bindings.size).toBe(0);
-    expect(r.unresolved.map((p) => p.name)).toEqual(['a']);
+    expect(r.unresolved.map((p) => p.name)).toEqual(['a', 'u']);
+  });
+
+  it('reads a pod\'s deletionTimestamp as terminating', () => {
+    expect(podFromObject({ metadata: { name: 'x', deletionTimestamp: '2026-11-23T12:00:00Z' } })?.terminating).toBe(true);
+    expect(podFromObject({ metadata: { name: 'x' } })?.terminating).toBe(false);
+  });
+
+  it('keeps a terminating pod\'s tenant only on the interface it had: a reused IP on a new interface inherits nothing', () => {
+    const dying = pod('a', '10.244.0.5', 'alpha', { terminating: true });
+    const installed = bindings(bind('10.244.0.5', alpha));
+    expect(show(desiredBindings(config, [dying], routes, installed))).toEqual(['10.244.0.5@veth5=alpha']); // still draining
+    const reused = desiredBindings(config, [dying], routesOf({ '10.244.0.5': ['veth77', 77] }), installed);
+    expect(show(reused)).toEqual(['10.244.0.5@veth77=-']);
+    expect(reused.denied.map((d) => d.reason)).toEqual([expect.stringContaining('reused by a new pod')]);
+    // A live pod whose sandbox was recreated keeps its tenant on the new interface.
+    expect(show(desiredBindings(config, [pod('a', '10.244.0.5', 'alpha')], routesOf({ '10.244.0.5': ['veth77', 77] }), installed))).toEqual(['10.244.0.5@veth77=alpha']);
   });
 
   it('turns a tenant or interface change into delete then add in one transaction', () => {
