@@ -102,8 +102,13 @@ export class UnitSupervisor {
 
   constructor(private readonly opts: SupervisorOptions) {}
 
+  /** Never throws: it runs from child exit handlers, where an error would end the whole run. */
   private note(line: string): void {
-    appendFileSync(join(this.opts.logDir, 'units.log'), `${new Date().toISOString()} ${line}\n`);
+    try {
+      appendFileSync(join(this.opts.logDir, 'units.log'), `${new Date().toISOString()} ${line}\n`);
+    } catch {
+      /* the member's /run is gone (reboot); nothing to tell */
+    }
   }
 
   async start(units: readonly UnitSpec[]): Promise<void> {
@@ -161,7 +166,12 @@ export class UnitSupervisor {
     this.note(`${r.spec.name}: ${how}; restarting in ${delay} ms (restart ${r.restarts.length} of ${RESTART_BURST})`);
     r.timer = setTimeout(() => {
       r.timer = undefined;
-      if (!this.halted && this.running.get(r.spec.name) === r) this.spawn(r);
+      if (this.halted || this.running.get(r.spec.name) !== r) return;
+      try {
+        this.spawn(r);
+      } catch (e) {
+        this.note(`${r.spec.name}: restart failed: ${(e as Error).message}`);
+      }
     }, delay);
     r.timer.unref();
   }
