@@ -92,6 +92,29 @@ maybe('crossvpc emulate', () => {
     });
   });
 
+  test('a gateway unit killed by a signal is restarted after its RestartSec, and the data plane still passes', async () => {
+    await withEmulation(synth({}), async (emu) => {
+      const unit = 'crossvpc-resolver.service'; // Restart=always, RestartSec=1
+      const member = emu.liveMaster(0)!;
+      const first = emu.unit(member, unit).pid!;
+      process.kill(first, 'SIGKILL');
+      const t0 = Date.now();
+      while (Date.now() - t0 < 5000 && [undefined, first].includes(emu.unit(member, unit).pid)) await new Promise((r) => setTimeout(r, 20));
+      const back = Date.now() - t0;
+      const { pid, restarts } = emu.unit(member, unit);
+      expect({ restarted: pid !== undefined && pid !== first, restarts }).toEqual({ restarted: true, restarts: 1 });
+      expect(back).toBeGreaterThanOrEqual(950);
+      expect(back).toBeLessThan(3000);
+      // The new process is the resolver itself: it wrote its pid where the health check looks.
+      const { readFileSync } = await import('fs');
+      const pidFile = join(member.root, 'run/crossvpc/resolver.pid');
+      for (let i = 0; i < 50 && readFileSync(pidFile, 'utf8').trim() !== String(pid); i++) await new Promise((r) => setTimeout(r, 20));
+      expect(readFileSync(pidFile, 'utf8').trim()).toBe(String(pid));
+      const r = await emu.matrix({ attacks: false }); // the attacks run in the tests above; this is about the restart
+      expect(r.checks.filter((c) => !c.pass)).toEqual([]);
+    });
+  });
+
   test('a tenant added to a running emulation leaves the others\' flows untouched', async () => {
     await withEmulation(synth({}), async (emu) => {
       const pods = ['alpha', 'beta'].map((t) => emu.pods().find((p) => p.tenant === t)!);
