@@ -1,6 +1,7 @@
 import { join } from 'path';
+import { sleepSync } from '../lib/emulate/sys';
 import { Topology } from '../lib/emulate/topology';
-import { sleepSync, spawnLogged } from '../lib/emulate/sys';
+import { startRedis, VPC_MTU, wirePod } from '../lib/emulate/wiring';
 
 /**
  * The reference path for the data-plane benchmark: the same namespaces, bridges and
@@ -24,7 +25,7 @@ export class Baseline {
 
   build(): void {
     const t = this.topo;
-    const MTU = 9001;
+    const MTU = VPC_MTU;
     const fab = t.addNs('fab');
     t.bridge(fab, 'br0', MTU);
     const tfab = t.addNs('tfab');
@@ -46,15 +47,8 @@ export class Baseline {
     ip(node, 'route', 'add', 'default', 'via', '10.0.1.1');
     forward(node);
 
-    // pod <-> node, wired like Emulation.createPod: /32, gateway 169.254.1.1 by proxy ARP
-    t.link(pod, 'eth0', node, 'vp0', { mtu: MTU });
-    t.exec(node, 'sysctl', ['-qw', 'net.ipv4.conf.vp0.proxy_arp=1']);
-    ip(node, 'route', 'add', '10.0.100.10/32', 'dev', 'vp0');
-    ip(pod, 'addr', 'add', '10.0.100.10/32', 'dev', 'eth0');
-    ip(pod, 'route', 'add', '169.254.1.1', 'dev', 'eth0');
-    ip(pod, 'route', 'add', 'default', 'via', '169.254.1.1');
-    const hostMac = /link\/ether ([0-9a-f:]+)/.exec(ip(node, '-o', 'link', 'show', 'vp0'))![1];
-    ip(pod, 'neigh', 'replace', '169.254.1.1', 'lladdr', hostMac, 'dev', 'eth0', 'nud', 'permanent');
+    // pod <-> node, wired exactly as an emulation's pods: /32, gateway 169.254.1.1 by proxy ARP
+    wirePod(t, pod, node, 'vp0', '10.0.100.10');
 
     // gateway: underlay in the fabric, one "ENI" in the tenant fabric
     t.link(gw, 'ens5', fab, 'gw', { mtu: MTU });
@@ -81,7 +75,7 @@ export class Baseline {
     ip(fab, 'route', 'add', '172.16.0.0/16', 'via', '10.0.255.10');
     ip(tfab, 'route', 'add', '10.0.0.0/16', 'via', '172.16.255.10');
 
-    spawnLogged('ip', ['netns', 'exec', svc, 'redis-server', '--bind', this.probe, '--port', '6379', '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--daemonize', 'no', '--logfile', ''], join(this.runDir, 'baseline-redis.log'));
+    startRedis(t, svc, this.probe, join(this.runDir, 'baseline-redis.log'));
     for (let i = 0; i < 50 && !this.reachable(); i++) sleepSync(100);
     if (!this.reachable()) throw new Error(`baseline: pod ${pod} cannot reach redis at ${this.probe} (see ${this.runDir}/baseline-redis.log)`);
   }

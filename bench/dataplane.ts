@@ -7,7 +7,7 @@
  * Redis and pods) and measured from the t1 pod on node 1 to t1's service host:
  *   - iperf3 TCP throughput (median of --repeats runs of --secs seconds),
  *   - redis-benchmark single-client GET/SET p50/p99 latency (median of --repeats runs),
- *   - pod event -> first Redis reply (Emulation.podReadyMs) for --pods fresh pods.
+ *   - pod event -> first Redis reply (Emulation.podReadyMs()) for --pods fresh pods.
  * Baselines run before the first plan and after every plan (B E1 B E16 B E256 B); each
  * plan is compared with the mean of the baselines either side of it.
  * A report, never a test: it prints PASS/MISS against the targets and exits 0.
@@ -220,16 +220,15 @@ async function measurePlan(n: number, work: string, p: Params): Promise<PlanResu
     const t0 = Date.now();
     await emu.start();
     res.startMs = Date.now() - t0;
-    res.namespaces = emu.topo.namespaces.length;
+    res.namespaces = emu.namespaceCount();
     log(`plan ${n}: emulation up in ${(res.startMs / 1000).toFixed(1)} s, ${res.namespaces} namespaces`);
     if (interrupted) return res;
-    const pod = emu.pods.find((x) => x.node === 0 && x.tenant === 't1');
-    const svc = emu.tenantNs.get('t1')?.svc;
-    const probe = emu.probes.get('t1');
-    if (!pod || !svc || !probe) throw new Error('emulation has no t1 pod on node 1, service namespace or probe address');
+    const pod = emu.podsOn(0).find((x) => x.tenant === 't1');
+    const service = emu.tenantService('t1');
+    if (!pod || !service) throw new Error('emulation has no t1 pod on node 1, service namespace or probe address');
     const before = notifyLines(emu);
     try {
-      res.path = await measurePath(`plan ${n}`, pod.ns, svc, probe, p);
+      res.path = await measurePath(`plan ${n}`, pod.ns, service.ns, service.address, p);
     } finally {
       const changes = [...notifyLines(emu)].filter((l) => !before.has(l));
       res.vrrpChanges = changes;
@@ -241,8 +240,8 @@ async function measurePlan(n: number, work: string, p: Params): Promise<PlanResu
       const fresh = emu.createPod(0, 't1');
       const t0 = Date.now();
       await emu.announcePods([fresh]);
-      res.podReadyMs.push(emu.podReadyMs[fresh.name] ?? null);
-      res.podBoundMs.push(boundAt(join(emu.nodeDir(0), 'agent.log'), fresh.ip, t0));
+      res.podReadyMs.push(emu.podReadyMs()[fresh.name] ?? null);
+      res.podBoundMs.push(boundAt(emu.agentLogFile(0), fresh.ip, t0));
     }
   } catch (e) {
     res.error = (e as Error).message;
@@ -259,7 +258,7 @@ async function measurePlan(n: number, work: string, p: Params): Promise<PlanResu
 /** "<member> <state>" lines of every member's notify.log (keepalived notify calls). */
 function notifyLines(emu: Emulation): Set<string> {
   const out = new Set<string>();
-  for (const m of emu.members) {
+  for (const m of emu.members()) {
     try {
       for (const l of readFileSync(join(m.root, 'run/crossvpc/notify.log'), 'utf8').split('\n')) {
         const st = /^(\S+) crossvpc-notify: state (\S+)/.exec(l);

@@ -54,13 +54,13 @@ maybe('crossvpc emulate', () => {
       const calls = emu.cloudCalls();
       expect(calls.filter((c) => c.result === 'moved').length).toBeGreaterThanOrEqual(3);
       expect(calls.filter((c) => c.result !== 'moved')).toEqual([]);
-      for (const ms of Object.values(emu.podReadyMs)) expect(ms).toBeLessThan(5000);
+      for (const ms of Object.values(emu.podReadyMs())) expect(ms).toBeLessThan(5000);
     });
   });
 
   test('three tenants with identical CIDRs and identical NAT IPs stay apart', async () => {
     await withEmulation(synth({ tenants: [tenant('alpha', 1001), tenant('beta', 1002), tenant('gamma', 1003)] }), async (emu) => {
-      const natIps = new Set(emu.members[0].tenants.map((row) => row.natIp));
+      const natIps = new Set(emu.members()[0].tenants.map((row) => row.natIp));
       expect(natIps.size).toBe(1);
       expect([...natIps][0]).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
       const r = await emu.matrix();
@@ -78,9 +78,9 @@ maybe('crossvpc emulate', () => {
       { ...tenant('beta', 1002), allowedDestinations: ['172.16.5.3/32'] },
     ];
     await withEmulation(synth({ tenants }), async (emu) => {
-      expect(emu.probes.get('alpha')).toBe('172.16.5.3');
-      expect(emu.probes.get('beta')).toBe('172.16.5.3');
-      const subnets = Object.fromEntries(emu.members[0].tenants.map((row) => [row.name, row.subnetCidr]));
+      expect(emu.probeAddress('alpha')).toBe('172.16.5.3');
+      expect(emu.probeAddress('beta')).toBe('172.16.5.3');
+      const subnets = Object.fromEntries(emu.members()[0].tenants.map((row) => [row.name, row.subnetCidr]));
       expect(subnets).toEqual({ alpha: '172.16.5.0/24', beta: '172.16.255.0/24' });
       const r = await emu.matrix();
       expect(r.checks.filter((c) => !c.pass)).toEqual([]);
@@ -92,9 +92,32 @@ maybe('crossvpc emulate', () => {
     });
   });
 
+  test('a gateway unit killed by a signal is restarted after its RestartSec, and the data plane still passes', async () => {
+    await withEmulation(synth({}), async (emu) => {
+      const unit = 'crossvpc-resolver.service'; // Restart=always, RestartSec=1
+      const member = emu.liveMaster(0)!;
+      const first = emu.unit(member, unit).pid!;
+      process.kill(first, 'SIGKILL');
+      const t0 = Date.now();
+      while (Date.now() - t0 < 5000 && [undefined, first].includes(emu.unit(member, unit).pid)) await new Promise((r) => setTimeout(r, 20));
+      const back = Date.now() - t0;
+      const { pid, restarts } = emu.unit(member, unit);
+      expect({ restarted: pid !== undefined && pid !== first, restarts }).toEqual({ restarted: true, restarts: 1 });
+      expect(back).toBeGreaterThanOrEqual(950);
+      expect(back).toBeLessThan(3000);
+      // The new process is the resolver itself: it wrote its pid where the health check looks.
+      const { readFileSync } = await import('fs');
+      const pidFile = join(member.root, 'run/crossvpc/resolver.pid');
+      for (let i = 0; i < 50 && readFileSync(pidFile, 'utf8').trim() !== String(pid); i++) await new Promise((r) => setTimeout(r, 20));
+      expect(readFileSync(pidFile, 'utf8').trim()).toBe(String(pid));
+      const r = await emu.matrix({ attacks: false }); // the attacks run in the tests above; this is about the restart
+      expect(r.checks.filter((c) => !c.pass)).toEqual([]);
+    });
+  });
+
   test('a tenant added to a running emulation leaves the others\' flows untouched', async () => {
     await withEmulation(synth({}), async (emu) => {
-      const pods = ['alpha', 'beta'].map((t) => emu.pods.find((p) => p.tenant === t)!);
+      const pods = ['alpha', 'beta'].map((t) => emu.pods().find((p) => p.tenant === t)!);
       const clients = pods.map((p) => emu.startIncrClient(p, `add-tenant:${p.tenant}`));
       await new Promise((r) => setTimeout(r, 1500));
       await emu.apply(synth({ extraTenants: [{ ...tenant('gamma', 1003), vpcId: 'vpc-0c3c3c3c3c3c3c3c3', subnetId: 'subnet-0c3c3c3c3c3c3c3c3' }] }));
@@ -135,17 +158,17 @@ maybe('crossvpc emulate', () => {
 
   test('a tenant over its conntrack limit is capped without touching other tenants', async () => {
     await withEmulation(synth({ gateway: { connLimitPerTenant: 3 } }), async (emu) => {
-      const alpha = emu.pods.find((p) => p.tenant === 'alpha')!;
-      const beta = emu.pods.find((p) => p.tenant === 'beta')!;
+      const alpha = emu.pods().find((p) => p.tenant === 'alpha')!;
+      const beta = emu.pods().find((p) => p.tenant === 'beta')!;
       const flood = Array.from({ length: 6 }, (_, i) => emu.startIncrClient(alpha, `flood:${i}`));
       await new Promise((r) => setTimeout(r, 3000));
       const { readFileSync } = await import('fs');
       const connected = flood.filter((c) => JSON.parse(readFileSync(c.statusFile, 'utf8')).acked > 0).length;
       // Beta opens fresh connections while alpha sits at its ceiling.
-      const betaReplies = [1, 2, 3, 4].map(() => emu.redis(beta, emu.probes.get('beta')!, ['ping'], 2));
+      const betaReplies = [1, 2, 3, 4].map(() => emu.redis(beta, emu.probeAddress('beta'), ['ping'], 2));
       for (const c of flood) process.kill(c.child.pid!, 'SIGTERM');
       const master = emu.liveMaster(0)!;
-      const counters = emu.topo.exec(master.ns, 'nft', ['list', 'counter', 'inet', 'crossvpc_gw', 'over_limit']);
+      const counters = emu.exec(master.ns, 'nft', ['list', 'counter', 'inet', 'crossvpc_gw', 'over_limit']);
       expect(connected).toBe(3);
       expect(Number(/packets (\d+)/.exec(counters)![1])).toBeGreaterThan(0);
       expect(betaReplies).toEqual(['PONG', 'PONG', 'PONG', 'PONG']);

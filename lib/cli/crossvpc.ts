@@ -50,7 +50,7 @@ async function emulate({ stackDir, nodes, failover }: EmulateArgs): Promise<numb
   const onSignal = (sig: string) => {
     if (stopping) return;
     stopping = true;
-    console.log(`\n${sig}: removing namespaces and processes of run ${emu.topo.prefix}`);
+    console.log(`\n${sig}: removing namespaces and processes of run ${emu.prefix}`);
     emu.stop();
     process.exit(130);
   };
@@ -68,7 +68,7 @@ async function emulate({ stackDir, nodes, failover }: EmulateArgs): Promise<numb
   } finally {
     if (!stopping) {
       emu.stop();
-      console.log(`[emulate ${emu.topo.prefix}] removed every namespace and process of this run (logs kept in ${emu.runDir})`);
+      console.log(`[emulate ${emu.prefix}] removed every namespace and process of this run (logs kept in ${emu.runDir})`);
     }
   }
 }

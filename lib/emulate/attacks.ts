@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'fs';
 import { join } from 'path';
-import type { Check, Emulation, Pod } from './emulator';
+import type { Emulation, Pod } from './emulator';
+import type { Check } from './report';
 import type { CraftedPacket } from './probe-tools';
 import { compiled, sleep, spawnLogged } from './sys';
 import { GATEWAY_NFT_TABLE, GatewayCounter, NODE_NFT_TABLE, NodeCounter } from '../contract/names';
@@ -28,31 +29,24 @@ export class AttackRunner {
   constructor(private readonly emu: Emulation) {}
 
   async run(): Promise<Check[]> {
-    const tenants = this.emu.agentConfig.tenants.filter((t) => this.emu.isActive(t.name));
-    if (tenants.length < 2) return [];
+    if (this.emu.activeTenants().length < 2) return [];
     const checks = await this.round('pod IPs private to the node', false, 7100);
-    this.routePodIps('replace');
+    this.emu.routePodIpsInFabric(true);
     try {
       checks.push(...(await this.round('pod /32s routed in the fabric', true, 7200)));
     } finally {
-      this.routePodIps('del');
+      this.emu.routePodIpsInFabric(false);
     }
     return checks;
   }
 
-  /** The EKS VPC CNI makes pod IPs routable in the VPC: the fabric routes each /32 to its node. */
-  private routePodIps(op: 'replace' | 'del'): void {
-    const fab = this.emu.topo.ns('fab');
-    for (const p of this.emu.pods) this.emu.topo.exec(fab, 'ip', ['route', op, `${p.ip}/32`, 'via', this.emu.nodeIps[p.node]], { allowFail: op === 'del' });
-  }
-
   private async round(label: string, routed: boolean, basePort: number): Promise<Check[]> {
     const emu = this.emu;
-    const tenants = emu.agentConfig.tenants.filter((t) => emu.isActive(t.name));
+    const tenants = emu.activeTenants();
     const node = 0;
-    const nodeNs = emu.topo.ns(`n${node + 1}`);
-    const nodeIp = emu.nodeIps[node];
-    const onNode = emu.pods.filter((p) => p.node === node);
+    const nodeNs = emu.nodeNs(node);
+    const nodeIp = emu.nodeIp(node);
+    const onNode = emu.podsOn(node);
     const podOf = (tenant: string) => onNode.find((p) => p.tenant === tenant)!;
     const unlabelled = onNode.find((p) => !p.tenant)!;
     const portOf = new Map(tenants.map((t, i) => [t.name, basePort + i]));
@@ -61,16 +55,17 @@ export class AttackRunner {
     // Listen where each tenant's service lives: whatever reaches a listener was delivered into that tenant's VPC.
     const logs = new Map(tenants.map((t) => [t.name, join(emu.runDir, `attack-${tag}-${t.name}.log`)]));
     for (const t of tenants) {
-      spawnLogged('ip', ['netns', 'exec', emu.tenantNs.get(t.name)!.svc, process.execPath, this.tools, 'udp-listen', emu.probes.get(t.name)!, String(portOf.get(t.name)), String(LISTEN_SECONDS)], logs.get(t.name)!);
+      const svc = emu.tenantService(t.name)!;
+      spawnLogged('ip', ['netns', 'exec', svc.ns, process.execPath, this.tools, 'udp-listen', svc.address, String(portOf.get(t.name)), String(LISTEN_SECONDS)], logs.get(t.name)!);
     }
     const received = (tenant: string) => (existsSync(logs.get(tenant)!) ? readFileSync(logs.get(tenant)!, 'utf8').split('\n') : []);
     for (let i = 0; i < 60 && !tenants.every((t) => received(t.name).includes('listening')); i++) await sleep(50);
 
     // rp_filter off on the node, as on many real nodes: the nft binding alone must hold.
-    emu.topo.exec(nodeNs, 'sh', ['-c', 'for f in /proc/sys/net/ipv4/conf/*/rp_filter; do echo 0 > "$f"; done']);
+    emu.exec(nodeNs, 'sh', ['-c', 'for f in /proc/sys/net/ipv4/conf/*/rp_filter; do echo 0 > "$f"; done']);
     const nodeCounter = (name: NodeCounter) => counter(emu, nodeNs, NODE_NFT_TABLE, name);
     const gwCounter = (ns: string) => counter(emu, ns, GATEWAY_NFT_TABLE, 'tunnel_not_havip');
-    const before = { podSpoof: nodeCounter('pod_spoof'), tunnelSpoof: nodeCounter('tunnel_spoof'), members: emu.members.map((m) => gwCounter(m.ns)) };
+    const before = { podSpoof: nodeCounter('pod_spoof'), tunnelSpoof: nodeCounter('tunnel_spoof'), members: emu.members().map((m) => gwCounter(m.ns)) };
 
     // Borrowed source addresses.
     const borrows: Array<{ thief: Pod; victim: Pod; payload: string }> = [];
@@ -80,21 +75,21 @@ export class AttackRunner {
       for (const thief of [podOf(other.name), unlabelled]) borrows.push({ thief, victim, payload: `borrow:${thief.name}:${victim.ip}:${t.name}` });
     }
     for (const b of borrows) {
-      emu.topo.exec(b.thief.ns, 'ip', ['addr', 'add', `${b.victim.ip}/32`, 'dev', 'eth0']);
+      emu.exec(b.thief.ns, 'ip', ['addr', 'add', `${b.victim.ip}/32`, 'dev', 'eth0']);
       try {
-        this.udpSend(b.thief.ns, b.victim.ip, emu.probes.get(b.victim.tenant!)!, portOf.get(b.victim.tenant!)!, b.payload);
+        this.udpSend(b.thief.ns, b.victim.ip, emu.probeAddress(b.victim.tenant!), portOf.get(b.victim.tenant!)!, b.payload);
       } finally {
-        emu.topo.exec(b.thief.ns, 'ip', ['addr', 'del', `${b.victim.ip}/32`, 'dev', 'eth0'], { allowFail: true });
+        emu.exec(b.thief.ns, 'ip', ['addr', 'del', `${b.victim.ip}/32`, 'dev', 'eth0'], { allowFail: true });
       }
     }
-    for (const t of tenants) this.udpSend(podOf(t.name).ns, podOf(t.name).ip, emu.probes.get(t.name)!, portOf.get(t.name)!, `own:${t.name}`);
+    for (const t of tenants) this.udpSend(podOf(t.name).ns, podOf(t.name).ip, emu.probeAddress(t.name), portOf.get(t.name)!, `own:${t.name}`);
 
     // Crafted VXLAN to every gateway address.
-    const gatewaySubnet = new Set([...new Set(emu.members.map((m) => m.env.HAVIP)), ...emu.members.map((m) => m.env.SELF_IP)]);
-    const eniIps = emu.members.flatMap((m) => m.tenants.map((row) => row.eniIp));
+    const gatewaySubnet = new Set([...new Set(emu.members().map((m) => m.env.HAVIP)), ...emu.members().map((m) => m.env.SELF_IP)]);
+    const eniIps = emu.members().flatMap((m) => m.tenants.map((row) => row.eniIp));
     const targets = [...new Set([...gatewaySubnet, ...eniIps])];
     const packet = (dst: string, t: (typeof tenants)[number], src: string, payload: string): CraftedPacket => ({
-      dst, vni: t.vni, mac: t.gatewayMac, src, inner: emu.probes.get(t.name)!, port: portOf.get(t.name)!, payload,
+      dst, vni: t.vni, mac: t.gatewayMac, src, inner: emu.probeAddress(t.name), port: portOf.get(t.name)!, payload,
     });
     const attackers = [...tenants.map((t) => podOf(t.name)), unlabelled];
     const crafted = new Map<Pod, CraftedPacket[]>();
@@ -105,12 +100,12 @@ export class AttackRunner {
     }
     // Controls from the node itself: to the HaVip (delivered) and to each member's own address (the gateway drops it).
     this.craft(nodeNs, tenants.map((t) => packet(t.haVip, t, routed ? podOf(t.name).ip : nodeIp, `control-vxlan:${t.name}`)));
-    const toMembers = tenants.flatMap((t) => emu.members.map((m) => packet(m.env.SELF_IP, t, nodeIp, `node-to-member:${m.id}:${t.name}`)));
+    const toMembers = tenants.flatMap((t) => emu.members().map((m) => packet(m.env.SELF_IP, t, nodeIp, `node-to-member:${m.id}:${t.name}`)));
     this.craft(nodeNs, toMembers);
     await sleep(800);
 
     const delivered = (prefix: string) => tenants.flatMap((t) => received(t.name).filter((l) => l.startsWith(prefix)).map((l) => `${l} -> ${t.name}`));
-    const after = { podSpoof: nodeCounter('pod_spoof'), tunnelSpoof: nodeCounter('tunnel_spoof'), members: emu.members.map((m) => gwCounter(m.ns)) };
+    const after = { podSpoof: nodeCounter('pod_spoof'), tunnelSpoof: nodeCounter('tunnel_spoof'), members: emu.members().map((m) => gwCounter(m.ns)) };
     const podSpoof = after.podSpoof - before.podSpoof;
     const tunnelSpoof = after.tunnelSpoof - before.tunnelSpoof;
     const checks: Check[] = [];
@@ -135,7 +130,7 @@ export class AttackRunner {
     });
     const controls = tenants.filter((t) => received(t.name).includes(`control-vxlan:${t.name}`)).length;
     checks.push({ name: `${at} control: the node itself sending the crafted packet to the HaVip is delivered (the probe works)`, pass: controls === tenants.length, detail: `${controls}/${tenants.length} delivered` });
-    emu.members.forEach((m, i) => {
+    emu.members().forEach((m, i) => {
       const moved = after.members[i] - before.members[i];
       const hit = delivered(`node-to-member:${m.id}:`);
       checks.push({
@@ -148,16 +143,16 @@ export class AttackRunner {
   }
 
   private udpSend(ns: string, src: string, dst: string, port: number, payload: string): void {
-    this.emu.topo.exec(ns, process.execPath, [this.tools, 'udp-send', src, dst, String(port), payload, String(REPEAT)], { allowFail: true });
+    this.emu.exec(ns, process.execPath, [this.tools, 'udp-send', src, dst, String(port), payload, String(REPEAT)], { allowFail: true });
   }
 
   private craft(ns: string, packets: CraftedPacket[]): void {
-    this.emu.topo.exec(ns, process.execPath, [this.tools, 'craft-vxlan-batch', JSON.stringify({ packets, repeat: REPEAT })], { allowFail: true });
+    this.emu.exec(ns, process.execPath, [this.tools, 'craft-vxlan-batch', JSON.stringify({ packets, repeat: REPEAT })], { allowFail: true });
   }
 }
 
 /** An nft named counter's packet count, or -1 when it cannot be read (which fails the checks that need it). */
 export function counter(emu: Emulation, ns: string, table: typeof GATEWAY_NFT_TABLE | typeof NODE_NFT_TABLE, name: GatewayCounter | NodeCounter): number {
-  const out = emu.topo.exec(ns, 'nft', ['list', 'counter', 'inet', table, name], { allowFail: true });
+  const out = emu.exec(ns, 'nft', ['list', 'counter', 'inet', table, name], { allowFail: true });
   return Number(/packets (\d+)/.exec(out)?.[1] ?? -1);
 }

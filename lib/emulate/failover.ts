@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'fs';
-import { Emulation, MemberRun, Pod } from './emulator';
+import type { Emulation, GatewayMember, Pod } from './emulator';
 import { sleep } from './sys';
 
 export type Fault = 'hard-kill' | 'graceful-stop' | 'failback' | 'split-brain' | 'double-fault';
@@ -56,49 +56,17 @@ function stallMs(st: IncrStatus): number {
 export class FailoverRunner {
   constructor(private readonly emu: Emulation, private readonly pair = 0) {}
 
-  private members(): MemberRun[] {
-    return this.emu.members.filter((m) => m.pair === this.pair);
+  private members(): GatewayMember[] {
+    return this.emu.members(this.pair);
   }
 
   private clientPods(): Pod[] {
-    const tenants = [...new Set(this.emu.pods.filter((p) => p.tenant).map((p) => p.tenant!))];
-    return tenants.map((t) => this.emu.pods.find((p) => p.tenant === t)!);
+    const pods = this.emu.pods();
+    const tenants = [...new Set(pods.filter((p) => p.tenant).map((p) => p.tenant!))];
+    return tenants.map((t) => pods.find((p) => p.tenant === t)!);
   }
 
-  /** SIGKILL every process of the member and cut all its links. */
-  hardKill(run: MemberRun): void {
-    this.emu.topo.killAll(run.ns, 'SIGKILL');
-    for (const dev of this.emu.topo.exec(run.ns, 'ip', ['-o', 'link', 'show']).split('\n').map((l) => l.split(': ')[1]?.split('@')[0]).filter((d) => d && d !== 'lo')) {
-      this.emu.topo.exec(run.ns, 'ip', ['link', 'set', dev!, 'down'], { allowFail: true });
-    }
-  }
-
-  /** Drop every frame between two members on the function fabric (and restore it). */
-  cutMembers(a: MemberRun, b: MemberRun, cut: boolean): void {
-    const fab = this.emu.topo.ns('fab');
-    if (cut) {
-      this.emu.topo.exec(fab, 'nft', ['-f', '-'], {
-        input: `table bridge crossvpc_cut {\n  chain forward {\n    type filter hook forward priority 0; policy accept;\n    iifname "${a.id}" oifname "${b.id}" drop\n    iifname "${b.id}" oifname "${a.id}" drop\n  }\n}\n`,
-      });
-    } else {
-      this.emu.topo.exec(fab, 'nft', ['delete', 'table', 'bridge', 'crossvpc_cut'], { allowFail: true });
-    }
-  }
-
-  /** Stop the units in reverse start order, as a shutdown would. */
-  async gracefulStop(run: MemberRun): Promise<void> {
-    for (const child of [...run.procs].reverse()) {
-      if (child.pid === undefined || child.exitCode !== null) continue;
-      try {
-        process.kill(child.pid, 'SIGTERM');
-      } catch {
-        continue;
-      }
-      for (let i = 0; i < 50 && child.exitCode === null && child.signalCode === null; i++) await sleep(100);
-    }
-  }
-
-  async waitForState(run: MemberRun, state: string, timeoutMs = 15000): Promise<boolean> {
+  async waitForState(run: GatewayMember, state: string, timeoutMs = 15000): Promise<boolean> {
     const t0 = Date.now();
     while (Date.now() - t0 < timeoutMs) {
       if (this.emu.vrrpState(run) === state) return true;
@@ -108,8 +76,8 @@ export class FailoverRunner {
   }
 
   /** Bring a member back like a rebooted instance and wait until it is a synced backup. */
-  async restore(run: MemberRun): Promise<void> {
-    await this.emu.reboot(run);
+  async restore(run: GatewayMember): Promise<void> {
+    await this.emu.rebootMember(run);
     const t0 = Date.now();
     while (!['BACKUP', 'MASTER'].includes(this.emu.vrrpState(run)) && Date.now() - t0 < 20000) await sleep(100);
     if (!['BACKUP', 'MASTER'].includes(this.emu.vrrpState(run))) throw new Error(`${run.id} did not come back (state ${this.emu.vrrpState(run)})`);
@@ -134,21 +102,21 @@ export class FailoverRunner {
     let note = '';
     // Failback: the member that failed earlier came back (rebooted, resynced as standby);
     // now the current master dies hard and traffic must return to it with sessions intact.
-    if (fault === 'hard-kill' || fault === 'failback') this.hardKill(master);
-    else if (fault === 'graceful-stop') await this.gracefulStop(master);
+    if (fault === 'hard-kill' || fault === 'failback') this.emu.killMember(master);
+    else if (fault === 'graceful-stop') await this.emu.stopMember(master);
     else if (fault === 'split-brain') {
       // Cut only the link between the members: both keep their nodes, tenants and the cloud API.
-      this.cutMembers(master, standby, true);
+      this.emu.partition(master, standby, true);
       await sleep(5000);
       const both = [master, standby].filter((m) => this.emu.vrrpState(m) === 'MASTER').length;
       note = `while cut: ${both} member(s) MASTER, cloud calls ${this.emu.cloudCalls().length}; healed after 5 s`;
-      this.cutMembers(master, standby, false);
+      this.emu.partition(master, standby, false);
       await sleep(3000);
     }
     else if (fault === 'double-fault') {
-      this.hardKill(master);
+      this.emu.killMember(master);
       await sleep(300);
-      this.hardKill(standby);
+      this.emu.killMember(standby);
       note = 'both members down: expected outage, reported not survived';
     }
     // Wait, bounded, until traffic has flowed again on every connection for a full 1.5 s,
@@ -179,16 +147,17 @@ export class FailoverRunner {
     const outcomes: TenantOutcome[] = clients.map((c) => {
       const st = readStatus(c.statusFile);
       st.maxGapMs = stallMs(st);
-      const svc = this.emu.tenantNs.get(c.pod.tenant!)!.svc;
-      const counter = Number(this.emu.topo.exec(svc, 'redis-cli', ['-h', this.emu.probes.get(c.pod.tenant!)!, 'get', key], { allowFail: true }).trim() || '0');
+      const svc = this.emu.tenantService(c.pod.tenant!)!;
+      const counter = Number(this.emu.exec(svc.ns, 'redis-cli', ['-h', svc.address, 'get', key], { allowFail: true }).trim() || '0');
       return { tenant: c.pod.tenant!, acked: st.acked, counter, lostWrites: Math.max(0, st.lastValue - counter), reconnects: st.reconnects, failedOps: st.failedOps, maxGapMs: st.maxGapMs, sequenceBreaks: st.sequenceBreaks };
     });
     // Isolation: each tenant's key exists only in that tenant's Redis.
     let isolated = true;
     for (const o of outcomes) {
-      for (const [t, ns] of this.emu.tenantNs) {
-        if (t === o.tenant || !ns.svc) continue;
-        const other = this.emu.topo.exec(ns.svc, 'redis-cli', ['-h', this.emu.probes.get(t)!, 'exists', key], { allowFail: true }).trim();
+      for (const t of this.emu.activeTenants().map((x) => x.name)) {
+        const svc = this.emu.tenantService(t);
+        if (t === o.tenant || !svc) continue;
+        const other = this.emu.exec(svc.ns, 'redis-cli', ['-h', svc.address, 'exists', key], { allowFail: true }).trim();
         // Every tenant writes the same key name in its own Redis; a foreign write would push its counter past its own acks.
         if (other !== '1' && other !== '0') isolated = false;
       }
@@ -225,7 +194,7 @@ export class FailoverRunner {
       results.push(await this.scenario(f));
       for (const m of this.members()) {
         const down = this.emu.vrrpState(m) !== 'MASTER' && this.emu.vrrpState(m) !== 'BACKUP';
-        const dead = this.emu.topo.pids(m.ns).length === 0 || down;
+        const dead = !this.emu.isRunning(m) || down;
         if (dead) await this.restore(m);
       }
     }

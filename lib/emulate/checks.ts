@@ -1,0 +1,77 @@
+import { AttackRunner, counter } from './attacks';
+import type { Emulation } from './emulator';
+import { Check, MatrixResult } from './report';
+import { GATEWAY_NFT_TABLE } from '../contract';
+
+/**
+ * Every pod writes a key to every tenant's Redis; each tenant's Redis must hold exactly
+ * the keys of its own pods. Then the attacks (attacks.ts, when asked) and probes at the gateways.
+ */
+export async function runMatrix(emu: Emulation, attacks: boolean): Promise<MatrixResult> {
+  const tenants = emu.activeTenants().map((t) => t.name);
+  const pods = emu.pods();
+  const nonce = Date.now().toString(36);
+  emu.progress(`reachability matrix: ${pods.length} pods x ${tenants.length} tenants`);
+  const reached: Record<string, string[]> = {};
+  const addrs = [...new Set(tenants.map((t) => emu.probeAddress(t)))];
+  for (const pod of pods) {
+    for (const a of addrs) emu.redis(pod, a, ['set', `crossvpc:${nonce}:${pod.name}:${a}`, pod.name], 2);
+  }
+  for (const t of tenants) {
+    const svc = emu.tenantService(t)!;
+    const keys = emu.exec(svc.ns, 'redis-cli', ['-h', svc.address, '--scan', '--pattern', `crossvpc:${nonce}:*`], { allowFail: true }).split('\n').filter(Boolean);
+    for (const pod of pods) {
+      if (keys.some((k) => k.startsWith(`crossvpc:${nonce}:${pod.name}:`))) (reached[pod.name] ??= []).push(t);
+    }
+  }
+  const checks: Check[] = [];
+  for (const pod of pods) {
+    const got = reached[pod.name] ?? [];
+    const want = pod.tenant ? [pod.tenant] : [];
+    checks.push({ name: `pod ${pod.name} reaches exactly ${want.length ? want.join(',') : 'no tenant'}`, pass: got.join(',') === want.join(','), detail: `reached: ${got.join(',') || 'none'}` });
+  }
+  if (attacks) checks.push(...(await new AttackRunner(emu).run()));
+  checks.push(...gatewayProbeChecks(emu));
+  return { tenants, reached, checks, ok: checks.every((c) => c.pass) };
+}
+
+/** Pods and tenant VPCs knocking on the gateways' own services: sync port, ssh, NAT IPs, ENIs. */
+export function gatewayProbeChecks(emu: Emulation): Check[] {
+  const checks: Check[] = [];
+  const pods = emu.pods();
+  const members = emu.members();
+  // A pod (which may share the nodes' security group) sends session-sync datagrams to a member.
+  const pod = pods.find((p) => p.tenant);
+  const master = emu.liveMaster(members[0]?.pair ?? 0);
+  if (pod && master) {
+    const before = counter(emu, master.ns, GATEWAY_NFT_TABLE, 'not_from_peer');
+    emu.exec(pod.ns, 'bash', ['-c', `for i in 1 2 3; do echo forged >/dev/udp/${master.env.SELF_IP}/3780; done`], { allowFail: true });
+    const after = counter(emu, master.ns, GATEWAY_NFT_TABLE, 'not_from_peer');
+    checks.push({ name: `pod ${pod.name} -> conntrackd sync port of ${master.id} is dropped by the gateway itself`, pass: before >= 0 && after >= before + 3, detail: `not_from_peer counter ${before} -> ${after}` });
+  }
+  const tcp = (ns: string, ip: string, port: number) => emu.ok(ns, 'timeout', ['1', 'bash', '-c', `exec 3<>/dev/tcp/${ip}/${port}`], 3000);
+  for (const t of emu.activeTenants()) {
+    const svc = emu.tenantService(t.name)!.ns;
+    for (const run of members) {
+      const row = run.tenants.find((r) => r.name === t.name);
+      if (!row) continue;
+      const { natIp, eniIp } = row;
+      for (const [ip, port, what] of [[natIp, 22, 'NAT IP ssh'], [natIp, 6379, 'NAT IP unsolicited'], [eniIp, 22, `${run.id} ENI ssh`], [eniIp, 3780, `${run.id} ENI conntrackd port`]] as Array<[string, number, string]>) {
+        if (what.startsWith('NAT') && run.member !== 'a') continue;
+        const open = tcp(svc, ip, port);
+        checks.push({ name: `tenant ${t.name} -> ${what} ${ip}:${port} is refused/dropped`, pass: !open, detail: open ? 'CONNECTED' : 'no connection' });
+      }
+      if (run.member === 'a') {
+        const pinged = emu.ok(svc, 'ping', ['-c', '1', '-W', '1', natIp], 3000);
+        checks.push({ name: `tenant ${t.name} -> ping NAT IP ${natIp} gets no answer`, pass: !pinged, detail: pinged ? 'ANSWERED' : 'no answer' });
+      }
+    }
+    const tenantPod = pods.find((p) => p.tenant === t.name)!;
+    const eniIp = members[0].tenants.find((r) => r.name === t.name)?.eniIp;
+    if (eniIp) {
+      const open = tcp(tenantPod.ns, eniIp, 22);
+      checks.push({ name: `pod ${tenantPod.name} -> gateway ENI ${eniIp}:22 through its tunnel is dropped`, pass: !open, detail: open ? 'CONNECTED' : 'no connection' });
+    }
+  }
+  return checks;
+}

@@ -1,0 +1,98 @@
+import { chmodSync, mkdirSync, writeFileSync } from 'fs';
+import { dirname, join } from 'path';
+import { evaluate, parseCloudConfig, Plan, PlanMember, readPlan } from './plan';
+import { buildStandIns, StandIns } from './standins';
+import { parseUnit, UnitSpec } from './units';
+import { AgentConfig, CONF_DIR, GatewayEnvKey, parseGatewayEnv, parseTenantTable, TenantTableRow } from '../contract';
+
+const UNIT_DIR = '/etc/systemd/system';
+
+/** A synthesized plan with Terraform's apply-time values stood in: what every step of the emulation reads. */
+export interface EmulatedPlan {
+  readonly plan: Plan;
+  readonly standIns: StandIns;
+  /** tenants.json of the agents' ConfigMap, interpolated, and parsed. */
+  readonly agentConfigText: string;
+  readonly agentConfig: AgentConfig;
+}
+
+export function loadEmulatedPlan(file: string): EmulatedPlan {
+  const plan = readPlan(file);
+  // The tenant table (with stand-in-free literal CIDRs) tells the stand-ins where tenants live.
+  const rawTenants = JSON.parse(plan.agentConfigRaw.replace(/\$\{[^}]*\}/g, 'X')) as AgentConfig;
+  const standIns = buildStandIns(plan, Object.fromEntries(rawTenants.tenants.map((t) => [t.name, t.cidrs])));
+  const agentConfigText = evaluate(plan.agentConfigRaw, standIns.resolve);
+  return { plan, standIns, agentConfigText, agentConfig: JSON.parse(agentConfigText) };
+}
+
+/** A member's user data after Terraform's interpolation. */
+export function memberUserData(p: EmulatedPlan, m: PlanMember): string {
+  return evaluate(m.userData, p.standIns.resolve);
+}
+
+/** The MAC of a member's primary ENI: the aws_network_interface whose id gateway.env names. */
+export function primaryMac(p: EmulatedPlan, selfEni: string): string {
+  const enis = p.plan.json.resource?.aws_network_interface ?? {};
+  const key = Object.keys(enis).find((k) => p.standIns.resolve(`aws_network_interface.${k}.id`) === selfEni);
+  if (!key) throw new Error(`no aws_network_interface has id ${selfEni}`);
+  return p.standIns.resolve(`aws_network_interface.${key}.mac_address`);
+}
+
+/** What cloud-init leaves on a member's disk, read back: its config, tenant rows and enabled units. */
+export interface MemberImage {
+  readonly id: string; // g0a
+  readonly pair: number;
+  readonly member: string;
+  /** The member's "disk": its /etc/crossvpc and /run/crossvpc live under here. */
+  readonly root: string;
+  readonly env: Readonly<Record<GatewayEnvKey, string>>;
+  readonly tenants: readonly TenantTableRow[];
+  /** The units runcmd enables, in its order. */
+  readonly units: readonly UnitSpec[];
+}
+
+export const memberId = (m: { pair: number; member: string }) => `g${m.pair}${m.member}`;
+
+/** Evaluate a member's user data, write its files under runDir/<id>, and read them back by name. */
+export function loadMemberImage(p: EmulatedPlan, m: PlanMember, runDir: string): MemberImage {
+  const id = memberId(m);
+  const cc = parseCloudConfig(memberUserData(p, m));
+  const root = join(runDir, id);
+  const files = writeMemberFiles(root, cc.writeFiles);
+  const file = (path: string) => {
+    const text = files.get(path);
+    if (text === undefined) throw new Error(`${m.logicalId}: user data writes no ${path}`);
+    return text;
+  };
+  const enable = cc.runcmd.find((c) => c[0] === 'systemctl' && c[1] === 'enable');
+  if (!enable) throw new Error(`${m.logicalId}: runcmd enables no units`);
+  const units = enable.filter((u) => u.endsWith('.service')).map((name) => {
+    if (!files.has(`${UNIT_DIR}/${name}`)) throw new Error(`${m.logicalId}: unit ${name} is enabled but not written`);
+    return parseUnit(name, file(`${UNIT_DIR}/${name}`));
+  });
+  return {
+    id,
+    pair: m.pair,
+    member: m.member,
+    root,
+    env: parseGatewayEnv(file(`${CONF_DIR}/gateway.env`)),
+    tenants: parseTenantTable(file(`${CONF_DIR}/tenants.tsv`)),
+    units,
+  };
+}
+
+/** Write the /etc/crossvpc files under root (units stay in memory); refuse any other host path. */
+function writeMemberFiles(root: string, writeFiles: Array<{ path: string; permissions: string; content: string }>): Map<string, string> {
+  const files = new Map<string, string>();
+  for (const f of writeFiles) {
+    files.set(f.path, f.content);
+    if (f.path.startsWith(`${UNIT_DIR}/`)) continue;
+    if (!f.path.startsWith(`${CONF_DIR}/`)) throw new Error(`user data writes ${f.path}, outside ${CONF_DIR}; the emulator would have to touch the host`);
+    const dest = join(root, f.path);
+    mkdirSync(dirname(dest), { recursive: true, mode: 0o755 });
+    writeFileSync(dest, f.content, { mode: parseInt(f.permissions, 8) });
+    chmodSync(dest, parseInt(f.permissions, 8));
+  }
+  mkdirSync(join(root, 'run/crossvpc'), { recursive: true, mode: 0o755 });
+  return files;
+}

@@ -1,0 +1,257 @@
+import { existsSync, readFileSync, writeFileSync } from 'fs';
+import { join } from 'path';
+import { EC2_ADDR, IMDS_ADDR } from './fake-cloud';
+import { GatewayMember } from './member';
+import { cidrhost } from './plan';
+import { ProbePlacement } from './standins';
+import { compiled, sleepSync, spawnLogged } from './sys';
+import { Topology } from './topology';
+import { tenantDev, TenantTableRow } from '../contract';
+
+/** AWS VPC MTU: every emulated link and bridge carries it. */
+export const VPC_MTU = 9001;
+/** The unassigned state of a floating IP in an emulated VPC router (RFC 7042 documentation MAC). */
+const UNASSIGNED_MAC = '00:00:5e:00:53:00';
+/** A pod's default gateway, answered by proxy ARP on its node's veth (routed CNIs do this). */
+const POD_GATEWAY = '169.254.1.1';
+
+const slash24 = (ip: string) => `${ip.split('.').slice(0, 3).join('.')}.0/24`;
+
+/** A tenant's VPC: its fabric (bridge + VPC router) and, for active tenants, a Redis service namespace. */
+export interface TenantVpc {
+  readonly fab: string;
+  /** Service namespace, or undefined for tenants that get no Redis (benchmarks with many tenants). */
+  readonly svc?: string;
+  readonly probe?: string;
+}
+
+/**
+ * A pod namespace wired to its node like a routed CNI: /32 address, gateway 169.254.1.1 by
+ * proxy ARP. Shared with the benchmark baseline, so both measure the same pod hop.
+ */
+export function wirePod(topo: Topology, podNs: string, nodeNs: string, hostIf: string, ip: string): void {
+  topo.link(podNs, 'eth0', nodeNs, hostIf, { mtu: VPC_MTU });
+  topo.exec(nodeNs, 'sysctl', ['-qw', `net.ipv4.conf.${hostIf}.proxy_arp=1`]);
+  topo.exec(nodeNs, 'ip', ['route', 'add', `${ip}/32`, 'dev', hostIf]);
+  topo.exec(podNs, 'ip', ['addr', 'add', `${ip}/32`, 'dev', 'eth0']);
+  topo.exec(podNs, 'ip', ['route', 'add', POD_GATEWAY, 'dev', 'eth0']);
+  topo.exec(podNs, 'ip', ['route', 'add', 'default', 'via', POD_GATEWAY]);
+  const hostMac = /link\/ether ([0-9a-f:]+)/.exec(topo.exec(nodeNs, 'ip', ['-o', 'link', 'show', hostIf]))![1];
+  topo.exec(podNs, 'ip', ['neigh', 'replace', POD_GATEWAY, 'lladdr', hostMac, 'dev', 'eth0', 'nud', 'permanent']);
+}
+
+/** Start a Redis in a namespace and wait until it answers. */
+export function startRedis(topo: Topology, ns: string, ip: string, logFile: string): void {
+  spawnLogged('ip', ['netns', 'exec', ns, 'redis-server', '--bind', ip, '--port', '6379', '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--daemonize', 'no', '--logfile', ''], logFile);
+  for (let i = 0; i < 50 && !topo.ok(ns, 'redis-cli', ['-h', ip, 'ping'], 2000); i++) sleepSync(100);
+  if (!topo.ok(ns, 'redis-cli', ['-h', ip, 'ping'], 2000)) throw new Error(`redis-server on ${ip} in ${ns} did not start (see ${logFile})`);
+}
+
+/**
+ * The emulated cloud's network: the function VPC fabric, the cloud API namespace, tenant
+ * VPCs, members' primary and NAT ENIs, and cluster nodes. Every method is safe to call again
+ * for what already exists, so a second plan can be wired into a running emulation.
+ */
+export class Wiring {
+  private readonly tenantVpcs = new Map<string, TenantVpc>();
+  private readonly nodeIps: string[] = [];
+
+  constructor(private readonly topo: Topology, private readonly runDir: string) {}
+
+  get fabricNs(): string {
+    return this.topo.ns('fab');
+  }
+
+  fabric(): void {
+    if (this.topo.namespaces.includes(this.fabricNs)) return;
+    this.topo.bridge(this.topo.addNs('fab'), 'br0', VPC_MTU);
+  }
+
+  /** The emulated EC2 API and IMDS, on link-local addresses every member reaches through its imds link. */
+  cloud(): void {
+    const cloud = this.topo.addNs('cloud');
+    this.topo.bridge(cloud, 'br0', 1500);
+    this.topo.exec(cloud, 'ip', ['addr', 'add', `${IMDS_ADDR}/16`, 'dev', 'br0']);
+    this.topo.exec(cloud, 'ip', ['addr', 'add', `${EC2_ADDR}/16`, 'dev', 'br0']);
+    writeFileSync(this.enisFile, '{}');
+    const script = compiled('dist/lib/emulate/fake-cloud.js');
+    spawnLogged('ip', ['netns', 'exec', cloud, process.execPath, script, this.enisFile, this.cloudLog], join(this.runDir, 'cloud.out'));
+  }
+
+  private get enisFile(): string {
+    return join(this.runDir, 'cloud-enis.json');
+  }
+
+  private get cloudLog(): string {
+    return join(this.runDir, 'cloud-api.log');
+  }
+
+  /** The cloud's API calls so far (what the gateways asked, signed or not). */
+  cloudCalls(): Array<{ at: number; action: string; eni: string; ip: string; result: string }> {
+    if (!existsSync(this.cloudLog)) return [];
+    return readFileSync(this.cloudLog, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  }
+
+  /** A VPC router (host 1) for a subnet on a fabric bridge. */
+  private routerOn(ns: string, subnet: string): void {
+    const addr = `${cidrhost(subnet, 1)}/${subnet.split('/')[1]}`;
+    const have = this.topo.exec(ns, 'ip', ['-o', 'addr', 'show', 'dev', 'br0']);
+    if (!have.includes(` ${addr} `)) this.topo.exec(ns, 'ip', ['addr', 'add', addr, 'dev', 'br0']);
+  }
+
+  tenant(name: string): TenantVpc | undefined {
+    return this.tenantVpcs.get(name);
+  }
+
+  tenantNames(): string[] {
+    return [...this.tenantVpcs.keys()];
+  }
+
+  /** A tenant's VPC fabric; with a probe placement, also its service namespace running Redis there. */
+  addTenant(name: string, probe?: ProbePlacement): TenantVpc {
+    const have = this.tenantVpcs.get(name);
+    if (have) return have;
+    const fab = this.topo.addNs(`t-${name}`);
+    this.topo.bridge(fab, 'br0', VPC_MTU);
+    if (!probe) {
+      this.tenantVpcs.set(name, { fab });
+      return { fab };
+    }
+    const svc = this.topo.addNs(`s-${name}`);
+    // On an allowed destination: in a stand-in subnet, a service /24, or a /32 the fabric routes to.
+    const { ip, net, prefix } = probe;
+    this.topo.link(svc, 'eth0', fab, 'svc', { mtu: VPC_MTU });
+    this.topo.enslave(fab, 'svc', 'br0');
+    this.routerOn(fab, net);
+    if (prefix === 32) this.topo.exec(fab, 'ip', ['route', 'replace', `${ip}/32`, 'dev', 'br0']);
+    this.topo.exec(svc, 'ip', ['addr', 'add', `${ip}/${prefix}`, 'dev', 'eth0']);
+    this.topo.exec(svc, 'ip', ['route', 'add', 'default', 'via', cidrhost(net, 1), ...(prefix === 32 ? ['dev', 'eth0', 'onlink'] : [])]);
+    startRedis(this.topo, svc, ip, join(this.runDir, `redis-${name}.log`));
+    const vpc = { fab, svc, probe: ip };
+    this.tenantVpcs.set(name, vpc);
+    return vpc;
+  }
+
+  /**
+   * The member's "machine": namespace, primary ENI (MAC from the plan) on the function fabric,
+   * a link-local path to IMDS and the EC2 endpoint, and its NAT ENIs. `slot` (1..) numbers its
+   * link-local address.
+   */
+  addMember(m: GatewayMember, primaryMac: string, slot: number): void {
+    const ns = this.topo.addNs(m.id);
+    if (ns !== m.ns) throw new Error(`member ${m.id}: namespace ${ns} is not ${m.ns}`);
+    const fab = this.fabricNs;
+    const cloud = this.topo.ns('cloud');
+    this.topo.link(ns, 'ens5', fab, m.id, { mtu: VPC_MTU, macA: primaryMac });
+    this.topo.link(ns, 'imds', cloud, `c-${m.id}`, { mtu: 1500 });
+    this.topo.enslave(cloud, `c-${m.id}`, 'br0');
+    this.topo.exec(ns, 'ip', ['addr', 'add', `169.254.170.${slot}/32`, 'dev', 'imds']);
+    for (const a of [IMDS_ADDR, EC2_ADDR]) this.topo.exec(ns, 'ip', ['route', 'add', `${a}/32`, 'dev', 'imds']);
+    this.topo.exec(cloud, 'ip', ['route', 'replace', `169.254.170.${slot}/32`, 'dev', 'br0']);
+    this.topo.enslave(fab, m.id, 'br0');
+    this.routerOn(fab, slash24(m.env.SELF_IP));
+    this.topo.exec(ns, 'ip', ['addr', 'add', `${m.env.SELF_IP}/24`, 'dev', 'ens5']);
+    this.topo.exec(ns, 'ip', ['route', 'add', 'default', 'via', cidrhost(slash24(m.env.SELF_IP), 1)]);
+    this.syncEnis(m, primaryMac);
+  }
+
+  /**
+   * Bring a member's NAT ENIs in line with its tenant rows: attach the new ones, register
+   * them with the cloud and pin their floating IPs unassigned. Extension point for the next
+   * issue: detach (delete the veth, unregister) ENIs whose rows are gone here.
+   */
+  syncEnis(m: GatewayMember, primaryMac: string): void {
+    for (const row of m.tenants) this.attachEni(m, row);
+    this.registerEnis(m, primaryMac);
+    this.unassignFloatingIps(m);
+  }
+
+  /** A reboot loses the namespace: remove it and wait until the kernel has let go of its veth peers. */
+  removeMember(m: GatewayMember): void {
+    this.topo.removeNs(m.ns);
+    this.topo.waitGone(this.fabricNs, m.id);
+    for (const t of this.tenantVpcs.values()) this.topo.waitGone(t.fab, m.id);
+  }
+
+  /** A NAT ENI: a veth whose tenant end joins the tenant's VPC fabric. The dataplane finds it by MAC. */
+  private attachEni(m: GatewayMember, row: TenantTableRow): void {
+    const { name, eniMac, subnetCidr } = row;
+    const dev = `eni${row.vni}`.slice(0, 15);
+    if (this.topo.ok(m.ns, 'ip', ['link', 'show', tenantDev(row.vni)]) || this.topo.exec(m.ns, 'ip', ['-o', 'link']).includes(eniMac)) return;
+    const t = this.tenantVpcs.get(name);
+    if (!t) throw new Error(`tenant ${name} of ${m.id} is missing from the agent tenant table`);
+    this.topo.link(m.ns, dev, t.fab, m.id, { macA: eniMac, mtu: VPC_MTU });
+    this.topo.exec(m.ns, 'ip', ['link', 'set', dev, 'down']);
+    this.topo.enslave(t.fab, m.id, 'br0');
+    this.routerOn(t.fab, subnetCidr);
+  }
+
+  /** Tell the emulated cloud which ENI lives where, so AssignPrivateIpAddresses can move IPs onto it. */
+  private registerEnis(m: GatewayMember, primaryMac: string): void {
+    const enis = JSON.parse(readFileSync(this.enisFile, 'utf8'));
+    enis[m.env.SELF_ENI] = { mac: primaryMac, routerNs: this.fabricNs, routerDev: 'br0' };
+    for (const t of m.tenants) enis[t.eniId] = { mac: t.eniMac, routerNs: this.tenantVpcs.get(t.name)!.fab, routerDev: 'br0' };
+    writeFileSync(this.enisFile, JSON.stringify(enis, null, 2));
+  }
+
+  /** Floating IPs start unassigned: only the API can make the fabric deliver them. */
+  private unassignFloatingIps(m: GatewayMember): void {
+    const pin = (ns: string, ip: string) => {
+      const cur = this.topo.exec(ns, 'ip', ['neigh', 'show', ip, 'dev', 'br0']);
+      if (!cur.includes('PERMANENT')) this.topo.exec(ns, 'ip', ['neigh', 'replace', ip, 'lladdr', UNASSIGNED_MAC, 'dev', 'br0', 'nud', 'permanent']);
+    };
+    pin(this.fabricNs, m.env.HAVIP);
+    for (const t of m.tenants) pin(this.tenantVpcs.get(t.name)!.fab, t.natIp);
+  }
+
+  /** Drop every frame between two members on the function fabric (cut = false restores it). */
+  partition(a: GatewayMember, b: GatewayMember, cut: boolean): void {
+    if (cut) {
+      this.topo.exec(this.fabricNs, 'nft', ['-f', '-'], {
+        input: `table bridge crossvpc_cut {\n  chain forward {\n    type filter hook forward priority 0; policy accept;\n    iifname "${a.id}" oifname "${b.id}" drop\n    iifname "${b.id}" oifname "${a.id}" drop\n  }\n}\n`,
+      });
+    } else {
+      this.topo.exec(this.fabricNs, 'nft', ['delete', 'table', 'bridge', 'crossvpc_cut'], { allowFail: true });
+    }
+  }
+
+  /** Every link of a namespace down, as a powered-off machine's. */
+  linksDown(ns: string): void {
+    for (const dev of this.topo.exec(ns, 'ip', ['-o', 'link', 'show']).split('\n').map((l) => l.split(': ')[1]?.split('@')[0]).filter((d) => d && d !== 'lo')) {
+      this.topo.exec(ns, 'ip', ['link', 'set', dev!, 'down'], { allowFail: true });
+    }
+  }
+
+  /** Cluster nodes n1.. in the stand-in node subnet, forwarding (the agent routes pods). */
+  addNodes(count: number, subnet: string): void {
+    const fab = this.fabricNs;
+    this.routerOn(fab, subnet);
+    for (let i = this.nodeIps.length; i < count; i++) {
+      const ns = this.topo.addNs(`n${i + 1}`);
+      const ip = cidrhost(subnet, 10 + i);
+      this.nodeIps.push(ip);
+      this.topo.link(ns, 'eth0', fab, `n${i + 1}`, { mtu: VPC_MTU });
+      this.topo.enslave(fab, `n${i + 1}`, 'br0');
+      this.topo.exec(ns, 'ip', ['addr', 'add', `${ip}/24`, 'dev', 'eth0']);
+      this.topo.exec(ns, 'ip', ['route', 'add', 'default', 'via', cidrhost(subnet, 1)]);
+      this.topo.exec(ns, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+    }
+  }
+
+  nodeCount(): number {
+    return this.nodeIps.length;
+  }
+
+  nodeIp(i: number): string {
+    return this.nodeIps[i];
+  }
+
+  nodeNs(i: number): string {
+    return this.topo.ns(`n${i + 1}`);
+  }
+
+  /** The EKS VPC CNI makes pod IPs routable in the VPC: the fabric routes each /32 to its node. */
+  routePodIps(pods: ReadonlyArray<{ ip: string; node: number }>, routed: boolean): void {
+    for (const p of pods) this.topo.exec(this.fabricNs, 'ip', ['route', routed ? 'replace' : 'del', `${p.ip}/32`, 'via', this.nodeIps[p.node]], { allowFail: !routed });
+  }
+}
