@@ -1,4 +1,5 @@
 import { AttackRunner, counter } from './attacks';
+import { tunnelInjectionChecks } from './injection';
 import type { Emulation } from './emulator';
 import { Check, MatrixResult } from './report';
 import { GATEWAY_NFT_TABLE } from '../contract';
@@ -30,7 +31,7 @@ export async function runMatrix(emu: Emulation, attacks: boolean): Promise<Matri
     const want = pod.tenant ? [pod.tenant] : [];
     checks.push({ name: `pod ${pod.name} reaches exactly ${want.length ? want.join(',') : 'no tenant'}`, pass: got.join(',') === want.join(','), detail: `reached: ${got.join(',') || 'none'}` });
   }
-  if (attacks) checks.push(...(await new AttackRunner(emu).run()));
+  if (attacks) checks.push(...(await new AttackRunner(emu).run()), ...(await tunnelInjectionChecks(emu)));
   checks.push(...gatewayProbeChecks(emu));
   return { tenants, reached, checks, ok: checks.every((c) => c.pass) };
 }

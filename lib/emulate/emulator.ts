@@ -215,6 +215,10 @@ export class Emulation {
     return this.wiring.nodeIp(i);
   }
 
+  nodeCount(): number {
+    return this.wiring.nodeCount();
+  }
+
   agentLogFile(node: number): string {
     return join(this.cluster.nodeDir(node), 'agent.log');
   }

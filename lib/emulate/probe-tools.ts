@@ -6,6 +6,8 @@
  *     sends a list of such packets ({ dst, vni, mac, src, inner, port, payload }), each `repeat` times
  *   udp-send <src> <dst> <port> <payload> <count>
  *     sends datagrams from a chosen source address (a pod that borrowed another pod's IP)
+ *   udp-flow <src> <sport> <dst> <dport> <seconds>
+ *     sends one datagram from src:sport, then prints every reply that reaches it
  *   udp-listen <ip> <port> <seconds>
  *     prints every datagram received, then exits
  */
@@ -24,10 +26,10 @@ function checksum(buf: Buffer): number {
   return ~sum & 0xffff;
 }
 
-export function buildVxlanPayload(vni: number, dstMac: string, srcIp: string, dstIp: string, port: number, payload: string): Buffer {
+export function buildVxlanPayload(vni: number, dstMac: string, srcIp: string, dstIp: string, port: number, payload: string, sport = 40000): Buffer {
   const data = Buffer.from(payload);
   const udp = Buffer.alloc(8);
-  udp.writeUInt16BE(40000, 0);
+  udp.writeUInt16BE(sport, 0);
   udp.writeUInt16BE(port, 2);
   udp.writeUInt16BE(8 + data.length, 4);
   const ip = Buffer.alloc(20);
@@ -56,6 +58,8 @@ export interface CraftedPacket {
   readonly inner: string;
   readonly port: number;
   readonly payload: string;
+  /** Inner UDP source port. @default 40000 */
+  readonly sport?: number;
 }
 
 /** Sends every packet `repeat` times, 20 ms apart per round; bounded in count and time. */
@@ -67,7 +71,7 @@ function sendBatch(packets: CraftedPacket[], repeat: number): void {
       s.close();
       return;
     }
-    for (const p of packets) s.send(buildVxlanPayload(p.vni, p.mac, p.src, p.inner, p.port, p.payload), VXLAN_PORT, p.dst, (err) => err && console.error(err.message));
+    for (const p of packets) s.send(buildVxlanPayload(p.vni, p.mac, p.src, p.inner, p.port, p.payload, p.sport), VXLAN_PORT, p.dst, (err) => err && console.error(err.message));
     setTimeout(next, 20);
   };
   next();
@@ -114,6 +118,16 @@ function main(argv: string[]): void {
       if (err) console.error(err.message);
       s.close();
     });
+  } else if (cmd === 'udp-flow') {
+    // A client flow the node tracks: one datagram out, then print whatever comes back to it.
+    const [src, sport, dst, dport, secs] = a;
+    const s = createSocket('udp4');
+    s.on('message', (m) => console.log(m.toString()));
+    s.bind(Number(sport), src, () => {
+      console.log('listening');
+      s.send('open', Number(dport), dst, (err) => console.log(err ? err.message : 'sent'));
+    });
+    setTimeout(() => s.close(), Math.min(30, Number(secs)) * 1000);
   } else if (cmd === 'udp-listen') {
     const [ip, port, secs] = a;
     const s = createSocket('udp4');
@@ -121,7 +135,7 @@ function main(argv: string[]): void {
     s.bind(Number(port), ip, () => console.log('listening'));
     setTimeout(() => s.close(), Number(secs) * 1000);
   } else {
-    console.error('usage: probe-tools craft-vxlan|craft-vxlan-batch|udp-send|udp-listen ...');
+    console.error('usage: probe-tools craft-vxlan|craft-vxlan-batch|udp-send|udp-flow|udp-listen ...');
     process.exit(2);
   }
 }
