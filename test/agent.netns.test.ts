@@ -80,6 +80,12 @@ const ev = (type: string, name: string, tenant?: string, ip = POD_IP) =>
     await exited;
     agent = undefined;
   }
+  /** The ConfigMap as kubelet updates it: a whole new file in place. */
+  const writeTenants = (tenants: object[]) =>
+    writeFileSync(
+      join(dir, 'tenants.json'),
+      JSON.stringify({ version: 2, podLabelKey: 'crossvpc.io/tenant', tunnel: 'vxlan', vxlanPort: 4789, mtu: 1450, nextHop: '169.254.0.1', gatewayEndpoints: [HA_VIP], gatewayCidrs: ['10.0.1.0/24'], tenants }),
+    );
   const podTenant = () => sh(NS.node, 'nft', 'list', 'map', 'inet', 'crossvpc_node', 'pod_tenant');
   const counter = (name: string) => Number(/packets (\d+)/.exec(sh(NS.node, 'nft', 'list', 'counter', 'inet', 'crossvpc_node', name))![1]);
   /** TCP from the pod to the tenant host; resolves to what the server saw as our address, or an error string. */
@@ -90,10 +96,7 @@ const ev = (type: string, name: string, tenant?: string, ip = POD_IP) =>
     dir = mkdtempSync(join(tmpdir(), `${P}-`));
     podsFile = join(dir, 'pods.jsonl');
     writeFileSync(podsFile, '');
-    writeFileSync(
-      join(dir, 'tenants.json'),
-      JSON.stringify({ version: 2, podLabelKey: 'crossvpc.io/tenant', tunnel: 'vxlan', vxlanPort: 4789, mtu: 1450, nextHop: '169.254.0.1', gatewayEndpoints: [HA_VIP], gatewayCidrs: ['10.0.1.0/24'], tenants: [ALPHA, BETA] }),
-    );
+    writeTenants([ALPHA, BETA]);
     // Only the agent and what it imports, into our own directory: no race with other builds of dist/.
     execFileSync(join(ROOT, 'node_modules/.bin/tsc'), ['-p', join(ROOT, 'agent/tsconfig.json'), '--outDir', join(dir, 'build')], { stdio: 'pipe' });
 
@@ -219,6 +222,26 @@ const ev = (type: string, name: string, tenant?: string, ip = POD_IP) =>
     const rules = sh(NS.node, 'ip', 'rule', 'show').split('\n').filter((l) => /fwmark 0x10000(64|c8)/.test(l));
     expect(rules).toHaveLength(2);
     expect(connect()).not.toBe(NODE_IP); // beta's tunnel has no gateway here; alpha's must not carry it
+    await stopAgent();
+  });
+
+  it('takes a tenant retired from and added back to the ConfigMap live, without a restart', async () => {
+    appendFileSync(podsFile, ev('DELETED', 'f2') + ev('ADDED', 'f1', 'alpha'));
+    await startAgent('c');
+    const pid = agent!.proc.pid;
+    await until('pod bound', () => podTenant().includes(POD_IP), 1000);
+    expect(connect()).toBe(NODE_IP);
+
+    writeTenants([BETA]); // alpha retired
+    await until('alpha tunnel and binding gone', () => !podTenant().includes(POD_IP) && !sh(NS.node, 'ip', '-o', 'link').includes('cx100'), 12_000);
+    expect(connect()).not.toBe(NODE_IP);
+    expect(sh(NS.node, 'ip', 'rule', 'show')).not.toMatch(/fwmark 0x1000064/);
+    expect(sh(NS.node, 'nft', 'list', 'set', 'inet', 'crossvpc_node', 'pod_src')).toContain(`"p1" . ${POD_IP}`); // still a known source, no tenant
+
+    writeTenants([ALPHA, BETA]); // onboarded again
+    await until('alpha rebound', () => podTenant().includes(`"p1" . ${POD_IP} : 0x01000064`), 12_000);
+    expect(connect()).toBe(NODE_IP);
+    expect(agent!.proc.pid).toBe(pid); // the same agent process throughout
     await stopAgent();
   });
 });
