@@ -40,6 +40,9 @@ export class Gateways {
    * again. Extension point: members the plan adds or drops are an error today.
    */
   async apply(plan: EmulatedPlan): Promise<void> {
+    const kept = new Set(plan.plan.members.map(memberId));
+    const dropped = this.list.filter((g) => !kept.has(g.id));
+    if (dropped.length) throw new Error(`the new plan drops ${dropped.map((g) => g.id).join(', ')}; removing members from a running emulation is not supported`);
     for (const m of plan.plan.members) {
       const member = this.list.find((g) => g.id === memberId(m));
       if (!member) throw new Error(`the new plan adds pair ${m.pair} member ${m.member}; applying new members to a running emulation is not supported`);
@@ -101,9 +104,10 @@ export class Gateways {
   }
 
   kill(m: GatewayMember): void {
-    this.own(m).units.halt();
-    this.topo.killAll(m.ns, 'SIGKILL');
-    this.wiring.linksDown(m.ns);
+    const member = this.own(m); // never a namespace the caller made up
+    member.units.halt();
+    this.topo.killAll(member.ns, 'SIGKILL');
+    this.wiring.linksDown(member.ns);
   }
 
   async stop(m: GatewayMember): Promise<void> {

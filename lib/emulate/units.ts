@@ -88,17 +88,21 @@ export interface SupervisorOptions {
   readonly logDir: string;
 }
 
-interface Running { readonly spec: UnitSpec; child?: ChildProcess; restarts: number[]; timer?: NodeJS.Timeout }
+interface Running { readonly spec: UnitSpec; child?: ChildProcess; starts: number[]; restarted: number; timer?: NodeJS.Timeout }
 
 /**
  * A tiny systemd for one member: starts units in the order given, runs oneshots to the end,
- * restarts long-running units as their Restart=/RestartSec= say (at most RESTART_BURST times
- * in RESTART_INTERVAL_MS, each wait doubling), killing what is left of a unit's process group
- * before it restarts, as systemd's control-group cleanup would.
+ * restarts long-running units as their Restart=/RestartSec= say, with systemd's defaults
+ * (RestartSec constant, at most RESTART_BURST starts in RESTART_INTERVAL_MS, then the unit
+ * stays failed, as StartLimitBurst/StartLimitIntervalSec would leave it on a real member),
+ * and kills what is left of a unit's process group whenever its main process ends, as
+ * systemd's control-group cleanup would.
  */
 export class UnitSupervisor {
   private readonly running = new Map<string, Running>();
   private halted = false;
+  /** Bumped by halt(): a start() or oneshot retry in flight stops at its next step. */
+  private generation = 0;
 
   constructor(private readonly opts: SupervisorOptions) {}
 
@@ -113,16 +117,20 @@ export class UnitSupervisor {
 
   async start(units: readonly UnitSpec[]): Promise<void> {
     this.halted = false;
+    const generation = this.generation;
     for (const u of units) {
+      if (this.generation !== generation) return; // halted meanwhile: the machine died
       if (u.oneshot) await this.runOneshot(u);
-      else this.spawn({ spec: u, restarts: [] });
+      else this.spawn({ spec: u, starts: [Date.now()], restarted: 0 });
     }
   }
 
   /** Run a oneshot to its end; Restart=on-failure retries it after RestartSec, like systemd. */
   async runOneshot(u: UnitSpec, timeoutMs = 120_000): Promise<void> {
     const argv = this.opts.argv(u.exec);
+    const generation = this.generation;
     for (let attempt = 0; ; attempt++) {
+      if (this.generation !== generation) return; // halted while waiting to retry
       try {
         const out = execFileSync(argv[0], argv.slice(1), { encoding: 'utf8', timeout: timeoutMs, stdio: ['ignore', 'pipe', 'pipe'], env: this.opts.env });
         appendFileSync(join(this.opts.logDir, 'units.log'), out);
@@ -144,26 +152,29 @@ export class UnitSupervisor {
     r.child = child;
     this.running.set(r.spec.name, r);
     child.on('exit', (code, signal) => this.exited(r, child, code, signal));
+    // A failed spawn (ENOENT, EAGAIN) emits 'error' and no 'exit': a failed start, never a crash of the run.
+    child.on('error', (e) => this.note(`${r.spec.name}: could not start: ${e.message}`));
   }
 
   private exited(r: Running, child: ChildProcess, code: number | null, signal: string | null): void {
     if (r.child !== child || this.halted || this.running.get(r.spec.name) !== r) return;
     const how = signal ? `killed by ${signal}` : `exited with ${code}`;
+    // Whatever the unit left behind goes with its main process (systemd's control group): its process group.
+    killGroup(child, 'SIGKILL');
     if (!shouldRestart(r.spec.restart, code, signal)) {
       this.note(`${r.spec.name}: ${how}; not restarted (Restart=${r.spec.restart})`);
       return;
     }
     const now = Date.now();
-    r.restarts = r.restarts.filter((t) => now - t < RESTART_INTERVAL_MS);
-    if (r.restarts.length >= RESTART_BURST) {
-      this.note(`${r.spec.name}: ${how}; start limit hit (${RESTART_BURST} restarts in ${RESTART_INTERVAL_MS} ms), unit failed`);
+    r.starts = r.starts.filter((t) => now - t < RESTART_INTERVAL_MS);
+    if (r.starts.length >= RESTART_BURST) {
+      this.note(`${r.spec.name}: ${how}; start limit hit (${RESTART_BURST} starts in ${RESTART_INTERVAL_MS} ms), unit failed`);
       return;
     }
-    // Before a restart systemd kills what is left of the unit (control group): here its process group.
-    killGroup(child, 'SIGKILL');
-    const delay = Math.min(MAX_RESTART_DELAY_MS, r.spec.restartSecMs * 2 ** r.restarts.length);
-    r.restarts.push(now);
-    this.note(`${r.spec.name}: ${how}; restarting in ${delay} ms (restart ${r.restarts.length} of ${RESTART_BURST})`);
+    const delay = Math.min(MAX_RESTART_DELAY_MS, r.spec.restartSecMs);
+    r.starts.push(now + delay);
+    r.restarted += 1;
+    this.note(`${r.spec.name}: ${how}; restarting in ${delay} ms (start ${r.starts.length} of ${RESTART_BURST} in ${RESTART_INTERVAL_MS} ms)`);
     r.timer = setTimeout(() => {
       r.timer = undefined;
       if (this.halted || this.running.get(r.spec.name) !== r) return;
@@ -187,9 +198,9 @@ export class UnitSupervisor {
     return r && alive(r.child) ? r.child.pid : undefined;
   }
 
-  /** How many times a unit was restarted in the last RESTART_INTERVAL_MS. */
+  /** How many times a unit was restarted since it was first started. */
   restartCount(name: string): number {
-    return this.running.get(name)?.restarts.length ?? 0;
+    return this.running.get(name)?.restarted ?? 0;
   }
 
   /**
@@ -198,22 +209,29 @@ export class UnitSupervisor {
    */
   halt(): void {
     this.halted = true;
+    this.generation += 1;
     for (const r of this.running.values()) if (r.timer) clearTimeout(r.timer);
     this.running.clear();
   }
 
-  /** Stop the units in reverse start order, as a shutdown would: SIGTERM, wait up to 5 s each. */
+  /**
+   * Stop the units in reverse start order, as a shutdown would: SIGTERM to the main process,
+   * up to 5 s to exit, then SIGKILL to whatever is left of its process group (KillMode=control-group).
+   */
   async stop(): Promise<void> {
     const units = [...this.running.values()].reverse();
     this.halt();
     for (const r of units) {
-      if (!alive(r.child)) continue;
-      try {
-        process.kill(r.child.pid!, 'SIGTERM');
-      } catch {
-        continue;
+      if (!r.child) continue;
+      if (alive(r.child)) {
+        try {
+          process.kill(r.child.pid!, 'SIGTERM');
+        } catch {
+          /* gone already */
+        }
+        for (let i = 0; i < 50 && alive(r.child); i++) await sleep(100);
       }
-      for (let i = 0; i < 50 && alive(r.child); i++) await sleep(100);
+      killGroup(r.child, 'SIGKILL');
     }
   }
 }
