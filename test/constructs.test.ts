@@ -102,6 +102,34 @@ describe('example stack', () => {
     expect(Object.keys(json.resource)).not.toContain('kubernetes_manifest');
   });
 
+  test('Name tags on every ENI and security group (and instance), one scheme, no two alike', () => {
+    const json = JSON.parse(out);
+    const names = (type: string) => Object.values<any>(json.resource[type]).map((r) => r.tags?.Name);
+    expect(names('aws_network_interface').sort()).toEqual([
+      'crossvpc-pair0-a-primary', 'crossvpc-pair0-alpha-a', 'crossvpc-pair0-alpha-b', 'crossvpc-pair0-b-primary', 'crossvpc-pair0-beta-a', 'crossvpc-pair0-beta-b',
+    ]);
+    expect(names('aws_security_group').sort()).toEqual([
+      'crossvpc-pair0-alpha-a-sg', 'crossvpc-pair0-alpha-b-sg', 'crossvpc-pair0-beta-a-sg', 'crossvpc-pair0-beta-b-sg', 'crossvpc-pair0-sg',
+    ]);
+    expect(names('aws_instance').sort()).toEqual(['crossvpc-pair0-a', 'crossvpc-pair0-b']);
+    // Each NAT ENI and its group carry the tenant and member they serve.
+    for (const eni of Object.values<any>(json.resource.aws_network_interface).filter((e) => e.tags['crossvpc:tenant'])) {
+      const sgRef = /aws_security_group\.([^.]+)\.id/.exec(eni.security_groups[0])![1];
+      expect(json.resource.aws_security_group[sgRef].tags.Name).toBe(`${eni.tags.Name}-sg`);
+      expect(eni.tags.Name).toMatch(new RegExp(`^crossvpc-pair0-${eni.tags['crossvpc:tenant']}-[ab]$`));
+    }
+  });
+
+  test('user tags reach every ENI and security group; the constructs\' Name wins over a user Name', () => {
+    const json = synthJson({ tags: { Name: 'mine', team: 'net' } });
+    for (const type of ['aws_network_interface', 'aws_security_group', 'aws_instance']) {
+      for (const r of Object.values<any>(json.resource[type])) {
+        expect(r.tags.team).toBe('net');
+        expect(r.tags.Name).toMatch(/^crossvpc-pair0-/);
+      }
+    }
+  });
+
   test('snapshot of the synthesized example', () => {
     expect(out).toMatchSnapshot();
   });
