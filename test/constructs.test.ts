@@ -1,4 +1,5 @@
 import { App, Testing, TerraformStack, TerraformVariable } from 'cdktf';
+import { Construct } from 'constructs';
 import { Instance } from '@cdktf/provider-aws/lib/instance';
 import { NetworkInterface } from '@cdktf/provider-aws/lib/network-interface';
 import { NetworkInterfaceAttachmentA } from '@cdktf/provider-aws/lib/network-interface-attachment';
@@ -102,6 +103,85 @@ describe('example stack', () => {
     expect(Object.keys(json.resource)).not.toContain('kubernetes_manifest');
   });
 
+  test('Name tags on every ENI and security group (and instance), one scheme, no two alike', () => {
+    const json = JSON.parse(out);
+    const names = (type: string) => Object.values<any>(json.resource[type]).map((r) => r.tags?.Name);
+    expect(names('aws_network_interface').sort()).toEqual([
+      'crossvpc-pair0-a-primary', 'crossvpc-pair0-alpha-a', 'crossvpc-pair0-alpha-b', 'crossvpc-pair0-b-primary', 'crossvpc-pair0-beta-a', 'crossvpc-pair0-beta-b',
+    ]);
+    expect(names('aws_security_group').sort()).toEqual([
+      'crossvpc-pair0-alpha-a-sg', 'crossvpc-pair0-alpha-b-sg', 'crossvpc-pair0-beta-a-sg', 'crossvpc-pair0-beta-b-sg', 'crossvpc-pair0-sg',
+    ]);
+    expect(names('aws_instance').sort()).toEqual(['crossvpc-pair0-a', 'crossvpc-pair0-b']);
+    // Each NAT ENI and its group carry the tenant and member they serve.
+    for (const eni of Object.values<any>(json.resource.aws_network_interface).filter((e) => e.tags['crossvpc:tenant'])) {
+      const sgRef = /aws_security_group\.([^.]+)\.id/.exec(eni.security_groups[0])![1];
+      expect(json.resource.aws_security_group[sgRef].tags.Name).toBe(`${eni.tags.Name}-sg`);
+      expect(eni.tags.Name).toMatch(new RegExp(`^crossvpc-pair0-${eni.tags['crossvpc:tenant']}-[ab]$`));
+    }
+  });
+
+  test('user tags reach every ENI and security group; the constructs\' Name wins over a user Name', () => {
+    const json = synthJson({ tags: { Name: 'mine', team: 'net' } });
+    for (const type of ['aws_network_interface', 'aws_security_group', 'aws_instance']) {
+      for (const r of Object.values<any>(json.resource[type])) {
+        expect(r.tags.team).toBe('net');
+        expect(r.tags.Name).toMatch(/^crossvpc-pair0-/);
+      }
+    }
+  });
+
+  test('no Terraform outputs by default', () => {
+    expect(JSON.parse(out).output).toBeUndefined();
+  });
+
+  test('outputs: opted in, the HaVip of each pair and each tenant\'s NAT IP (deploy-time values)', () => {
+    const json = synthJson({ outputs: true });
+    expect(Object.keys(json.output).sort()).toEqual([
+      'crossvpc-CrossVpc-pair0-havip', 'crossvpc-CrossVpc-tenant-alpha-nat-ip', 'crossvpc-CrossVpc-tenant-beta-nat-ip',
+    ]);
+    const o = json.output;
+    expect(o['crossvpc-CrossVpc-pair0-havip'].value).toMatch(/^\$\{cidrhost\(data\.aws_subnet\.CrossVpc_Pair0_GatewaySubnet_[^.]+\.cidr_block, -2\)\}$/);
+    expect(o['crossvpc-CrossVpc-tenant-alpha-nat-ip'].value).toMatch(/^\$\{cidrhost\(data\.aws_subnet\.CrossVpc_Pair0_Tenant-alpha-Subnet_[^.]+\.cidr_block, -2\)\}$/);
+    expect(o['crossvpc-CrossVpc-tenant-beta-nat-ip'].value).toMatch(/Tenant-beta-Subnet/);
+    // The same expressions the resources use: the HaVip reservation and the agent's table.
+    const reservations = Object.values<any>(json.resource.aws_ec2_subnet_cidr_reservation).map((r) => r.cidr_block);
+    for (const v of Object.values<any>(o)) expect(reservations).toContain(`${v.value}/32`);
+    expect(o['crossvpc-CrossVpc-pair0-havip'].description).toMatch(/HaVip/);
+    expect(o['crossvpc-CrossVpc-tenant-alpha-nat-ip'].description).toMatch(/tenant alpha.*allow/);
+    for (const v of Object.values<any>(o)) expect(v.sensitive).toBeUndefined();
+  });
+
+  test('outputs: given addresses come out as literals; the construct id is made a valid output name', () => {
+    const app = Testing.app();
+    const s = new TerraformStack(app, 'S');
+    new CrossVpcNat(s, 'Nat.prod', {
+      functionVpc: { vpcId: 'vpc-f', nodeSubnetIds: ['subnet-n'], vpcCidr: '10.0.0.0/16' },
+      gateway: { subnetId: 'subnet-g', haVips: ['10.0.255.200'] },
+      tenants: [{ name: 'alpha', vpcId: 'vpc-a', subnetId: 'subnet-a', cidrs: ['172.16.0.0/16'], natIp: '172.16.255.9' }],
+      outputs: true,
+    });
+    const json = JSON.parse(Testing.synth(s));
+    expect(json.output).toEqual({
+      'crossvpc-Nat_prod-pair0-havip': expect.objectContaining({ value: '10.0.255.200' }),
+      'crossvpc-Nat_prod-tenant-alpha-nat-ip': expect.objectContaining({ value: '172.16.255.9' }),
+    });
+  });
+
+  test('outputs: two CrossVpcNat of one id in one stack are refused rather than sharing output names (ids that merely share a prefix are fine)', () => {
+    const s = new TerraformStack(Testing.app(), 'S');
+    const nat = (group: string, vpcId: string) => new CrossVpcNat(new Construct(s, group), 'Nat', {
+      functionVpc: { vpcId, nodeSubnetIds: ['subnet-n'], vpcCidr: '10.0.0.0/16' }, gateway: { subnetId: `subnet-${group}` },
+      tenants: [{ name: 'alpha', vpcId: 'vpc-a', subnetId: 'subnet-a', cidrs: ['172.16.0.0/16'] }], outputs: true,
+    });
+    nat('A', 'vpc-1');
+    new CrossVpcNat(new Construct(s, 'C'), 'Nat-pair0', {
+      functionVpc: { vpcId: 'vpc-3', nodeSubnetIds: ['subnet-n'], vpcCidr: '10.0.0.0/16' }, gateway: { subnetId: 'subnet-C' },
+      tenants: [{ name: 'beta', vpcId: 'vpc-b', subnetId: 'subnet-b', cidrs: ['172.16.0.0/16'] }], outputs: true,
+    });
+    expectCrossVpcError(() => nat('B', 'vpc-2'), [/invalid outputs = true/, /crossvpc-Nat-pair0-havip \(S\/A\/Nat\//, /give this CrossVpcNat an id/], 'S/B/Nat');
+  });
+
   test('snapshot of the synthesized example', () => {
     expect(out).toMatchSnapshot();
   });
@@ -126,14 +206,17 @@ describe('stability', () => {
         for (const [id, cfg] of Object.entries<any>(byId)) m.set(`${kind}.${type}.${id}`, JSON.stringify(cfg));
       }
     }
+    for (const [name, cfg] of Object.entries<any>(json.output ?? {})) m.set(`output.${name}`, JSON.stringify(cfg));
     return m;
   }
   // Resources whose content legitimately lists all tenants of the pair.
   const sharedByPair = /aws_instance|MoveFloatingIps|kubernetes_config_map_v1/;
 
   test('adding a tenant changes no other tenant\'s resources, addresses or VNI', () => {
-    const before = flat(synthJson());
-    const after = flat(synthJson({ extraTenants: [gamma] }));
+    const before = flat(synthJson({ outputs: true }));
+    const after = flat(synthJson({ extraTenants: [gamma], outputs: true }));
+    expect([...before.keys()].filter((k) => k.startsWith('output.'))).toHaveLength(3);
+    expect(after.get('output.crossvpc-CrossVpc-tenant-gamma-nat-ip')).toBeDefined();
     const changed = [...before.keys()].filter((k) => after.get(k) !== before.get(k));
     const removed = [...before.keys()].filter((k) => !after.has(k));
     const added = [...after.keys()].filter((k) => !before.has(k));
@@ -149,8 +232,12 @@ describe('stability', () => {
       { name: 'beta', vpcId: 'vpc-b', subnetId: 'subnet-b', cidrs: ['172.16.0.0/16'] },
       { name: 'gamma', vpcId: 'vpc-c', subnetId: 'subnet-c', cidrs: ['172.16.0.0/16'] },
     ];
-    const before = flat(synthJson({ tenants: base }));
-    const after = flat(synthJson({ tenants: base.map((t) => (t.name === 'alpha' ? { ...t, retired: true } : t)) }));
+    const before = flat(synthJson({ tenants: base, outputs: true }));
+    const after = flat(synthJson({ tenants: base.map((t) => (t.name === 'alpha' ? { ...t, retired: true } : t)), outputs: true }));
+    expect([...before.keys()].filter((k) => k.startsWith('output.'))).toHaveLength(4);
+    expect([...after.keys()].filter((k) => k.startsWith('output.')).sort()).toEqual([
+      'output.crossvpc-CrossVpc-pair0-havip', 'output.crossvpc-CrossVpc-tenant-beta-nat-ip', 'output.crossvpc-CrossVpc-tenant-gamma-nat-ip',
+    ]);
     const removed = [...before.keys()].filter((k) => !after.has(k));
     const added = [...after.keys()].filter((k) => !before.has(k));
     const changed = [...before.keys()].filter((k) => after.has(k) && after.get(k) !== before.get(k));
@@ -395,11 +482,15 @@ describe('bad input at synth: constructs', () => {
       const tenants = ['a', 'b', 'c'].map((n) => ({ name: n, vpcId: `vpc-${n}`, subnetId: `subnet-${n}`, cidrs: ['172.16.0.0/16'] }));
       const build = (retireC: boolean) => {
         const s = stackIn(Testing.app());
-        new CrossVpcNat(s, 'Nat', { functionVpc: fvp, gateway: { subnetId: 'subnet-g', instanceType: 'c6in.large' }, tenants: tenants.map((t) => (t.name === 'c' && retireC ? { ...t, retired: true } : t)) });
+        new CrossVpcNat(s, 'Nat', { functionVpc: fvp, gateway: { subnetId: 'subnet-g', instanceType: 'c6in.large' }, tenants: tenants.map((t) => (t.name === 'c' && retireC ? { ...t, retired: true } : t)), outputs: true });
         return synth(s);
       };
       const before = build(false);
       const after = build(true);
+      expect(Object.keys(before.output).sort()).toEqual(['crossvpc-Nat-pair0-havip', 'crossvpc-Nat-pair1-havip', 'crossvpc-Nat-tenant-a-nat-ip', 'crossvpc-Nat-tenant-b-nat-ip', 'crossvpc-Nat-tenant-c-nat-ip']);
+      // The retired tenant and the pair no longer built have no outputs; the others are untouched.
+      expect(Object.keys(after.output).sort()).toEqual(['crossvpc-Nat-pair0-havip', 'crossvpc-Nat-tenant-a-nat-ip', 'crossvpc-Nat-tenant-b-nat-ip']);
+      for (const [k, v] of Object.entries<any>(after.output)) expect(v).toEqual(before.output[k]);
       expect(new Set(Object.values<any>(before.resource.aws_instance).map((i) => i.tags['crossvpc:pair']))).toEqual(new Set(['0', '1']));
       expect(new Set(Object.values<any>(after.resource.aws_instance).map((i) => i.tags['crossvpc:pair']))).toEqual(new Set(['0']));
       for (const [k, v] of Object.entries<any>(after.resource.aws_instance)) expect(v).toEqual(before.resource.aws_instance[k]);

@@ -12,6 +12,10 @@ export interface OverlappingTenantsOptions {
   readonly agentImage?: string;
   /** Gateway options on top of the example's (tests use this for limits). */
   readonly gateway?: Partial<GatewayProps>;
+  /** CrossVpcNatProps.outputs (the example keeps the default, false). */
+  readonly outputs?: boolean;
+  /** CrossVpcNatProps.tags. */
+  readonly tags?: Record<string, string>;
 }
 
 /**
@@ -40,6 +44,8 @@ export class OverlappingTenantsStack extends TerraformStack {
         { name: 'beta', vpcId: 'vpc-0b2b2b2b2b2b2b2b2', subnetId: 'subnet-0b2b2b2b2b2b2b2b2', cidrs: ['172.16.0.0/16'], vni: 1002, availabilityZone: 'eu-west-1a' },
         ...(opts.extraTenants ?? []),
       ],
+      outputs: opts.outputs,
+      tags: opts.tags,
     });
 
     this.link = new FunctionVpcLink(this, 'Cluster', {

@@ -1,4 +1,5 @@
 import { Construct } from 'constructs';
+import { TerraformOutput, TerraformStack } from 'cdktf';
 import { buildCrossVpcModel, CrossVpcModel, FunctionVpcInput, GatewayInput, MAX_PAIRS, pairsInUse, TenantInput, TenantModel } from '../model/crossvpc-model';
 import { CrossVpcError } from '../model/errors';
 import { isUnresolvedValue } from './tokens';
@@ -23,6 +24,16 @@ export interface CrossVpcNatProps extends AwsConstructProps {
   readonly tenants: TenantProps[];
   /** The proxy pairs. */
   readonly gateway: GatewayProps;
+  /**
+   * Add Terraform outputs (`terraform output`): `crossvpc-<id>-pair<N>-havip`, the HaVip of each
+   * built pair, and `crossvpc-<id>-tenant-<name>-nat-ip`, the NAT IP each active tenant must
+   * allow-list in its security groups and service whitelists. `<id>` is this construct's id,
+   * characters other than letters, digits, `_` and `-` replaced by `_`. Retired tenants and
+   * unbuilt pairs have none; adding or retiring a tenant changes no other tenant's output.
+   * Output names already taken in the stack (another CrossVpcNat of the same id) are a CrossVpcError.
+   * @default false
+   */
+  readonly outputs?: boolean;
 }
 
 /** What FunctionVpcLink needs from a CrossVpcNat; can be exported and passed between stacks. */
@@ -72,8 +83,35 @@ export class CrossVpcNat extends Construct {
         }),
     );
     this.pairsByIndex = Object.fromEntries(this.pairs.map((p) => [p.pair.index, p]));
+    if (props.outputs) this.addOutputs(id);
     // Marked only once complete: a construct whose constructor threw is not a rival.
     Object.defineProperty(this, CROSS_VPC_NAT, { value: true });
+  }
+
+  /** Named from the id, tenant names and pair indexes only, so they never move when other tenants come and go. */
+  private addOutputs(id: string): void {
+    const prefix = `crossvpc-${id.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+    const outputs = [
+      ...this.pairs.map((pair) => ({
+        name: `${prefix}-pair${pair.pair.index}-havip`, value: pair.haVip,
+        description: `crossvpc pair ${pair.pair.index} HaVip: the tunnel endpoint the nodes send to`,
+      })),
+      ...this.model.tenants.map((t) => ({
+        name: `${prefix}-tenant-${t.name}-nat-ip`, value: this.natIp(t.name),
+        description: `crossvpc NAT IP of tenant ${t.name}: the source address of its functions, to allow in its security groups and service whitelists`,
+      })),
+    ];
+    // Terraform keeps one output per name: a clash would silently drop one of them.
+    const names = new Set(outputs.map((o) => o.name));
+    const taken = TerraformStack.of(this).node.findAll().find((x): x is TerraformOutput => TerraformOutput.isTerraformOutput(x) && names.has(x.friendlyUniqueId));
+    if (taken) {
+      throw new CrossVpcError({
+        path: this.node.path, prop: 'outputs', value: true,
+        problem: `the stack already has an output named ${taken.friendlyUniqueId} (${taken.node.path}), one of this construct's outputs`,
+        fix: 'give this CrossVpcNat an id no other CrossVpcNat with outputs in the stack has',
+      });
+    }
+    for (const o of outputs) new TerraformOutput(this, o.name, { staticId: true, value: o.value, description: o.description });
   }
 
   private refuseSecondInApp(): void {

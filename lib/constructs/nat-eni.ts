@@ -15,6 +15,12 @@ export interface NatEniProps extends AwsConstructProps {
   readonly instanceId: string;
   /** Device index on the instance; 0 is the primary ENI. */
   readonly deviceIndex: number;
+  /**
+   * Name tag of the ENI; the security group it creates is named `<name>-sg`. It wins over a
+   * `Name` in `tags`.
+   * @default - `crossvpc-<tenantName>` (CrossVpcNat passes `crossvpc-pair<N>-<tenant>-<member>`)
+   */
+  readonly name?: string;
   /** Tenant destinations the ENI may send to. */
   readonly egressCidrs: string[];
   /**
@@ -50,6 +56,7 @@ export class NatEni extends Construct {
   constructor(scope: Construct, id: string, props: NatEniProps) {
     super(scope, id);
     const tags = { ...props.tags, 'crossvpc:tenant': props.tenantName };
+    const name = props.name ?? `crossvpc-${props.tenantName}`;
     let groups = props.securityGroupIds;
     if (!groups) {
       this.securityGroup = new SecurityGroup(this, 'SecurityGroup', {
@@ -59,7 +66,7 @@ export class NatEni extends Construct {
         description: `crossvpc NAT ENI of tenant ${props.tenantName}: no inbound, egress to tenant destinations`,
         ingress: [],
         egress: [{ description: 'tenant destinations', protocol: '-1', fromPort: 0, toPort: 0, cidrBlocks: [...props.egressCidrs] }],
-        tags,
+        tags: { ...tags, Name: `${name}-sg` },
         lifecycle: { createBeforeDestroy: true },
       });
       groups = [this.securityGroup.id];
@@ -70,7 +77,7 @@ export class NatEni extends Construct {
       securityGroups: groups,
       sourceDestCheck: false,
       description: `crossvpc NAT ENI of tenant ${props.tenantName}`,
-      tags,
+      tags: { ...tags, Name: name },
     });
     this.attachment = new NetworkInterfaceAttachment(this, 'Attachment', {
       provider: props.provider,

@@ -130,7 +130,7 @@ export class ProxyNodePair extends Construct {
     this.securityGroup = new SecurityGroup(this, 'SecurityGroup', {
       provider, vpcId: model.functionVpc.vpcId, namePrefix: `crossvpc-pair${p}-`,
       description: `crossvpc proxy pair ${p}: tunnels from nodes, VRRP and conntrackd between members`,
-      tags, lifecycle: { createBeforeDestroy: true },
+      tags: { ...tags, Name: `crossvpc-pair${p}-sg` }, lifecycle: { createBeforeDestroy: true },
     });
     const sg = this.securityGroup.id;
     const fromNodes = model.functionVpc.nodeSecurityGroupId
@@ -176,7 +176,7 @@ export class ProxyNodePair extends Construct {
     const primaries = (['a', 'b'] as const).map(
       (m) => new NetworkInterface(this, `Member${m.toUpperCase()}PrimaryEni`, {
         provider, subnetId: model.gatewaySubnetId, securityGroups: [sg], sourceDestCheck: false,
-        description: `crossvpc pair ${p} member ${m} (function side)`, tags: { ...tags, 'crossvpc:member': m },
+        description: `crossvpc pair ${p} member ${m} (function side)`, tags: { ...tags, 'crossvpc:member': m, Name: `crossvpc-pair${p}-${m}-primary` },
       }),
     );
 
@@ -237,7 +237,7 @@ export class ProxyNodePair extends Construct {
       for (const member of members) {
         member.natEnis[t.name] = new NatEni(this, `Tenant-${t.name}-Member${member.name.toUpperCase()}`, {
           provider, tenantName: t.name, vpcId: t.vpcId, subnetId: t.subnetId, instanceId: member.instance.id,
-          deviceIndex: t.slot, egressCidrs: t.destinations, tags,
+          deviceIndex: t.slot, egressCidrs: t.destinations, tags, name: `crossvpc-pair${p}-${t.name}-${member.name}`,
           attachmentPreconditions: [{
             condition: Op.eq(tenantSubnets[t.name].availabilityZone, gatewaySubnetAz),
             errorMessage: `crossvpc tenant ${t.name}: its subnet ${t.subnetId} must be in the gateway subnet's AZ, because EC2 attaches a multi-VPC ENI only within its own AZ.`,
