@@ -27,9 +27,10 @@ function admissionFindings(facts: DoctorFacts): Finding[] {
   }
   const cluster = facts.agent.cluster;
   if (cluster && cluster.nodeCidrs.length === 1 && cluster.nodeCidrs[0] === cluster.vpcCidr) {
+    // With the node security group in front, only nodes reach the tunnel port: then it is worth knowing, not a risk.
     out.push({
-      severity: 'warning', check: 'node-cidrs', subject: 'gateways',
-      what: `functionVpc.nodeCidrs is the whole function VPC ${cluster.vpcCidr} (the default): every address in it (load balancers, databases, other instances) is an accepted tunnel source in the NAT policies${pairs.length ? ' and the security group' : ''}.`,
+      severity: pairs.length ? 'warning' : 'info', check: 'node-cidrs', subject: 'gateways',
+      what: `functionVpc.nodeCidrs is the whole function VPC ${cluster.vpcCidr} (the default): every address in it (load balancers, databases, other instances) is an accepted tunnel source in the NAT policies${pairs.length ? ' and the security group' : '; only the node security group keeps the others from the tunnel port'}.`,
       fix: 'set functionVpc.nodeCidrs to the node subnets\' CIDRs only.',
     });
   }
