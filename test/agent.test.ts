@@ -64,6 +64,12 @@ describe('config', () => {
     expect(parseConfig(JSON.stringify({ ...RAW, tenants: [{ ...RAW.tenants[0], gatewayMac: '0A:00:00:00:64:01' }] })).tenants[0].gatewayMac).toBe('0a:00:00:00:64:01');
   });
 
+  it('accepts the informational cluster ranges, and a config without them (same version)', () => {
+    const cluster = { vpcCidr: '10.0.0.0/16', podCidrs: ['100.64.0.0/10'], nodeCidrs: ['10.0.0.0/16'], serviceCidr: '10.100.0.0/16' };
+    expect(parseConfig(JSON.stringify({ ...RAW, cluster })).tenants).toHaveLength(2);
+    expect(parseConfig(JSON.stringify(RAW)).cluster).toBeUndefined();
+  });
+
   it('derives the node MAC from the node IP', () => {
     expect(nodeMac('10.0.1.10')).toBe('0e:cc:0a:00:01:0a');
   });

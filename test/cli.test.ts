@@ -63,7 +63,7 @@ describe('crossvpc', () => {
   it.each([
     ['unknown option', ['emulate', '--bogus'], "crossvpc: unknown option '--bogus'"],
     ['unknown global option', ['--bogus'], "crossvpc: unknown option '--bogus'"],
-    ['unknown command', ['frobnicate'], "crossvpc: unknown command 'frobnicate', expected emulate"],
+    ['unknown command', ['frobnicate'], "crossvpc: unknown command 'frobnicate', expected emulate or doctor"],
     ['no command', [], 'crossvpc: missing command'],
     ['missing value', ['emulate', '--nodes'], "crossvpc: --nodes: missing value (write --nodes=VALUE for one that starts with '-')"],
     ['value on a boolean flag', ['emulate', '--failover=yes'], 'crossvpc: --failover: takes no value'],

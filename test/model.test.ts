@@ -141,6 +141,26 @@ describe('bad input: overlaps', () => {
     expectError(() => build([t('a')], gw, { ...fv, nodeCidrs: ['10.0.0.0/16', '10.0.4.0/24'] }), [/functionVpc\.nodeCidrs\[1\]/, /"10\.0\.4\.0\/24"/, /overlaps functionVpc\.nodeCidrs\[0\] 10\.0\.0\.0\/16/]));
   test('overlapping podCidrs', () =>
     expectError(() => build([t('a')], gw, { ...fv, podCidrs: ['100.64.0.0/10', '100.64.0.0/16'] }), [/functionVpc\.podCidrs\[1\]/, /overlaps functionVpc\.podCidrs\[0\]/]));
+
+  describe('serviceCidr', () => {
+    test('is carried into the model, canonical', () => {
+      expect(build([t('a')], gw, { ...fv, serviceCidr: '10.100.0.0/16' }).functionVpc.serviceCidr).toBe('10.100.0.0/16');
+      expect(build([t('a')]).functionVpc.serviceCidr).toBeUndefined();
+    });
+    test('a tenant CIDR overlapping it is refused, naming both', () =>
+      expectError(() => build([t('a', { cidrs: ['10.96.0.0/16'] })], gw, { ...fv, serviceCidr: '10.96.0.0/12' }), [/tenants\[0\]\.cidrs\[0\]/, /"10\.96\.0\.0\/16"/, /functionVpc\.serviceCidr 10\.96\.0\.0\/12/, /Service CIDR/]));
+    test('a NAT IP inside it is fine: the tenant VPC never sees the Service CIDR', () =>
+      expect(() => build([t('a', { natIp: '10.96.0.9' })], gw, { ...fv, serviceCidr: '10.96.0.0/12' })).not.toThrow());
+    test.each([
+      ['host bits', '10.96.0.1/12', /host bits are set/],
+      ['short form', '10.96/12', /strict notation/],
+      ['overlapping vpcCidr', '10.0.128.0/17', /overlaps functionVpc\.vpcCidr 10\.0\.0\.0\/16/],
+      ['overlapping a pod CIDR', '100.64.0.0/16', /overlaps functionVpc\.podCidrs\[0\] 100\.64\.0\.0\/10/],
+    ])('%s is refused', (_name, serviceCidr, why) =>
+      expectError(() => build([t('a')], gw, { ...fv, podCidrs: ['100.64.0.0/10'], serviceCidr }), [/functionVpc\.serviceCidr/, why]));
+    test('a token is refused with the reason', () =>
+      expectError(() => build([t('a')], gw, { ...fv, serviceCidr: '${TfToken[TOKEN.1]}' }), [/functionVpc\.serviceCidr/, /unresolved Terraform token/]));
+  });
 });
 
 describe('bad input: reserved tenant ranges', () => {

@@ -2,7 +2,7 @@ import { Construct } from 'constructs';
 import { TerraformStack } from 'cdktf';
 import { AwsProvider } from '@cdktf/provider-aws/lib/provider';
 import { KubernetesProvider } from '@cdktf/provider-kubernetes/lib/provider';
-import { CrossVpcNat, FunctionVpcLink, GatewayProps, TenantProps } from '../../lib';
+import { CrossVpcNat, FunctionVpcLink, FunctionVpcProps, GatewayProps, TenantProps } from '../../lib';
 
 export interface OverlappingTenantsOptions {
   /** Extra tenants beyond alpha and beta (the stability test and the emulator's variants use this). */
@@ -16,6 +16,8 @@ export interface OverlappingTenantsOptions {
   readonly outputs?: boolean;
   /** CrossVpcNatProps.tags. */
   readonly tags?: Record<string, string>;
+  /** Function VPC options on top of the example's (doctor's tests use this for node, pod and Service CIDRs). */
+  readonly functionVpc?: Partial<FunctionVpcProps>;
 }
 
 /**
@@ -37,6 +39,7 @@ export class OverlappingTenantsStack extends TerraformStack {
         nodeSubnetIds: ['subnet-0f00000000000a001', 'subnet-0f00000000000b001'],
         vpcCidr: '10.0.0.0/16',
         nodeSecurityGroupId: 'sg-0f00000000000e0de',
+        ...opts.functionVpc,
       },
       gateway: { subnetId: 'subnet-0f00000000000a0f0', instanceType: 'c6in.xlarge', availabilityZone: 'eu-west-1a', ...opts.gateway },
       tenants: opts.tenants ?? [

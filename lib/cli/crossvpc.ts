@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { existsSync } from 'fs';
 import { join, resolve } from 'path';
+import { doctorPlanFile, formatReport } from '../doctor/doctor';
 import { Emulation } from '../emulate/emulator';
 import { FailoverRunner, formatFailover } from '../emulate/failover';
 import { integerOption, packageVersion, parseCommandLine, UsageError } from './args';
@@ -8,7 +9,9 @@ import { integerOption, packageVersion, parseCommandLine, UsageError } from './a
 const MAIN_USAGE = `usage: crossvpc [-h|--help] [--version] <command> [options]
 commands:
   emulate   run a synthesized stack in network namespaces (needs root); see crossvpc emulate --help
-exit codes: 0 success, 1 failure, 2 bad command line`;
+  doctor    check a synthesized stack statically: what tenants must allow, CIDR and MTU pitfalls;
+            see crossvpc doctor --help
+exit codes: 0 success, 1 failure, 2 bad command line (doctor: 0 clean, 1 warnings, 2 errors)`;
 
 // Each node is a namespace plus an agent process, and its pods take a /24 at third octet
 // (function CIDR + 100 + node): 64 keeps well inside both.
@@ -21,6 +24,45 @@ const EMULATE_USAGE = `usage: crossvpc emulate [stack dir] [--nodes N] [--failov
   --failover: after the matrix, fail the active member under load: hard kill,
               graceful stop, failback, double fault (see README)
 exit codes: 0 every check as expected, 1 a check failed or the run broke, 2 bad command line`;
+
+const DOCTOR_USAGE = `usage: crossvpc doctor [stack dir] [--json] [-h|--help]
+  stack dir: a synthesized cdktf stack directory holding cdk.tf.json
+             (default: cdktf.out/stacks/overlapping-tenants)
+  --json:    print the report (tenants, findings, exit code) as JSON
+reads only the plan: per tenant the NAT IP its security groups and service whitelists must
+allow, tenant ranges against the cluster's and common container ranges, the MTU path, and
+what the model accepts but deserves a warning
+exit codes: 0 clean, 1 warnings, 2 errors (or a bad command line)`;
+
+const DEFAULT_STACK_DIR = 'cdktf.out/stacks/overlapping-tenants';
+
+/** The stack dir positional, resolved; a UsageError when it holds no cdk.tf.json. */
+function stackDirArg(positional: string | undefined): string {
+  const stackDir = resolve(positional ?? DEFAULT_STACK_DIR);
+  if (!existsSync(join(stackDir, 'cdk.tf.json'))) {
+    throw new UsageError(`stack dir: got '${stackDir}', expected a directory holding cdk.tf.json (synthesize first: npm run synth)`);
+  }
+  return stackDir;
+}
+
+function doctor(args: readonly string[]): number {
+  const { values, positionals } = parseCommandLine(args, {
+    json: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  }, 1);
+  if (values.help) return printed(DOCTOR_USAGE);
+  const planFile = join(stackDirArg(positionals[0]), 'cdk.tf.json');
+  let report;
+  try {
+    report = doctorPlanFile(planFile);
+  } catch (e) {
+    // A plan doctor cannot read is an error about the plan, not a bad command line.
+    console.error(`crossvpc doctor: cannot read ${planFile}: ${(e as Error).message}`);
+    return 2;
+  }
+  console.log(values.json ? JSON.stringify(report, null, 2) : formatReport(report));
+  return report.exitCode;
+}
 
 interface EmulateArgs {
   readonly stackDir: string;
@@ -37,11 +79,7 @@ function parseEmulateArgs(args: readonly string[]): EmulateArgs | 'help' {
   }, 1);
   if (values.help) return 'help';
   const nodes = values.nodes === undefined ? 2 : integerOption('--nodes', values.nodes, 1, MAX_NODES);
-  const stackDir = resolve(positionals[0] ?? 'cdktf.out/stacks/overlapping-tenants');
-  if (!existsSync(join(stackDir, 'cdk.tf.json'))) {
-    throw new UsageError(`stack dir: got '${stackDir}', expected a directory holding cdk.tf.json (synthesize first: npm run synth)`);
-  }
-  return { stackDir, nodes, failover: values.failover ?? false };
+  return { stackDir: stackDirArg(positionals[0]), nodes, failover: values.failover ?? false };
 }
 
 async function emulate({ stackDir, nodes, failover }: EmulateArgs): Promise<number> {
@@ -84,7 +122,11 @@ async function main(argv: readonly string[], setUsage: (usage: string) => void):
   if (global.version) return printed(packageVersion());
   if (commandAt < 0) throw new UsageError('missing command');
   const command = argv[commandAt];
-  if (command !== 'emulate') throw new UsageError(`unknown command '${command}', expected emulate`);
+  if (command === 'doctor') {
+    setUsage(DOCTOR_USAGE);
+    return doctor(argv.slice(commandAt + 1));
+  }
+  if (command !== 'emulate') throw new UsageError(`unknown command '${command}', expected emulate or doctor`);
   setUsage(EMULATE_USAGE);
   const args = parseEmulateArgs(argv.slice(commandAt + 1));
   return args === 'help' ? printed(EMULATE_USAGE) : emulate(args);

@@ -26,6 +26,21 @@ export interface AgentConfig {
   /** The gateway subnet(s): pods may never send tunnel packets to any member address either. */
   readonly gatewayCidrs: string[];
   readonly tenants: AgentTenant[];
+  /**
+   * The function VPC's own ranges, for `crossvpc doctor` (it reads only the synthesized plan).
+   * The agent does not read it, and configs written before it existed lack it: optional, so
+   * AGENT_CONFIG_VERSION stays and every agent keeps accepting the config.
+   */
+  readonly cluster?: AgentClusterCidrs;
+}
+
+/** Informational: the cluster-side ranges the model checked the tenants against. */
+export interface AgentClusterCidrs {
+  readonly vpcCidr: string;
+  readonly podCidrs: string[];
+  readonly nodeCidrs: string[];
+  /** Absent when functionVpc.serviceCidr was not given. */
+  readonly serviceCidr?: string;
 }
 
 export interface AgentTenant {

@@ -43,13 +43,13 @@ export function buildCrossVpcModel(
   const c = checkerAt(path, options.isUnresolved ?? isUnresolvedToken);
 
   // The order of the checks is the order of the errors a user meets: keep it.
-  const { vpcCidr, podCidrs, nodeCidrs, clusterSide } = checkFunctionVpc(fv, c);
+  const { vpcCidr, podCidrs, nodeCidrs, clusterSide, serviceCidr } = checkFunctionVpc(fv, c);
   const shape = checkGatewayShape(gw, c);
   if (!input.tenants || input.tenants.length === 0) {
     throw c.err('tenants', input.tenants, 'the tenant list is empty, so there is nothing to connect', 'pass at least one tenant');
   }
   checkGatewayAddresses(gw, podCidrs, c);
-  const drafts = checkTenants(input.tenants, clusterSide, c);
+  const drafts = checkTenants(input.tenants, clusterSide, c, serviceCidr);
   const placed = placeTenants(drafts, gw, shape, c);
   checkPlacement(placed, gw, c);
 
@@ -73,6 +73,7 @@ export function buildCrossVpcModel(
       vpcCidr: vpcCidr.text,
       podCidrs: podCidrs.map((p) => p.text),
       nodeCidrs: nodeCidrs.map((n) => n.text),
+      serviceCidr: serviceCidr?.cidr.text,
       nodeSecurityGroupId: fv.nodeSecurityGroupId,
     },
     gatewaySubnetId: gw.subnetId,

@@ -24,6 +24,14 @@ export interface FunctionVpcInput {
    */
   readonly podCidrs?: string[];
   /**
+   * The cluster's Kubernetes Service CIDR (kube-proxy answers for it on every node, so a tenant
+   * range inside it is unreachable from pods). A literal; it may not overlap vpcCidr or
+   * podCidrs, and tenant CIDRs may not overlap it. Carried in the agent ConfigMap for
+   * `crossvpc doctor`; the agent does not use it.
+   * @default - unknown: not checked at synth; `crossvpc doctor` warns about the common defaults (10.96.0.0/12, EKS 10.100.0.0/16 and 172.20.0.0/16)
+   */
+  readonly serviceCidr?: string;
+  /**
    * Source CIDRs of tunnelled traffic: nodes SNAT pod traffic to their own IP. They feed the
    * NAT policy set, the spoofed-tunnel filter and the resolver, and may not overlap each
    * other; tenant CIDRs and NAT IPs may not overlap them.
@@ -49,7 +57,7 @@ export interface TenantInput {
   readonly subnetId: string;
   /**
    * Tenant VPC CIDRs (literals, strict dotted-quad). They may overlap other tenants freely,
-   * but not each other, the function VPC (vpcCidr, podCidrs, nodeCidrs) or the reserved
+   * but not each other, the function VPC (vpcCidr, podCidrs, nodeCidrs, serviceCidr) or the reserved
    * ranges 0.0.0.0/8, 127.0.0.0/8, 169.254.0.0/16, 224.0.0.0/4 and 240.0.0.0/4.
    */
   readonly cidrs: string[];

@@ -39,6 +39,7 @@ export interface CrossVpcModel {
     readonly vpcCidr: string;
     readonly podCidrs: string[];
     readonly nodeCidrs: string[];
+    readonly serviceCidr?: string;
     readonly nodeSecurityGroupId?: string;
   };
   readonly gatewaySubnetId: string;

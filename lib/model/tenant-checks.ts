@@ -33,7 +33,8 @@ export interface TenantDraft {
  * Each tenant on its own, in declaration order: name, CIDRs (not reserved, not overlapping
  * each other or the cluster), destinations, NAT IP and a unique VNI.
  */
-export function checkTenants(tenants: TenantInput[], clusterSide: LabelledCidr[], c: Checker): TenantDraft[] {
+export function checkTenants(tenants: TenantInput[], clusterSide: LabelledCidr[], c: Checker, serviceCidr?: LabelledCidr): TenantDraft[] {
+  const routed = serviceCidr ? [...clusterSide, serviceCidr] : clusterSide;
   const reserved = RESERVED_TENANT_RANGES.map((r) => ({ cidr: parseCidr(r.cidr, c.at('RESERVED_TENANT_RANGES')), label: r.label }));
   const names = new Map<string, number>();
   const vnis = new Map<number, string>();
@@ -61,13 +62,13 @@ export function checkTenants(tenants: TenantInput[], clusterSide: LabelledCidr[]
     });
     c.noOverlapWithin(cidrs, `${p}.cidrs`, t.cidrs, `the gateway loads each tenant's CIDRs into one interval set, where overlapping ranges fail to load ("File exists")`);
     cidrs.forEach((cidr, k) => {
-      for (const side of clusterSide) {
+      for (const side of routed) {
         if (cidrsOverlap(cidr, side.cidr)) {
           throw c.err(
             `${p}.cidrs[${k}]`,
             t.cidrs[k],
             `tenant "${t.name}" CIDR ${cidr.text} overlaps ${side.label}; pods could not route to it, because the cluster's own addresses win`,
-            'renumber one side, or list only the tenant ranges that do not overlap the function VPC, pod and node CIDRs',
+            'renumber one side, or list only the tenant ranges that do not overlap the function VPC, pod and node CIDRs (or the Service CIDR)',
           );
         }
       }

@@ -3,7 +3,7 @@ import { AGENT_CONFIG_VERSION, AgentConfig } from '../contract/agent-config';
 
 // The format itself (type, version, rendering) is the contract's; this module only fills it from the model.
 export { AGENT_CONFIG_KEY, AGENT_CONFIG_VERSION, renderAgentConfig } from '../contract/agent-config';
-export type { AgentConfig, AgentTenant } from '../contract/agent-config';
+export type { AgentClusterCidrs, AgentConfig, AgentTenant } from '../contract/agent-config';
 
 /** `haVipByPair` is keyed by pair index; only pairs holding active tenants (pairsInUse) need one. */
 export function buildAgentConfig(model: CrossVpcModel, podLabelKey: string, haVipByPair: Readonly<Record<number, string>>, gatewayCidrs: readonly string[]): AgentConfig {
@@ -29,5 +29,11 @@ export function buildAgentConfig(model: CrossVpcModel, podLabelKey: string, haVi
       gatewayMac: t.gatewayMac,
       table: t.table,
     })),
+    cluster: {
+      vpcCidr: model.functionVpc.vpcCidr,
+      podCidrs: [...model.functionVpc.podCidrs],
+      nodeCidrs: [...model.functionVpc.nodeCidrs],
+      ...(model.functionVpc.serviceCidr === undefined ? {} : { serviceCidr: model.functionVpc.serviceCidr }),
+    },
   };
 }

@@ -1,0 +1,203 @@
+import { spawnSync } from 'child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
+import { tmpdir } from 'os';
+import { join } from 'path';
+import { App } from 'cdktf';
+import { OverlappingTenantsOptions, OverlappingTenantsStack } from '../examples/overlapping-tenants/stack';
+import { doctorPlanFile, DoctorReport, Finding, formatReport } from '../lib/doctor/doctor';
+import { TenantProps } from '../lib';
+
+// Plans are synthesized for real (App with an outdir), then read back only from cdk.tf.json.
+const ROOT = join(__dirname, '..');
+const CROSSVPC = join(ROOT, 'dist/lib/cli/crossvpc.js');
+const TMP = mkdtempSync(join(tmpdir(), 'crossvpc-doctor-'));
+afterAll(() => rmSync(TMP, { recursive: true, force: true }));
+
+let n = 0;
+function synthTo(opts: OverlappingTenantsOptions): string {
+  const outdir = join(TMP, `plan${(n += 1)}`);
+  const app = new App({ outdir });
+  new OverlappingTenantsStack(app, 'overlapping-tenants', opts);
+  app.synth();
+  return join(outdir, 'stacks', 'overlapping-tenants');
+}
+
+/** A synthesized plan with its JSON changed, as a hand edit or an older release would leave it. */
+function edited(stackDir: string, edit: (json: any) => void): string {
+  const json = JSON.parse(readFileSync(join(stackDir, 'cdk.tf.json'), 'utf8'));
+  edit(json);
+  const dir = join(TMP, `edited${(n += 1)}`);
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'cdk.tf.json'), JSON.stringify(json));
+  return dir;
+}
+
+function crossvpc(args: string[]) {
+  if (!existsSync(CROSSVPC)) throw new Error(`${CROSSVPC} missing: run npm run build first`);
+  const r = spawnSync(process.execPath, [CROSSVPC, ...args], { encoding: 'utf8', cwd: ROOT, env: { PATH: process.env.PATH }, timeout: 20_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const doctor = (dir: string): DoctorReport => doctorPlanFile(join(dir, 'cdk.tf.json'));
+const of = (r: DoctorReport, check: string, tenant?: string): Finding[] => r.findings.filter((f) => f.check === check && (tenant === undefined || f.tenant === tenant));
+
+const AZ = 'eu-west-1a';
+const tenant = (name: string, extra: Partial<TenantProps>): TenantProps => ({ name, vpcId: `vpc-${name}`, subnetId: `subnet-${name}`, cidrs: ['192.168.0.0/16'], availabilityZone: AZ, ...extra });
+/** The example with narrow node CIDRs and a known Service CIDR: nothing to warn about. */
+const CLEAN: OverlappingTenantsOptions = { functionVpc: { nodeCidrs: ['10.0.0.0/20'], serviceCidr: '10.100.0.0/16' } };
+
+let example: string;
+let clean: string;
+let risky: string;
+beforeAll(() => {
+  example = synthTo({});
+  clean = synthTo(CLEAN);
+  risky = synthTo({
+    functionVpc: { nodeSecurityGroupId: undefined },
+    gateway: { rollingUpdate: 'a', connLimitPerTenant: 200_000, mtu: 1500, pairCount: 2 },
+    extraTenants: [
+      tenant('docker', { cidrs: ['172.17.0.0/16'], natIp: '172.17.5.9' }),
+      tenant('svc', { cidrs: ['10.96.0.0/16'] }),
+      tenant('shared', { subnetId: 'subnet-0a1a1a1a1a1a1a1a1', cidrs: ['172.16.0.0/16'], pair: 1 }),
+    ],
+  });
+});
+
+describe('crossvpc doctor (library)', () => {
+  test('the example: each tenant\'s NAT IP as the expression Terraform computes, reserved; whole-VPC nodeCidrs behind a node group is an info (exit 0)', () => {
+    const r = doctor(example);
+    expect(r.tenants).toEqual([{ name: 'alpha', vni: 1001, pair: 0 }, { name: 'beta', vni: 1002, pair: 0 }]);
+    const [nat] = of(r, 'nat-ip', 'alpha');
+    expect(nat.severity).toBe('info');
+    expect(nat.what).toContain('host -2 of subnet subnet-0a1a1a1a1a1a1a1a1 (cidrhost(data.aws_subnet.CrossVpc_Pair0_Tenant-alpha-Subnet_481164A6.cidr_block, -2)), known after apply, reserved');
+    expect(nat.what).toContain('172.16.0.0/16');
+    expect(of(r, 'node-cidrs')).toEqual([expect.objectContaining({ severity: 'info' })]);
+    expect(of(r, 'tunnel-admission')).toEqual([]);
+    expect(of(r, 'mtu-path')[0].what).toMatch(/vxlan tunnel 8951 \(underlay 9001 minus 50\).*MSS 8911/);
+    expect(r.findings.filter((f) => f.severity !== 'info')).toEqual([]);
+    expect(r.exitCode).toBe(0);
+  });
+
+  test('a clean plan (narrow nodeCidrs, serviceCidr given) has infos only: exit 0', () => {
+    const r = doctor(clean);
+    expect(r.findings.filter((f) => f.severity !== 'info')).toEqual([]);
+    expect(r.exitCode).toBe(0);
+    expect(of(r, 'cluster-ranges')).toEqual([]);
+  });
+
+  test('the risky plan names each pitfall with its severity and fix', () => {
+    const r = doctor(risky);
+    const sev = (check: string, t?: string) => of(r, check, t).map((f) => f.severity);
+    expect(sev('docker-range', 'docker')).toEqual(['warning', 'warning']); // destination and NAT IP
+    expect(of(r, 'docker-range', 'docker')[1].what).toContain('NAT IP 172.17.5.9');
+    expect(of(r, 'nat-ip', 'docker')[0].fix).toContain('allow 172.17.5.9/32');
+    expect(sev('service-range', 'svc')).toEqual(['warning']);
+    expect(of(r, 'service-range', 'svc')[0].what).toContain('10.96.0.0/12');
+    expect(sev('shared-subnet', 'shared')).toEqual(['warning']);
+    expect(of(r, 'shared-subnet', 'shared')[0].what).toMatch(/host -3 of subnet-0a1a1a1a1a1a1a1a1, from pair index 1\) in a subnet shared with alpha \(pair 0\)/);
+    expect(sev('shared-subnet', 'alpha')).toEqual(['warning']);
+    expect(sev('tunnel-admission')).toEqual(['warning']);
+    expect(sev('node-cidrs')).toEqual(['warning']);
+    expect(of(r, 'tunnel-admission')[0].what).toContain('10.0.0.0/16');
+    expect(of(r, 'rolling-update').map((f) => f.subject)).toEqual(['pair 0 member a', 'pair 1 member a']);
+    expect(of(r, 'conn-limit')[0].what).toMatch(/connLimitPerTenant 200000 is 76% of conntrackMax 262144/);
+    expect(of(r, 'mtu').map((f) => f.severity)).toEqual(['warning']);
+    expect(r.exitCode).toBe(1);
+    // Every finding says what to do.
+    for (const f of r.findings) expect(f.fix.length).toBeGreaterThan(10);
+  });
+
+  test('tenants come first, grouped, then the gateways; one line per finding and a summary', () => {
+    const text = formatReport(doctor(risky));
+    const lines = text.split('\n');
+    expect(lines[1]).toBe('tenant alpha (VNI 1001, pair 0)');
+    expect(lines.filter((l) => /^(tenant |gateways and cluster)/.test(l))).toEqual([
+      'tenant alpha (VNI 1001, pair 0)', 'tenant beta (VNI 1002, pair 0)', expect.stringMatching(/^tenant docker /), expect.stringMatching(/^tenant svc /), expect.stringMatching(/^tenant shared .*pair 1\)$/), 'gateways and cluster',
+    ]);
+    expect(lines[lines.length - 1]).toMatch(/^summary: 0 errors, \d+ warnings, \d+ infos \(warnings: review them; exit 1\)$/);
+  });
+
+  test('user data over 16 KB (maxUserDataBytes raised) is an error; near it a warning', () => {
+    const many = (k: number) => Array.from({ length: k }, (_, i) => tenant(`t${i}`, { vni: 5000 + i }));
+    const near = doctor(synthTo({ extraTenants: many(25), gateway: { tenantsPerMember: 27, maxUserDataBytes: 100_000 } }));
+    expect(of(near, 'user-data-size').map((f) => f.severity)).toEqual(['warning', 'warning']);
+    const over = doctor(synthTo({ extraTenants: many(40), gateway: { tenantsPerMember: 42, maxUserDataBytes: 100_000 } }));
+    expect(of(over, 'user-data-size').map((f) => f.severity)).toEqual(['error', 'error']);
+    expect(of(over, 'user-data-size')[0].what).toMatch(/about \d+ of 16384 bytes/);
+    expect(over.exitCode).toBe(2);
+  });
+
+  test('hand-edited or older plans: disagreeing MTUs and destinations are errors; missing cluster ranges an info', () => {
+    const mtu = edited(clean, (json) => {
+      const cm = Object.values<any>(json.resource.kubernetes_config_map_v1)[0];
+      cm.data['tenants.json'] = cm.data['tenants.json'].replace('"mtu": 8951', '"mtu": 1450').replace('"172.16.0.0/16"', '"172.16.0.0/24"');
+    });
+    const r = doctor(mtu);
+    expect(of(r, 'mtu').map((f) => f.severity)).toEqual(['error', 'error']);
+    expect(of(r, 'destinations', 'alpha')).toEqual([expect.objectContaining({ severity: 'error' })]);
+    expect(r.exitCode).toBe(2);
+    const old = doctor(edited(clean, (json) => {
+      const cm = Object.values<any>(json.resource.kubernetes_config_map_v1)[0];
+      const cfg = JSON.parse(cm.data['tenants.json']);
+      delete cfg.cluster;
+      cm.data['tenants.json'] = JSON.stringify(cfg);
+    }));
+    expect(of(old, 'cluster-ranges')).toEqual([expect.objectContaining({ severity: 'info', subject: 'plan' })]);
+  });
+
+  test('the Service CIDR travels in the agent ConfigMap', () => {
+    const cm = Object.values<any>(JSON.parse(readFileSync(join(clean, 'cdk.tf.json'), 'utf8')).resource.kubernetes_config_map_v1)[0];
+    expect(JSON.parse(cm.data['tenants.json']).cluster).toEqual({ vpcCidr: '10.0.0.0/16', podCidrs: [], nodeCidrs: ['10.0.0.0/20'], serviceCidr: '10.100.0.0/16' });
+  });
+});
+
+describe('crossvpc doctor (CLI, compiled)', () => {
+  test('exit codes 0 clean, 1 warnings, 2 errors; the report on stdout', () => {
+    const ok = crossvpc(['doctor', clean]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/summary: 0 errors, 0 warnings, \d+ infos \(clean; exit 0\)\n$/);
+    expect(ok.stderr).toBe('');
+    expect(crossvpc(['doctor', example]).code).toBe(0);
+    expect(crossvpc(['doctor', risky]).code).toBe(1);
+    const broken = edited(clean, (json) => {
+      const cm = Object.values<any>(json.resource.kubernetes_config_map_v1)[0];
+      cm.data['tenants.json'] = cm.data['tenants.json'].replace('"mtu": 8951', '"mtu": 1450');
+    });
+    expect(crossvpc(['doctor', broken]).code).toBe(2);
+  });
+
+  test('--json prints the report as JSON with the same exit code', () => {
+    const r = crossvpc(['doctor', risky, '--json']);
+    expect(r.code).toBe(1);
+    const report = JSON.parse(r.stdout) as DoctorReport;
+    expect(report.exitCode).toBe(1);
+    expect(report.findings).toEqual(doctor(risky).findings);
+  });
+
+  test('--help exits 0 with the usage; bad options and stack dirs exit 2 with one line and the usage', () => {
+    const help = crossvpc(['doctor', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^usage: crossvpc doctor \[stack dir\] \[--json\]/);
+    expect(crossvpc(['--help']).stdout).toMatch(/doctor/);
+    for (const [args, line] of [
+      [['doctor', '--bogus'], "crossvpc: unknown option '--bogus'"],
+      [['doctor', '--json=yes'], 'crossvpc: --json: takes no value'],
+      [['doctor', 'a', 'b'], "crossvpc: unexpected argument 'b'"],
+      [['doctor', '/nonexistent-crossvpc-stack'], "crossvpc: stack dir: got '/nonexistent-crossvpc-stack', expected a directory holding cdk.tf.json (synthesize first: npm run synth)"],
+    ] as Array<[string[], string]>) {
+      const r = crossvpc(args);
+      expect(r.code).toBe(2);
+      expect(r.stderr.split('\n')[0]).toBe(line);
+      expect(r.stderr.split('\n')[1]).toMatch(/^usage: crossvpc doctor/);
+    }
+  });
+
+  test('a file that is not a crossvpc plan exits 2 naming it', () => {
+    const dir = join(TMP, 'empty');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'cdk.tf.json'), '{}');
+    const r = crossvpc(['doctor', dir]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^crossvpc doctor: cannot read .*cdk\.tf\.json: .*no aws_instance/);
+  });
+});
