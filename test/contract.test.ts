@@ -149,15 +149,24 @@ describe('gateway scripts against the contract (bash, no root)', () => {
     expect(bash(dump, text)).toBe(expected);
     expect(bash(dump, shuffled)).toBe(expected);
     expect(() => bash('while tenant_next name color; do :; done', text)).toThrow(/no column color/);
+    // An empty field would shift every later column (IFS merges tabs): refused, never misread.
+    const lines = text.split('\n');
+    const holed = [lines[0], lines[1].replace(/\t[^\t]+\t/, '\t\t'), ''].join('\n');
+    expect(() => bash(`while tenant_next ${cols}; do :; done`, holed)).toThrow(/fields, the header \d+ \(an empty field\?\)/);
   });
 
   test('ip2int, in_cidrs and node_mac agree with the contract on 600 inputs', () => {
-    const edges = ['0.0.0.0', '255.255.255.255', '10.0.0.1', '172.16.255.254', '127.0.0.1', '010.001.002.003'];
+    const edges = ['0.0.0.0', '255.255.255.255', '10.0.0.1', '172.16.255.254', '127.0.0.1', '10.1.2.3'];
     const ips = [...edges, ...Array.from({ length: 600 - edges.length }, (_, i) => intToIpv4((Math.imul(i + 1, 2654435761) ^ (i << 13)) >>> 0))];
     const cidrsFor = (i: number) => [0, 1, 2].map((k) => canonicalCidr(`${intToIpv4((Math.imul(i + k, 40503) << 16) >>> 0)}/${(i * 7 + k * 11) % 33}`)).concat(i % 5 === 0 ? [`${ips[i]}/32`] : []);
     const input = ips.map((ip, i) => `${ip} ${cidrsFor(i).join(' ')}\n`).join('');
     const out = bash('while read -r ip cidrs; do read -r -a cs <<<"$cidrs"; r=0; if in_cidrs "$ip" "${cs[@]}"; then r=1; fi; echo "$(ip2int "$ip") $(node_mac "$ip") $r"; done', input);
     const expected = ips.map((ip, i) => `${ipv4ToInt(ip)} ${nodeMac(ip)} ${cidrsFor(i).some((c) => cidrContains(c, ip)) ? 1 : 0}\n`).join('');
     expect(out).toBe(expected);
+    // Both refuse what is not a canonical dotted quad (leading zeros read as octal elsewhere, short forms, garbage).
+    for (const bad of ['010.001.002.003', '10.1.2', '10.1.2.3.4', 'x.1.2.3', '']) {
+      expect(ipv4ToInt(bad)).toBeUndefined();
+      expect(bash(`ip2int '${bad}' || echo refused; in_cidrs '${bad}' 10.0.0.0/8 || echo outside`, '')).toBe('refused\noutside\n');
+    }
   }, 60000);
 });

@@ -4,9 +4,12 @@
  * The bash twins (ip2int, in_cidrs in crossvpc-lib.sh) are checked against these on many inputs.
  */
 
-/** A dotted quad of four decimal octets 0..255 as an unsigned 32-bit number; undefined if it is not one. */
+/**
+ * A dotted quad of four decimal octets 0..255, without leading zeros (which inet_aton would
+ * read as octal), as an unsigned 32-bit number; undefined if it is not one.
+ */
 export function ipv4ToInt(ip: string): number | undefined {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(ip);
+  const m = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})$/.exec(ip);
   if (!m) return undefined;
   const o = m.slice(1).map(Number);
   if (o.some((x) => x > 255)) return undefined;
@@ -34,7 +37,7 @@ export function splitCidr(cidr: string): { addr: number; prefix: number } {
   const [ip, lenText = '32', extra] = cidr.split('/');
   const addr = ipv4ToInt(ip);
   const prefix = Number(lenText);
-  if (addr === undefined || extra !== undefined || !/^\d+$/.test(lenText) || prefix > 32) throw new Error(`not an IPv4 CIDR: ${cidr}`);
+  if (addr === undefined || extra !== undefined || !/^(0|[1-9]\d?)$/.test(lenText) || prefix > 32) throw new Error(`not an IPv4 CIDR: ${cidr}`);
   return { addr, prefix };
 }
 

@@ -98,9 +98,12 @@ export class Topology {
   }
 
   destroy(): void {
-    for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
-      for (const ns of this.namespaces) this.killAll(ns, signal);
-      if (signal === 'SIGTERM') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+    for (const ns of this.namespaces) this.killAll(ns, 'SIGTERM');
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+    // A process may fork between the listing and the kill: kill until nothing is left (bounded).
+    for (let round = 0; round < 10 && this.namespaces.some((ns) => this.pids(ns).length); round++) {
+      for (const ns of this.namespaces) this.killAll(ns, 'SIGKILL');
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
     }
     for (const ns of [...this.namespaces].reverse()) sh('ip', ['netns', 'del', ns], { allowFail: true });
     this.namespaces.length = 0;

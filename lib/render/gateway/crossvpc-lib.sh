@@ -19,6 +19,11 @@ tenant_next() {
       for _i in "${!_row[@]}"; do TENANT_COLUMN[${_row[_i]}]=$_i; done
       continue
     fi
+    # IFS whitespace merges empty fields: a short row would shift every later column.
+    if ((${#_row[@]} != ${#TENANT_COLUMN[@]})); then
+      echo "tenants.tsv row '${_row[0]}' has ${#_row[@]} fields, the header ${#TENANT_COLUMN[@]} (an empty field?)" >&2
+      exit 3
+    fi
     for _col in "$@"; do
       if [[ -z ${TENANT_COLUMN[$_col]+set} ]]; then
         echo "tenants.tsv has no column $_col (header: ${!TENANT_COLUMN[*]})" >&2
@@ -34,6 +39,8 @@ tenant_next() {
 # ip2int <a.b.c.d>: the address as an unsigned 32-bit number (lib/contract ipv4ToInt).
 ip2int() {
   local a b c d
+  # Anything else would be an arithmetic error that ends the caller's loop (the resolver's).
+  [[ $1 =~ ^(0|[1-9][0-9]{0,2})(\.(0|[1-9][0-9]{0,2})){3}$ ]] || return 1
   IFS=. read -r a b c d <<<"$1"
   echo $(((10#$a << 24) | (10#$b << 16) | (10#$c << 8) | 10#$d))
 }
@@ -41,10 +48,10 @@ ip2int() {
 # in_cidrs <ip> <cidr>...: true when ip lies inside one of the CIDRs (lib/contract cidrContains).
 in_cidrs() {
   local n net bits mask cidr
-  n=$(ip2int "$1")
+  n=$(ip2int "$1") || return 1
   shift
   for cidr in "$@"; do
-    net=$(ip2int "${cidr%/*}")
+    net=$(ip2int "${cidr%/*}") || continue
     bits=${cidr#*/}
     mask=$(((0xffffffff << (32 - bits)) & 0xffffffff))
     if (((n & mask) == (net & mask))); then return 0; fi
