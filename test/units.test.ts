@@ -21,11 +21,14 @@ describe('unit parsing', () => {
       { name: 'crossvpc-keepalived.service', oneshot: false, restart: 'always', restartSecMs: 1000 },
     ]);
     expect(parsed[1].exec).toEqual(['/etc/crossvpc/bin/crossvpc-resolver']);
+    // Daemons restart for as long as they crash; the oneshot keeps systemd's start limit.
+    expect(parsed.map((u) => u.startLimitIntervalMs)).toEqual([10_000, 0, 0, 0]);
   });
 
   test('keys outside [Service], comments, defaults and later assignments follow systemd', () => {
     const u = parseUnit('x.service', '[Unit]\nRestart=always\n[Service]\n# Restart=always\nExecStart=/bin/true  -v\nRestartSec=2\nRestartSec=500ms\n');
-    expect(u).toEqual({ name: 'x.service', exec: ['/bin/true', '-v'], oneshot: false, restart: 'no', restartSecMs: 500 });
+    expect(u).toEqual({ name: 'x.service', exec: ['/bin/true', '-v'], oneshot: false, restart: 'no', restartSecMs: 500, startLimitBurst: 5, startLimitIntervalMs: 10_000 });
+    expect(parseUnit('w.service', '[Unit]\nStartLimitIntervalSec=0\nStartLimitBurst=3\n[Service]\nExecStart=/bin/true\n')).toMatchObject({ startLimitBurst: 3, startLimitIntervalMs: 0 });
     expect(parseUnit('y.service', '[Service]\nExecStart=/bin/true\n').restartSecMs).toBe(100);
     expect(() => parseUnit('z.service', '[Service]\nType=forking\nExecStart=/bin/true\n')).toThrow(/unsupported Type=forking/);
     expect(() => parseUnit('z.service', '[Service]\nExecStart=/bin/true\nRestart=sometimes\n')).toThrow(/unsupported Restart=sometimes/);
@@ -77,6 +80,14 @@ describe('unit supervisor', () => {
     await sleep(500);
     expect(units.anyAlive()).toBe(false);
     expect(starts('sleeper.service')).toBe(2);
+  });
+
+  test('StartLimitIntervalSec=0: a crash loop keeps being restarted past the default burst', async () => {
+    const units = supervisor();
+    await units.start([{ ...spec('looper.service', script('looper', 'echo start; exit 1'), 'always', 20), startLimitIntervalMs: 0 }]);
+    await until(() => starts('looper.service') >= RESTART_BURST + 3);
+    units.halt();
+    expect(starts('looper.service')).toBeGreaterThanOrEqual(RESTART_BURST + 3);
   });
 
   test('stop() leaves nothing of a unit behind, not even children in its process group', async () => {

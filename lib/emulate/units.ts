@@ -3,23 +3,26 @@ import { appendFileSync } from 'fs';
 import { join } from 'path';
 import { sleep, spawnLogged } from './sys';
 
-/** What the emulator needs of a systemd unit, read by key name from its [Service] section. */
+/** What the emulator needs of a systemd unit, read by key name from its [Service] and [Unit] sections. */
 export interface UnitSpec {
   readonly name: string;
   readonly exec: string[];
   readonly oneshot: boolean;
   readonly restart: RestartPolicy;
   readonly restartSecMs: number;
+  /** StartLimitBurst starts within StartLimitIntervalSec, then the unit fails; an interval of 0 means no limit. */
+  readonly startLimitBurst?: number;
+  readonly startLimitIntervalMs?: number;
 }
 
 export type RestartPolicy = 'no' | 'always' | 'on-success' | 'on-failure' | 'on-abnormal' | 'on-abort' | 'on-watchdog';
 const POLICIES: RestartPolicy[] = ['no', 'always', 'on-success', 'on-failure', 'on-abnormal', 'on-abort', 'on-watchdog'];
 
-/** systemd's defaults: RestartSec=100ms; and a unit that restarts 5 times within 10 s gives up. */
+/** systemd's defaults: RestartSec=100ms; a unit started 5 times within 10 s gives up (StartLimitBurst/IntervalSec). */
 const DEFAULT_RESTART_SEC_MS = 100;
 export const RESTART_BURST = 5;
 export const RESTART_INTERVAL_MS = 10_000;
-/** Each restart within the interval waits twice as long as the one before, up to this. */
+/** A ceiling on one RestartSec wait, so that a typo cannot park a unit for hours. */
 const MAX_RESTART_DELAY_MS = 30_000;
 
 /** systemd time spans as units use them: "5", "5s", "500ms", "1min 30s". */
@@ -35,17 +38,22 @@ export function parseTimeSpan(text: string): number {
   return Math.round(total);
 }
 
-/** Parse a unit file's [Service] keys by name; later assignments win, as in systemd. */
+/** Parse a unit file's [Service] (and start-limit [Unit]) keys by name; later assignments win, as in systemd. */
 export function parseUnit(name: string, text: string): UnitSpec {
   const keys = new Map<string, string>();
+  const unitKeys = new Map<string, string>();
   let section = '';
   for (const raw of text.split('\n')) {
     const line = raw.trim();
     if (!line || line.startsWith('#') || line.startsWith(';')) continue;
     const header = /^\[(.+)\]$/.exec(line);
+    const [key, value] = [line.slice(0, line.indexOf('=')).trim(), line.slice(line.indexOf('=') + 1).trim()];
     if (header) section = header[1];
-    else if (section === 'Service' && line.includes('=')) keys.set(line.slice(0, line.indexOf('=')).trim(), line.slice(line.indexOf('=') + 1).trim());
+    else if (section === 'Service' && line.includes('=')) keys.set(key, value);
+    else if (section === 'Unit' && line.includes('=')) unitKeys.set(key, value);
   }
+  const burst = unitKeys.has('StartLimitBurst') ? Number(unitKeys.get('StartLimitBurst')) : RESTART_BURST;
+  if (!Number.isInteger(burst) || burst < 1) throw new Error(`unit ${name}: unsupported StartLimitBurst=${unitKeys.get('StartLimitBurst')}`);
   const exec = keys.get('ExecStart');
   if (!exec) throw new Error(`unit ${name} has no ExecStart`);
   const restart = (keys.get('Restart') ?? 'no') as RestartPolicy;
@@ -58,6 +66,8 @@ export function parseUnit(name: string, text: string): UnitSpec {
     oneshot: type === 'oneshot',
     restart,
     restartSecMs: keys.has('RestartSec') ? parseTimeSpan(keys.get('RestartSec')!) : DEFAULT_RESTART_SEC_MS,
+    startLimitBurst: burst,
+    startLimitIntervalMs: unitKeys.has('StartLimitIntervalSec') ? parseTimeSpan(unitKeys.get('StartLimitIntervalSec')!) : RESTART_INTERVAL_MS,
   };
 }
 
@@ -166,15 +176,17 @@ export class UnitSupervisor {
       return;
     }
     const now = Date.now();
-    r.starts = r.starts.filter((t) => now - t < RESTART_INTERVAL_MS);
-    if (r.starts.length >= RESTART_BURST) {
-      this.note(`${r.spec.name}: ${how}; start limit hit (${RESTART_BURST} starts in ${RESTART_INTERVAL_MS} ms), unit failed`);
+    const interval = r.spec.startLimitIntervalMs ?? RESTART_INTERVAL_MS;
+    const burst = r.spec.startLimitBurst ?? RESTART_BURST;
+    r.starts = interval === 0 ? [] : r.starts.filter((t) => now - t < interval);
+    if (interval > 0 && r.starts.length >= burst) {
+      this.note(`${r.spec.name}: ${how}; start limit hit (${burst} starts in ${interval} ms), unit failed`);
       return;
     }
     const delay = Math.min(MAX_RESTART_DELAY_MS, r.spec.restartSecMs);
     r.starts.push(now + delay);
     r.restarted += 1;
-    this.note(`${r.spec.name}: ${how}; restarting in ${delay} ms (start ${r.starts.length} of ${RESTART_BURST} in ${RESTART_INTERVAL_MS} ms)`);
+    this.note(`${r.spec.name}: ${how}; restarting in ${delay} ms (${interval === 0 ? 'no start limit' : `start ${r.starts.length} of ${burst} in ${interval} ms`})`);
     r.timer = setTimeout(() => {
       r.timer = undefined;
       if (this.halted || this.running.get(r.spec.name) !== r) return;

@@ -54,10 +54,14 @@ export function gatewayEnv(spec: GatewayMemberSpec, conntrackMax: number): strin
 }
 
 function unit(description: string, body: string[], after: string[] = []): string {
+  const daemon = !body.includes('Type=oneshot');
   return [
     '[Unit]',
     `Description=${description}`,
     ...(after.length ? [`After=${after.join(' ')}`, `Requires=${after.filter((a) => a.startsWith('crossvpc-')).join(' ')}`] : ['After=network-online.target', 'Wants=network-online.target']),
+    // A gateway daemon restarts for as long as it crashes (RestartSec apart): systemd's default
+    // start limit (5 in 10 s) would leave a member without its resolver or keepalived for good.
+    ...(daemon ? ['StartLimitIntervalSec=0'] : []),
     '',
     '[Service]',
     ...body,
