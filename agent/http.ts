@@ -1,12 +1,10 @@
 import { createServer, Server } from 'http';
 import type { AddressInfo } from 'net';
+import { AGENT_METRICS_PORT } from '../lib/contract';
 import type { Health } from './reconciler';
 
-/**
- * The agent's host port: DaemonSet probes and Prometheus. Not in the Prometheus port
- * allocations of node_exporter (9100), kubelet (10250), Calico (9091) or Cilium (9962-9965).
- */
-export const DEFAULT_METRICS_PORT = 9740;
+/** The agent's host port for the DaemonSet's probes and Prometheus, unless --metrics-addr says otherwise. */
+export const DEFAULT_METRICS_PORT = AGENT_METRICS_PORT;
 
 export interface MetricsEndpoints {
   metrics(): Promise<{ contentType: string; body: string }>;
