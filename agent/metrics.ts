@@ -121,7 +121,8 @@ export class AgentMetrics implements ReconcileObserver {
     });
     // One nft read per scrape serves both counters: packets' collect reads, bytes' reuses the result.
     let pending: Promise<Map<string, NodeCounterValue> | undefined> | undefined;
-    const read = () => (pending ??= (self.exec ? readNodeCounters(self.exec) : Promise.resolve(new Map<string, NodeCounterValue>())).catch(() => {
+    // Before the first table is applied there is nothing to read (and no error in that).
+    const read = () => (pending ??= (self.exec && self.state?.ready() ? readNodeCounters(self.exec) : Promise.resolve(new Map<string, NodeCounterValue>())).catch(() => {
       self.error('nft_counters');
       return undefined;
     }));

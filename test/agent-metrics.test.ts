@@ -66,7 +66,10 @@ describe('agent metrics', () => {
     const rec = new Reconciler(config, '10.0.1.10', exec, silentLog, { batchMs: 1, observer: metrics });
     metrics.attach({ config: () => config, boundPerTenant: () => rec.boundPerTenant(), ready: () => rec.isReady() }, exec);
     const sink = metrics.timedSink(rec);
-    expect(samples(await metrics.text(), METRIC.ready)).toEqual({ '': 0 });
+    const before = await metrics.text();
+    expect(samples(before, METRIC.ready)).toEqual({ '': 0 });
+    expect(samples(before, METRIC.droppedPackets)).toEqual({}); // no table yet: nothing read, no error
+    expect(samples(before, METRIC.errors)['{op="nft_counters"}']).toBe(0);
 
     now += 2500;
     sink.sync([pod('a', '10.244.0.5', 'alpha'), pod('b', '10.244.0.6', 'alpha'), pod('c', '10.244.0.7')]);
@@ -83,7 +86,7 @@ describe('agent metrics', () => {
     expect(text).toMatch(new RegExp(`# HELP ${METRIC.droppedPackets} .+\\n# TYPE ${METRIC.droppedPackets} counter`));
     expect(text).toContain(`# TYPE ${METRIC.reconcileSeconds} histogram`);
     expect(text).toContain('# TYPE process_resident_memory_bytes gauge'); // prom-client's process metrics
-    expect(exec.lines().filter((l) => l.startsWith('nft -j list counters'))).toHaveLength(2); // two scrapes so far, one nft read each
+    expect(exec.lines().filter((l) => l.startsWith('nft -j list counters'))).toHaveLength(1); // one nft read per scrape, none before the table exists
     expect(promtool(text) ?? '').toBe('');
 
     // An element change is an incremental reconcile; an unreadable node table is an error, not a scrape failure.
