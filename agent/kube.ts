@@ -65,6 +65,7 @@ export class KubePodSource implements PodSource {
         if (rv === undefined) {
           const list = await this.list();
           if (this.stopped) return;
+          sink.alive?.();
           sink.sync(list.pods);
           rv = list.rv;
           this.log('info', 'pods listed', { count: list.pods.length, resourceVersion: rv });
@@ -157,6 +158,7 @@ export class KubePodSource implements PodSource {
     let last = rv;
     for await (const line of createInterface({ input: res, crlfDelay: Infinity })) {
       if (!line.trim() || this.stopped) continue;
+      sink.alive?.();
       const doc = JSON.parse(line);
       if (doc.type === 'ERROR') {
         if (doc.object?.code === 410) throw new Gone();

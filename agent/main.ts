@@ -3,8 +3,10 @@ import { dirname, resolve } from 'path';
 import { parseArgs as nodeParseArgs } from 'util';
 import { AgentConfig, ipv4ToInt, parseConfig } from './config';
 import { Exec, HostExec, RecordingExec, cmdLine } from './exec';
+import { DEFAULT_METRICS_PORT, parseListenAddr, serveMetrics } from './http';
 import { inClusterOptions, KubePodSource } from './kube';
 import { jsonLog, Log } from './log';
+import { AgentMetrics } from './metrics';
 import { FilePodSource, PodSource } from './pods';
 import { Reconciler } from './reconciler';
 
@@ -16,16 +18,21 @@ export interface AgentArgs {
   readonly pods: string;
   readonly readyFile?: string;
   readonly dryRun: boolean;
+  /** Where /metrics and /healthz listen; undefined: not served (--dry-run without --metrics-addr). */
+  readonly metrics?: { readonly host: string; readonly port: number };
 }
 
 export const USAGE = `usage: main.js --config <tenants.json> [--node-ip <ip>] [--node-name <name>]
-               [--pods kube|file:<path>] [--ready-file <path>] [--dry-run] [-h|--help]
+               [--pods kube|file:<path>] [--ready-file <path>] [--metrics-addr [ip]:port]
+               [--dry-run] [-h|--help]
   --config      the tenant table (the ConfigMap's tenants.json); required, must exist
   --node-ip     this node's IPv4 address (default: $NODE_IP)
   --node-name   this node's name, needed by --pods kube (default: $NODE_NAME)
   --pods        kube (default): watch this node's pods through the in-cluster API;
                 file:<path>: tail watch-event lines from a file
   --ready-file  written once the data plane is in place; its directory must exist
+  --metrics-addr  where GET /metrics and /healthz listen (default: <node-ip>:${DEFAULT_METRICS_PORT};
+                  ':port' = the node IP; not served with --dry-run unless given)
   --dry-run     touch nothing; log the full from-scratch plan
 exit codes: 0 stopped by SIGTERM/SIGINT, 1 failed, 2 bad command line`;
 
@@ -59,6 +66,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv = proc
         'node-name': { type: 'string' },
         'pods': { type: 'string' },
         'ready-file': { type: 'string' },
+        'metrics-addr': { type: 'string' },
         'dry-run': { type: 'boolean' },
         'help': { type: 'boolean', short: 'h' },
       },
@@ -78,7 +86,11 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv = proc
     throw new AgentUsageError(`--pods: got '${pods}', expected kube or file:<path>`);
   }
   if (pods === 'kube' && !nodeName) throw new AgentUsageError("--pods kube: needs this node's name, from --node-name or $NODE_NAME");
-  return { config, nodeIp, nodeName, pods, readyFile: values['ready-file'], dryRun: values['dry-run'] ?? false };
+  const dryRun = values['dry-run'] ?? false;
+  const addr = values['metrics-addr'];
+  const metrics = addr === undefined ? (dryRun ? undefined : { host: nodeIp, port: DEFAULT_METRICS_PORT }) : parseListenAddr(addr, nodeIp);
+  if (addr !== undefined && !metrics) throw new AgentUsageError(`--metrics-addr: got '${addr}', expected [ipv4]:port with port 1..65535, e.g. ':${DEFAULT_METRICS_PORT}'`);
+  return { config, nodeIp, nodeName, pods, readyFile: values['ready-file'], dryRun, metrics };
 }
 
 /** The paths the agent needs at start: the config file, and the ready file's directory. */
@@ -105,12 +117,21 @@ export async function runAgent(args: AgentArgs, log: Log = jsonLog()): Promise<v
   if (args.readyFile) rmSync(args.readyFile, { force: true });
   log('info', 'agent starting', { nodeIp: args.nodeIp, pods: args.pods, tenants: config.tenants.length, tunnel: config.tunnel });
 
+  const metrics = new AgentMetrics();
   const rec = new Reconciler(config, args.nodeIp, exec, log, {
     onReady: () => args.readyFile && writeFileSync(args.readyFile, `${new Date().toISOString()}\n`),
+    observer: metrics,
   });
+  metrics.attach({ config: () => config, boundPerTenant: () => rec.boundPerTenant(), ready: () => rec.isReady() }, exec);
+  // Before anything touches the host: a taken port fails the start (the probes could not pass anyway).
+  const server = args.metrics && (await serveMetrics(args.metrics.host, args.metrics.port, {
+    metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.text() }),
+    health: () => rec.health(),
+  }));
+  if (server) log('info', 'serving /metrics and /healthz', { url: server.url });
   let tunnelsOk = await rec.ensureTunnels();
   const source = podSource(args, log);
-  source.start(rec);
+  source.start(metrics.timedSink(rec));
 
   // ConfigMap updates (kubelet swaps the file) are checked every tick; tunnel repair and
   // nft drift every 6th, or every tick while a tunnel step is failing.
@@ -129,6 +150,7 @@ export async function runAgent(args: AgentArgs, log: Log = jsonLog()): Promise<v
           await rec.verify();
         }
       } catch (e) {
+        metrics.error('periodic_check');
         log('error', 'periodic check failed', { error: (e as Error).message });
       }
     })();
@@ -139,6 +161,7 @@ export async function runAgent(args: AgentArgs, log: Log = jsonLog()): Promise<v
       log('info', 'agent stopping, data plane left in place', { signal });
       clearInterval(tick);
       source.stop();
+      server?.close();
       void rec.stop().then(resolve);
     };
     process.once('SIGTERM', () => stop('SIGTERM'));

@@ -23,6 +23,8 @@ export type PodEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 export interface PodSink {
   sync(pods: PodInfo[]): void;
   event(type: PodEventType, pod: PodInfo): void;
+  /** The source heard from its producer (also without a pod change: a watch bookmark); for the event-age metric. */
+  alive?(): void;
 }
 
 /** Kubernetes watch or a tailed file: the reconciler cannot tell them apart. */
@@ -160,6 +162,7 @@ export class FilePodSource implements PodSource {
         const buf = Buffer.alloc(st.size - this.offset);
         const { bytesRead } = await fh.read(buf, 0, buf.length, this.offset);
         this.offset += bytesRead;
+        if (bytesRead > 0) this.sink?.alive?.();
         this.consume(this.decoder.write(buf.subarray(0, bytesRead)), snapshot);
       } finally {
         await fh.close();

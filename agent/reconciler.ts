@@ -5,6 +5,7 @@ import { observePodRoutes } from './pod-routes';
 import { DesiredResult, desiredBindings } from './bindings';
 import { cmdLine, Exec, Step } from './exec';
 import type { Log } from './log';
+import type { ReconcileObserver } from './metrics';
 import { PodEventType, PodInfo, PodSink } from './pods';
 
 export interface ReconcilerOptions {
@@ -14,7 +15,19 @@ export interface ReconcilerOptions {
   /** First wait before re-resolving pods whose host route is not there yet; doubles up to 5 s. */
   readonly routeRetryMs?: number;
   readonly onReady?: () => void;
+  /** Reconcile latency and errors (the agent's metrics). */
+  readonly observer?: ReconcileObserver;
+  readonly now?: () => number;
 }
+
+/** What /healthz reports. */
+export interface Health {
+  readonly ok: boolean;
+  readonly reason: string;
+}
+
+/** How long table applies may keep failing before /healthz turns 503. */
+export const DEFAULT_HEALTH_GRACE_MS = 60_000;
 
 /**
  * Owns the node's data plane. Tunnels are set up from config alone; the nft table is
@@ -38,6 +51,9 @@ export class Reconciler implements PodSink {
   private ready = false;
   private stopped = false;
   private readonly warned = new Map<string, string>();
+  /** Since when applies fail (undefined while the last one succeeded), and why. */
+  private failingSince?: number;
+  private lastError = '';
 
   constructor(
     private config: AgentConfig,
@@ -104,6 +120,31 @@ export class Reconciler implements PodSink {
     await this.running;
   }
 
+  /** True once the first full table is applied. */
+  isReady(): boolean {
+    return this.ready;
+  }
+
+  /** Bound pods per tenant name, from what the pod sets hold. */
+  boundPerTenant(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const b of this.installed?.values() ?? []) if (b.tenant) out.set(b.tenant.name, (out.get(b.tenant.name) ?? 0) + 1);
+    return out;
+  }
+
+  /** Healthy once ready, unless table applies have been failing for longer than graceMs. */
+  health(graceMs = DEFAULT_HEALTH_GRACE_MS): Health {
+    const now = (this.opts.now ?? Date.now)();
+    if (!this.ready) {
+      const why = !this.synced ? 'no pod snapshot yet' : this.failingSince !== undefined ? `first table apply failing: ${this.lastError}` : 'first table apply pending';
+      return { ok: false, reason: `not ready: ${why}` };
+    }
+    if (this.failingSince !== undefined && now - this.failingSince > graceMs) {
+      return { ok: false, reason: `table applies failing for ${Math.round((now - this.failingSince) / 1000)} s: ${this.lastError}` };
+    }
+    return { ok: true, reason: this.failingSince !== undefined ? `ok (applies failing for ${Math.round((now - this.failingSince) / 1000)} s, retrying)` : 'ok' };
+  }
+
   /** Resolves once nothing is pending (tests). */
   async idle(): Promise<void> {
     while (this.timer || this.running) await (this.running ?? new Promise((r) => setTimeout(r, 5)));
@@ -130,15 +171,23 @@ export class Reconciler implements PodSink {
 
   private async apply(): Promise<void> {
     let unresolved: PodInfo[] = [];
+    const now = this.opts.now ?? Date.now;
+    const started = process.hrtime.bigint();
+    let kind: 'full' | 'incremental' = 'incremental';
     try {
       const desired = desiredBindings(this.config, this.pods.values(), await observePodRoutes(this.exec), this.installed);
       unresolved = desired.unresolved;
       this.warnDenied(desired.denied);
       const bindings = desired.bindings;
-      if (this.needFull || !this.installed) await this.replaceTable(bindings);
-      else await this.applyDiff(bindings);
+      if (this.needFull || !this.installed) {
+        kind = 'full';
+        await this.replaceTable(bindings);
+      } else await this.applyDiff(bindings);
     } catch (e) {
       this.log('error', 'nft apply failed, will rebuild the table', { error: (e as Error).message });
+      this.opts.observer?.error('apply');
+      this.failingSince ??= now();
+      this.lastError = (e as Error).message.split('\n')[0].slice(0, 200);
       this.needFull = true;
       this.dirty = false;
       clearTimeout(this.timer);
@@ -148,6 +197,9 @@ export class Reconciler implements PodSink {
       }, this.opts.retryMs ?? 1000);
       return;
     }
+    this.opts.observer?.reconciled(kind, Number(process.hrtime.bigint() - started) / 1e9);
+    if (this.failingSince !== undefined) this.log('info', 'nft apply recovered', { failedForMs: now() - this.failingSince });
+    this.failingSince = undefined;
     if (!this.ready) {
       this.ready = true;
       this.log('info', 'agent ready', { bindings: this.installed!.size });
@@ -239,6 +291,7 @@ export class Reconciler implements PodSink {
       } catch (e) {
         if (s.kind === 'write' && s.optional) continue;
         ok = false; // keep going: one broken tenant must not block the others
+        this.opts.observer?.error('tunnel_step');
         this.log('error', 'exec failed', { cmd: what, error: (e as Error).message });
       }
     }

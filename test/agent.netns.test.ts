@@ -5,7 +5,7 @@
  * Needs root on Linux with ip/nft; skipped otherwise, except under CI where that is a failure.
  */
 import { ChildProcess, execFileSync, spawn } from 'child_process';
-import { appendFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'fs';
+import { appendFileSync, existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join, resolve } from 'path';
 
@@ -18,6 +18,16 @@ if (!capable && process.env.CI === 'true') {
     throw new Error('agent netns test needs root on Linux with ip and nft, and CI=true forbids skipping it');
   });
 }
+
+const haveTool = (t: string, args = ['--version']) => {
+  try {
+    execFileSync(t, args, { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+};
+const METRICS_PORT = 9740;
 
 const P = `agt${process.pid}`;
 const NS = { node: `${P}n`, pod: `${P}p`, thief: `${P}x`, gw: `${P}g`, tenant: `${P}t` };
@@ -99,6 +109,7 @@ const ev = (type: string, name: string, tenant?: string, ip = POD_IP) =>
     writeTenants([ALPHA, BETA]);
     // Only the agent and what it imports, into our own directory: no race with other builds of dist/.
     execFileSync(join(ROOT, 'node_modules/.bin/tsc'), ['-p', join(ROOT, 'agent/tsconfig.json'), '--outDir', join(dir, 'build')], { stdio: 'pipe' });
+    symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules')); // its runtime dependencies (prom-client), as the image's node_modules
 
     for (const ns of Object.values(NS)) execFileSync('ip', ['netns', 'add', ns]);
     const ip = (...a: string[]) => execFileSync('ip', a);
@@ -243,5 +254,35 @@ const ev = (type: string, name: string, tenant?: string, ip = POD_IP) =>
     expect(connect()).toBe(NODE_IP);
     expect(agent!.proc.pid).toBe(pid); // the same agent process throughout
     await stopAgent();
+  });
+  /** GET from inside the node namespace, as kubelet's probes and Prometheus reach the agent. */
+  const get = (path: string): { status: number; type: string; body: string } =>
+    JSON.parse(sh(NS.node, process.execPath, '-e', `require('http').get('http://${NODE_IP}:${METRICS_PORT}${path}',r=>{let b='';r.on('data',d=>b+=d);r.on('end',()=>console.log(JSON.stringify({status:r.statusCode,type:r.headers['content-type'],body:b})))}).on('error',e=>console.log(JSON.stringify({status:0,type:'',body:e.code})))`));
+
+  it('serves /healthz and promtool-clean /metrics on the node IP: pods bound per tenant, drops by reason, reconcile latency', async () => {
+    if (process.env.CI === 'true' && !haveTool('promtool')) throw new Error('promtool (Debian package prometheus) is required in CI; .ci/run installs it');
+    appendFileSync(podsFile, ev('ADDED', 'f1', 'alpha'));
+    await startAgent('m');
+    expect(get('/healthz')).toEqual({ status: 200, type: 'text/plain; charset=utf-8', body: 'ok\n' });
+    sh(NS.pod, process.execPath, '-e', `const s=require('dgram').createSocket('udp4');s.send('x',4789,'${HA_VIP}',()=>s.close())`); // a tunnel_spoof drop
+    await until('spoofed VXLAN packet counted', () => counter('tunnel_spoof') > 0, 1000);
+    const m = get('/metrics');
+    expect(m.status).toBe(200);
+    expect(m.type).toMatch(/^text\/plain; version=0\.0\.4/);
+    expect(m.body).toContain('crossvpc_agent_pods_bound{tenant="alpha",vni="100"} 1\n');
+    expect(m.body).toContain('crossvpc_agent_pods_bound{tenant="beta",vni="200"} 0\n');
+    expect(m.body).toContain('crossvpc_agent_ready 1\n');
+    expect(m.body).toMatch(/crossvpc_agent_reconcile_duration_seconds_count\{kind="full"\} [1-9]/);
+    expect(m.body).toMatch(/crossvpc_agent_last_pod_event_age_seconds \d/);
+    expect(Number(/crossvpc_node_dropped_packets_total\{reason="tunnel_spoof"\} (\d+)/.exec(m.body)?.[1])).toBe(counter('tunnel_spoof'));
+    for (const reason of ['pod_spoof', 'tunnel_spoof', 'tunnel_denied', 'return_denied']) expect(m.body).toContain(`crossvpc_node_dropped_bytes_total{reason="${reason}"}`);
+    expect(m.body).toContain('crossvpc_agent_errors_total{op="nft_counters"} 0\n');
+    if (haveTool('promtool')) {
+      const check = (body: string) => execFileSync('promtool', ['check', 'metrics'], { input: body, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
+      expect(check(m.body)).toBe('');
+    }
+    await stopAgent();
+    expect(get('/healthz').status).toBe(0); // closed on SIGTERM
+    appendFileSync(podsFile, ev('DELETED', 'f1'));
   });
 });

@@ -549,10 +549,11 @@ describe('CLI', () => {
       pods: 'kube',
       readyFile: undefined,
       dryRun: false,
+      metrics: { host: '10.0.1.10', port: 9740 },
     });
     expect(parsed(['--config', 'c.json', '--node-ip', '10.0.1.11', '--pods', 'file:/tmp/p.jsonl'], {}).pods).toBe('file:/tmp/p.jsonl');
     expect(parsed(['--config=c.json', '--node-ip=10.0.1.11', '--node-name=n2', '--ready-file', '/tmp/r', '--dry-run'], { NODE_IP: '10.9.9.9', NODE_NAME: 'env' }))
-      .toEqual({ config: 'c.json', nodeIp: '10.0.1.11', nodeName: 'n2', pods: 'kube', readyFile: '/tmp/r', dryRun: true });
+      .toEqual({ config: 'c.json', nodeIp: '10.0.1.11', nodeName: 'n2', pods: 'kube', readyFile: '/tmp/r', dryRun: true, metrics: undefined });
   });
 
   it('refuses bad values with one line naming the option and the value', () => {

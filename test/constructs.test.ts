@@ -103,6 +103,13 @@ describe('example stack', () => {
     expect(Object.keys(json.resource)).not.toContain('kubernetes_manifest');
   });
 
+  test('FunctionVpcLink: the agent serves /metrics and /healthz on the metrics host port, which the probes use', () => {
+    const c = Object.values<any>(JSON.parse(out).resource.kubernetes_daemon_set_v1)[0].spec.template.spec.container[0];
+    expect(c.args.slice(-2)).toEqual(['--metrics-addr', ':9740']);
+    expect(c.port).toEqual([{ name: 'metrics', container_port: 9740, host_port: 9740, protocol: 'TCP' }]);
+    for (const probe of ['startup_probe', 'readiness_probe', 'liveness_probe']) expect(c[probe].http_get).toEqual({ path: '/healthz', port: 'metrics' });
+  });
+
   test('Name tags on every ENI and security group (and instance), one scheme, no two alike', () => {
     const json = JSON.parse(out);
     const names = (type: string) => Object.values<any>(json.resource[type]).map((r) => r.tags?.Name);
@@ -278,6 +285,29 @@ describe('construct errors name the construct path', () => {
     expect(() => new FunctionVpcLink(s, 'L3', { nat, agentImage: '' })).toThrow(/S\/L3: invalid agentImage.*agent\/Dockerfile/);
     expect(() => new FunctionVpcLink(s, 'L4', { nat, agentImage: 'img:1', nodeSelector: { pool: 'bad value!' } })).toThrow(CrossVpcError);
     expect(() => new FunctionVpcLink(s, 'L5', { agentImage: 'img:1' } as any)).toThrow(/exactly one of nat and linkSpec/);
+  });
+
+  test('FunctionVpcLink: metricsPort moves the agent\'s listen address, host port and probes', () => {
+    const s = stack();
+    const nat = new CrossVpcNat(s, 'Nat', base);
+    const link = new FunctionVpcLink(s, 'Link', { nat, agentImage: 'img:1', metricsPort: 19740 });
+    expect(link.metricsPort).toBe(19740);
+    const c2 = Object.values<any>(JSON.parse(Testing.synth(s)).resource.kubernetes_daemon_set_v1)[0].spec.template.spec.container[0];
+    expect(c2.args.slice(-2)).toEqual(['--metrics-addr', ':19740']);
+    expect(c2.port[0]).toMatchObject({ container_port: 19740, host_port: 19740 });
+  });
+
+  test('FunctionVpcLink: metricsPort must be a TCP port; a Terraform number token passes through', () => {
+    for (const bad of [0, 65536, 80.5, -1]) {
+      const s = stack();
+      expect(() => new FunctionVpcLink(s, 'L', { nat: new CrossVpcNat(s, 'Nat', base), agentImage: 'img:1', metricsPort: bad })).toThrow(/S\/L: invalid metricsPort.*not a TCP port.*Fix:.*9740/s);
+    }
+    const s = stack();
+    const v = new TerraformVariable(s, 'port', { type: 'number' });
+    new FunctionVpcLink(s, 'L', { nat: new CrossVpcNat(s, 'Nat', base), agentImage: 'img:1', metricsPort: v.numberValue });
+    const c = Object.values<any>(JSON.parse(Testing.synth(s)).resource.kubernetes_daemon_set_v1)[0].spec.template.spec.container[0];
+    expect(c.args.slice(-2)).toEqual(['--metrics-addr', ':${var.port}']);
+    expect(c.port[0]).toMatchObject({ container_port: '${var.port}', host_port: '${var.port}' });
   });
 });
 

@@ -80,17 +80,31 @@ describe('the agent image', () => {
     }
   });
 
-  test('the compiled agent runs from dist/agent + dist/lib/contract alone, without node_modules', () => {
+  test('the compiled agent runs from dist/agent + dist/lib/contract and its declared runtime dependencies alone', () => {
     const build = mkdtempSync(join(tmpdir(), 'crossvpc-agentbuild-'));
     execFileSync('npx', ['tsc', '-p', 'agent/tsconfig.json', '--outDir', build], { cwd: ROOT, stdio: 'pipe' });
     // What agent/Dockerfile copies, and nothing else.
     const app = mkdtempSync(join(tmpdir(), 'crossvpc-agentapp-'));
     cpSync(join(build, 'agent'), join(app, 'dist/agent'), { recursive: true });
     cpSync(join(build, 'lib/contract'), join(app, 'dist/lib/contract'), { recursive: true });
+    // The image's node_modules: `npm ci --omit=dev --omit=peer` of package.json, i.e. `dependencies` and what they need.
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+    const runtime = new Set<string>();
+    const visit = (name: string) => {
+      if (runtime.has(name)) return;
+      runtime.add(name);
+      const dep = JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8'));
+      for (const d of Object.keys(dep.dependencies ?? {})) visit(d);
+    };
+    Object.keys(pkg.dependencies).forEach(visit);
+    expect(runtime).toContain('prom-client');
+    for (const name of runtime) cpSync(join(ROOT, 'node_modules', name), join(app, 'node_modules', name), { recursive: true, dereference: true });
     const dockerfile = readFileSync(join(ROOT, 'agent/Dockerfile'), 'utf8');
+    expect(dockerfile).toContain('npm ci --omit=dev --omit=peer --ignore-scripts');
+    expect(dockerfile).toContain('COPY --from=build /deps/node_modules ./node_modules');
     expect(dockerfile).toContain('COPY --from=build /src/dist/agent ./dist/agent');
     expect(dockerfile).toContain('COPY --from=build /src/dist/lib/contract ./dist/lib/contract');
-    const out = execFileSync(process.execPath, ['-e', "const c = require('./dist/agent/config.js'); require('./dist/agent/main.js'); console.log(c.nodeMac('10.0.1.10'))"], { cwd: app, encoding: 'utf8', env: { PATH: process.env.PATH, NODE_PATH: '' } });
+    const out = execFileSync(process.execPath, ['-e', "const c = require('./dist/agent/config.js'); require('./dist/agent/main.js'); require('./dist/agent/metrics.js'); console.log(c.nodeMac('10.0.1.10'))"], { cwd: app, encoding: 'utf8', env: { PATH: process.env.PATH, NODE_PATH: '' } });
     expect(out.trim().split('\n').pop()).toBe('0e:cc:0a:00:01:0a');
   }, 120000);
 });

@@ -1,5 +1,5 @@
 import { Construct } from 'constructs';
-import { TerraformProvider } from 'cdktf';
+import { TerraformProvider, Token } from 'cdktf';
 import { ClusterRoleBindingV1 } from '@cdktf/provider-kubernetes/lib/cluster-role-binding-v1';
 import { ClusterRoleV1 } from '@cdktf/provider-kubernetes/lib/cluster-role-v1';
 import { ConfigMapV1 } from '@cdktf/provider-kubernetes/lib/config-map-v1';
@@ -10,8 +10,9 @@ import { stringify } from 'yaml';
 import { CrossVpcError } from '../model/errors';
 import { AGENT_CONFIG_KEY, buildAgentConfig, renderAgentConfig } from '../render/agent-config';
 import { escapeForTerraform } from '../render/terraform-escape';
-import { CONF_DIR, NODE_NFT_TABLE } from '../contract/names';
+import { AGENT_METRICS_PORT, CONF_DIR, NODE_NFT_TABLE } from '../contract/names';
 import { CrossVpcLinkSpec, CrossVpcNat } from './cross-vpc-nat';
+import { isUnresolvedValue } from './tokens';
 
 export const DEFAULT_POD_LABEL_KEY = 'crossvpc.io/tenant';
 export const AGENT_CONFIG_PATH = `${CONF_DIR}/${AGENT_CONFIG_KEY}`;
@@ -49,6 +50,13 @@ export interface FunctionVpcLinkProps {
    * @default false
    */
   readonly ipMasqAgent?: boolean;
+  /**
+   * Host port of the agent's GET /metrics (Prometheus) and /healthz (the DaemonSet's probes), on
+   * each node's IP (the agent runs with hostNetwork). Must be free on every node; keep it closed to
+   * anything but your Prometheus in the node security group. A Terraform number token is accepted.
+   * @default 9740
+   */
+  readonly metricsPort?: number;
   /**
    * Node selector for the agent, merged with `kubernetes.io/os: linux`.
    * @default - every Linux node
@@ -96,6 +104,8 @@ export class FunctionVpcLink extends Construct {
   public readonly daemonSet: DaemonSetV1;
   public readonly ipMasqAgentConfig?: ConfigMapV1;
   public readonly podLabelKey: string;
+  /** The agent's host port for GET /metrics and /healthz on each node IP (scrape target `<node IP>:<port>`). */
+  public readonly metricsPort: number;
 
   constructor(scope: Construct, id: string, props: FunctionVpcLinkProps) {
     super(scope, id);
@@ -116,6 +126,11 @@ export class FunctionVpcLink extends Construct {
     if (!props.agentImage || /\s/.test(props.agentImage)) {
       throw bad('agentImage', props.agentImage, 'an image reference is required', 'build agent/Dockerfile, push it, and pass e.g. "123456789012.dkr.ecr.eu-west-1.amazonaws.com/crossvpc-agent:0.1.0"');
     }
+    const metricsPort = props.metricsPort ?? AGENT_METRICS_PORT;
+    const portIsToken = isUnresolvedValue(metricsPort);
+    if (!portIsToken && !(Number.isInteger(metricsPort) && metricsPort >= 1 && metricsPort <= 65535)) {
+      throw bad('metricsPort', metricsPort, 'not a TCP port', `use an integer 1..65535 free on every node, e.g. ${AGENT_METRICS_PORT} (the default)`);
+    }
     for (const [k, v] of Object.entries(props.nodeSelector ?? {})) {
       if (!isValidLabelKey(k) || (v !== '' && (v.length > 63 || !LABEL_NAME.test(v)))) {
         throw bad(`nodeSelector.${k}`, v, 'not a valid Kubernetes label', 'use valid label keys and values');
@@ -131,6 +146,7 @@ export class FunctionVpcLink extends Construct {
       );
     }
     this.podLabelKey = podLabelKey;
+    this.metricsPort = metricsPort;
     const provider = props.provider;
     const labels = { 'app.kubernetes.io/name': 'crossvpc-agent', 'app.kubernetes.io/part-of': 'cdktf-crossvpc' };
     const config = buildAgentConfig(spec.model, podLabelKey, spec.haVips, [spec.gatewaySubnetCidr]);
@@ -172,7 +188,15 @@ export class FunctionVpcLink extends Construct {
             container: [{
               name: 'agent',
               image: props.agentImage,
-              args: ['--config', AGENT_CONFIG_PATH, '--pods', 'kube'],
+              args: ['--config', AGENT_CONFIG_PATH, '--pods', 'kube', '--metrics-addr', `:${portIsToken ? Token.asString(metricsPort) : metricsPort}`],
+              // hostNetwork: the container port is the host port, on the node IP the agent binds.
+              port: [{ name: 'metrics', containerPort: metricsPort, hostPort: metricsPort, protocol: 'TCP' }],
+              // /healthz is 503 until the first full table is applied and after 60 s of failing applies.
+              // Startup allows 5 min for the first pod list (API server reachable, CNI up); readiness gates
+              // rolling updates (maxUnavailable 1); liveness restarts an agent stuck failing (the data plane stays).
+              startupProbe: { httpGet: { path: '/healthz', port: 'metrics' }, periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 60 },
+              readinessProbe: { httpGet: { path: '/healthz', port: 'metrics' }, periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 2 },
+              livenessProbe: { httpGet: { path: '/healthz', port: 'metrics' }, periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 3 },
               env: [
                 { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
                 { name: 'NODE_IP', valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } },

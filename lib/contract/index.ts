@@ -1,7 +1,7 @@
 /**
  * Every format that crosses a boundary between the renderers, the gateway scripts, the node
  * agent and the emulator. Imports nothing outside this directory but node built-ins: the agent
- * image runs it compiled, without node_modules.
+ * image runs it compiled beside dist/agent, without the CDK libraries.
  */
 export * from './agent-config';
 export * from './gateway-env';

@@ -25,6 +25,12 @@ export const NODE_COUNTERS = ['pod_spoof', 'tunnel_spoof', 'tunnel_denied', 'ret
 export type GatewayCounter = (typeof GATEWAY_COUNTERS)[number];
 export type NodeCounter = (typeof NODE_COUNTERS)[number];
 
+/**
+ * The node agent's host port for GET /metrics and /healthz (FunctionVpcLink's metricsPort default).
+ * Clear of node_exporter (9100), Calico (9091), Cilium (9962-9965) and kubelet (10250).
+ */
+export const AGENT_METRICS_PORT = 9740;
+
 /** IANA's VXLAN port: the gateways' and nodes' tunnel sockets. */
 export const VXLAN_PORT = 4789;
 

@@ -1,0 +1,198 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { AgentConfig, NFT_TABLE, NODE_COUNTERS } from './config';
+import type { Exec } from './exec';
+import type { PodEventType, PodInfo, PodSink } from './pods';
+
+/** Metric names: the README's table and the tests use these, not spelled copies. */
+export const METRIC = {
+  podsBound: 'crossvpc_agent_pods_bound',
+  reconcileSeconds: 'crossvpc_agent_reconcile_duration_seconds',
+  errors: 'crossvpc_agent_errors_total',
+  ready: 'crossvpc_agent_ready',
+  lastPodEventAge: 'crossvpc_agent_last_pod_event_age_seconds',
+  droppedPackets: 'crossvpc_node_dropped_packets_total',
+  droppedBytes: 'crossvpc_node_dropped_bytes_total',
+} as const;
+
+const LINT_FAILING_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
+/** What `crossvpc_agent_errors_total{op}` counts. */
+export type ErrorOp = 'apply' | 'tunnel_step' | 'periodic_check' | 'nft_counters';
+
+/** Table swaps and element diffs differ by orders of magnitude: one histogram, two series. */
+export type ReconcileKind = 'full' | 'incremental';
+
+/** The reconciler's side of the metrics, so it needs no prom-client (and unit tests no registry). */
+export interface ReconcileObserver {
+  reconciled(kind: ReconcileKind, seconds: number): void;
+  error(op: ErrorOp): void;
+}
+
+/** Read at scrape time. */
+export interface AgentState {
+  config(): AgentConfig;
+  /** Pods whose (interface, address) is bound to a tenant, by tenant name. */
+  boundPerTenant(): ReadonlyMap<string, number>;
+  ready(): boolean;
+}
+
+export interface NodeCounterValue {
+  readonly packets: number;
+  readonly bytes: number;
+}
+
+/** `nft -j list counters table inet crossvpc_node` → the contract's named counters; others are ignored. */
+export async function readNodeCounters(exec: Exec): Promise<Map<string, NodeCounterValue>> {
+  const { stdout } = await exec.run(['nft', '-j', 'list', 'counters', 'table', 'inet', NFT_TABLE]);
+  const known = new Set<string>(NODE_COUNTERS);
+  const out = new Map<string, NodeCounterValue>();
+  for (const item of JSON.parse(stdout).nftables ?? []) {
+    const c = item?.counter;
+    if (c && c.table === NFT_TABLE && known.has(c.name)) out.set(c.name, { packets: Number(c.packets) || 0, bytes: Number(c.bytes) || 0 });
+  }
+  return out;
+}
+
+export interface AgentMetricsOptions {
+  /** process_* and nodejs_* from prom-client (default true; off in unit tests for stable output). */
+  readonly defaultMetrics?: boolean;
+  readonly now?: () => number;
+}
+
+/**
+ * The agent's registry. Everything that reflects host or reconciler state is computed in a
+ * collect callback at scrape time (pods bound, drops, event age), so a scrape is never stale.
+ */
+export class AgentMetrics implements ReconcileObserver {
+  readonly registry = new Registry();
+  private readonly now: () => number;
+  private lastPodEvent: number;
+  private state?: AgentState;
+  private exec?: Exec;
+  private readonly errors: Counter<'op'>;
+  private readonly reconcile: Histogram<'kind'>;
+
+  constructor(opts: AgentMetricsOptions = {}) {
+    this.now = opts.now ?? Date.now;
+    this.lastPodEvent = this.now();
+    const registers = [this.registry];
+    const self = this;
+    new Gauge({
+      name: METRIC.podsBound,
+      help: 'Pods on this node bound to a tenant (their interface and address steered into its tunnel), per tenant of the ConfigMap.',
+      labelNames: ['tenant', 'vni'],
+      registers,
+      collect() {
+        this.reset();
+        if (!self.state) return;
+        const bound = self.state.boundPerTenant();
+        for (const t of self.state.config().tenants) this.set({ tenant: t.name, vni: String(t.vni) }, bound.get(t.name) ?? 0);
+      },
+    });
+    this.reconcile = new Histogram({
+      name: METRIC.reconcileSeconds,
+      help: 'Time to apply pod state to the node table: kind="full" swaps the whole nft table, kind="incremental" applies element changes.',
+      labelNames: ['kind'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.errors = new Counter({
+      name: METRIC.errors,
+      help: 'Agent errors by operation: apply (nft table update), tunnel_step (a tunnel, route or rule command), periodic_check (re-reading the ConfigMap, the drift check), nft_counters (reading drop counters for a scrape).',
+      labelNames: ['op'],
+      registers,
+    });
+    for (const op of ['apply', 'tunnel_step', 'periodic_check', 'nft_counters'] satisfies ErrorOp[]) this.errors.inc({ op }, 0);
+    new Gauge({
+      name: METRIC.ready,
+      help: '1 once the first full node table is applied, else 0.',
+      registers,
+      collect() {
+        this.set(self.state?.ready() ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: METRIC.lastPodEventAge,
+      help: 'Seconds since the pod source last delivered anything (a list, a watch event or bookmark, new lines of the events file); since agent start if nothing yet.',
+      registers,
+      collect() {
+        this.set(Math.max(0, (self.now() - self.lastPodEvent) / 1000));
+      },
+    });
+    // One nft read per scrape serves both counters: packets' collect reads, bytes' reuses the result.
+    let pending: Promise<Map<string, NodeCounterValue> | undefined> | undefined;
+    // Before the first table is applied there is nothing to read (and no error in that).
+    const read = () => (pending ??= (self.exec && self.state?.ready() ? readNodeCounters(self.exec) : Promise.resolve(new Map<string, NodeCounterValue>())).catch(() => {
+      self.error('nft_counters');
+      return undefined;
+    }));
+    const fill = (c: Counter<'reason'>, values: Map<string, NodeCounterValue> | undefined, field: keyof NodeCounterValue) => {
+      c.reset(); // nft holds the totals; a table the agent rebuilds restarts them (a counter reset to Prometheus)
+      for (const [reason, v] of values ?? []) c.inc({ reason }, v[field]);
+    };
+    new Counter({
+      name: METRIC.droppedPackets,
+      help: `Packets dropped by the node table (nft table inet ${NFT_TABLE}), by reason: the name of its nft counter.`,
+      labelNames: ['reason'],
+      registers,
+      async collect() {
+        pending = undefined;
+        fill(this, await read(), 'packets');
+      },
+    });
+    new Counter({
+      name: METRIC.droppedBytes,
+      help: `Bytes dropped by the node table (nft table inet ${NFT_TABLE}), by reason: the name of its nft counter.`,
+      labelNames: ['reason'],
+      registers,
+      async collect() {
+        fill(this, await read(), 'bytes');
+        pending = undefined;
+      },
+    });
+    if (opts.defaultMetrics ?? true) {
+      collectDefaultMetrics({ register: this.registry });
+      // Gauges that prom-client names *_total, which `promtool check metrics` rejects; the per-type
+      // breakdowns (nodejs_active_handles{type}, ...) stay.
+      for (const name of LINT_FAILING_DEFAULTS) this.registry.removeSingleMetric(name);
+    }
+  }
+
+  /** Connects the scrape-time sources; before this, state metrics read as empty/0. */
+  attach(state: AgentState, exec: Exec): void {
+    this.state = state;
+    this.exec = exec;
+  }
+
+  reconciled(kind: ReconcileKind, seconds: number): void {
+    this.reconcile.observe({ kind }, seconds);
+  }
+
+  error(op: ErrorOp): void {
+    this.errors.inc({ op });
+  }
+
+  /** Marks the pod source as alive (also called on watch bookmarks, which carry no pod). */
+  podSourceAlive(): void {
+    this.lastPodEvent = this.now();
+  }
+
+  /** A PodSink that records event times and forwards to `sink`. */
+  timedSink(sink: PodSink): PodSink {
+    return {
+      sync: (pods: PodInfo[]) => {
+        this.podSourceAlive();
+        sink.sync(pods);
+      },
+      event: (type: PodEventType, pod: PodInfo) => {
+        this.podSourceAlive();
+        sink.event(type, pod);
+      },
+      alive: () => this.podSourceAlive(),
+    };
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}
