@@ -9,3 +9,5 @@ export * from './ipv4';
 export * from './mac';
 export * from './names';
 export * from './tenant-table';
+export * from './member-status';
+export * from './pair-document';

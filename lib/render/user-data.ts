@@ -18,7 +18,12 @@ export const MAX_USER_DATA_BYTES = 16384;
  * wrapped in its own interpolation to stay a live reference within the quoted string.
  */
 export function packUserData(cloudConfig: string): string {
-  const body = hclQuotedBody(escapeForTerraform(cloudConfig)).replace(/\$\{TfToken\[[^\]]+\]\}/g, (tok) => `\${${tok}}`);
+  return packBase64Gzip(cloudConfig);
+}
+
+/** `${base64gzip("…")}` of any text holding cdktf tokens: user data and the pair documents (SSM values). */
+export function packBase64Gzip(text: string): string {
+  const body = hclQuotedBody(escapeForTerraform(text)).replace(/\$\{TfToken\[[^\]]+\]\}/g, (tok) => `\${${tok}}`);
   return `\${base64gzip("${body}")}`;
 }
 
@@ -28,8 +33,13 @@ export function packUserData(cloudConfig: string): string {
  * the applied value, so the machine sees this text once Terraform has interpolated it).
  */
 export function unpackUserData(expression: string): string {
+  return unpackBase64Gzip(expression);
+}
+
+/** The inverse of packBase64Gzip: the template text, interpolations and `$${` escapes intact. */
+export function unpackBase64Gzip(expression: string): string {
   const m = /^\$\{base64gzip\("([\s\S]*)"\)\}$/.exec(expression);
-  if (!m) throw new Error('user_data_base64 is not a base64gzip("...") expression written by packUserData');
+  if (!m) throw new Error('not a base64gzip("...") expression written by packBase64Gzip');
   return hclUnquote(m[1]);
 }
 
