@@ -1,0 +1,160 @@
+/**
+ * Plan-level transition checks, pure (no root): which gateway members Terraform would
+ * replace or restart going from plan A to plan B, on hand-made plans and on synthesized ones.
+ */
+import { checkInstanceChanges, formatInstanceChanges, isRollingInstance } from '../lib/emulate/replacements';
+import { synthJson } from './helpers';
+
+const USER_DATA_1 = '${base64gzip("#cloud-config\\nv: 1\\n")}';
+const USER_DATA_2 = '${base64gzip("#cloud-config\\nv: 2\\n")}';
+
+/** One pair's two members as ProxyNodePair writes them; `rolling` names the member rollingUpdate rolls. */
+function plan(opts: { rolling?: 'a' | 'b'; ami?: string; userData?: { a?: string; b?: string }; extra?: Record<string, any>; ignore?: string[] | string } = {}): any {
+  const inst = (m: 'a' | 'b') => ({
+    ami: opts.ami ?? 'ami-0123456789abcdef0',
+    instance_type: 'c6in.xlarge',
+    iam_instance_profile: '${aws_iam_instance_profile.P.name}',
+    placement_group: '${aws_placement_group.Spread.name}',
+    primary_network_interface: { network_interface_id: `\${aws_network_interface.Primary${m}.id}` },
+    tags: { 'crossvpc:pair': '0', 'crossvpc:member': m },
+    user_data_base64: opts.userData?.[m] ?? USER_DATA_1,
+    user_data_replace_on_change: opts.rolling === m,
+    lifecycle: opts.rolling === m ? {} : { ignore_changes: opts.ignore ?? ['user_data_base64', 'ami'] },
+    ...opts.extra,
+  });
+  return {
+    resource: {
+      aws_instance: { MemberA: inst('a'), MemberB: inst('b') },
+      aws_network_interface: { Primarya: { subnet_id: 'subnet-1' }, Primaryb: { subnet_id: 'subnet-1' } },
+      aws_placement_group: { Spread: { name: 'crossvpc-pair0-x', strategy: 'spread' } },
+    },
+  };
+}
+
+describe('checkInstanceChanges', () => {
+  test('identical plans: nothing to do', () => {
+    const r = checkInstanceChanges(plan(), plan());
+    expect(r).toMatchObject({ changes: [], violations: [], rolling: [], ok: true });
+    expect(r.diffs.map((d) => d.changed)).toEqual([[], []]);
+  });
+
+  test('an AMI-only change replaces nobody: both members ignore ami', () => {
+    const r = checkInstanceChanges(plan({ ami: 'ami-0aaaaaaaaaaaaaaaa' }), plan({ ami: 'ami-0bbbbbbbbbbbbbbbb' }));
+    expect(r.changes).toEqual([]);
+    expect(r.ok).toBe(true);
+    expect(r.diffs).toEqual([
+      { logicalId: 'MemberA', member: 'g0a', changed: ['ami'], ignored: ['ami'] },
+      { logicalId: 'MemberB', member: 'g0b', changed: ['ami'], ignored: ['ami'] },
+    ]);
+    expect(r.notes.join('\n')).toMatch(/g0a: ami changed but lifecycle.ignore_changes keeps/);
+  });
+
+  test('an AMI change without ignore_changes replaces both members and is refused', () => {
+    const r = checkInstanceChanges(plan({ ignore: [] }), plan({ ignore: [], ami: 'ami-0bbbbbbbbbbbbbbbb' }));
+    expect(r.changes.map((c) => [c.member, c.kind, c.because])).toEqual([['g0a', 'replace', ['ami']], ['g0b', 'replace', ['ami']]]);
+    expect(r.ok).toBe(false);
+    expect(r.violations[0]).toMatch(/^g0a \(aws_instance.MemberA\) would be replaced: ami; only the member rollingUpdate names may be replaced \(rolling: none\)/);
+  });
+
+  test('rollingUpdate b with new user data: b is replaced, a is untouched, and that is allowed', () => {
+    const r = checkInstanceChanges(plan(), plan({ rolling: 'b', userData: { a: USER_DATA_2, b: USER_DATA_2 } }));
+    expect(r.rolling).toEqual(['g0b']);
+    expect(r.changes).toEqual([{ logicalId: 'MemberB', member: 'g0b', kind: 'replace', because: ['user_data_base64 (user_data_replace_on_change)'] }]);
+    expect(r.ok).toBe(true);
+    expect(r.diffs[0]).toEqual({ logicalId: 'MemberA', member: 'g0a', changed: ['user_data_base64'], ignored: ['user_data_base64'] });
+    expect(formatInstanceChanges(r)).toMatch(/g0b\s+replace\s+user_data_base64/);
+  });
+
+  test('rollingUpdate b with the same user data replaces nobody (only the flag changes, in place)', () => {
+    const r = checkInstanceChanges(plan(), plan({ rolling: 'b' }));
+    expect(r.changes).toEqual([]);
+    expect(r.rolling).toEqual(['g0b']);
+  });
+
+  test('new user data without ignore_changes and without replace-on-change stops and starts the member: refused', () => {
+    const r = checkInstanceChanges(plan({ ignore: [] }), plan({ ignore: [], userData: { a: USER_DATA_2 } }));
+    expect(r.changes).toEqual([{ logicalId: 'MemberA', member: 'g0a', kind: 'stop-start', because: ['user_data_base64'] }]);
+    expect(r.violations).toHaveLength(1);
+    expect(r.violations[0]).toMatch(/g0a .* would be stopped and started: user_data_base64/);
+  });
+
+  test('ignore_changes = "all" hides everything, even ForceNew arguments', () => {
+    const r = checkInstanceChanges(plan({ ignore: 'all' }), plan({ ignore: 'all', extra: { key_name: 'new-key', subnet_id: 'subnet-2' } }));
+    expect(r.changes).toEqual([]);
+    expect(r.diffs[0].ignored).toEqual(['key_name', 'subnet_id']);
+  });
+
+  test.each([
+    ['key_name', 'ops-key'],
+    ['availability_zone', 'eu-west-1b'],
+    ['subnet_id', 'subnet-2'],
+    ['tenancy', 'dedicated'],
+    ['placement_group', '${aws_placement_group.Other.name}'],
+    ['primary_network_interface', { network_interface_id: '${aws_network_interface.Other.id}' }],
+  ])('%s forces a replacement', (attr, value) => {
+    const r = checkInstanceChanges(plan(), plan({ extra: { [attr]: value } }));
+    expect(r.changes.map((c) => [c.member, c.kind, c.because[0]])).toEqual([['g0a', 'replace', attr], ['g0b', 'replace', attr]]);
+    expect(r.ok).toBe(false);
+  });
+
+  test('iam_instance_profile, tags and metadata options change in place; instance_type stops and starts', () => {
+    const inPlace = checkInstanceChanges(plan(), plan({ extra: { iam_instance_profile: '${aws_iam_instance_profile.Q.name}', tags: { x: 'y' }, metadata_options: { http_tokens: 'required' } } }));
+    expect(inPlace.changes).toEqual([]);
+    expect(inPlace.diffs[0].changed).toEqual(['iam_instance_profile', 'metadata_options', 'tags']);
+    const resized = checkInstanceChanges(plan(), plan({ extra: { instance_type: 'c6in.4xlarge' } }));
+    expect(resized.changes.map((c) => [c.member, c.kind])).toEqual([['g0a', 'stop-start'], ['g0b', 'stop-start']]);
+  });
+
+  test('a primary ENI replaced underneath (new subnet) replaces its instance though the reference text is the same', () => {
+    const b = plan();
+    b.resource.aws_network_interface.Primarya.subnet_id = 'subnet-9';
+    const r = checkInstanceChanges(plan(), b);
+    expect(r.changes).toEqual([{ logicalId: 'MemberA', member: 'g0a', kind: 'replace', because: ['primary_network_interface (aws_network_interface.Primarya is replaced (subnet_id))'] }]);
+  });
+
+  test('root_block_device: encryption replaces, a new size does not', () => {
+    const enc = checkInstanceChanges(plan({ extra: { root_block_device: { volume_size: 8 } } }), plan({ extra: { root_block_device: { volume_size: 8, encrypted: true } } }));
+    expect(enc.changes[0]).toMatchObject({ kind: 'replace', because: ['root_block_device (encrypted)'] });
+    const size = checkInstanceChanges(plan({ extra: { root_block_device: { volume_size: 8 } } }), plan({ extra: { root_block_device: { volume_size: 16 } } }));
+    expect(size.changes).toEqual([]);
+  });
+
+  test('members only in A are destroyed (refused), members only in B are created (allowed)', () => {
+    const a = plan();
+    const b = plan();
+    delete b.resource.aws_instance.MemberB;
+    b.resource.aws_instance.Pair1MemberA = { ...a.resource.aws_instance.MemberA, tags: { 'crossvpc:pair': '1', 'crossvpc:member': 'a' } };
+    const r = checkInstanceChanges(a, b);
+    expect(r.changes.map((c) => [c.member, c.kind])).toEqual([['g0b', 'destroy'], ['g1a', 'create']]);
+    expect(r.violations).toEqual([expect.stringMatching(/^g0b .* would be destroyed: not in plan B; a member is removed only with its pair/)]);
+  });
+
+  test('a rolling member is one with user_data_replace_on_change and no ignore_changes', () => {
+    expect(isRollingInstance({ user_data_replace_on_change: true, lifecycle: {} })).toBe(true);
+    expect(isRollingInstance({ user_data_replace_on_change: true })).toBe(true);
+    expect(isRollingInstance({ user_data_replace_on_change: true, lifecycle: { ignore_changes: ['ami'] } })).toBe(false);
+    expect(isRollingInstance({ user_data_replace_on_change: false, lifecycle: {} })).toBe(false);
+  });
+});
+
+describe('checkInstanceChanges on synthesized plans', () => {
+  test('the example with a new amiId replaces no member', () => {
+    const r = checkInstanceChanges(synthJson({ gateway: { amiId: 'ami-0aaaaaaaaaaaaaaaa' } }), synthJson({ gateway: { amiId: 'ami-0bbbbbbbbbbbbbbbb' } }));
+    expect(r.changes).toEqual([]);
+    expect(r.ok).toBe(true);
+    expect(r.diffs.every((d) => d.changed.includes('ami') && d.ignored.includes('ami'))).toBe(true);
+  });
+
+  test('rollingUpdate b with a new advert interval replaces b only', () => {
+    const r = checkInstanceChanges(synthJson({}), synthJson({ gateway: { rollingUpdate: 'b', advertIntervalSec: 0.5 } }));
+    expect(r.rolling).toEqual(['g0b']);
+    expect(r.changes.map((c) => [c.member, c.kind])).toEqual([['g0b', 'replace']]);
+    expect(r.ok).toBe(true);
+  });
+
+  test('a new advert interval without rollingUpdate replaces nobody (ignored until the member is rolled)', () => {
+    const r = checkInstanceChanges(synthJson({}), synthJson({ gateway: { advertIntervalSec: 0.5 } }));
+    expect(r.changes).toEqual([]);
+    expect(r.diffs.map((d) => d.ignored)).toEqual([['user_data_base64'], ['user_data_base64']]);
+  });
+});
