@@ -4,36 +4,47 @@ import type { Emulation } from './emulator';
 import { Check, MatrixResult } from './report';
 import { GATEWAY_NFT_TABLE } from '../contract';
 
+/** A Redis the matrix writes to: `tenant` is set for a current tenant's current service (its own pods must reach it). */
+export interface ServiceTarget {
+  readonly label: string;
+  readonly tenant?: string;
+  readonly ns: string;
+  readonly address: string;
+}
+
 /**
- * Every pod writes a key to every tenant's Redis; each tenant's Redis must hold exactly
- * the keys of its own pods. Then the attacks (attacks.ts, when asked) and probes at the gateways.
+ * Every pod writes a key to every service address; each service must hold exactly the keys
+ * of the pods of its tenant, and only if the tenant is in the running plan (retired tenants'
+ * pods and services on destinations an edit took away reach nothing). Then the attacks
+ * (attacks.ts, when asked) and probes at the gateways.
  */
 export async function runMatrix(emu: Emulation, attacks: boolean): Promise<MatrixResult> {
-  const tenants = emu.activeTenants().map((t) => t.name);
+  const targets = emu.serviceTargets();
   const pods = emu.pods();
   const nonce = Date.now().toString(36);
-  emu.progress(`reachability matrix: ${pods.length} pods x ${tenants.length} tenants`);
+  emu.progress(`reachability matrix: ${pods.length} pods x ${targets.length} services`);
   const reached: Record<string, string[]> = {};
-  const addrs = [...new Set(tenants.map((t) => emu.probeAddress(t)))];
+  const addrs = [...new Set(targets.map((t) => t.address))];
   for (const pod of pods) {
     for (const a of addrs) emu.redis(pod, a, ['set', `crossvpc:${nonce}:${pod.name}:${a}`, pod.name], 2);
   }
-  for (const t of tenants) {
-    const svc = emu.tenantService(t)!;
-    const keys = emu.exec(svc.ns, 'redis-cli', ['-h', svc.address, '--scan', '--pattern', `crossvpc:${nonce}:*`], { allowFail: true }).split('\n').filter(Boolean);
+  for (const t of targets) {
+    const keys = emu.exec(t.ns, 'redis-cli', ['-h', t.address, '--scan', '--pattern', `crossvpc:${nonce}:*`], { allowFail: true }).split('\n').filter(Boolean);
     for (const pod of pods) {
-      if (keys.some((k) => k.startsWith(`crossvpc:${nonce}:${pod.name}:`))) (reached[pod.name] ??= []).push(t);
+      if (keys.some((k) => k.startsWith(`crossvpc:${nonce}:${pod.name}:`))) (reached[pod.name] ??= []).push(t.label);
     }
   }
+  const current = new Set(targets.filter((t) => t.tenant).map((t) => t.tenant!));
   const checks: Check[] = [];
   for (const pod of pods) {
     const got = reached[pod.name] ?? [];
-    const want = pod.tenant ? [pod.tenant] : [];
-    checks.push({ name: `pod ${pod.name} reaches exactly ${want.length ? want.join(',') : 'no tenant'}`, pass: got.join(',') === want.join(','), detail: `reached: ${got.join(',') || 'none'}` });
+    const want = pod.tenant && current.has(pod.tenant) ? [pod.tenant] : [];
+    const what = pod.tenant && !current.has(pod.tenant) ? ` (its tenant ${pod.tenant} is not in the plan)` : '';
+    checks.push({ name: `pod ${pod.name} reaches exactly ${want.length ? want.join(',') : 'no tenant'}${what}`, pass: got.join(',') === want.join(','), detail: `reached: ${got.join(',') || 'none'}` });
   }
   if (attacks) checks.push(...(await new AttackRunner(emu).run()), ...(await tunnelInjectionChecks(emu)));
   checks.push(...gatewayProbeChecks(emu));
-  return { tenants, reached, checks, ok: checks.every((c) => c.pass) };
+  return { tenants: targets.map((t) => t.label), reached, checks, ok: checks.every((c) => c.pass) };
 }
 
 /** Pods and tenant VPCs knocking on the gateways' own services: sync port, ssh, NAT IPs, ENIs. */

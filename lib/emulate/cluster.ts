@@ -97,11 +97,15 @@ export class Cluster {
     return this.opts.topo.exec(pod.ns, 'timeout', [String(timeoutSec), 'redis-cli', '-h', host, '-p', '6379', ...args], { allowFail: true, timeoutMs: (timeoutSec + 2) * 1000 }).trim();
   }
 
-  /** Announce pods to their agents and time each labelled pod from event to first Redis reply. */
-  async announcePods(pods: readonly Pod[]): Promise<void> {
+  /**
+   * Announce pods to their agents and (with `wait`) time each labelled pod from event to first
+   * Redis reply, up to 10 s.
+   */
+  async announcePods(pods: readonly Pod[], wait = true): Promise<void> {
     this.opts.progress(`announcing ${pods.length} pods (${pods.map((p) => p.name).join(', ')})`);
     const t0 = Date.now();
     for (const p of pods) this.podEvent(p, 'ADDED');
+    if (!wait) return;
     const pending = pods.filter((p) => p.tenant);
     while (pending.length && Date.now() - t0 < 10000) {
       for (const p of [...pending]) {
@@ -118,13 +122,13 @@ export class Cluster {
     this.opts.progress(`pod event -> first Redis reply: ${times.join(', ')}`);
   }
 
-  /** One pod per tenant (and one unlabelled) on every node, announced together. */
-  async addPodsForTenants(tenants: readonly string[], unlabelled: boolean): Promise<Pod[]> {
+  /** One pod per tenant (and one unlabelled) on every node, announced together; `wait` as in announcePods. */
+  async addPodsForTenants(tenants: readonly string[], unlabelled: boolean, wait = true): Promise<Pod[]> {
     const fresh: Pod[] = [];
     for (let n = 0; n < this.opts.wiring.nodeCount(); n++) {
       for (const t of [...tenants, ...(unlabelled ? [undefined] : [])]) fresh.push(this.createPod(n, t));
     }
-    if (fresh.length) await this.announcePods(fresh);
+    if (fresh.length) await this.announcePods(fresh, wait);
     return fresh;
   }
 

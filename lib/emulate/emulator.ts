@@ -2,9 +2,10 @@ import { ChildProcess } from 'child_process';
 import { chmodSync, mkdirSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
-import { runMatrix } from './checks';
+import { applyPlan, ApplyOptions, ApplyReport, TransitionRefused } from './apply';
+import { runMatrix, ServiceTarget } from './checks';
 import { Cluster, Pod } from './cluster';
-import { EC2_ADDR, IMDS_ADDR } from './fake-cloud';
+import { EC2_ADDR, IMDS_ADDR, SSM_ADDR } from './fake-cloud';
 import { Gateways } from './gateways';
 import { GatewayMember } from './member';
 import { EmulatedPlan, loadEmulatedPlan, memberUserData } from './member-image';
@@ -13,8 +14,9 @@ import { formatMatrix, MatrixResult } from './report';
 import { checkHost } from './sys';
 import { Topology } from './topology';
 import { Wiring } from './wiring';
-import { AgentTenant } from '../contract';
+import { AgentTenant, MemberStatus } from '../contract';
 
+export type { ApplyOptions, ApplyReport } from './apply';
 export type { Pod } from './cluster';
 export type { GatewayMember } from './member';
 export type { Check, MatrixResult } from './report';
@@ -84,9 +86,13 @@ export class Emulation {
     this.current = loadEmulatedPlan(file);
     this.progress(`function VPC fabric ${this.plan.standIns.functionCidr}`);
     this.wiring.fabric();
-    this.progress(`emulated cloud API: IMDSv2 on ${IMDS_ADDR}, EC2 AssignPrivateIpAddresses on ${EC2_ADDR} (moves floating IPs in the emulated VPC routers)`);
+    this.progress(`emulated cloud API: IMDSv2 on ${IMDS_ADDR} (credentials per member), EC2 AssignPrivateIpAddresses on ${EC2_ADDR} (moves floating IPs in the emulated VPC routers), SSM GetParameter on ${SSM_ADDR}; each call allowed only if the member's role policy in the plan allows it`);
     this.wiring.cloud();
     this.addTenants(this.plan.agentConfig.tenants);
+    for (const [pair, doc] of this.plan.documents) {
+      const { version } = this.wiring.putParameter(doc.parameter.name, doc.value);
+      this.progress(`pair ${pair}: document ${doc.parameter.name} version ${version} in SSM (${Buffer.byteLength(doc.value)} bytes stored, ${doc.parameter.tier} tier)`);
+    }
     this.gateways.create(this.plan);
     this.progress(`skipping the package install step (user data packages: ${parseCloudConfig(memberUserData(this.plan, this.plan.plan.members[0])).packages.join(', ')}); they are installed on this host`);
     this.progress('skipping runcmd\'s systemctl calls: starting the units it enables, in its order, from their ExecStart lines (honouring Restart=)');
@@ -99,35 +105,41 @@ export class Emulation {
     await this.cluster.addPodsForTenants(this.activeTenants().map((t) => t.name), true);
   }
 
-  /** VPCs (and Redis, for active tenants) of the tenants not wired yet. */
+  /** VPCs (and Redis, for active tenants) of tenants not wired yet; a new Redis where an edit moved a tenant's probe. */
   private addTenants(tenants: readonly AgentTenant[]): void {
     for (const t of tenants) {
-      if (this.wiring.tenant(t.name)) continue;
-      if (this.isActive(t.name)) this.progress(`tenant ${t.name}: VPC fabric ${t.cidrs.join(', ')} and Redis`);
-      this.wiring.addTenant(t.name, this.isActive(t.name) ? this.plan.standIns.probe(t.name) : undefined);
+      const have = this.wiring.tenant(t.name);
+      const probe = this.isActive(t.name) ? this.plan.standIns.probe(t.name) : undefined;
+      if (have && (!probe || have.probe === probe.ip)) continue;
+      if (probe) this.progress(`tenant ${t.name}: ${have ? `Redis on its new destination ${probe.ip} (the one on ${have.probe} stays, now off limits)` : `VPC fabric ${t.cidrs.join(', ')} and Redis`}`);
+      this.wiring.addTenant(t.name, probe);
     }
   }
 
   /**
-   * Apply a new plan to the running emulation, as `terraform apply` plus the instances'
-   * configuration refresh would: new tenants get their VPC, Redis and ENIs; every member
-   * gets the new files and re-runs its (idempotent) data-plane unit; agents get the new
-   * tenant table; pods of the new tenants are announced.
-   *
-   * Extension points for plan transitions: members the new plan adds or drops
-   * (Gateways.apply), ENIs it detaches (Wiring.syncEnis), tenants it retires (their VPC,
-   * Redis and pods: compare `before` with the new table, as `added` does).
+   * Apply a new plan to the running emulation as `terraform apply` would (apply.ts): members
+   * rollingUpdate does not name are never disrupted (the transition is refused otherwise), new
+   * NAT ENIs are hot-plugged and retired ones deleted, the pairs' documents are written to
+   * the emulated SSM, and the members' reconcilers take them from there; agents get the new
+   * tenant table and new tenants get pods. Resolves once every live member reports the new
+   * document version (bounded), with the timings.
    */
-  async apply(stackDir: string): Promise<void> {
-    const before = new Set(this.plan.agentConfig.tenants.map((t) => t.name));
-    this.progress(`applying ${join(stackDir, 'cdk.tf.json')} to the running emulation`);
-    const next = loadEmulatedPlan(join(stackDir, 'cdk.tf.json'));
+  async apply(stackDir: string, opts: ApplyOptions = {}): Promise<ApplyReport> {
+    const file = join(stackDir, 'cdk.tf.json');
+    this.progress(`applying ${file} to the running emulation`);
+    const before = this.plan;
+    const next = loadEmulatedPlan(file, before.standIns.placed);
     this.current = next;
-    const added = next.agentConfig.tenants.filter((t) => !before.has(t.name));
-    this.addTenants(added);
-    await this.gateways.apply(next);
-    this.cluster.updateAgentConfig(next.agentConfigText);
-    await this.cluster.addPodsForTenants(added.map((t) => t.name).filter((t) => this.isActive(t)), false);
+    try {
+      return await applyPlan({
+        wiring: this.wiring, gateways: this.gateways, cluster: this.cluster, progress: (m) => this.progress(m),
+        isActive: (t) => this.isActive(t), wireTenants: (ts) => this.addTenants(ts),
+      }, before, next, opts);
+    } catch (e) {
+      // A refused transition changed nothing: the emulation keeps running plan A.
+      if (e instanceof TransitionRefused) this.current = before;
+      throw e;
+    }
   }
 
   /**
@@ -155,6 +167,42 @@ export class Emulation {
   tenantService(tenant: string): { ns: string; address: string } | undefined {
     const vpc = this.wiring.tenant(tenant);
     return vpc?.svc && vpc.probe ? { ns: vpc.svc, address: vpc.probe } : undefined;
+  }
+
+  /**
+   * Every Redis of the run, labelled for the matrix: current tenants by name, tenants the
+   * plan no longer has as `<name> (retired)`, services on destinations an edit took away as
+   * `<name>@<address> (former)`. Only a current tenant's own pods may reach its current service.
+   */
+  serviceTargets(): ServiceTarget[] {
+    const current = new Set(this.activeTenants().map((t) => t.name));
+    const out: ServiceTarget[] = [];
+    for (const name of this.wiring.tenantNames()) {
+      const vpc = this.wiring.tenant(name)!;
+      if (vpc.svc && vpc.probe) out.push({ label: current.has(name) ? name : `${name} (retired)`, tenant: current.has(name) ? name : undefined, ns: vpc.svc, address: vpc.probe });
+      for (const f of vpc.former) out.push({ label: `${name}@${f.probe} (former)`, ns: f.svc, address: f.probe });
+    }
+    return out;
+  }
+
+  /** Tenants of the running plan (active or not). */
+  tenants(): readonly AgentTenant[] {
+    return this.plan.agentConfig.tenants;
+  }
+
+  /** A member's reconciler status; undefined before its first attempt. */
+  memberStatus(m: GatewayMember): MemberStatus | undefined {
+    return this.gateways.status(m);
+  }
+
+  /** The value and version the emulated SSM serves for a parameter. */
+  ssmParameter(name: string): { value: string; version: number } | undefined {
+    return this.wiring.parameter(name);
+  }
+
+  /** Each pair's document parameter name in the running plan. */
+  documentName(pair = 0): string | undefined {
+    return this.plan.documents.get(pair)?.parameter.name;
   }
 
   probeAddress(tenant: string): string {

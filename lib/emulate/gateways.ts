@@ -1,17 +1,24 @@
-import { mkdirSync } from 'fs';
+import { createHash } from 'crypto';
+import { existsSync, mkdirSync, renameSync } from 'fs';
 import { join } from 'path';
+import { instancePermissions } from './iam';
 import { GatewayMember, Member } from './member';
-import { EmulatedPlan, loadMemberImage, memberId, primaryMac } from './member-image';
+import { EmulatedPlan, loadMemberImage, memberId, memberRows, primaryMac } from './member-image';
+import { PlanMember } from './plan';
 import { sleep } from './sys';
 import { Topology } from './topology';
 import { Wiring } from './wiring';
+import { MemberStatus, TenantTableRow } from '../contract';
 
 /**
  * The gateway members of a run: each one's machine (namespace and ENIs, through Wiring),
- * its units, its election state, and the faults failover injects.
+ * its identity in the emulated cloud, its units, its election state, and the faults
+ * failover and transitions inject.
  */
 export class Gateways {
   private readonly list: Member[] = [];
+  /** Instances launched per member id: a replacement gets new credentials, as a new instance would. */
+  private readonly launches = new Map<string, number>();
 
   constructor(
     private readonly topo: Topology,
@@ -20,14 +27,15 @@ export class Gateways {
     private readonly progress: (msg: string) => void,
   ) {}
 
-  /** Every member of the plan: its disk written from the user data, its machine wired. */
+  /** Every member of the plan: its disk written from the user data, its identity, its machine wired. */
   create(plan: EmulatedPlan): void {
     for (const m of plan.plan.members) {
       const image = loadMemberImage(plan, m, this.runDir);
       this.progress(`proxy pair ${m.pair} member ${m.member}: underlay ${image.env.SELF_IP}, ${image.tenants.length} tenant ENI(s)`);
       const member = new Member(image, this.topo.ns(image.id));
       this.list.push(member);
-      this.wiring.addMember(member, primaryMac(plan, member.env.SELF_ENI), this.list.length);
+      this.identify(member, plan, m);
+      this.wiring.addMember(member, primaryMac(plan, member.env.SELF_ENI), this.slot(member));
     }
   }
 
@@ -35,21 +43,69 @@ export class Gateways {
     for (const m of this.list) await m.boot();
   }
 
-  /**
-   * A new plan on running members: new files, new ENIs attached, the data-plane oneshot run
-   * again. Extension point: members the plan adds or drops are an error today.
-   */
-  async apply(plan: EmulatedPlan): Promise<void> {
-    const kept = new Set(plan.plan.members.map(memberId));
-    const dropped = this.list.filter((g) => !kept.has(g.id));
-    if (dropped.length) throw new Error(`the new plan drops ${dropped.map((g) => g.id).join(', ')}; removing members from a running emulation is not supported`);
+  private slot(m: GatewayMember): number {
+    return this.list.findIndex((g) => g.id === m.id) + 1;
+  }
+
+  /** Credentials of this instance and its role's statements from the plan, served by the emulated IMDS to this member only. */
+  private identify(member: Member, plan: EmulatedPlan, m: PlanMember, fresh = true): void {
+    if (fresh) this.launches.set(member.id, (this.launches.get(member.id) ?? 0) + 1);
+    const seed = createHash('sha256').update(`${this.topo.prefix}/${member.id}/${this.launches.get(member.id)}`).digest('hex');
+    const perms = instancePermissions(plan.plan.json, m.logicalId, plan.standIns.resolve);
+    this.wiring.setIdentity(this.slot(member), {
+      member: member.id,
+      accessKeyId: `ASIA${seed.slice(0, 16).toUpperCase()}`,
+      secretAccessKey: `emulated-secret-${seed.slice(16, 40)}`,
+      token: `emulated-session-token-${seed.slice(40, 64)}`,
+      role: perms.role || 'no-role',
+      statements: perms.statements,
+    });
+  }
+
+  /** A new plan's policies for the running members (their credentials stay). */
+  updateIdentities(plan: EmulatedPlan, except: readonly string[] = []): void {
     for (const m of plan.plan.members) {
       const member = this.list.find((g) => g.id === memberId(m));
-      if (!member) throw new Error(`the new plan adds pair ${m.pair} member ${m.member}; applying new members to a running emulation is not supported`);
-      member.reimage(loadMemberImage(plan, m, this.runDir));
-      this.wiring.syncEnis(member, primaryMac(plan, member.env.SELF_ENI));
-      await member.rerunOneshots();
+      if (member && !except.includes(member.id)) this.identify(member, plan, m, false);
     }
+  }
+
+  /** The rows Terraform will attach to a running member under a new plan (its half of the new document). */
+  nextRows(plan: EmulatedPlan, m: GatewayMember): TenantTableRow[] {
+    return memberRows(plan, this.own(m));
+  }
+
+  /**
+   * Hot-plug (and with `detach`, unplug) NAT ENIs of running members so that each carries
+   * `rows` of it: Terraform's aws_network_interface_attachment create/destroy.
+   */
+  syncEnis(plan: EmulatedPlan, m: GatewayMember, rows: readonly TenantTableRow[], opts: { detach?: boolean } = {}): { attached: string[]; detached: string[] } {
+    const member = this.own(m);
+    member.setTenants(rows);
+    return this.wiring.syncEnis(member, primaryMac(plan, member.env.SELF_ENI), opts);
+  }
+
+  /**
+   * Terraform replaces the instance: the old one is terminated (its namespace, processes and
+   * disk go; the disk is kept aside for its logs), a new one with the same tags boots from the
+   * new plan's user data on a fresh disk, with new credentials, and its NAT ENIs are attached.
+   */
+  async replace(m: GatewayMember, plan: EmulatedPlan): Promise<void> {
+    const old = this.own(m);
+    const pm = plan.plan.members.find((x) => memberId(x) === old.id);
+    if (!pm) throw new Error(`plan has no instance for ${old.id}`);
+    old.units.halt();
+    this.wiring.removeMember(old);
+    let n = 1;
+    while (existsSync(`${old.root}.replaced-${n}`)) n++;
+    renameSync(old.root, `${old.root}.replaced-${n}`);
+    const image = loadMemberImage(plan, pm, this.runDir);
+    const member = new Member(image, old.ns);
+    this.list[this.list.indexOf(old)] = member;
+    this.identify(member, plan, pm);
+    this.wiring.addMember(member, primaryMac(plan, member.env.SELF_ENI), this.slot(member));
+    this.progress(`${member.id} replaced: the old instance is gone (disk kept in ${old.root}.replaced-${n}), the new one boots from the new user data with ${image.tenants.length} tenant ENI(s)`);
+    await member.boot();
   }
 
   all(pair?: number): GatewayMember[] {
@@ -70,6 +126,11 @@ export class Gateways {
 
   vrrpState(m: GatewayMember): string {
     return this.own(m).vrrpState();
+  }
+
+  /** The member's reconciler status (STATE_DIR/status); undefined before its first attempt. */
+  status(m: GatewayMember): MemberStatus | undefined {
+    return this.own(m).status();
   }
 
   master(pair: number): GatewayMember | undefined {
@@ -114,13 +175,15 @@ export class Gateways {
     await this.own(m).units.stop();
   }
 
+  /** A reboot: namespace and /run go, /etc and /var/lib stay; the ENIs are attached again. */
   async reboot(m: GatewayMember, plan: EmulatedPlan): Promise<void> {
     const member = this.own(m);
     member.units.halt();
     this.wiring.removeMember(member);
+    if (plan.documents.size) member.setTenants(memberRows(plan, member));
     Topology.removeDir(join(member.root, 'run/crossvpc'));
     mkdirSync(join(member.root, 'run/crossvpc'), { recursive: true, mode: 0o755 });
-    this.wiring.addMember(member, primaryMac(plan, member.env.SELF_ENI), this.list.indexOf(member) + 1);
+    this.wiring.addMember(member, primaryMac(plan, member.env.SELF_ENI), this.slot(member));
     await member.boot();
   }
 

@@ -1,9 +1,10 @@
 import { chmodSync, mkdirSync, writeFileSync } from 'fs';
 import { dirname, join } from 'path';
+import { PairDocumentValue, readPairDocuments } from './pair-documents';
 import { evaluate, parseCloudConfig, Plan, PlanMember, readPlan } from './plan';
-import { buildStandIns, StandIns } from './standins';
+import { buildStandIns, PlacedStandIns, StandIns } from './standins';
 import { parseUnit, UnitSpec } from './units';
-import { AgentConfig, CONF_DIR, GatewayEnvKey, parseGatewayEnv, parseTenantTable, TenantTableRow } from '../contract';
+import { AgentConfig, CONF_DIR, GatewayEnvKey, PairMemberName, parseGatewayEnv, parseTenantTable, STATE_DIR, TenantTableRow } from '../contract';
 
 const UNIT_DIR = '/etc/systemd/system';
 
@@ -14,15 +15,28 @@ export interface EmulatedPlan {
   /** tenants.json of the agents' ConfigMap, interpolated, and parsed. */
   readonly agentConfigText: string;
   readonly agentConfig: AgentConfig;
+  /** Each pair's configuration document (the SSM parameter value), by pair index. */
+  readonly documents: ReadonlyMap<number, PairDocumentValue>;
 }
 
-export function loadEmulatedPlan(file: string): EmulatedPlan {
+/** `previous`: the stand-ins of the plan the emulation runs now (subnets and ENIs keep their addresses). */
+export function loadEmulatedPlan(file: string, previous?: PlacedStandIns): EmulatedPlan {
   const plan = readPlan(file);
   // The tenant table (with stand-in-free literal CIDRs) tells the stand-ins where tenants live.
   const rawTenants = JSON.parse(plan.agentConfigRaw.replace(/\$\{[^}]*\}/g, 'X')) as AgentConfig;
-  const standIns = buildStandIns(plan, Object.fromEntries(rawTenants.tenants.map((t) => [t.name, t.cidrs])));
+  const standIns = buildStandIns(plan, Object.fromEntries(rawTenants.tenants.map((t) => [t.name, t.cidrs])), previous);
   const agentConfigText = evaluate(plan.agentConfigRaw, standIns.resolve);
-  return { plan, standIns, agentConfigText, agentConfig: JSON.parse(agentConfigText) };
+  const documents = readPairDocuments(plan, standIns.resolve);
+  return { plan, standIns, agentConfigText, agentConfig: JSON.parse(agentConfigText), documents };
+}
+
+/** A member's tenant rows: its half of its pair's document (what its reconciler applies, and which NAT ENIs are attached to it). */
+export function memberRows(p: EmulatedPlan, m: { pair: number; member: string; logicalId?: string }): TenantTableRow[] {
+  const doc = p.documents.get(m.pair);
+  if (!doc) throw new Error(`pair ${m.pair} has no configuration document (an aws_ssm_parameter tagged crossvpc:pair=${m.pair}) in the plan`);
+  const rows = doc.rows[m.member as PairMemberName];
+  if (!rows) throw new Error(`pair ${m.pair}'s document has no member ${m.member}`);
+  return rows;
 }
 
 /** A member's user data after Terraform's interpolation. */
@@ -43,9 +57,10 @@ export interface MemberImage {
   readonly id: string; // g0a
   readonly pair: number;
   readonly member: string;
-  /** The member's "disk": its /etc/crossvpc and /run/crossvpc live under here. */
+  /** The member's "disk": its /etc/crossvpc, /var/lib/crossvpc and /run/crossvpc live under here. */
   readonly root: string;
   readonly env: Readonly<Record<GatewayEnvKey, string>>;
+  /** The member's rows of its pair's document when the image was made (the attached NAT ENIs). */
   readonly tenants: readonly TenantTableRow[];
   /** The units runcmd enables, in its order. */
   readonly units: readonly UnitSpec[];
@@ -76,7 +91,8 @@ export function loadMemberImage(p: EmulatedPlan, m: PlanMember, runDir: string):
     member: m.member,
     root,
     env: parseGatewayEnv(file(`${CONF_DIR}/gateway.env`)),
-    tenants: parseTenantTable(file(`${CONF_DIR}/tenants.tsv`)),
+    // Until the document reaches every plan (issue 9), a plan without one still carries the table in user data.
+    tenants: p.documents.size || !files.has(`${CONF_DIR}/tenants.tsv`) ? memberRows(p, m) : parseTenantTable(file(`${CONF_DIR}/tenants.tsv`)),
     units,
   };
 }
@@ -94,5 +110,6 @@ function writeMemberFiles(root: string, writeFiles: Array<{ path: string; permis
     chmodSync(dest, parseInt(f.permissions, 8));
   }
   mkdirSync(join(root, 'run/crossvpc'), { recursive: true, mode: 0o755 });
+  mkdirSync(join(root, STATE_DIR), { recursive: true, mode: 0o755 });
   return files;
 }

@@ -1,13 +1,13 @@
 import { existsSync, mkdirSync, readFileSync } from 'fs';
 import { join } from 'path';
-import { EC2_ADDR } from './fake-cloud';
+import { EC2_ADDR, SSM_ADDR } from './fake-cloud';
 import { MemberImage } from './member-image';
 import { UnitSupervisor } from './units';
-import { CONF_DIR, GatewayEnvKey, RUN_DIR, TenantTableRow } from '../contract';
+import { CONF_DIR, GatewayEnvKey, MEMBER_STATUS_FILE, MemberStatus, parseMemberStatus, RUN_DIR, STATE_DIR, TenantTableRow } from '../contract';
 
-// Per-process mount namespace: the member's own /etc/crossvpc and /run/crossvpc, so
-// the scripts run byte for byte at the paths the user data gives them.
-const MOUNT_WRAPPER = 'R=$1; shift; mount --bind "$R/etc/crossvpc" /etc/crossvpc && mount --bind "$R/run/crossvpc" /run/crossvpc && exec "$@"';
+// Per-process mount namespace: the member's own /etc/crossvpc, /var/lib/crossvpc and
+// /run/crossvpc, so the scripts run byte for byte at the paths the user data gives them.
+const MOUNT_WRAPPER = `R=$1; shift; mount --bind "$R${CONF_DIR}" ${CONF_DIR} && mount --bind "$R${STATE_DIR}" ${STATE_DIR} && mount --bind "$R${RUN_DIR}" ${RUN_DIR} && exec "$@"`;
 
 /** What failover, checks and benchmarks may read of a gateway member. */
 export interface GatewayMember {
@@ -16,15 +16,17 @@ export interface GatewayMember {
   readonly member: string;
   /** Its network namespace (the "machine"). */
   readonly ns: string;
-  /** Its disk: /etc/crossvpc and /run/crossvpc under this directory. */
+  /** Its disk: /etc/crossvpc, /var/lib/crossvpc and /run/crossvpc under this directory. */
   readonly root: string;
   readonly env: Readonly<Record<GatewayEnvKey, string>>;
+  /** Its rows of the pair's current document: the NAT ENIs attached to it. */
   readonly tenants: readonly TenantTableRow[];
 }
 
 /**
  * One gateway instance: the image cloud-init left on its disk and its units, run inside
- * its namespace. apply() swaps the image, as a configuration refresh on the instance would.
+ * its namespace. Its user data never changes while it lives (a new one means a new
+ * instance); its tenants change with the document its reconciler follows.
  */
 export class Member implements GatewayMember {
   readonly id: string;
@@ -32,12 +34,14 @@ export class Member implements GatewayMember {
   readonly member: string;
   readonly root: string;
   readonly units: UnitSupervisor;
+  private rows: readonly TenantTableRow[];
 
-  constructor(private current: MemberImage, readonly ns: string) {
+  constructor(private readonly current: MemberImage, readonly ns: string) {
     this.id = current.id;
     this.pair = current.pair;
     this.member = current.member;
     this.root = current.root;
+    this.rows = current.tenants;
     this.units = new UnitSupervisor({ id: this.id, argv: (cmd) => this.argv(cmd), env: unitEnv(), logDir: join(this.root, 'run/crossvpc') });
   }
 
@@ -50,25 +54,30 @@ export class Member implements GatewayMember {
   }
 
   get tenants(): readonly TenantTableRow[] {
-    return this.current.tenants;
+    return this.rows;
   }
 
-  /** A new image for the same member (same id and disk): its files are already written. */
-  reimage(next: MemberImage): void {
-    if (next.id !== this.id) throw new Error(`cannot reimage ${this.id} with ${next.id}`);
-    this.current = next;
+  /** The member's rows of a new document: what Terraform attaches to it. */
+  setTenants(rows: readonly TenantTableRow[]): void {
+    this.rows = rows;
   }
 
   /** Start the enabled units in runcmd's order. */
   async boot(): Promise<void> {
     // Empty mount points for the bind mounts; they stay, as other runs on this host may use them.
-    for (const dir of [CONF_DIR, RUN_DIR]) if (!existsSync(dir)) mkdirSync(dir, { recursive: true });
+    for (const dir of [CONF_DIR, STATE_DIR, RUN_DIR]) if (!existsSync(dir)) mkdirSync(dir, { recursive: true });
     await this.units.start(this.current.units);
   }
 
-  /** Re-run the (idempotent) oneshot data-plane unit after new files were written. */
-  async rerunOneshots(): Promise<void> {
-    for (const u of this.current.units.filter((x) => x.oneshot)) await this.units.runOneshot(u);
+  /** What the reconciler last reported (STATE_DIR/status), or undefined before its first attempt. */
+  status(): MemberStatus | undefined {
+    let text: string;
+    try {
+      text = readFileSync(join(this.root, STATE_DIR, MEMBER_STATUS_FILE), 'utf8');
+    } catch {
+      return undefined;
+    }
+    return parseMemberStatus(text);
   }
 
   vrrpState(): string {
@@ -84,7 +93,7 @@ export class Member implements GatewayMember {
   }
 }
 
-/** The only difference from a real instance's environment: the EC2 endpoint is the emulated one (plain HTTP). */
+/** The only difference from a real instance's environment: the EC2 and SSM endpoints are the emulated ones (plain HTTP). */
 function unitEnv(): NodeJS.ProcessEnv {
-  return { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C', EC2_ENDPOINT: `http://${EC2_ADDR}` };
+  return { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C', EC2_ENDPOINT: `http://${EC2_ADDR}`, SSM_ENDPOINT: `http://${SSM_ADDR}` };
 }

@@ -2,7 +2,7 @@ import { readFileSync } from 'fs';
 import { parse } from 'yaml';
 import { AGENT_CONFIG_KEY } from '../contract/agent-config';
 import { cidrHost as cidrhost } from '../contract/ipv4';
-import { unpackUserData } from '../render/user-data';
+import { unpackBase64Gzip, unpackUserData } from '../render/user-data';
 
 export { cidrhost };
 
@@ -18,9 +18,23 @@ export interface PlanMember {
   readonly userData: string;
 }
 
+/** A pair's configuration document as the plan holds it: one aws_ssm_parameter tagged with the pair. */
+export interface PlanParameter {
+  readonly logicalId: string;
+  readonly pair: number;
+  /** The parameter name: a literal in a crossvpc plan. */
+  readonly name: string;
+  readonly type: string;
+  readonly tier: string;
+  /** The document as Terraform holds it (interpolations and `$${` escapes intact): see unpackBase64Gzip. */
+  readonly template: string;
+}
+
 export interface Plan {
   readonly json: any;
   readonly members: PlanMember[];
+  /** The pairs' configuration documents, by pair index order. */
+  readonly parameters: PlanParameter[];
   /** Raw tenants.json of the FunctionVpcLink ConfigMap. */
   readonly agentConfigRaw: string;
 }
@@ -41,7 +55,30 @@ export function readPlan(file: string): Plan {
   members.sort((a, b) => a.pair - b.pair || a.member.localeCompare(b.member));
   const cms = Object.values<any>(json.resource?.kubernetes_config_map_v1 ?? {}).filter((c) => c.data?.[AGENT_CONFIG_KEY]);
   if (cms.length !== 1) throw new Error(`${file}: expected one ConfigMap with tenants.json (FunctionVpcLink), found ${cms.length}`);
-  return { json, members, agentConfigRaw: cms[0].data[AGENT_CONFIG_KEY] };
+  return { json, members, parameters: readParameters(json, file), agentConfigRaw: cms[0].data[AGENT_CONFIG_KEY] };
+}
+
+/** Every aws_ssm_parameter tagged crossvpc:pair, checked as SSM and the members would check it. */
+function readParameters(json: any, file: string): PlanParameter[] {
+  const out: PlanParameter[] = [];
+  for (const [logicalId, p] of Object.entries<any>(json.resource?.aws_ssm_parameter ?? {})) {
+    const tag = p.tags?.['crossvpc:pair'];
+    if (tag === undefined) continue;
+    const where = `${file}: aws_ssm_parameter.${logicalId}`;
+    const pair = Number(tag);
+    if (!/^\d+$/.test(String(tag))) throw new Error(`${where}: tag crossvpc:pair ${JSON.stringify(tag)} is not a pair index`);
+    if (typeof p.name !== 'string' || !p.name || p.name.includes('${')) throw new Error(`${where}: name ${JSON.stringify(p.name)} is not a literal; members find their document by that name`);
+    if (typeof p.insecure_value !== 'string') throw new Error(`${where}: no insecure_value; the document must be readable without decryption (type String)`);
+    let template: string;
+    try {
+      template = unpackBase64Gzip(p.insecure_value);
+    } catch (e) {
+      throw new Error(`${where}: insecure_value: ${(e as Error).message}`);
+    }
+    if (out.some((o) => o.pair === pair)) throw new Error(`${where}: pair ${pair} already has a document (aws_ssm_parameter.${out.find((o) => o.pair === pair)!.logicalId})`);
+    out.push({ logicalId, pair, name: p.name, type: String(p.type ?? ''), tier: String(p.tier ?? 'Standard'), template });
+  }
+  return out.sort((a, b) => a.pair - b.pair);
 }
 
 function userDataOf(inst: any, logicalId: string): string {

@@ -21,7 +21,8 @@ export function formatMatrix(r: MatrixResult, pods: readonly Pod[]): string {
   const lines = ['', `${'pod \\ tenant'.padEnd(w)}${r.tenants.map((t) => t.padEnd(cw)).join('')}expected`];
   for (const p of pods) {
     const got = r.reached[p.name] ?? [];
-    lines.push(`${p.name.padEnd(w)}${r.tenants.map((t) => (got.includes(t) ? 'REACHED' : '-').padEnd(cw)).join('')}${p.tenant ?? 'none'}`);
+    const expected = p.tenant && r.tenants.includes(p.tenant) ? p.tenant : p.tenant ? `none (${p.tenant} is not in the plan)` : 'none';
+    lines.push(`${p.name.padEnd(w)}${r.tenants.map((t) => (got.includes(t) ? 'REACHED' : '-').padEnd(cw)).join('')}${expected}`);
   }
   lines.push('');
   for (const c of r.checks) lines.push(`${c.pass ? 'PASS' : 'FAIL'}  ${c.name} (${c.detail})`);

@@ -1,5 +1,6 @@
 import { createHash } from 'crypto';
 import { intToIpv4, requireIpv4 } from '../contract/ipv4';
+import { ACCOUNT, eniArn, REGION, ssmParameterArn } from './cloud-api';
 import { cidrhost, evaluate, Plan } from './plan';
 
 /**
@@ -33,6 +34,14 @@ export interface StandIns {
   probe(tenant: string): ProbePlacement;
   /** Stand-in CIDR of a subnet id of the plan. */
   subnet(id: string): string;
+  /** What a later plan of the same run must keep: a subnet's CIDR and an ENI's address never change once created. */
+  readonly placed: PlacedStandIns;
+}
+
+/** Subnet id -> CIDR, ENI logical id -> private IP, as a running emulation has them. */
+export interface PlacedStandIns {
+  readonly subnets: ReadonlyMap<string, string>;
+  readonly eniIps: ReadonlyMap<string, string>;
 }
 
 export interface ProbePlacement {
@@ -91,7 +100,12 @@ export function tenantSubnets(tenant: string, dests: string[], k: number): strin
   return out;
 }
 
-export function buildStandIns(plan: Plan, tenantCidrs: Record<string, string[]>): StandIns {
+/**
+ * `previous`: the stand-ins of the plan already running. Subnets and ENIs both plans hold keep
+ * their CIDR and address (in AWS neither changes after creation, whatever the new plan's
+ * tenant destinations say); only new ones are placed by the rules above, around them.
+ */
+export function buildStandIns(plan: Plan, tenantCidrs: Record<string, string[]>, previous?: PlacedStandIns): StandIns {
   const json = plan.json;
   const enis: Record<string, any> = json.resource?.aws_network_interface ?? {};
   const subnets: Record<string, any> = json.data?.aws_subnet ?? {};
@@ -117,23 +131,53 @@ export function buildStandIns(plan: Plan, tenantCidrs: Record<string, string[]>)
     const tags = [...new Set(users.map((e) => e.tags?.['crossvpc:tenant']).filter(Boolean))] as string[];
     for (const t of tags) tenantSubnetIds.set(t, [...(tenantSubnetIds.get(t) ?? []), id]);
     if (tags.length) subnetTenant.set(id, tags[0]);
-    else subnetCidr.set(id, lastSlash24(functionCidr, fnTop++, `function VPC range ${functionCidr}`));
+  }
+  // Subnets the running emulation already has keep their CIDR.
+  for (const id of subnetIds) {
+    const kept = previous?.subnets.get(id);
+    if (kept) subnetCidr.set(id, kept);
+  }
+  // Each VPC has its own address space: tenants' subnets may coincide, a VPC's own may not.
+  const takenIn = (tenant: string | undefined) => new Set(subnetIds.filter((s) => subnetTenant.get(s) === tenant && subnetCidr.has(s)).map((s) => subnetCidr.get(s)!));
+  for (const id of subnetIds) {
+    if (subnetTenant.has(id) || subnetCidr.has(id)) continue;
+    let c = lastSlash24(functionCidr, fnTop++, `function VPC range ${functionCidr}`);
+    while (takenIn(undefined).has(c)) c = lastSlash24(functionCidr, fnTop++, `function VPC range ${functionCidr}`);
+    subnetCidr.set(id, c);
   }
   const placedFor = new Set<string>();
   for (const id of subnetIds) {
     const tenant = subnetTenant.get(id);
     if (!tenant || placedFor.has(tenant)) continue;
     placedFor.add(tenant);
+    const fresh = subnetIds.filter((s) => subnetTenant.get(s) === tenant && !subnetCidr.has(s));
+    if (!fresh.length) continue;
     const own = subnetIds.filter((s) => subnetTenant.get(s) === tenant);
-    tenantSubnets(tenant, destsOf(tenant), own.length).forEach((c, i) => subnetCidr.set(own[i], c));
+    const candidates = tenantSubnets(tenant, destsOf(tenant), own.length).filter((c) => !takenIn(tenant).has(c));
+    if (candidates.length < fresh.length) throw new Error(`tenant ${tenant}: no room for ${fresh.length} new stand-in subnet(s) beside the ones it already has (${own.filter((s) => subnetCidr.has(s)).map((s) => subnetCidr.get(s)).join(', ')})`);
+    fresh.forEach((s, i) => subnetCidr.set(s, candidates[i]));
   }
   const nodeSubnet = firstSlash24(functionCidr, 1);
 
-  const eniIndex = new Map<string, number>();
-  for (const id of subnetIds) {
-    Object.keys(enis).filter((k) => enis[k].subnet_id === id).sort().forEach((k, i) => eniIndex.set(k, i));
-  }
   const eniBase = (cidr: string) => (block(cidr).len <= 24 ? 10 : 4);
+  // ENI addresses: kept ones stay, new ones take the lowest free host from the base up, in logical-id order.
+  const eniIp = new Map<string, string>();
+  for (const id of subnetIds) {
+    const cidr = subnetCidr.get(id)!;
+    const keys = Object.keys(enis).filter((k) => enis[k].subnet_id === id).sort();
+    for (const k of keys) {
+      const kept = previous?.eniIps.get(k);
+      if (kept && contains(block(cidr), ipInt(kept))) eniIp.set(k, kept);
+    }
+    const used = new Set(keys.map((k) => eniIp.get(k)).filter(Boolean));
+    let host = eniBase(cidr);
+    for (const k of keys.filter((x) => !eniIp.has(x))) {
+      while (used.has(cidrhost(cidr, host))) host++;
+      if (host >= block(cidr).size - 1) throw new Error(`${subnetTenant.has(id) ? `tenant ${subnetTenant.get(id)}` : 'function VPC'}: the stand-in subnet ${cidr} of ${id} is too small for its ENIs`);
+      eniIp.set(k, cidrhost(cidr, host));
+      used.add(cidrhost(cidr, host));
+    }
+  }
 
   const resolve = (ref: string): string => {
     const parts = ref.split('.');
@@ -149,17 +193,34 @@ export function buildStandIns(plan: Plan, tenantCidrs: Record<string, string[]>)
       if (!eni) throw new Error(`unknown resource ${ref}`);
       const h = digest(parts[1]);
       switch (parts[2]) {
-        case 'private_ip': {
-          const cidr = subnetCidr.get(String(eni.subnet_id))!;
-          return cidrhost(cidr, eniBase(cidr) + eniIndex.get(parts[1])!);
-        }
+        case 'private_ip':
+          return eniIp.get(parts[1])!;
         case 'id':
           return `eni-${h.toString('hex').slice(0, 17)}`;
+        case 'arn':
+          return eniArn(`eni-${h.toString('hex').slice(0, 17)}`);
         case 'mac_address':
           return ['02', ...[...h.subarray(0, 5)].map((b) => b.toString(16).padStart(2, '0'))].join(':');
         default:
           break;
       }
+    }
+    if (parts[0] === 'aws_ssm_parameter' && parts.length === 3) {
+      const p = json.resource?.aws_ssm_parameter?.[parts[1]];
+      if (!p) throw new Error(`unknown resource ${ref}`);
+      if (typeof p.name !== 'string' || p.name.includes('${')) throw new Error(`${ref}: the parameter name is not a literal`);
+      if (parts[2] === 'name' || parts[2] === 'id') return p.name;
+      if (parts[2] === 'arn') return ssmParameterArn(p.name);
+    }
+    // The emulated account: its region, account id and partition.
+    if (parts[0] === 'data' && parts.length === 4) {
+      const known: Record<string, Record<string, string>> = {
+        aws_region: { name: REGION, region: REGION, id: REGION },
+        aws_caller_identity: { account_id: ACCOUNT, id: ACCOUNT },
+        aws_partition: { partition: 'aws', dns_suffix: 'amazonaws.com', id: 'aws' },
+      };
+      const v = known[parts[1]]?.[parts[3]];
+      if (v !== undefined && json.data?.[parts[1]]?.[parts[2]] !== undefined) return v;
     }
     throw new Error(`the emulator has no stand-in for ${ref}`);
   };
@@ -185,9 +246,7 @@ export function buildStandIns(plan: Plan, tenantCidrs: Record<string, string[]>)
   };
   for (const id of subnetIds) {
     claim(id, ranged(id, 1, 'router (host 1)'), 'router');
-    for (const k of Object.keys(enis).filter((e) => enis[e].subnet_id === id).sort()) {
-      claim(id, ranged(id, eniBase(subnetCidr.get(id)!) + eniIndex.get(k)!, `ENI ${k}`), `ENI ${k}`);
-    }
+    for (const k of Object.keys(enis).filter((e) => enis[e].subnet_id === id).sort()) claim(id, eniIp.get(k)!, `ENI ${k}`);
   }
   for (const [k, r] of Object.entries(reservations)) {
     const id = String(r.subnet_id);
@@ -229,5 +288,6 @@ export function buildStandIns(plan: Plan, tenantCidrs: Record<string, string[]>)
     if (!c) throw new Error(`subnet ${id} holds no ENI of this plan`);
     return c;
   };
-  return { resolve, functionCidr, nodeSubnet, router: (s) => cidrhost(s, 1), probe, subnet };
+  const placed: PlacedStandIns = { subnets: new Map(subnetCidr), eniIps: new Map(eniIp) };
+  return { resolve, functionCidr, nodeSubnet, router: (s) => cidrhost(s, 1), probe, subnet, placed };
 }

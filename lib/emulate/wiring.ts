@@ -1,6 +1,7 @@
-import { existsSync, readFileSync, writeFileSync } from 'fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'fs';
 import { join } from 'path';
-import { EC2_ADDR, IMDS_ADDR } from './fake-cloud';
+import { CloudIdentity, SsmStore } from './cloud-api';
+import { EC2_ADDR, IMDS_ADDR, SSM_ADDR } from './fake-cloud';
 import { GatewayMember } from './member';
 import { cidrhost } from './plan';
 import { ProbePlacement } from './standins';
@@ -14,6 +15,18 @@ export const VPC_MTU = 9001;
 const UNASSIGNED_MAC = '00:00:5e:00:53:00';
 /** A pod's default gateway, answered by proxy ARP on its node's veth (routed CNIs do this). */
 const POD_GATEWAY = '169.254.1.1';
+/** The cloud APIs' addresses, routed into every member over its imds link. */
+const CLOUD_ADDRS = [IMDS_ADDR, EC2_ADDR, SSM_ADDR];
+/** A member's own address on its link to the cloud; the emulated IMDS tells members apart by it. */
+export const memberLinkAddr = (slot: number) => `169.254.170.${slot}`;
+
+export interface CloudCall { at: number; service?: string; action: string; member?: string; eni?: string; ip?: string; name?: string; version?: number; result: string }
+
+/** Readers (the fake cloud) never see a half-written file. */
+function writeAtomic(file: string, text: string): void {
+  writeFileSync(`${file}.tmp`, text);
+  renameSync(`${file}.tmp`, file);
+}
 
 const slash24 = (ip: string) => `${ip.split('.').slice(0, 3).join('.')}.0/24`;
 
@@ -23,6 +36,8 @@ export interface TenantVpc {
   /** Service namespace, or undefined for tenants that get no Redis (benchmarks with many tenants). */
   readonly svc?: string;
   readonly probe?: string;
+  /** Earlier services of the tenant, on destinations an edit took away (they keep running: the old destination must be refused). */
+  readonly former: ReadonlyArray<{ readonly svc: string; readonly probe: string }>;
 }
 
 /**
@@ -67,19 +82,28 @@ export class Wiring {
     this.topo.bridge(this.topo.addNs('fab'), 'br0', VPC_MTU);
   }
 
-  /** The emulated EC2 API and IMDS, on link-local addresses every member reaches through its imds link. */
+  /** The emulated IMDS, EC2 and SSM APIs, on link-local addresses every member reaches through its imds link. */
   cloud(): void {
     const cloud = this.topo.addNs('cloud');
     this.topo.bridge(cloud, 'br0', 1500);
-    this.topo.exec(cloud, 'ip', ['addr', 'add', `${IMDS_ADDR}/16`, 'dev', 'br0']);
-    this.topo.exec(cloud, 'ip', ['addr', 'add', `${EC2_ADDR}/16`, 'dev', 'br0']);
+    for (const a of CLOUD_ADDRS) this.topo.exec(cloud, 'ip', ['addr', 'add', `${a}/16`, 'dev', 'br0']);
     writeFileSync(this.enisFile, '{}');
+    writeFileSync(this.identitiesFile, '{}', { mode: 0o600 });
+    writeFileSync(this.ssmFile, '{}');
     const script = compiled('dist/lib/emulate/fake-cloud.js');
-    spawnLogged('ip', ['netns', 'exec', cloud, process.execPath, script, this.enisFile, this.cloudLog], join(this.runDir, 'cloud.out'));
+    spawnLogged('ip', ['netns', 'exec', cloud, process.execPath, script, this.enisFile, this.identitiesFile, this.ssmFile, this.cloudLog], join(this.runDir, 'cloud.out'));
   }
 
   private get enisFile(): string {
     return join(this.runDir, 'cloud-enis.json');
+  }
+
+  private get identitiesFile(): string {
+    return join(this.runDir, 'cloud-identities.json');
+  }
+
+  private get ssmFile(): string {
+    return join(this.runDir, 'ssm-parameters.json');
   }
 
   private get cloudLog(): string {
@@ -87,9 +111,32 @@ export class Wiring {
   }
 
   /** The cloud's API calls so far (what the gateways asked, signed or not). */
-  cloudCalls(): Array<{ at: number; action: string; eni: string; ip: string; result: string }> {
+  cloudCalls(): CloudCall[] {
     if (!existsSync(this.cloudLog)) return [];
     return readFileSync(this.cloudLog, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  }
+
+  /** The credentials and role the emulated IMDS gives the member at link-local slot `slot`. */
+  setIdentity(slot: number, identity: CloudIdentity): void {
+    const all = JSON.parse(readFileSync(this.identitiesFile, 'utf8'));
+    all[memberLinkAddr(slot)] = identity;
+    writeAtomic(this.identitiesFile, JSON.stringify(all, null, 2));
+  }
+
+  /** The parameter's value and version as the emulated SSM serves it now. */
+  parameter(name: string): { value: string; version: number } | undefined {
+    return (JSON.parse(readFileSync(this.ssmFile, 'utf8')) as SsmStore)[name];
+  }
+
+  /** PutParameter as Terraform does it: a new value gets the next version; the same value changes nothing. */
+  putParameter(name: string, value: string, type = 'String'): { version: number; changed: boolean } {
+    const store = JSON.parse(readFileSync(this.ssmFile, 'utf8')) as SsmStore;
+    const have = store[name];
+    if (have?.value === value) return { version: have.version, changed: false };
+    const version = (have?.version ?? 0) + 1;
+    store[name] = { value, version, lastModified: Math.floor(Date.now() / 1000), type };
+    writeAtomic(this.ssmFile, JSON.stringify(store, null, 2));
+    return { version, changed: true };
   }
 
   /** A VPC router (host 1) for a subnet on a fabric bridge. */
@@ -110,26 +157,37 @@ export class Wiring {
   /** A tenant's VPC fabric; with a probe placement, also its service namespace running Redis there. */
   addTenant(name: string, probe?: ProbePlacement): TenantVpc {
     const have = this.tenantVpcs.get(name);
-    if (have) return have;
+    if (have) return probe ? this.addService(name, probe) : have;
     const fab = this.topo.addNs(`t-${name}`);
     this.topo.bridge(fab, 'br0', VPC_MTU);
-    if (!probe) {
-      this.tenantVpcs.set(name, { fab });
-      return { fab };
-    }
-    const svc = this.topo.addNs(`s-${name}`);
+    this.tenantVpcs.set(name, { fab, former: [] });
+    return probe ? this.addService(name, probe) : this.tenantVpcs.get(name)!;
+  }
+
+  /**
+   * The tenant's Redis at a probe placement; a new placement (an edit moved the tenant's first
+   * destination) starts a second service there and keeps the first as `former`.
+   */
+  addService(name: string, probe: ProbePlacement): TenantVpc {
+    const vpc = this.tenantVpcs.get(name);
+    if (!vpc) throw new Error(`tenant ${name} has no VPC fabric in this run`);
+    if (vpc.probe === probe.ip) return vpc;
+    const k = vpc.former.length + (vpc.svc ? 1 : 0);
+    const svc = this.topo.addNs(k ? `s-${name}-${k}` : `s-${name}`);
+    const port = k ? `svc${k}` : 'svc';
     // On an allowed destination: in a stand-in subnet, a service /24, or a /32 the fabric routes to.
     const { ip, net, prefix } = probe;
-    this.topo.link(svc, 'eth0', fab, 'svc', { mtu: VPC_MTU });
-    this.topo.enslave(fab, 'svc', 'br0');
+    const { fab } = vpc;
+    this.topo.link(svc, 'eth0', fab, port, { mtu: VPC_MTU });
+    this.topo.enslave(fab, port, 'br0');
     this.routerOn(fab, net);
     if (prefix === 32) this.topo.exec(fab, 'ip', ['route', 'replace', `${ip}/32`, 'dev', 'br0']);
     this.topo.exec(svc, 'ip', ['addr', 'add', `${ip}/${prefix}`, 'dev', 'eth0']);
     this.topo.exec(svc, 'ip', ['route', 'add', 'default', 'via', cidrhost(net, 1), ...(prefix === 32 ? ['dev', 'eth0', 'onlink'] : [])]);
-    startRedis(this.topo, svc, ip, join(this.runDir, `redis-${name}.log`));
-    const vpc = { fab, svc, probe: ip };
-    this.tenantVpcs.set(name, vpc);
-    return vpc;
+    startRedis(this.topo, svc, ip, join(this.runDir, `redis-${name}${k ? `-${k}` : ''}.log`));
+    const next: TenantVpc = { fab, svc, probe: ip, former: vpc.svc && vpc.probe ? [...vpc.former, { svc: vpc.svc, probe: vpc.probe }] : vpc.former };
+    this.tenantVpcs.set(name, next);
+    return next;
   }
 
   /**
@@ -145,9 +203,9 @@ export class Wiring {
     this.topo.link(ns, 'ens5', fab, m.id, { mtu: VPC_MTU, macA: primaryMac });
     this.topo.link(ns, 'imds', cloud, `c-${m.id}`, { mtu: 1500 });
     this.topo.enslave(cloud, `c-${m.id}`, 'br0');
-    this.topo.exec(ns, 'ip', ['addr', 'add', `169.254.170.${slot}/32`, 'dev', 'imds']);
-    for (const a of [IMDS_ADDR, EC2_ADDR]) this.topo.exec(ns, 'ip', ['route', 'add', `${a}/32`, 'dev', 'imds']);
-    this.topo.exec(cloud, 'ip', ['route', 'replace', `169.254.170.${slot}/32`, 'dev', 'br0']);
+    this.topo.exec(ns, 'ip', ['addr', 'add', `${memberLinkAddr(slot)}/32`, 'dev', 'imds']);
+    for (const a of CLOUD_ADDRS) this.topo.exec(ns, 'ip', ['route', 'add', `${a}/32`, 'dev', 'imds']);
+    this.topo.exec(cloud, 'ip', ['route', 'replace', `${memberLinkAddr(slot)}/32`, 'dev', 'br0']);
     this.topo.enslave(fab, m.id, 'br0');
     this.routerOn(fab, slash24(m.env.SELF_IP));
     this.topo.exec(ns, 'ip', ['addr', 'add', `${m.env.SELF_IP}/24`, 'dev', 'ens5']);
@@ -156,14 +214,41 @@ export class Wiring {
   }
 
   /**
-   * Bring a member's NAT ENIs in line with its tenant rows: attach the new ones, register
-   * them with the cloud and pin their floating IPs unassigned. Extension point for the next
-   * issue: detach (delete the veth, unregister) ENIs whose rows are gone here.
+   * Bring a member's NAT ENIs in line with its tenant rows: attach (hot-plug) the new ones,
+   * register them with the cloud and pin their floating IPs unassigned. `detach` also deletes
+   * the ENIs whose rows are gone, as Terraform destroys a retired tenant's attachment and ENI.
    */
-  syncEnis(m: GatewayMember, primaryMac: string): void {
-    for (const row of m.tenants) this.attachEni(m, row);
+  syncEnis(m: GatewayMember, primaryMac: string, opts: { detach?: boolean } = {}): { attached: string[]; detached: string[] } {
+    const attached = m.tenants.filter((row) => this.attachEni(m, row)).map((r) => r.name);
+    const detached = opts.detach ? this.detachEnis(m) : [];
     this.registerEnis(m, primaryMac);
     this.unassignFloatingIps(m);
+    return { attached, detached };
+  }
+
+  /** Every ENI of the member whose MAC no row names any more: the veth goes (its tenant-side end with it). */
+  private detachEnis(m: GatewayMember): string[] {
+    const wanted = new Set(m.tenants.map((r) => r.eniMac.toLowerCase()));
+    const gone: string[] = [];
+    const enis = JSON.parse(readFileSync(this.enisFile, 'utf8'));
+    for (const [id, info] of Object.entries<any>(enis)) {
+      if (info.member !== m.id || info.primary || wanted.has(String(info.mac).toLowerCase())) continue;
+      const dev = this.devByMac(m.ns, info.mac);
+      if (dev) this.topo.exec(m.ns, 'ip', ['link', 'del', 'dev', dev]);
+      delete enis[id];
+      gone.push(info.tenant ?? id);
+      // The ENI's secondary IPs go with it: the NAT IP is delivered nowhere until the API moves it again.
+      if (info.natIp && !Object.values<any>(enis).some((e) => e.routerNs === info.routerNs && e.natIp === info.natIp)) {
+        this.topo.exec(info.routerNs, 'ip', ['neigh', 'replace', info.natIp, 'lladdr', UNASSIGNED_MAC, 'dev', 'br0', 'nud', 'permanent']);
+      }
+    }
+    writeAtomic(this.enisFile, JSON.stringify(enis, null, 2));
+    return gone;
+  }
+
+  private devByMac(ns: string, mac: string): string | undefined {
+    const line = this.topo.exec(ns, 'ip', ['-o', 'link']).split('\n').find((l) => l.toLowerCase().includes(`link/ether ${mac.toLowerCase()} `));
+    return line?.split(': ')[1]?.split('@')[0];
   }
 
   /** A reboot loses the namespace: remove it and wait until the kernel has let go of its veth peers. */
@@ -173,25 +258,29 @@ export class Wiring {
     for (const t of this.tenantVpcs.values()) this.topo.waitGone(t.fab, m.id);
   }
 
-  /** A NAT ENI: a veth whose tenant end joins the tenant's VPC fabric. The dataplane finds it by MAC. */
-  private attachEni(m: GatewayMember, row: TenantTableRow): void {
+  /** A NAT ENI: a veth whose tenant end joins the tenant's VPC fabric. The dataplane finds it by MAC. False if already attached. */
+  private attachEni(m: GatewayMember, row: TenantTableRow): boolean {
     const { name, eniMac, subnetCidr } = row;
     const dev = `eni${row.vni}`.slice(0, 15);
-    if (this.topo.ok(m.ns, 'ip', ['link', 'show', tenantDev(row.vni)]) || this.topo.exec(m.ns, 'ip', ['-o', 'link']).includes(eniMac)) return;
+    if (this.devByMac(m.ns, eniMac)) return false;
     const t = this.tenantVpcs.get(name);
     if (!t) throw new Error(`tenant ${name} of ${m.id} is missing from the agent tenant table`);
+    if (this.topo.ok(m.ns, 'ip', ['link', 'show', dev]) || this.topo.ok(m.ns, 'ip', ['link', 'show', tenantDev(row.vni)])) {
+      throw new Error(`${m.id}: a device for VNI ${row.vni} is still there while tenant ${name}'s ENI ${eniMac} is attached; detach the old ENI first`);
+    }
     this.topo.link(m.ns, dev, t.fab, m.id, { macA: eniMac, mtu: VPC_MTU });
     this.topo.exec(m.ns, 'ip', ['link', 'set', dev, 'down']);
     this.topo.enslave(t.fab, m.id, 'br0');
     this.routerOn(t.fab, subnetCidr);
+    return true;
   }
 
   /** Tell the emulated cloud which ENI lives where, so AssignPrivateIpAddresses can move IPs onto it. */
   private registerEnis(m: GatewayMember, primaryMac: string): void {
     const enis = JSON.parse(readFileSync(this.enisFile, 'utf8'));
-    enis[m.env.SELF_ENI] = { mac: primaryMac, routerNs: this.fabricNs, routerDev: 'br0' };
-    for (const t of m.tenants) enis[t.eniId] = { mac: t.eniMac, routerNs: this.tenantVpcs.get(t.name)!.fab, routerDev: 'br0' };
-    writeFileSync(this.enisFile, JSON.stringify(enis, null, 2));
+    enis[m.env.SELF_ENI] = { mac: primaryMac, routerNs: this.fabricNs, routerDev: 'br0', member: m.id, primary: true };
+    for (const t of m.tenants) enis[t.eniId] = { mac: t.eniMac, routerNs: this.tenantVpcs.get(t.name)!.fab, routerDev: 'br0', member: m.id, tenant: t.name, natIp: t.natIp };
+    writeAtomic(this.enisFile, JSON.stringify(enis, null, 2));
   }
 
   /** Floating IPs start unassigned: only the API can make the fabric deliver them. */
