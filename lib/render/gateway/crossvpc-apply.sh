@@ -31,6 +31,14 @@ while tenant_next name vni table gateway_mac eni_mac eni_ip subnet_cidr router_i
   listed[$vni]=1
   tn="$TENANT_DEV_PREFIX$vni"
   cx="$TUNNEL_DEV_PREFIX$vni"
+  # A replaced ENI (the tenant moved subnet): the old one still carries the name; set it aside.
+  have=''
+  if read -r have <"/sys/class/net/$tn/address" 2>/dev/null && [ "${have,,}" != "${eni_mac,,}" ]; then
+    log "tenant $name: $tn is ENI $have, the document says $eni_mac; setting the old one aside"
+    ip addr flush dev "$tn"
+    ip link set "$tn" down
+    ip link set "$tn" name "${TENANT_DEV_PREFIX}old$vni" || log "could not rename the old ENI of tenant $name"
+  fi
   if ! ip link show "$tn" >/dev/null 2>&1; then
     dev=$(if_by_mac "$eni_mac")
     if [ -z "$dev" ]; then

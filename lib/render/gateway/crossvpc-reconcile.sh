@@ -94,8 +94,8 @@ install() {
   mv -f "$STATE/incoming/tenants.tsv" "$STATE/tenants.tsv"
 }
 
-apply() {
-  error=$("$CONF/bin/crossvpc-apply" 2>&1 | tee -a "$RUN/apply.log" | tail -n 3) && [ "${PIPESTATUS[0]}" = 0 ]
+apply() { # pipefail: the pipeline fails when crossvpc-apply does
+  error=$("$CONF/bin/crossvpc-apply" 2>&1 | tee -a "$RUN/apply.log" | tail -n 3)
 }
 
 # Any pending tenant's ENI attached since the last apply?
@@ -121,6 +121,7 @@ while true; do
       delay=$((delay * 2 > 60 ? 60 : delay * 2))
     elif [ "$version" = "$applied_version" ] && [ -e "$RUN/dataplane-ready" ]; then
       delay=$CONFIG_POLL_SEC next_fetch=$((SECONDS + delay))
+      pending=$(cat "$RUN/pending" 2>/dev/null) # also what the boot-time apply left
       status unchanged
     elif ! stage; then
       log "version $version refused, keeping version $applied_version: $error"
