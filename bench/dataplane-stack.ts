@@ -18,7 +18,7 @@ export function synthBenchPlan(outdir: string, n: number): string {
   const app = new App({ outdir, stackTraces: false });
   // The example stack with all N tenants on ONE pair: an emulation-only plan (no instance
   // has 256 ENIs), so the EC2 user data ceiling is lifted too.
-  new OverlappingTenantsStack(app, id, { tenants: benchTenants(n), gateway: { tenantsPerMember: n, maxUserDataBytes: 1 << 20 } });
+  new OverlappingTenantsStack(app, id, { tenants: benchTenants(n), gateway: { tenantsPerMember: n, maxConfigDocumentBytes: 1 << 20 } });
   app.synth();
   return join(outdir, 'stacks', id);
 }

@@ -8,7 +8,7 @@ import { AwsProvider } from '@cdktf/provider-aws/lib/provider';
 import { KubernetesProvider } from '@cdktf/provider-kubernetes/lib/provider';
 import { CrossVpcNat, CrossVpcError, FunctionVpcLink, ProxyNodePair, ProxyNodePairOptions } from '../lib';
 import { OverlappingTenantsStack } from '../examples/overlapping-tenants/stack';
-import { asDeployed, expectCrossVpcError, synthExample, synthJson, userDataOf } from './helpers';
+import { asDeployed, documentOf, expectCrossVpcError, synthExample, synthJson, userDataOf } from './helpers';
 import { MAX_USER_DATA_BYTES, packedUserDataBytes } from '../lib/render/user-data';
 
 const gamma = { name: 'gamma', vpcId: 'vpc-0c3c3c3c3c3c3c3c3', subnetId: 'subnet-0c3c3c3c3c3c3c3c3', cidrs: ['172.16.0.0/16'], vni: 1003 };
@@ -35,8 +35,10 @@ describe('example stack', () => {
       expect(i.metadata_options.http_tokens).toBe('required');
       expect(i.placement_group).toMatch(/aws_placement_group/);
       expect(i.ami).toMatch(/data\.aws_ssm_parameter/);
-      expect(i.lifecycle.precondition[0].condition).toMatch(/maximum_network_interfaces >= 3/);
+      expect(i.lifecycle).toEqual({ ignore_changes: ['user_data_base64', 'ami'] });
     }
+    // The ENI-capacity check depends on the tenant count, so it sits on the pair document, never on an instance.
+    expect(Object.values<any>(json.resource.aws_ssm_parameter)[0].lifecycle.precondition[0].condition).toMatch(/maximum_network_interfaces >= 3/);
     expect(out).toHaveResourceWithProperties(Instance, { instance_type: 'c6in.xlarge' });
     expect(Object.values<any>(json.data.aws_ssm_parameter)[0].name).toBe('/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id');
     expect(Object.values<any>(json.resource.aws_placement_group)[0].strategy).toBe('spread');
@@ -63,6 +65,44 @@ describe('example stack', () => {
     expect(doc.statement[0].actions).toEqual(['ec2:AssignPrivateIpAddresses']);
     expect(doc.statement[0].resources).toHaveLength(6);
     for (const r of doc.statement[0].resources) expect(r).toMatch(/^\$\{aws_network_interface\.[^.]+\.arn\}$/);
+  });
+
+  test('pair document: one advanced-tier SSM parameter per pair, readable by exactly that pair\'s role', () => {
+    const json = JSON.parse(out);
+    const params = Object.entries<any>(json.resource.aws_ssm_parameter);
+    expect(params).toHaveLength(1);
+    const [id, p] = params[0];
+    expect(p).toMatchObject({ type: 'String', tier: 'Advanced', data_type: 'text', tags: { 'crossvpc:pair': '0' } });
+    expect(p.name).toMatch(/^\/crossvpc\/pair0-[0-9a-f]{12}$/);
+    expect(p.insecure_value).toMatch(/^\$\{base64gzip\("\{\\"format\\":1,/);
+    // Least privilege: one statement, one action, this parameter's ARN only, attached to this pair's role only.
+    const readers = Object.entries<any>(json.data.aws_iam_policy_document).filter(([, d]) => JSON.stringify(d).includes('ssm:'));
+    expect(readers).toHaveLength(1);
+    expect(readers[0][1].statement).toEqual([{ sid: 'ReadPairDocument', actions: ['ssm:GetParameter'], resources: [`\${aws_ssm_parameter.${id}.arn}`] }]);
+    const policies = Object.values<any>(json.resource.aws_iam_role_policy).filter((r) => r.policy === `\${data.aws_iam_policy_document.${readers[0][0]}.json}`);
+    expect(policies).toHaveLength(1);
+    const role = /aws_iam_role\.([^.]+)\.id/.exec(policies[0].role)![1];
+    const profileRoles = Object.values<any>(json.resource.aws_iam_instance_profile).map((x) => x.role);
+    expect(profileRoles).toEqual([`\${aws_iam_role.${role}.name}`]);
+    // The members' user data names exactly this parameter, and holds no tenant.
+    for (const i of Object.values<any>(json.resource.aws_instance)) {
+      const ud = userDataOf(i);
+      expect(ud).toContain(`CONFIG_PARAMETER='${p.name}'`);
+      expect(ud).not.toMatch(/alpha|beta|path: \/etc\/crossvpc\/(tenants\.tsv|ruleset\.nft)/);
+    }
+    const doc = documentOf(json);
+    expect(JSON.parse(doc).members.a.tenants).toMatch(/^#name\tvni\t/);
+  });
+
+  test('pair document: two pairs, two parameters, each role reads only its own', () => {
+    const json = synthJson({ extraTenants: [{ ...gamma, pair: 1 }], gateway: { pairCount: 2 } });
+    const params = Object.entries<any>(json.resource.aws_ssm_parameter).map(([id, p]) => ({ id, pair: p.tags['crossvpc:pair'], name: p.name }));
+    expect(params.map((p) => p.pair).sort()).toEqual(['0', '1']);
+    expect(new Set(params.map((p) => p.name)).size).toBe(2);
+    const readers = Object.values<any>(json.data.aws_iam_policy_document).filter((d) => JSON.stringify(d).includes('ssm:'));
+    expect(readers.map((d) => d.statement[0].resources).sort()).toEqual(params.map((p) => [`\${aws_ssm_parameter.${p.id}.arn}`]).sort());
+    expect(JSON.parse(documentOf(json, 1)).members.a.tenants).toMatch(/\ngamma\t/);
+    expect(JSON.parse(documentOf(json, 0)).members.a.tenants).not.toMatch(/gamma/);
   });
 
   test('user data: references resolve in Terraform, literal ${ is escaped', () => {
@@ -216,8 +256,8 @@ describe('stability', () => {
     for (const [name, cfg] of Object.entries<any>(json.output ?? {})) m.set(`output.${name}`, JSON.stringify(cfg));
     return m;
   }
-  // Resources whose content legitimately lists all tenants of the pair.
-  const sharedByPair = /aws_instance|MoveFloatingIps|kubernetes_config_map_v1/;
+  // Resources whose content legitimately lists all tenants of the pair (never an instance: user data is constant).
+  const sharedByPair = /ConfigDocument|MoveFloatingIps|kubernetes_config_map_v1/;
 
   test('adding a tenant changes no other tenant\'s resources, addresses or VNI', () => {
     const before = flat(synthJson({ outputs: true }));
@@ -229,6 +269,7 @@ describe('stability', () => {
     const added = [...after.keys()].filter((k) => !before.has(k));
     expect(removed).toEqual([]);
     expect(changed.filter((k) => !sharedByPair.test(k))).toEqual([]);
+    expect(changed.some((k) => k.includes('aws_ssm_parameter'))).toBe(true);
     expect(added.length).toBeGreaterThan(0);
     expect(added.every((k) => k.includes('gamma'))).toBe(true);
   });
@@ -252,11 +293,11 @@ describe('stability', () => {
     expect(removed.length).toBeGreaterThan(0);
     expect(removed.every((k) => k.includes('alpha'))).toBe(true);
     expect(changed.filter((k) => !sharedByPair.test(k))).toEqual([]);
-    // The pair-wide files still carry beta and gamma exactly as before.
+    // The pair document still carries beta and gamma exactly as before.
     const b = synthJson({ tenants: base.map((t) => (t.name === 'alpha' ? { ...t, retired: true } : t)) });
-    const ud = userDataOf(Object.values<any>(b.resource.aws_instance)[0]);
-    expect(ud).toMatch(/beta\t\d+\t/);
-    expect(ud).not.toMatch(/alpha\t/);
+    const doc = documentOf(b);
+    expect(doc).toMatch(/beta\\t\d+\\t/);
+    expect(doc).not.toMatch(/alpha\\t/);
   });
 });
 
@@ -308,6 +349,29 @@ describe('construct errors name the construct path', () => {
     const c = Object.values<any>(JSON.parse(Testing.synth(s)).resource.kubernetes_daemon_set_v1)[0].spec.template.spec.container[0];
     expect(c.args.slice(-2)).toEqual(['--metrics-addr', ':${var.port}']);
     expect(c.port[0]).toMatchObject({ container_port: '${var.port}', host_port: '${var.port}' });
+  });
+});
+
+describe('pair document limits and options', () => {
+  const many = (k: number) => Array.from({ length: k }, (_, i) => ({ name: `t${i}`, vpcId: `vpc-t${i}`, subnetId: `subnet-t${i}`, cidrs: [`10.${100 + (i % 100)}.0.0/16`], vni: 3000 + i }));
+  test('a document over SSM\'s 8 KB is refused at synth, naming the pair, its size and the fix', () => {
+    expectCrossVpcError(() => synthJson({ extraTenants: many(60), gateway: { tenantsPerMember: 62, maxUserDataBytes: 1 << 20 } }),
+      [/invalid tenants/, /configuration document is about \d+ bytes after gzip and base64, over the 8192-byte limit/, /lower gateway\.tenantsPerMember/]);
+    // Raised for emulation only, it synthesizes; user data stays far below 16 KB whatever the tenants.
+    const json = synthJson({ extraTenants: many(60), gateway: { tenantsPerMember: 62, maxConfigDocumentBytes: 1 << 20 } });
+    for (const i of Object.values<any>(json.resource.aws_instance)) expect(packedUserDataBytes(asDeployed(userDataOf(i)))).toBeLessThan(MAX_USER_DATA_BYTES * 0.8);
+  });
+  test('configPollIntervalSec is an integer of 1..300 seconds', () => {
+    for (const bad of [0, 301, 2.5]) {
+      expectCrossVpcError(() => synthJson({ gateway: { configPollIntervalSec: bad } }), [new RegExp(`invalid configPollIntervalSec = ${bad}`), /integer from 1 to 300/]);
+    }
+    expect(userDataOf(Object.values<any>(synthJson({ gateway: { configPollIntervalSec: 30 } }).resource.aws_instance)[0])).toContain("CONFIG_POLL_SEC='30'");
+  });
+  test('adding, editing or retiring tenants never changes any member\'s user data or AMI', () => {
+    const members = (json: any) => Object.values<any>(json.resource.aws_instance).map((i) => ({ ud: i.user_data_base64, ami: i.ami }));
+    const base = members(synthJson({}));
+    expect(members(synthJson({ extraTenants: [gamma] }))).toEqual(base);
+    expect(members(synthJson({ extraTenants: [{ ...gamma, cidrs: ['192.168.0.0/16'] }] }))).toEqual(base);
   });
 });
 
@@ -371,7 +435,7 @@ test('rollingUpdate can name a different member per pair', () => {
   expect(rolled.sort()).toEqual(['0b', '1a']);
 });
 
-test('user data over EC2\'s 16 KB (gzipped) is refused at synth, naming the fix', () => {
+test('a pair document over SSM\'s 8 KB is refused at synth, naming the fix', () => {
   const app = Testing.app();
   const s = new TerraformStack(app, 'S');
   new AwsProvider(s, 'aws', { region: 'eu-west-1' });
@@ -379,7 +443,7 @@ test('user data over EC2\'s 16 KB (gzipped) is refused at synth, naming the fix'
     functionVpc: { vpcId: 'vpc-f', nodeSubnetIds: ['subnet-n'], vpcCidr: '10.0.0.0/16' },
     gateway: { subnetId: 'subnet-g', instanceType: 'x.huge', tenantsPerMember: 300 },
     tenants: Array.from({ length: 300 }, (_, i) => ({ name: `t${i}`, vpcId: `vpc-${i}`, subnetId: `subnet-${i}`, cidrs: ['172.16.0.0/16'], vni: i + 1 })),
-  })).toThrow(/S\/Nat\/Pair0: invalid tenants = .*gzipped user data is about \d+ bytes, over the 16384-byte limit.*Fix: lower gateway.tenantsPerMember/);
+  })).toThrow(/S\/Nat\/Pair0: invalid tenants = .*configuration document is about \d+ bytes after gzip and base64, over the 8192-byte limit.*Fix: lower gateway.tenantsPerMember/);
 });
 
 describe('bad input at synth: constructs', () => {
@@ -455,11 +519,10 @@ describe('bad input at synth: constructs', () => {
       const json = synth(s);
       const ssm = Object.values<any>(json.data.aws_ssm_parameter)[0].name;
       expect(ssm).toMatch(/^\/aws\/service\/canonical\/ubuntu\/server\/24\.04\/stable\/current\/\$\{contains\(data\.aws_ec2_instance_type\.[^.]+\.supported_architectures, "arm64"\) \? "arm64" : "amd64"\}\/hvm/);
-      for (const i of Object.values<any>(json.resource.aws_instance)) {
-        expect(i.instance_type).toBe('${var.type}');
-        expect(i.lifecycle.precondition[0].condition).toMatch(/maximum_network_interfaces >= 2/);
-        expect(i.lifecycle.precondition[0].error_message).not.toContain('TfToken');
-      }
+      for (const i of Object.values<any>(json.resource.aws_instance)) expect(i.instance_type).toBe('${var.type}');
+      const doc = Object.values<any>(json.resource.aws_ssm_parameter)[0];
+      expect(doc.lifecycle.precondition[0].condition).toMatch(/maximum_network_interfaces >= 2/);
+      expect(doc.lifecycle.precondition[0].error_message).not.toContain('TfToken');
     });
   });
 
@@ -545,7 +608,7 @@ describe('bad input at synth: constructs', () => {
   test('every ProxyNodePair option is reachable through CrossVpcNat.gateway', () => {
     const options: Required<ProxyNodePairOptions> = {
       amiId: 'ami-0123456789abcdef0', keyName: 'ops', sshCidrs: ['203.0.113.0/24'], advertIntervalSec: 0.5,
-      connLimitPerTenant: 400_000, conntrackMax: 1_000_000, rollingUpdate: 'b', maxUserDataBytes: 1 << 20,
+      connLimitPerTenant: 400_000, conntrackMax: 1_000_000, rollingUpdate: 'b', maxUserDataBytes: 1 << 20, configPollIntervalSec: 7, maxConfigDocumentBytes: 1 << 20,
     };
     const s = stackIn(Testing.app());
     const nat = new CrossVpcNat(s, 'Nat', { functionVpc: fvp, gateway: { subnetId: 'subnet-g', ...options }, tenants: [alpha] });
@@ -555,7 +618,8 @@ describe('bad input at synth: constructs', () => {
     expect(b.user_data_replace_on_change).toBe(true);
     const ud = userDataOf(b);
     expect(ud).toContain("CONNTRACK_MAX='1000000'");
-    expect(ud).toContain('ct count over 400000');
+    expect(ud).toContain("CONFIG_POLL_SEC='7'");
+    expect(documentOf(JSON.parse(Testing.synth(s)))).toContain('ct count over 400000');
   });
 
   describe('one CrossVpcNat and one FunctionVpcLink per App', () => {

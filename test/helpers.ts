@@ -4,13 +4,20 @@ import { OverlappingTenantsStack, OverlappingTenantsOptions } from '../examples/
 import { CrossVpcError } from '../lib';
 
 import { unescapeTerraformLiteral } from '../lib/render/terraform-escape';
-import { unpackUserData } from '../lib/render/user-data';
+import { unpackBase64Gzip, unpackUserData } from '../lib/render/user-data';
 
 export const IN_CI = process.env.CI === 'true';
 
 /** The user data template of a synthesized aws_instance (unwrapped from base64gzip("...")). */
 export function userDataOf(inst: any): string {
   return unpackUserData(inst.user_data_base64);
+}
+
+/** A pair's configuration document as Terraform holds it: the JSON text, interpolations unresolved. */
+export function documentOf(json: any, pair = 0): string {
+  const p = Object.values<any>(json.resource.aws_ssm_parameter ?? {}).find((x) => x.tags?.['crossvpc:pair'] === String(pair));
+  if (!p) throw new Error(`no configuration document for pair ${pair}`);
+  return unpackBase64Gzip(p.insecure_value);
 }
 
 /** True when `tool` runs; in CI a missing tool is a failure, never a silent skip. */

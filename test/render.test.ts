@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { parse } from 'yaml';
-import { buildCrossVpcModel, buildGatewayMemberSpec, GATEWAY_SCRIPT_NAMES, renderConntrackdConf, renderGatewayFiles, renderGatewayRuleset, renderKeepalivedConf } from './render-fixtures';
+import { buildCrossVpcModel, buildGatewayMemberSpec, GATEWAY_SCRIPT_NAMES, parsePairDocument, renderConntrackdConf, renderGatewayFiles, renderGatewayRuleset, renderKeepalivedConf, renderMemberDocument, renderPairDocumentText } from './render-fixtures';
 import { asDeployed, haveTool, isRootLinux, synthJson, userDataOf } from './helpers';
 import { packUserData, unpackUserData } from '../lib/render/user-data';
 
@@ -19,7 +19,7 @@ const tenantBinding = (i: number) => ({ natIp: '172.16.255.254', eniId: `eni-t${
 const spec = buildGatewayMemberSpec(model, 0, 'a', {
   selfIp: '10.0.2.10', peerIp: '10.0.2.11', selfEniId: 'eni-self', haVip: '10.0.2.254',
   tenants: { alpha: tenantBinding(1), beta: tenantBinding(2) },
-}, { advertIntervalSec: 0.5, connLimitPerTenant: 65536 });
+}, { advertIntervalSec: 0.5, connLimitPerTenant: 65536, configParameter: '/crossvpc/pair0-test', configPollSec: 5 });
 const files = renderGatewayFiles(spec, { conntrackMax: 262144 });
 const dir = mkdtempSync(join(tmpdir(), 'crossvpc-render-'));
 
@@ -32,7 +32,28 @@ describe('rendered gateway artifacts (snapshots as plain text)', () => {
   });
   test('shell library and tenant table', () => {
     expect(files.find((f) => f.path === '/etc/crossvpc/crossvpc-lib.sh')!.content).toMatchSnapshot();
-    expect(files.find((f) => f.path === '/etc/crossvpc/tenants.tsv')!.content).toMatchSnapshot();
+    expect(renderMemberDocument(spec).tenants).toMatchSnapshot();
+  });
+  test('user data holds no tenant: the same files whatever the tenants', () => {
+    const alone = buildGatewayMemberSpec(model, 0, 'a', {
+      selfIp: '10.0.2.10', peerIp: '10.0.2.11', selfEniId: 'eni-self', haVip: '10.0.2.254', tenants: { alpha: tenantBinding(1), beta: tenantBinding(2) },
+    }, { advertIntervalSec: 0.5, connLimitPerTenant: 65536, configParameter: '/crossvpc/pair0-test', configPollSec: 5 });
+    const fewer = { ...alone, tenants: alone.tenants.slice(0, 1) };
+    expect(renderGatewayFiles(fewer, { conntrackMax: 262144 })).toEqual(files);
+    expect(files.map((f) => f.path)).not.toContain('/etc/crossvpc/tenants.tsv');
+    expect(files.find((f) => f.path.endsWith('gateway.env'))!.content).toContain("CONFIG_PARAMETER='/crossvpc/pair0-test'");
+  });
+  test('the pair document holds both members\' tenant tables and rulesets, and parses back', () => {
+    const b = { ...spec, member: 'b' as const, selfIp: spec.peerIp, peerIp: spec.selfIp };
+    const text = renderPairDocumentText(spec, b);
+    const doc = parsePairDocument(text, 0);
+    expect(doc.rows.a.map((r) => r.name)).toEqual(['alpha', 'beta']);
+    expect(doc.members.a.ruleset).toBe(renderGatewayRuleset(spec));
+    expect(doc.members.b.ruleset).toContain('ip saddr != 10.0.2.10 counter name not_from_peer drop');
+    expect(renderPairDocumentText(spec, b)).toBe(text);
+    expect(() => parsePairDocument(text, 1)).toThrow(/it is pair 0's, expected pair 1's/);
+    expect(() => parsePairDocument(text.replace('"format":1', '"format":2'))).toThrow(/format 2, expected 1/);
+    expect(() => renderPairDocumentText(b, spec)).toThrow(/member a then member b/);
   });
   test('identical NAT IPs of two tenants stay apart by zone', () => {
     const rules = renderGatewayRuleset(spec);
@@ -95,14 +116,14 @@ describe('GRE (checked statically: this kernel has no GRE)', () => {
   });
   const greSpec = buildGatewayMemberSpec(gre, 0, 'a', {
     selfIp: '10.0.2.10', peerIp: '10.0.2.11', selfEniId: 'eni-self', haVip: '10.0.2.254', tenants: { alpha: tenantBinding(1) },
-  }, { advertIntervalSec: 0.5, connLimitPerTenant: 65536 });
+  }, { advertIntervalSec: 0.5, connLimitPerTenant: 65536, configParameter: '/crossvpc/pair0-test', configPollSec: 5 });
   const greFiles = renderGatewayFiles(greSpec, { conntrackMax: 262144 });
 
   test('keyed GRE costs 28 bytes and the gateway renders NBMA GRE keyed by VNI', () => {
     expect(gre.tunnelMtu).toBe(9001 - 28);
     const env = greFiles.find((f) => f.path.endsWith('gateway.env'))!.content;
     expect(env).toContain("TUNNEL='gre'");
-    const dp = greFiles.find((f) => f.path.endsWith('bin/crossvpc-dataplane'))!.content;
+    const dp = greFiles.find((f) => f.path.endsWith('bin/crossvpc-apply'))!.content;
     expect(dp).toContain('ip link add "$cx" type gre key "$vni" dev "$underlay"');
     expect(renderGatewayRuleset(greSpec)).toContain('ip protocol gre ip saddr != @node_cidrs counter name spoofed_tunnel drop');
   });

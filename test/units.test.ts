@@ -16,13 +16,14 @@ describe('unit parsing', () => {
     const parsed = renderGatewayUnits().map((u) => parseUnit(u.name, u.content));
     expect(parsed.map(({ name, oneshot, restart, restartSecMs }) => ({ name, oneshot, restart, restartSecMs }))).toEqual([
       { name: 'crossvpc-dataplane.service', oneshot: true, restart: 'on-failure', restartSecMs: 5000 },
+      { name: 'crossvpc-reconcile.service', oneshot: false, restart: 'always', restartSecMs: 2000 },
       { name: 'crossvpc-resolver.service', oneshot: false, restart: 'always', restartSecMs: 1000 },
       { name: 'crossvpc-conntrackd.service', oneshot: false, restart: 'always', restartSecMs: 1000 },
       { name: 'crossvpc-keepalived.service', oneshot: false, restart: 'always', restartSecMs: 1000 },
     ]);
-    expect(parsed[1].exec).toEqual(['/etc/crossvpc/bin/crossvpc-resolver']);
+    expect(parsed[2].exec).toEqual(['/etc/crossvpc/bin/crossvpc-resolver']);
     // Daemons restart for as long as they crash; the oneshot keeps systemd's start limit.
-    expect(parsed.map((u) => u.startLimitIntervalMs)).toEqual([10_000, 0, 0, 0]);
+    expect(parsed.map((u) => u.startLimitIntervalMs)).toEqual([10_000, 0, 0, 0, 0]);
   });
 
   test('keys outside [Service], comments, defaults and later assignments follow systemd', () => {

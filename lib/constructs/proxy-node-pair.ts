@@ -12,6 +12,7 @@ import { Instance } from '@cdktf/provider-aws/lib/instance';
 import { NetworkInterface } from '@cdktf/provider-aws/lib/network-interface';
 import { PlacementGroup } from '@cdktf/provider-aws/lib/placement-group';
 import { SecurityGroup } from '@cdktf/provider-aws/lib/security-group';
+import { SsmParameter } from '@cdktf/provider-aws/lib/ssm-parameter';
 import { VpcSecurityGroupEgressRule } from '@cdktf/provider-aws/lib/vpc-security-group-egress-rule';
 import { VpcSecurityGroupIngressRule } from '@cdktf/provider-aws/lib/vpc-security-group-ingress-rule';
 import { checkConnLimitPerTenant, checkConntrackMax, CrossVpcModel, DEFAULT_CONN_LIMIT_PER_TENANT, DEFAULT_CONNTRACK_MAX, PairModel, ProxyNodePairOptions, VXLAN_PORT } from '../model/crossvpc-model';
@@ -19,9 +20,11 @@ import { CrossVpcError } from '../model/errors';
 import { parseCidr, parseIp } from '../model/cidr';
 import { isUnresolvedValue } from './tokens';
 import { renderCloudConfig } from '../render/cloud-config';
-import { renderGatewayFiles, renderGatewayUnits } from '../render/gateway-files';
-import { buildGatewayMemberSpec, CONNTRACKD_SYNC_PORT, MemberBindings } from '../render/gateway-spec';
-import { MAX_USER_DATA_BYTES, packedUserDataBytes, packUserData } from '../render/user-data';
+import { renderGatewayFiles, renderGatewayUnits, renderPairDocumentText } from '../render/gateway-files';
+import { buildGatewayMemberSpec, CONNTRACKD_SYNC_PORT, GatewayMemberSpec, MemberBindings } from '../render/gateway-spec';
+import { MAX_USER_DATA_BYTES, packBase64Gzip, packedUserDataBytes, packUserData } from '../render/user-data';
+import { SSM_ADVANCED_VALUE_MAX_BYTES } from '../contract/pair-document';
+import { packedDocumentBytes } from '../render/document-size';
 import { AwsConstructProps } from './aws-construct-props';
 import { NatEni } from './nat-eni';
 
@@ -83,6 +86,11 @@ export class ProxyNodePair extends Construct {
   public readonly members: [ProxyMember, ProxyMember];
   /** Floating NAT IP per tenant name (deploy-time unless given). */
   public readonly natIps: Record<string, string>;
+  /**
+   * The pair document: an SSM parameter (advanced tier) holding every tenant-specific file of
+   * both members. Terraform updates it in place; each member's crossvpc-reconcile applies it.
+   */
+  public readonly configDocument: SsmParameter;
 
   constructor(scope: Construct, id: string, props: ProxyNodePairProps) {
     super(scope, id);
@@ -103,6 +111,14 @@ export class ProxyNodePair extends Construct {
     const rolling = typeof spec === 'object' ? spec[props.pairIndex] ?? 'none' : spec;
     if (!['none', 'a', 'b'].includes(rolling)) {
       throw new CrossVpcError({ path: this.node.path, prop: 'rollingUpdate', value: rolling, problem: 'must name at most one member', fix: "use 'none', 'a' or 'b'; roll the standby first, fail over, then roll the other" });
+    }
+    const pollSec = props.configPollIntervalSec ?? 5;
+    if (!isUnresolvedValue(pollSec) && !(Number.isInteger(pollSec) && pollSec >= 1 && pollSec <= 300)) {
+      throw new CrossVpcError({ path: this.node.path, prop: 'configPollIntervalSec', value: pollSec, problem: 'must be an integer from 1 to 300 seconds', fix: 'use 5 (the default): a tenant change is then live within about 7 seconds' });
+    }
+    const maxDocBytes = props.maxConfigDocumentBytes ?? SSM_ADVANCED_VALUE_MAX_BYTES;
+    if (!(Number.isInteger(maxDocBytes) && maxDocBytes > 0)) {
+      throw new CrossVpcError({ path: this.node.path, prop: 'maxConfigDocumentBytes', value: maxDocBytes, problem: 'must be a positive integer', fix: `leave it unset (${SSM_ADVANCED_VALUE_MAX_BYTES}, the SSM advanced tier's limit)` });
     }
     const advert = props.advertIntervalSec ?? 0.3;
     if (!(advert >= 0.01 && advert <= 40)) {
@@ -210,6 +226,7 @@ export class ProxyNodePair extends Construct {
     }
 
     const members = (['a', 'b'] as const).map((m, i) => {
+      // Nothing here may depend on the tenants: a tenant change must leave every instance as it is.
       const instance = new Instance(this, `Member${m.toUpperCase()}`, {
         provider, ami, instanceType: model.instanceType, keyName: props.keyName,
         primaryNetworkInterface: { networkInterfaceId: primaries[i].id },
@@ -220,13 +237,7 @@ export class ProxyNodePair extends Construct {
         // being rolled may take them, so an AMI release (the default AMI follows Canonical's
         // `current` parameter) never replaces both members in one apply.
         userDataReplaceOnChange: rolling === m,
-        lifecycle: {
-          ignoreChanges: rolling === m ? undefined : ['user_data_base64', 'ami'],
-          precondition: [{
-            condition: Op.gte(typeInfo.maximumNetworkInterfaces, pair.tenants.length + 1),
-            errorMessage: `crossvpc pair ${p}: ${typeLabel} takes fewer network interfaces than the ${pair.tenants.length} tenants + 1 primary placed on it; set gateway.tenantsPerMember to the real maximum minus one, or pick a larger type.`,
-          }],
-        },
+        lifecycle: { ignoreChanges: rolling === m ? undefined : ['user_data_base64', 'ami'] },
       });
       return { name: m, instance, primaryEni: primaries[i], natEnis: {} as Record<string, NatEni> };
     }) as [ProxyMember, ProxyMember];
@@ -255,7 +266,8 @@ export class ProxyNodePair extends Construct {
       }).json,
     });
 
-    members.forEach((member, i) => {
+    const configParameter = `/crossvpc/pair${p}-${this.node.addr.slice(0, 12)}`;
+    const specs = members.map((member, i) => {
       const peer = members[1 - i];
       const tenants: MemberBindings['tenants'] = {};
       for (const t of pair.tenants) {
@@ -263,19 +275,54 @@ export class ProxyNodePair extends Construct {
         const cidr = tenantSubnets[t.name].cidrBlock;
         tenants[t.name] = { natIp: this.natIps[t.name], eniId: eni.eniId, eniMac: eni.macAddress, eniIp: eni.privateIp, subnetCidr: cidr, routerIp: Fn.cidrhost(cidr, 1) };
       }
-      const spec = buildGatewayMemberSpec(model, p, member.name, {
+      return buildGatewayMemberSpec(model, p, member.name, {
         selfIp: member.primaryEni.privateIp, peerIp: peer.primaryEni.privateIp, selfEniId: member.primaryEni.id, haVip: this.haVip, tenants,
-      }, { advertIntervalSec: advert, connLimitPerTenant });
-      const files = renderGatewayFiles(spec, { conntrackMax });
+      }, { advertIntervalSec: advert, connLimitPerTenant, configParameter, configPollSec: pollSec });
+    }) as [GatewayMemberSpec, GatewayMemberSpec];
+
+    // Everything tenant-specific lives in the pair document, updated in place on apply.
+    const document = renderPairDocumentText(specs[0], specs[1]);
+    const docBytes = packedDocumentBytes(document);
+    if (docBytes > maxDocBytes) {
+      throw new CrossVpcError({
+        path: this.node.path, prop: 'tenants', value: pair.tenants.map((t) => t.name),
+        problem: `pair ${p}'s configuration document is about ${docBytes} bytes after gzip and base64, over the ${maxDocBytes}-byte limit (SSM's advanced tier holds ${SSM_ADVANCED_VALUE_MAX_BYTES})`,
+        fix: 'lower gateway.tenantsPerMember so fewer tenants share a pair, or give those tenants fewer allowedDestinations',
+      });
+    }
+    this.configDocument = new SsmParameter(this, 'ConfigDocument', {
+      provider, name: configParameter, type: 'String', tier: 'Advanced', dataType: 'text',
+      description: `crossvpc pair ${p} configuration document (base64 gzip JSON); read by the pair's members`,
+      insecureValue: packBase64Gzip(document), tags,
+      // On the document, not the instances: the tenant count changes with every onboarding, and
+      // an instance's configuration must not (it names its members' only replace-free state).
+      lifecycle: {
+        precondition: [{
+          condition: Op.gte(typeInfo.maximumNetworkInterfaces, pair.tenants.length + 1),
+          errorMessage: `crossvpc pair ${p}: ${typeLabel} takes fewer network interfaces than the ${pair.tenants.length} tenants + 1 primary placed on it; set gateway.tenantsPerMember to the real maximum minus one, or pick a larger type.`,
+        }],
+      },
+    });
+    // The members may read exactly this parameter, nothing else in Parameter Store.
+    new IamRolePolicy(this, 'ReadConfigDocument', {
+      provider, role: this.role.id,
+      policy: new DataAwsIamPolicyDocument(this, 'ReadConfigDocumentPolicy', {
+        provider, statement: [{ sid: 'ReadPairDocument', actions: ['ssm:GetParameter'], resources: [this.configDocument.arn] }],
+      }).json,
+    });
+
+    // User data: scripts, units and member settings, constant for the member's life.
+    members.forEach((member, i) => {
+      const files = renderGatewayFiles(specs[i], { conntrackMax });
       const cloudConfig = renderCloudConfig(files, renderGatewayUnits().map((u) => u.name));
       // EC2 takes at most 16 KB of user data; cloud-init reads gzip natively, so it ships compressed.
       const estimate = packedUserDataBytes(cloudConfig);
       const limit = props.maxUserDataBytes ?? MAX_USER_DATA_BYTES;
       if (estimate > limit) {
         throw new CrossVpcError({
-          path: this.node.path, prop: 'tenants', value: pair.tenants.map((t) => t.name),
+          path: this.node.path, prop: 'maxUserDataBytes', value: limit,
           problem: `member ${member.name}'s gzipped user data is about ${estimate} bytes, over the ${limit}-byte limit (EC2 takes ${MAX_USER_DATA_BYTES})`,
-          fix: 'lower gateway.tenantsPerMember so fewer tenants share a pair',
+          fix: `leave maxUserDataBytes unset (${MAX_USER_DATA_BYTES}); user data holds no tenant data, so this limit is reached only when it is lowered`,
         });
       }
       member.instance.userDataBase64 = packUserData(cloudConfig);

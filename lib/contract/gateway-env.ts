@@ -19,16 +19,22 @@ export const GATEWAY_ENV_KEYS = [
   'NODE_CIDRS',
   'CONNTRACK_MAX',
   'IMDS_ENDPOINT',
+  /** The pair document's SSM parameter name: the only tenant-related thing user data holds. */
+  'CONFIG_PARAMETER',
+  /** Seconds between the reconciler's reads of the document. */
+  'CONFIG_POLL_SEC',
+  /** Seconds a listed tenant may lack its devices (an ENI being attached or detached) before it counts as degraded. */
+  'TENANT_GRACE_SEC',
 ] as const;
 
 export type GatewayEnvKey = (typeof GATEWAY_ENV_KEYS)[number];
 export type GatewayEnv = Record<GatewayEnvKey, string | number>;
 
 /**
- * Not in gateway.env: the unit's own environment may set these. Real instances leave
- * EC2_ENDPOINT unset (the regional endpoint); the emulator points it at its fake EC2.
+ * Not in gateway.env: the unit's own environment may set these. Real instances leave them
+ * unset (the regional endpoints); the emulator points them at its fake EC2 and SSM.
  */
-export const GATEWAY_ENV_OVERRIDES = ['EC2_ENDPOINT'] as const;
+export const GATEWAY_ENV_OVERRIDES = ['EC2_ENDPOINT', 'SSM_ENDPOINT'] as const;
 
 /** Values are single-quoted for bash; a quote inside one would break out, so it is refused. */
 export function renderGatewayEnv(header: string, env: GatewayEnv): string {

@@ -1,5 +1,6 @@
-import { AgentConfig, GatewayEnvKey, parseGatewayEnv, parseTenantTable, TenantTableRow } from '../contract';
+import { AgentConfig, GatewayEnvKey, parseGatewayEnv, parsePairDocument, PairMemberName, TenantTableRow } from '../contract';
 import { parseCloudConfig, Plan, PlanMember } from '../emulate/plan';
+import { unpackBase64Gzip } from '../render/user-data';
 
 /**
  * What doctor knows, read from a synthesized plan through the contract (gateway.env, the
@@ -20,6 +21,14 @@ export interface MemberFacts {
   readonly userData: string;
 }
 
+/** A pair's configuration document (the SSM parameter), as Terraform holds it. */
+export interface PairDocumentFacts {
+  readonly pair: number;
+  readonly logicalId: string;
+  /** The JSON text with its interpolations unresolved. */
+  readonly text: string;
+}
+
 export interface TunnelSource {
   readonly pair: number;
   /** `security-group` when the gateway group admits tunnels from the node group, `cidr` otherwise. */
@@ -32,17 +41,32 @@ export interface DoctorFacts {
   readonly members: MemberFacts[];
   readonly agent: AgentConfig;
   readonly tunnelSources: TunnelSource[];
+  readonly documents: PairDocumentFacts[];
 }
 
 export function gatherFacts(plan: Plan): DoctorFacts {
   const json = plan.json;
-  const members = plan.members.map((m) => memberFacts(m, json));
+  const documents = pairDocuments(json);
+  const members = plan.members.map((m) => memberFacts(m, json, documents));
   // Interpolations sit inside JSON strings, so the raw text parses as it is.
   const agent = JSON.parse(plan.agentConfigRaw) as AgentConfig;
-  return { json, members, agent, tunnelSources: tunnelSources(json) };
+  return { json, members, agent, tunnelSources: tunnelSources(json), documents };
 }
 
-function memberFacts(m: PlanMember, json: any): MemberFacts {
+/** Each pair's aws_ssm_parameter (tagged crossvpc:pair), unpacked; interpolations stay inside JSON strings. */
+function pairDocuments(json: any): PairDocumentFacts[] {
+  return Object.entries<any>(json.resource?.aws_ssm_parameter ?? {})
+    .filter(([, p]) => p.tags?.['crossvpc:pair'] !== undefined)
+    .map(([logicalId, p]) => {
+      try {
+        return { pair: Number(p.tags['crossvpc:pair']), logicalId, text: unpackBase64Gzip(String(p.insecure_value ?? '')) };
+      } catch (e) {
+        throw new Error(`aws_ssm_parameter.${logicalId}: ${(e as Error).message}; is this a cdktf-crossvpc plan of this release?`);
+      }
+    });
+}
+
+function memberFacts(m: PlanMember, json: any, documents: PairDocumentFacts[]): MemberFacts {
   const where = `aws_instance.${m.logicalId}`;
   const files = parseCloudConfig(m.userData).writeFiles;
   const file = (name: string) => {
@@ -50,13 +74,18 @@ function memberFacts(m: PlanMember, json: any): MemberFacts {
     if (!f) throw new Error(`${where}: user data writes no ${name}; is this a cdktf-crossvpc plan of this release?`);
     return f.content;
   };
-  const limit = files.map((f) => /ct count over (\d+)/.exec(f.content)).find((x) => x);
+  const doc = documents.find((d) => d.pair === m.pair);
+  if (!doc) throw new Error(`${where}: no aws_ssm_parameter holds pair ${m.pair}'s configuration document; is this a cdktf-crossvpc plan of this release?`);
+  const parsed = parsePairDocument(doc.text, m.pair);
+  const mine = parsed.members[m.member as PairMemberName];
+  if (!mine) throw new Error(`${where}: pair ${m.pair}'s document has no member ${m.member}`);
+  const limit = /ct count over (\d+)/.exec(mine.ruleset);
   return {
     pair: m.pair,
     member: m.member,
     logicalId: m.logicalId,
     env: parseGatewayEnv(file('gateway.env')),
-    tenants: parseTenantTable(file('tenants.tsv')),
+    tenants: parsed.rows[m.member as PairMemberName],
     openForReplacement: json.resource.aws_instance[m.logicalId].user_data_replace_on_change === true,
     connLimitPerTenant: limit ? Number(limit[1]) : undefined,
     userData: m.userData,

@@ -1,16 +1,39 @@
+import { SSM_ADVANCED_VALUE_MAX_BYTES } from '../contract/pair-document';
+import { packedDocumentBytes } from '../render/document-size';
 import { MAX_USER_DATA_BYTES, packedUserDataBytes } from '../render/user-data';
 import { evaluate } from '../emulate/plan';
-import { DoctorFacts, MemberFacts } from './facts';
+import { DoctorFacts, MemberFacts, PairDocumentFacts } from './facts';
 import { Finding } from './findings';
 
-/** Above this share of EC2's limit, user data gets a warning: a few more tenants and the apply fails. */
+/** Above this share of its limit, user data or a pair document gets a warning. */
 export const USER_DATA_WARN_RATIO = 0.9;
+export const DOCUMENT_WARN_RATIO = 0.9;
 /** Above this share of nf_conntrack_max, one tenant's limit lets it starve the others. */
 export const CONN_LIMIT_WARN_RATIO = 0.5;
 
 /** What the model accepts but an operator should hear about: admission, replacement, limits, sizes. */
 export function gatewayFindings(facts: DoctorFacts): Finding[] {
-  return [...admissionFindings(facts), ...facts.members.flatMap((m) => memberFindings(m))];
+  return [...admissionFindings(facts), ...facts.members.flatMap((m) => memberFindings(m)), ...facts.documents.flatMap((d) => documentFindings(d))];
+}
+
+/** SSM's advanced tier holds 8 KB: a bigger document fails the apply (maxConfigDocumentBytes was raised). */
+function documentFindings(d: PairDocumentFacts): Finding[] {
+  const subject = `pair ${d.pair} configuration document`;
+  let bytes: number;
+  try {
+    let n = 0;
+    bytes = packedDocumentBytes(evaluate(d.text, (ref) => standIn(ref, (n += 1))));
+  } catch (e) {
+    return [{ severity: 'info', check: 'document-size', subject, what: `size not estimated: ${(e as Error).message}.`, fix: 'none needed unless the apply reports a parameter value over 8 KB.' }];
+  }
+  const share = `about ${bytes} of ${SSM_ADVANCED_VALUE_MAX_BYTES} bytes (gzip + base64, interpolations at their longest)`;
+  if (bytes > SSM_ADVANCED_VALUE_MAX_BYTES) {
+    return [{ severity: 'error', check: 'document-size', subject, what: `it is ${share}: SSM refuses it, so the apply fails (gateway.maxConfigDocumentBytes was raised, which is only for plans that never reach AWS).`, fix: 'lower gateway.tenantsPerMember so fewer tenants share a pair, and leave maxConfigDocumentBytes unset.' }];
+  }
+  if (bytes > SSM_ADVANCED_VALUE_MAX_BYTES * DOCUMENT_WARN_RATIO) {
+    return [{ severity: 'warning', check: 'document-size', subject, what: `it is ${share}: a few more tenants (or destinations) on this pair and SSM refuses it.`, fix: 'lower gateway.tenantsPerMember, or place new tenants on another pair.' }];
+  }
+  return [];
 }
 
 function admissionFindings(facts: DoctorFacts): Finding[] {
@@ -72,10 +95,10 @@ function userDataFindings(m: MemberFacts, subject: string): Finding[] {
   }
   const share = `about ${bytes} of ${MAX_USER_DATA_BYTES} bytes (gzip + base64, interpolations at their longest)`;
   if (bytes > MAX_USER_DATA_BYTES) {
-    return [{ severity: 'error', check: 'user-data-size', subject, what: `user data is ${share}: EC2 refuses it, so the apply fails (gateway.maxUserDataBytes was raised, which is only for plans that never reach EC2).`, fix: 'lower gateway.tenantsPerMember so fewer tenants share a pair, and leave maxUserDataBytes unset.' }];
+    return [{ severity: 'error', check: 'user-data-size', subject, what: `user data is ${share}: EC2 refuses it, so the apply fails (gateway.maxUserDataBytes was raised, which is only for plans that never reach EC2).`, fix: 'leave maxUserDataBytes unset; user data holds no tenant data, so only a hand-edited plan gets here.' }];
   }
   if (bytes > MAX_USER_DATA_BYTES * USER_DATA_WARN_RATIO) {
-    return [{ severity: 'warning', check: 'user-data-size', subject, what: `user data is ${share}: a few more tenants on this pair and EC2 refuses it.`, fix: 'lower gateway.tenantsPerMember, or place new tenants on another pair.' }];
+    return [{ severity: 'warning', check: 'user-data-size', subject, what: `user data is ${share}: close to EC2's limit.`, fix: 'report it: user data holds no tenant data and should stay far below the limit.' }];
   }
   return [];
 }

@@ -160,6 +160,20 @@ export interface ProxyNodePairOptions {
    * @default 16384 (EC2's limit)
    */
   readonly maxUserDataBytes?: number;
+  /**
+   * Seconds between each member's reads of its pair document (SSM GetParameter), an integer
+   * from 1 to 300. A tenant change is live within about this plus 2 seconds. Every member polls,
+   * so a region with P pairs makes 2P / configPollIntervalSec calls a second: keep that under
+   * the account's GetParameter quota (40 a second by default; README, "Live tenant changes").
+   * @default 5
+   */
+  readonly configPollIntervalSec?: number;
+  /**
+   * Ceiling on a pair document after gzip and base64. Raise it only for plans that never reach
+   * AWS (emulation, benchmarks with more tenants on a pair than any instance has ENIs).
+   * @default 8192 (SSM Parameter Store's advanced tier)
+   */
+  readonly maxConfigDocumentBytes?: number;
 }
 
 /** The proxy pairs: where they run and what every pair takes. */

@@ -1,7 +1,7 @@
 import { Document } from 'yaml';
 import { RenderedFile } from './gateway-files';
 
-export const GATEWAY_PACKAGES = ['keepalived', 'conntrackd', 'conntrack', 'nftables', 'iproute2', 'curl', 'iputils-arping'];
+export const GATEWAY_PACKAGES = ['keepalived', 'conntrackd', 'conntrack', 'nftables', 'iproute2', 'curl', 'jq', 'iputils-arping'];
 
 /**
  * cloud-init user data. write_files runs before packages and runcmd, so the units

@@ -26,6 +26,10 @@ export interface GatewayMemberSpec {
   readonly advertIntervalSec: number;
   /** Per-tenant ceiling on tracked connections, so one tenant cannot exhaust the table. */
   readonly connLimitPerTenant: number;
+  /** The pair document's SSM parameter name (member user data names it; it holds the tenants). */
+  readonly configParameter: string;
+  /** Seconds between the reconciler's reads of the document. */
+  readonly configPollSec: number;
   readonly tenants: GatewayTenantSpec[];
 }
 
@@ -46,6 +50,8 @@ export interface MemberBindings {
 export interface MemberOptions {
   readonly advertIntervalSec: number;
   readonly connLimitPerTenant: number;
+  readonly configParameter: string;
+  readonly configPollSec: number;
 }
 
 export function buildGatewayMemberSpec(
@@ -70,6 +76,8 @@ export function buildGatewayMemberSpec(
     vrid: (pairIndex % 254) + 1,
     advertIntervalSec: opts.advertIntervalSec,
     connLimitPerTenant: opts.connLimitPerTenant,
+    configParameter: opts.configParameter,
+    configPollSec: opts.configPollSec,
     tenants: pair.tenants.map((t) => {
       const b = bind.tenants[t.name];
       if (!b) throw new Error(`no deploy-time bindings for tenant ${t.name}`);
@@ -88,4 +96,10 @@ export function buildGatewayMemberSpec(
 
 export const VXLAN_UDP_PORT = VXLAN_PORT;
 export const CONNTRACKD_SYNC_PORT = 3780;
+/**
+ * How long a listed tenant may lack its devices before it counts against its member's VRRP
+ * priority: EC2 attaches or detaches an ENI within seconds of the document changing, in
+ * either order, and neither order may cost a failover.
+ */
+export const TENANT_GRACE_SEC = 60;
 export { CONF_DIR, RUN_DIR, tenantDev, tunnelDev } from '../contract/names';

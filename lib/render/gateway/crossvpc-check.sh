@@ -1,24 +1,52 @@
 #!/bin/bash
-# keepalived health check of the data plane itself, not just of processes:
-# ruleset loaded, resolver alive, every tunnel device and tenant ENI up.
+# keepalived health check of the data plane itself, not just of processes.
+# Exit status (FAULT when failing): member-wide faults only: no tenants applied, ruleset not
+# loaded, resolver dead. A tenant whose tunnel or ENI is not up is that tenant's problem: once
+# broken for longer than TENANT_GRACE_SEC it counts in RUN/degraded, which keepalived's
+# track_file takes off this member's priority, so the pair fails over only to a peer that is
+# better off (see keepalived.conf). The grace lets ENIs be attached and detached around a
+# document change, in either order, without any failover.
 set -uo pipefail
 CONF=/etc/crossvpc
 RUN=/run/crossvpc
+STATE=/var/lib/crossvpc
+# shellcheck source=/dev/null
+. "$CONF/gateway.env"
 # shellcheck source=/dev/null
 . "$CONF/crossvpc-lib.sh"
 fail() { echo "crossvpc-check: $*" >&2; exit 1; }
 [ -e "$RUN/dataplane-ready" ] || fail "data plane not configured"
 nft list table inet "$GATEWAY_NFT_TABLE" >/dev/null 2>&1 || fail "ruleset not loaded"
-# Shell builtins only below: this runs every second with hundreds of devices, so no fork per device.
+# Shell builtins only below (but for a tenant's first broken second): this runs every second
+# with hundreds of devices, so no fork per device.
 pid=""
 read -r pid <"$RUN/resolver.pid" 2>/dev/null || true
 kill -0 "$pid" 2>/dev/null || fail "resolver not running"
-vni=''
+now=$EPOCHSECONDS
+degraded=0
+vni='' state='' since=''
+[ -d "$RUN/broken" ] || mkdir -p "$RUN/broken"
 while tenant_next vni; do
+  broken=''
   for dev in "$TUNNEL_DEV_PREFIX$vni" "$TENANT_DEV_PREFIX$vni"; do
     state=missing
     read -r state <"/sys/class/net/$dev/operstate" 2>/dev/null || true
-    case "$state" in up | unknown) ;; *) fail "$dev is $state" ;; esac
+    case "$state" in up | unknown) ;; *) broken="$dev is $state" ;; esac
   done
-done <"$CONF/tenants.tsv"
+  mark=$RUN/broken/$vni
+  if [ -z "$broken" ]; then
+    [ ! -e "$mark" ] || rm -f "$mark"
+    continue
+  fi
+  since=''
+  read -r since <"$mark" 2>/dev/null || { since=$now; echo "$now" >"$mark"; }
+  if ((now - since >= TENANT_GRACE_SEC)); then
+    degraded=$((degraded + 1))
+    echo "crossvpc-check: vni $vni degraded for $((now - since))s: $broken" >&2
+  fi
+done <"$STATE/tenants.tsv"
+# Written only on change: keepalived re-reads the file on every write.
+old=''
+read -r old <"$RUN/degraded" 2>/dev/null || true
+[ "$old" = "$degraded" ] || echo "$degraded" >"$RUN/degraded"
 exit 0

@@ -6,6 +6,7 @@
 set -uo pipefail
 CONF=/etc/crossvpc
 RUN=/run/crossvpc
+STATE=/var/lib/crossvpc
 # shellcheck source=/dev/null
 . "$CONF/gateway.env"
 # shellcheck source=/dev/null
@@ -18,33 +19,22 @@ underlay=$(cat "$RUN/underlay")
 log "started (state $(cat "$RUN/vrrp-state" 2>/dev/null || echo unknown))"
 
 is_master() { [ "$(cat "$RUN/vrrp-state" 2>/dev/null)" = MASTER ]; }
-imds() {
-  local token
-  token=$(curl -sf -m 2 -X PUT "$IMDS_ENDPOINT/latest/api/token" -H 'X-aws-ec2-metadata-token-ttl-seconds: 300') || return 1
-  curl -sf -m 2 -H "X-aws-ec2-metadata-token: $token" "$IMDS_ENDPOINT/latest/$1"
-}
-json_field() { sed -n "s/.*\"$1\" *: *\"\([^\"]*\)\".*/\1/p" | head -n 1; }
 garp() { # <dev> <ip>: refresh neighbours on an L2 segment; harmless where the cloud ignores it
   if command -v arping >/dev/null 2>&1; then arping -q -U -c 2 -I "$1" "$2" >/dev/null 2>&1 || true; fi
 }
 
 assign_all() {
-  local region role creds ak sk st endpoint name nat_ip eni_id ok=0
-  region=$(imds meta-data/placement/region) || { log "IMDS: no region"; return 1; }
-  role=$(imds meta-data/iam/security-credentials/ | head -n 1) || { log "IMDS: no role"; return 1; }
-  creds=$(imds "meta-data/iam/security-credentials/$role") || { log "IMDS: no credentials"; return 1; }
-  ak=$(json_field AccessKeyId <<<"$creds")
-  sk=$(json_field SecretAccessKey <<<"$creds")
-  st=$(json_field Token <<<"$creds")
-  endpoint=${EC2_ENDPOINT:-https://ec2.$region.amazonaws.com}
+  local endpoint name nat_ip eni_id ok=0
+  aws_credentials || return 1 # says why on stderr: converge.log
+  endpoint=${EC2_ENDPOINT:-https://ec2.$AWS_REGION.amazonaws.com}
   assign() { # <eni> <ip>
-    curl -sS -f -m 5 --aws-sigv4 "aws:amz:$region:ec2" --user "$ak:$sk" -H "x-amz-security-token: $st" \
+    curl -sS -f -m 5 --aws-sigv4 "aws:amz:$AWS_REGION:ec2" --user "$AWS_AK:$AWS_SK" -H "x-amz-security-token: $AWS_ST" \
       "$endpoint/?Action=AssignPrivateIpAddresses&Version=2016-11-15&NetworkInterfaceId=$1&PrivateIpAddress.1=$2&AllowReassignment=true" >/dev/null
   }
   if assign "$SELF_ENI" "$HAVIP"; then log "HaVip $HAVIP -> $SELF_ENI"; else log "HaVip $HAVIP: move failed"; ok=1; fi
   while tenant_next name nat_ip eni_id; do
     if assign "$eni_id" "$nat_ip"; then log "tenant $name NAT IP $nat_ip -> $eni_id"; else log "tenant $name NAT IP: move failed"; ok=1; fi
-  done <"$CONF/tenants.tsv"
+  done <"$STATE/tenants.tsv"
   return $ok
 }
 
@@ -55,7 +45,7 @@ assign_all() {
   vni='' nat_ip=''
   while tenant_next vni nat_ip; do
     garp "$TENANT_DEV_PREFIX$vni" "$nat_ip"
-  done <"$CONF/tenants.tsv"
+  done <"$STATE/tenants.tsv"
 ) &
 
 delay=0.2

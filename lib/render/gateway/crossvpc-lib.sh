@@ -65,3 +65,23 @@ node_mac() {
   IFS=. read -r a b c d <<<"$1"
   printf '%s:%02x:%02x:%02x:%02x' "$NODE_MAC_PREFIX" "$((10#$a))" "$((10#$b))" "$((10#$c))" "$((10#$d))"
 }
+
+# imds <path>: an IMDSv2 GET under /latest/ (session token first), bounded in time.
+imds() {
+  local token
+  token=$(curl -sf -m 2 -X PUT "$IMDS_ENDPOINT/latest/api/token" -H 'X-aws-ec2-metadata-token-ttl-seconds: 300') || return 1
+  curl -sf -m 2 -H "X-aws-ec2-metadata-token: $token" "$IMDS_ENDPOINT/latest/$1"
+}
+
+# aws_credentials: sets AWS_REGION, AWS_AK, AWS_SK and AWS_ST from IMDSv2 (the instance role's
+# temporary credentials), for curl --aws-sigv4. Returns 1, saying why on stderr, if IMDS fails.
+aws_credentials() {
+  local role creds
+  AWS_REGION=$(imds meta-data/placement/region) || { echo "IMDS: no region" >&2; return 1; }
+  role=$(imds meta-data/iam/security-credentials/ | head -n 1) || { echo "IMDS: no role" >&2; return 1; }
+  creds=$(imds "meta-data/iam/security-credentials/$role") || { echo "IMDS: no credentials for role $role" >&2; return 1; }
+  if ! AWS_AK=$(jq -er .AccessKeyId <<<"$creds") || ! AWS_SK=$(jq -er .SecretAccessKey <<<"$creds") || ! AWS_ST=$(jq -er .Token <<<"$creds"); then
+    echo "IMDS: credentials of role $role lack a field" >&2
+    return 1
+  fi
+}

@@ -1,12 +1,13 @@
 #!/bin/bash
 # keepalived notify: $1 INSTANCE|GROUP, $2 name, $3 MASTER|BACKUP|FAULT|STOP.
-# crossvpc-dataplane calls it with RELOAD after a configuration change on the master;
+# crossvpc-apply calls it with RELOAD after a configuration change on the master;
 # keepalived calls it with HEAL when this master hears a lower-priority master (split healed).
 # A new master commits the peer's synced sessions BEFORE it answers for the
 # floating IPs; the other order would reset every established client.
 set -uo pipefail
 CONF=/etc/crossvpc
 RUN=/run/crossvpc
+STATE=/var/lib/crossvpc
 # shellcheck source=/dev/null
 . "$CONF/gateway.env"
 # shellcheck source=/dev/null
@@ -25,10 +26,12 @@ underlay=$(cat "$RUN/underlay")
 floating_ips() { # <add|del>: the HaVip on the underlay, each NAT IP on its tenant ENI
   local op=$1 vni nat_ip dev
   if [ "$op" = add ]; then ip addr replace "$HAVIP/32" dev "$underlay"; else ip addr del "$HAVIP/32" dev "$underlay" 2>/dev/null; fi
+  [ -r "$STATE/tenants.tsv" ] || return 0 # no document applied yet
   while tenant_next vni nat_ip; do
     dev=$TENANT_DEV_PREFIX$vni
+    [ -e "/sys/class/net/$dev" ] || continue # its ENI is not attached yet; the next RELOAD raises it
     if [ "$op" = add ]; then ip addr replace "$nat_ip/32" dev "$dev"; else ip addr del "$nat_ip/32" dev "$dev" 2>/dev/null; fi
-  done <"$CONF/tenants.tsv"
+  done <"$STATE/tenants.tsv"
   return 0
 }
 
