@@ -10,9 +10,8 @@ import { authenticate, CloudIdentities, CloudIdentity, ec2Authorize, eniArn, par
 import { instancePermissions, isAllowed, wildcardMatch } from '../lib/emulate/iam';
 import { loadEmulatedPlan, memberRows } from '../lib/emulate/member-image';
 import { readPairDocuments } from '../lib/emulate/pair-documents';
-import { parseCloudConfig, readPlan } from '../lib/emulate/plan';
+import { readPlan } from '../lib/emulate/plan';
 import { decodePairDocumentValue, parseTenantTable, renderPairDocument } from '../lib/contract';
-import { unpackUserData } from '../lib/render/user-data';
 import { synthJson } from './helpers';
 import { OverlappingTenantsOptions } from '../examples/overlapping-tenants/stack';
 
@@ -108,28 +107,9 @@ describe('IAM statements', () => {
   });
 });
 
-/**
- * The example plan in the shape issue 9 gives it: the members' tenants.tsv and ruleset.nft
- * move out of the user data into one aws_ssm_parameter per pair, and the role may read it.
- */
-function withPairDocument(opts: OverlappingTenantsOptions = {}, name = PARAM): any {
-  const json = synthJson(opts);
-  const files: Record<string, { tenants: string; ruleset: string }> = {};
-  for (const inst of Object.values<any>(json.resource.aws_instance)) {
-    const text = unpackUserData(inst.user_data_base64);
-    const cc = parseCloudConfig(text);
-    const f = (n: string) => cc.writeFiles.find((w) => w.path === `/etc/crossvpc/${n}`)!.content;
-    files[inst.tags['crossvpc:member']] = { tenants: f('tenants.tsv'), ruleset: f('ruleset.nft') };
-  }
-  // The document's template, as the construct would render it: the members' files with their
-  // interpolations live (the text already is Terraform's, so it is quoted, not escaped again).
-  const doc = renderPairDocument({ format: 1, pair: 0, members: { a: files.a, b: files.b } as any });
-  const quoted = doc.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n').replace(/\t/g, '\\t');
-  json.resource.aws_ssm_parameter = { CrossVpc_Pair0_Document: { name, type: 'String', tier: 'Advanced', insecure_value: `\${base64gzip("${quoted}")}`, tags: { 'crossvpc:pair': '0' } } };
-  const policyDoc = Object.keys(json.data.aws_iam_policy_document).find((k) => k.includes('MoveFloatingIps'))!;
-  json.data.aws_iam_policy_document[policyDoc].statement.push({ sid: 'ReadDocument', actions: ['ssm:GetParameter'], resources: ['${aws_ssm_parameter.CrossVpc_Pair0_Document.arn}'] });
-  return json;
-}
+/** The synthesized example; its pair document and the role policy reading it come from the constructs. */
+const withPairDocument = (opts: OverlappingTenantsOptions = {}): any => synthJson(opts);
+const docKey = (json: any) => Object.keys(json.resource.aws_ssm_parameter)[0];
 
 function planFile(json: any): string {
   const dir = mkdtempSync(join(tmpdir(), 'crossvpc-emu-plan-'));
@@ -142,7 +122,8 @@ describe('pair documents in the plan', () => {
     const file = planFile(withPairDocument());
     const p = loadEmulatedPlan(file);
     const doc = p.documents.get(0)!;
-    expect(doc.parameter).toMatchObject({ pair: 0, name: PARAM, type: 'String', tier: 'Advanced' });
+    expect(doc.parameter).toMatchObject({ pair: 0, type: 'String', tier: 'Advanced' });
+    expect(doc.parameter.name).toMatch(/^\/crossvpc\/pair0-[0-9a-f]{12}$/);
     expect(decodePairDocumentValue(doc.value)).toBe(doc.text);
     expect(doc.text).not.toMatch(/\$\{/);
     const a = memberRows(p, { pair: 0, member: 'a' });
@@ -159,8 +140,9 @@ describe('pair documents in the plan', () => {
     const inst = Object.keys(p.plan.json.resource.aws_instance)[0];
     const perms = instancePermissions(p.plan.json, inst, p.standIns.resolve);
     expect(perms.role).toMatch(/^CrossVpc_Pair0_Role/);
-    expect(isAllowed(perms.statements, 'ssm:GetParameter', ssmParameterArn(PARAM))).toBe(true);
+    expect(isAllowed(perms.statements, 'ssm:GetParameter', ssmParameterArn(p.documents.get(0)!.parameter.name))).toBe(true);
     expect(isAllowed(perms.statements, 'ssm:GetParameter', ssmParameterArn(OTHER))).toBe(false);
+    expect(isAllowed(perms.statements, 'ssm:PutParameter', ssmParameterArn(p.documents.get(0)!.parameter.name))).toBe(false);
     const eni = p.standIns.resolve(`aws_network_interface.${Object.keys(p.plan.json.resource.aws_network_interface)[0]}.id`);
     expect(isAllowed(perms.statements, 'ec2:AssignPrivateIpAddresses', eniArn(eni))).toBe(true);
     expect(isAllowed(perms.statements, 'ec2:AssignPrivateIpAddresses', eniArn('eni-0000'))).toBe(false);
@@ -168,25 +150,25 @@ describe('pair documents in the plan', () => {
 
   test('a document that SSM or a member would refuse fails naming the parameter and why', () => {
     const wrongPair = withPairDocument();
-    wrongPair.resource.aws_ssm_parameter.CrossVpc_Pair0_Document.tags['crossvpc:pair'] = '1';
-    expect(() => loadEmulatedPlan(planFile(wrongPair))).toThrow(/aws_ssm_parameter.CrossVpc_Pair0_Document \(pair 1\): pair document: it is pair 0's, expected pair 1's/);
+    wrongPair.resource.aws_ssm_parameter[docKey(wrongPair)].tags['crossvpc:pair'] = '1';
+    expect(() => loadEmulatedPlan(planFile(wrongPair))).toThrow(/aws_ssm_parameter.\S+ \(pair 1\): pair document: it is pair 0's, expected pair 1's/);
     const secure = withPairDocument();
-    secure.resource.aws_ssm_parameter.CrossVpc_Pair0_Document.type = 'SecureString';
+    secure.resource.aws_ssm_parameter[docKey(secure)].type = 'SecureString';
     expect(() => loadEmulatedPlan(planFile(secure))).toThrow(/type "SecureString"; the members read a String parameter/);
     const token = withPairDocument();
-    token.resource.aws_ssm_parameter.CrossVpc_Pair0_Document.name = '${var.x}';
+    token.resource.aws_ssm_parameter[docKey(token)].name = '${var.x}';
     expect(() => readPlan(planFile(token))).toThrow(/name "\$\{var.x\}" is not a literal/);
     const dup = withPairDocument();
-    dup.resource.aws_ssm_parameter.Again = dup.resource.aws_ssm_parameter.CrossVpc_Pair0_Document;
+    dup.resource.aws_ssm_parameter.Again = dup.resource.aws_ssm_parameter[docKey(dup)];
     expect(() => readPlan(planFile(dup))).toThrow(/pair 0 already has a document/);
     const raw = withPairDocument();
-    raw.resource.aws_ssm_parameter.CrossVpc_Pair0_Document.insecure_value = 'eyJ9';
+    raw.resource.aws_ssm_parameter[docKey(raw)].insecure_value = 'eyJ9';
     expect(() => readPlan(planFile(raw))).toThrow(/insecure_value: not a base64gzip/);
   });
 
   test('a value over the tier\'s limit is refused as SSM would refuse the put', () => {
     const big = withPairDocument();
-    big.resource.aws_ssm_parameter.CrossVpc_Pair0_Document.tier = 'Standard';
+    big.resource.aws_ssm_parameter[docKey(big)].tier = 'Standard';
     const text = renderPairDocument({ format: 1, pair: 0, members: { a: { tenants: 'x', ruleset: 'y' }, b: { tenants: 'x', ruleset: 'y' } } });
     expect(text.length).toBeLessThan(4096);
     const p = readPlan(planFile(big));
@@ -194,10 +176,12 @@ describe('pair documents in the plan', () => {
     expect(() => readPairDocuments(huge, loadEmulatedPlan(planFile(big)).standIns.resolve)).toThrow(/over the 4096-byte limit of SSM's Standard tier/);
   });
 
-  test('a plan without documents still reads its tenants from user data (plans before issue 9)', () => {
-    const p = loadEmulatedPlan(planFile(synthJson({})));
+  test('a plan whose pair has no document is refused naming the pair', () => {
+    const json = synthJson({});
+    delete json.resource.aws_ssm_parameter;
+    const p = loadEmulatedPlan(planFile(json));
     expect(p.documents.size).toBe(0);
-    expect(() => memberRows(p, { pair: 0, member: 'a' })).toThrow(/pair 0 has no configuration document/);
+    expect(() => memberRows(p, { pair: 0, member: 'a' })).toThrow(/pair 0 has no configuration document \(an aws_ssm_parameter tagged crossvpc:pair=0\)/);
   });
 });
 

@@ -50,10 +50,26 @@ maybe('crossvpc emulate', () => {
       expect(r.reached['n2-beta']).toEqual(['beta']);
       expect(r.reached['n1-unlabelled']).toBeUndefined();
       expect(r.checks.some((c) => /crafting VXLAN/.test(c.name) && c.pass)).toBe(true);
-      // The cloud API really moved the floating IPs, with signed requests.
+      // The cloud API really moved the floating IPs, with signed requests the role allows,
+      // and each member read its pair's document from SSM with its own credentials.
       const calls = emu.cloudCalls();
-      expect(calls.filter((c) => c.result === 'moved').length).toBeGreaterThanOrEqual(3);
-      expect(calls.filter((c) => c.result !== 'moved')).toEqual([]);
+      const ec2 = calls.filter((c) => c.service === 'ec2');
+      expect(ec2.filter((c) => c.result === 'moved').length).toBeGreaterThanOrEqual(3);
+      expect(ec2.filter((c) => c.result !== 'moved')).toEqual([]);
+      const ssm = calls.filter((c) => c.service === 'ssm');
+      expect([...new Set(ssm.map((c) => `${c.member} ${c.name} v${c.version} ${c.result}`))].sort()).toEqual(['g0a', 'g0b'].map((m) => `${m} ${emu.documentName(0)} v1 served`));
+      expect(calls.filter((c) => c.service !== 'ec2' && c.service !== 'ssm')).toEqual([]);
+      // Least privilege: a member's credentials read its pair's document and nothing else in Parameter Store.
+      const m = emu.members()[0];
+      const ssmCall = (name: string) => emu.exec(m.ns, 'bash', ['-c', `set -e
+t=$(curl -sf -X PUT http://169.254.169.254/latest/api/token -H 'X-aws-ec2-metadata-token-ttl-seconds: 60')
+md() { curl -sf -H "X-aws-ec2-metadata-token: $t" "http://169.254.169.254/latest/meta-data/$1"; }
+role=$(md iam/security-credentials/); c=$(md "iam/security-credentials/$role")
+curl -s --aws-sigv4 "aws:amz:$(md placement/region):ssm" --user "$(jq -r .AccessKeyId <<<"$c"):$(jq -r .SecretAccessKey <<<"$c")" -H "x-amz-security-token: $(jq -r .Token <<<"$c")" \\
+  -H 'Content-Type: application/x-amz-json-1.1' -H 'X-Amz-Target: AmazonSSM.GetParameter' -d '{"Name":"${name}"}' http://169.254.169.252/`], { allowFail: true });
+      expect(JSON.parse(ssmCall(emu.documentName(0)!)).Parameter.Version).toBe(1);
+      expect(JSON.parse(ssmCall('/crossvpc/pair9-000000000000')).__type).toBe('AccessDeniedException');
+      expect(JSON.parse(ssmCall('/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id')).__type).toBe('AccessDeniedException');
       for (const ms of Object.values(emu.podReadyMs())) expect(ms).toBeLessThan(5000);
     });
   });

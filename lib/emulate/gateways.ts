@@ -180,7 +180,7 @@ export class Gateways {
     const member = this.own(m);
     member.units.halt();
     this.wiring.removeMember(member);
-    if (plan.documents.size) member.setTenants(memberRows(plan, member));
+    member.setTenants(memberRows(plan, member));
     Topology.removeDir(join(member.root, 'run/crossvpc'));
     mkdirSync(join(member.root, 'run/crossvpc'), { recursive: true, mode: 0o755 });
     this.wiring.addMember(member, primaryMac(plan, member.env.SELF_ENI), this.slot(member));

@@ -4,7 +4,7 @@ import { PairDocumentValue, readPairDocuments } from './pair-documents';
 import { evaluate, parseCloudConfig, Plan, PlanMember, readPlan } from './plan';
 import { buildStandIns, PlacedStandIns, StandIns } from './standins';
 import { parseUnit, UnitSpec } from './units';
-import { AgentConfig, CONF_DIR, GatewayEnvKey, PairMemberName, parseGatewayEnv, parseTenantTable, STATE_DIR, TenantTableRow } from '../contract';
+import { AgentConfig, CONF_DIR, GatewayEnvKey, PairMemberName, parseGatewayEnv, STATE_DIR, TenantTableRow } from '../contract';
 
 const UNIT_DIR = '/etc/systemd/system';
 
@@ -52,7 +52,7 @@ export function primaryMac(p: EmulatedPlan, selfEni: string): string {
   return p.standIns.resolve(`aws_network_interface.${key}.mac_address`);
 }
 
-/** What cloud-init leaves on a member's disk, read back: its config, tenant rows and enabled units. */
+/** What cloud-init leaves on a member's disk, read back: its config and enabled units; and its rows of the pair's document. */
 export interface MemberImage {
   readonly id: string; // g0a
   readonly pair: number;
@@ -91,8 +91,7 @@ export function loadMemberImage(p: EmulatedPlan, m: PlanMember, runDir: string):
     member: m.member,
     root,
     env: parseGatewayEnv(file(`${CONF_DIR}/gateway.env`)),
-    // Until the document reaches every plan (issue 9), a plan without one still carries the table in user data.
-    tenants: p.documents.size || !files.has(`${CONF_DIR}/tenants.tsv`) ? memberRows(p, m) : parseTenantTable(file(`${CONF_DIR}/tenants.tsv`)),
+    tenants: memberRows(p, m),
     units,
   };
 }

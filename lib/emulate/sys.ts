@@ -49,6 +49,8 @@ export const REQUIRED_TOOLS: Array<{ tool: string; pkg: string }> = [
   { tool: 'unshare', pkg: 'util-linux' },
   { tool: 'flock', pkg: 'util-linux' },
   { tool: 'curl', pkg: 'curl' },
+  { tool: 'jq', pkg: 'jq' },
+  { tool: 'gunzip', pkg: 'gzip' },
   { tool: 'arping', pkg: 'iputils-arping' },
   { tool: 'sysctl', pkg: 'procps' },
 ];
