@@ -33,7 +33,8 @@ describe('crossvpc', () => {
   it('emulate --help prints the emulate usage and exits 0', () => {
     const r = run(CROSSVPC, ['emulate', '--help']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^usage: crossvpc emulate \[stack dir\] \[--nodes N\] \[--failover\]/);
+    expect(r.stdout).toMatch(/^usage: crossvpc emulate \[stack dir\] \[--then <stack dir B> \.\.\.\] \[--nodes N\] \[--failover\]/);
+    expect(r.stdout).toMatch(/--then B: +after the matrix, apply stack B/);
     expect(r.stderr).toBe('');
   });
 
@@ -68,6 +69,8 @@ describe('crossvpc', () => {
     ['missing value', ['emulate', '--nodes'], "crossvpc: --nodes: missing value (write --nodes=VALUE for one that starts with '-')"],
     ['value on a boolean flag', ['emulate', '--failover=yes'], 'crossvpc: --failover: takes no value'],
     ['second stack dir', ['emulate', 'a', 'b'], "crossvpc: unexpected argument 'b'"],
+    ['--then without a value', ['emulate', '--then'], "crossvpc: --then: missing value (write --then=VALUE for one that starts with '-')"],
+    ['--then dir without cdk.tf.json', ['emulate', '--then', '/nonexistent-crossvpc-b'], "crossvpc: --then: got '/nonexistent-crossvpc-b', expected a directory holding cdk.tf.json (synthesize first: npm run synth)"],
     ['stack dir without cdk.tf.json', ['emulate', '/nonexistent-crossvpc-stack'], "crossvpc: stack dir: got '/nonexistent-crossvpc-stack', expected a directory holding cdk.tf.json (synthesize first: npm run synth)"],
   ])('%s exits 2 with one line and the usage', (_name, args, line) => {
     const r = run(CROSSVPC, args);

@@ -4,11 +4,13 @@ import { join, resolve } from 'path';
 import { doctorPlanFile, formatReport } from '../doctor/doctor';
 import { Emulation } from '../emulate/emulator';
 import { FailoverRunner, formatFailover } from '../emulate/failover';
+import { formatStep, formatSteps, StepReport, TransitionRunner } from '../emulate/transitions';
 import { integerOption, packageVersion, parseCommandLine, UsageError } from './args';
 
 const MAIN_USAGE = `usage: crossvpc [-h|--help] [--version] <command> [options]
 commands:
-  emulate   run a synthesized stack in network namespaces (needs root); see crossvpc emulate --help
+  emulate   run a synthesized stack in network namespaces (needs root), and its transitions to
+            further stacks under load (--then); see crossvpc emulate --help
   doctor    check a synthesized stack statically: what tenants must allow, CIDR and MTU pitfalls;
             see crossvpc doctor --help
 exit codes: 0 success, 1 failure, 2 bad command line (doctor: 0 clean, 1 warnings, 2 errors)`;
@@ -17,13 +19,21 @@ exit codes: 0 success, 1 failure, 2 bad command line (doctor: 0 clean, 1 warning
 // (function CIDR + 100 + node): 64 keeps well inside both.
 const MAX_NODES = 64;
 
-const EMULATE_USAGE = `usage: crossvpc emulate [stack dir] [--nodes N] [--failover] [-h|--help]
+const EMULATE_USAGE = `usage: crossvpc emulate [stack dir] [--then <stack dir B> ...] [--nodes N] [--failover] [-h|--help]
   stack dir:  a synthesized cdktf stack directory holding cdk.tf.json
               (default: cdktf.out/stacks/overlapping-tenants)
+  --then B:   after the matrix, apply stack B to the running emulation as terraform apply
+              would (repeat for B, C, ...): new NAT ENIs hot-plugged, the pairs' documents
+              written to the emulated SSM, members replaced only where rollingUpdate says
+              (refused otherwise). Each active tenant keeps one INCR connection throughout;
+              each step reports per tenant the time from the document write to its first
+              reply (new or edited tenants), reconnects and failed operations (the others),
+              each member's VRRP changes, and the matrix
   --nodes N:  emulated cluster nodes, 1 to ${MAX_NODES} (default 2)
-  --failover: after the matrix, fail the active member under load: hard kill,
-              graceful stop, failback, double fault (see README)
-exit codes: 0 every check as expected, 1 a check failed or the run broke, 2 bad command line`;
+  --failover: after the matrix (and the --then steps), fail the active member under
+              load: hard kill, graceful stop, failback, double fault (see README)
+exit codes: 0 every check and step as expected, 1 a check or step failed or the run broke,
+            2 bad command line`;
 
 const DOCTOR_USAGE = `usage: crossvpc doctor [stack dir] [--json] [-h|--help]
   stack dir: a synthesized cdktf stack directory holding cdk.tf.json
@@ -36,11 +46,11 @@ exit codes: 0 clean, 1 warnings, 2 errors (or a bad command line)`;
 
 const DEFAULT_STACK_DIR = 'cdktf.out/stacks/overlapping-tenants';
 
-/** The stack dir positional, resolved; a UsageError when it holds no cdk.tf.json. */
-function stackDirArg(positional: string | undefined): string {
+/** A stack dir argument, resolved; a UsageError when it holds no cdk.tf.json. */
+function stackDirArg(positional: string | undefined, what = 'stack dir'): string {
   const stackDir = resolve(positional ?? DEFAULT_STACK_DIR);
   if (!existsSync(join(stackDir, 'cdk.tf.json'))) {
-    throw new UsageError(`stack dir: got '${stackDir}', expected a directory holding cdk.tf.json (synthesize first: npm run synth)`);
+    throw new UsageError(`${what}: got '${stackDir}', expected a directory holding cdk.tf.json (synthesize first: npm run synth)`);
   }
   return stackDir;
 }
@@ -66,6 +76,8 @@ function doctor(args: readonly string[]): number {
 
 interface EmulateArgs {
   readonly stackDir: string;
+  /** Stacks applied in order after the first one (--then). */
+  readonly then: string[];
   readonly nodes: number;
   readonly failover: boolean;
 }
@@ -74,15 +86,17 @@ interface EmulateArgs {
 function parseEmulateArgs(args: readonly string[]): EmulateArgs | 'help' {
   const { values, positionals } = parseCommandLine(args, {
     nodes: { type: 'string' },
+    then: { type: 'string', multiple: true },
     failover: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   }, 1);
   if (values.help) return 'help';
   const nodes = values.nodes === undefined ? 2 : integerOption('--nodes', values.nodes, 1, MAX_NODES);
-  return { stackDir: stackDirArg(positionals[0]), nodes, failover: values.failover ?? false };
+  const then = (values.then ?? []).map((dir) => stackDirArg(dir, '--then'));
+  return { stackDir: stackDirArg(positionals[0]), then, nodes, failover: values.failover ?? false };
 }
 
-async function emulate({ stackDir, nodes, failover }: EmulateArgs): Promise<number> {
+async function emulate({ stackDir, then, nodes, failover }: EmulateArgs): Promise<number> {
   const emu = new Emulation({ stackDir, nodes });
   let stopping = false;
   const onSignal = (sig: string) => {
@@ -97,12 +111,29 @@ async function emulate({ stackDir, nodes, failover }: EmulateArgs): Promise<numb
   try {
     await emu.start();
     const result = await emu.matrix();
-    if (!failover) return result.ok ? 0 : 1;
+    let stepsOk = true;
+    if (then.length) {
+      const runner = new TransitionRunner(emu);
+      const steps: StepReport[] = [];
+      try {
+        await runner.connect();
+        for (const dir of then) {
+          const step = await runner.step(dir);
+          console.log(formatStep(step));
+          steps.push(step);
+        }
+      } finally {
+        runner.stop();
+      }
+      console.log(formatSteps(steps));
+      stepsOk = steps.every((s) => s.ok);
+    }
+    if (!failover) return result.ok && stepsOk ? 0 : 1;
     const results = await new FailoverRunner(emu).runAll();
     console.log(formatFailover(results));
     const after = await emu.matrix();
     const survived = results.filter((r) => r.fault !== 'double-fault').every((r) => r.survived && r.isolated);
-    return result.ok && after.ok && survived ? 0 : 1;
+    return result.ok && stepsOk && after.ok && survived ? 0 : 1;
   } finally {
     if (!stopping) {
       emu.stop();

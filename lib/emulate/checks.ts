@@ -2,6 +2,10 @@ import { AttackRunner, counter } from './attacks';
 import { tunnelInjectionChecks } from './injection';
 import type { Emulation } from './emulator';
 import { Check, MatrixResult } from './report';
+import { inParallel } from './sys';
+
+/** Probes in flight at once: enough to overlap their timeouts, few enough for a 2-core host. */
+const PARALLEL = 16;
 import { GATEWAY_NFT_TABLE } from '../contract';
 
 /** A Redis the matrix writes to: `tenant` is set for a current tenant's current service (its own pods must reach it). */
@@ -25,9 +29,9 @@ export async function runMatrix(emu: Emulation, attacks: boolean): Promise<Matri
   emu.progress(`reachability matrix: ${pods.length} pods x ${targets.length} services`);
   const reached: Record<string, string[]> = {};
   const addrs = [...new Set(targets.map((t) => t.address))];
-  for (const pod of pods) {
-    for (const a of addrs) emu.redis(pod, a, ['set', `crossvpc:${nonce}:${pod.name}:${a}`, pod.name], 2);
-  }
+  // Side by side: most pairs must fail, each after its 2 s timeout.
+  const writes = pods.flatMap((pod) => addrs.map((a) => ({ pod, a })));
+  await inParallel(writes, PARALLEL, ({ pod, a }) => emu.redisAsync(pod, a, ['set', `crossvpc:${nonce}:${pod.name}:${a}`, pod.name], 2));
   for (const t of targets) {
     const keys = emu.exec(t.ns, 'redis-cli', ['-h', t.address, '--scan', '--pattern', `crossvpc:${nonce}:*`], { allowFail: true }).split('\n').filter(Boolean);
     for (const pod of pods) {
@@ -43,12 +47,12 @@ export async function runMatrix(emu: Emulation, attacks: boolean): Promise<Matri
     checks.push({ name: `pod ${pod.name} reaches exactly ${want.length ? want.join(',') : 'no tenant'}${what}`, pass: got.join(',') === want.join(','), detail: `reached: ${got.join(',') || 'none'}` });
   }
   if (attacks) checks.push(...(await new AttackRunner(emu).run()), ...(await tunnelInjectionChecks(emu)));
-  checks.push(...gatewayProbeChecks(emu));
+  checks.push(...(await gatewayProbeChecks(emu)));
   return { tenants: targets.map((t) => t.label), reached, checks, ok: checks.every((c) => c.pass) };
 }
 
 /** Pods and tenant VPCs knocking on the gateways' own services: sync port, ssh, NAT IPs, ENIs. */
-export function gatewayProbeChecks(emu: Emulation): Check[] {
+export async function gatewayProbeChecks(emu: Emulation): Promise<Check[]> {
   const checks: Check[] = [];
   const pods = emu.pods();
   const members = emu.members();
@@ -61,7 +65,9 @@ export function gatewayProbeChecks(emu: Emulation): Check[] {
     const after = counter(emu, master.ns, GATEWAY_NFT_TABLE, 'not_from_peer');
     checks.push({ name: `pod ${pod.name} -> conntrackd sync port of ${master.id} is dropped by the gateway itself`, pass: before >= 0 && after >= before + 3, detail: `not_from_peer counter ${before} -> ${after}` });
   }
-  const tcp = (ns: string, ip: string, port: number) => emu.ok(ns, 'timeout', ['1', 'bash', '-c', `exec 3<>/dev/tcp/${ip}/${port}`], 3000);
+  // Each probe is independent and most must time out: they run side by side.
+  const probes: Array<{ name: string; run: () => Promise<boolean>; yes: string; no: string }> = [];
+  const tcp = (ns: string, ip: string, port: number) => () => emu.okAsync(ns, 'timeout', ['1', 'bash', '-c', `exec 3<>/dev/tcp/${ip}/${port}`], 3000);
   for (const t of emu.activeTenants()) {
     const svc = emu.tenantService(t.name)!.ns;
     for (const run of members) {
@@ -70,20 +76,19 @@ export function gatewayProbeChecks(emu: Emulation): Check[] {
       const { natIp, eniIp } = row;
       for (const [ip, port, what] of [[natIp, 22, 'NAT IP ssh'], [natIp, 6379, 'NAT IP unsolicited'], [eniIp, 22, `${run.id} ENI ssh`], [eniIp, 3780, `${run.id} ENI conntrackd port`]] as Array<[string, number, string]>) {
         if (what.startsWith('NAT') && run.member !== 'a') continue;
-        const open = tcp(svc, ip, port);
-        checks.push({ name: `tenant ${t.name} -> ${what} ${ip}:${port} is refused/dropped`, pass: !open, detail: open ? 'CONNECTED' : 'no connection' });
+        probes.push({ name: `tenant ${t.name} -> ${what} ${ip}:${port} is refused/dropped`, run: tcp(svc, ip, port), yes: 'CONNECTED', no: 'no connection' });
       }
       if (run.member === 'a') {
-        const pinged = emu.ok(svc, 'ping', ['-c', '1', '-W', '1', natIp], 3000);
-        checks.push({ name: `tenant ${t.name} -> ping NAT IP ${natIp} gets no answer`, pass: !pinged, detail: pinged ? 'ANSWERED' : 'no answer' });
+        probes.push({ name: `tenant ${t.name} -> ping NAT IP ${natIp} gets no answer`, run: () => emu.okAsync(svc, 'ping', ['-c', '1', '-W', '1', natIp], 3000), yes: 'ANSWERED', no: 'no answer' });
       }
     }
-    const tenantPod = pods.find((p) => p.tenant === t.name)!;
+    const tenantPod = pods.find((p) => p.tenant === t.name);
     const eniIp = members[0].tenants.find((r) => r.name === t.name)?.eniIp;
-    if (eniIp) {
-      const open = tcp(tenantPod.ns, eniIp, 22);
-      checks.push({ name: `pod ${tenantPod.name} -> gateway ENI ${eniIp}:22 through its tunnel is dropped`, pass: !open, detail: open ? 'CONNECTED' : 'no connection' });
+    if (eniIp && tenantPod) {
+      probes.push({ name: `pod ${tenantPod.name} -> gateway ENI ${eniIp}:22 through its tunnel is dropped`, run: tcp(tenantPod.ns, eniIp, 22), yes: 'CONNECTED', no: 'no connection' });
     }
   }
+  const open = await inParallel(probes, PARALLEL, (p) => p.run());
+  probes.forEach((p, i) => checks.push({ name: p.name, pass: !open[i], detail: open[i] ? p.yes : p.no }));
   return checks;
 }

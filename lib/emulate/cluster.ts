@@ -1,4 +1,4 @@
-import { ChildProcess } from 'child_process';
+import { ChildProcess, execFile } from 'child_process';
 import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import { compiled, sleep, spawnLogged } from './sys';
@@ -95,6 +95,13 @@ export class Cluster {
 
   redis(pod: Pod, host: string, args: string[], timeoutSec = 2): string {
     return this.opts.topo.exec(pod.ns, 'timeout', [String(timeoutSec), 'redis-cli', '-h', host, '-p', '6379', ...args], { allowFail: true, timeoutMs: (timeoutSec + 2) * 1000 }).trim();
+  }
+
+  /** redis() without blocking the event loop: for probes that run while other work goes on. */
+  redisAsync(pod: Pod, host: string, args: string[], timeoutSec = 2): Promise<string> {
+    return new Promise((resolve) => {
+      execFile('ip', ['netns', 'exec', pod.ns, 'timeout', String(timeoutSec), 'redis-cli', '-h', host, '-p', '6379', ...args], { timeout: (timeoutSec + 2) * 1000, encoding: 'utf8' }, (_err, stdout) => resolve(String(stdout ?? '').trim()));
+    });
   }
 
   /**

@@ -11,7 +11,7 @@ import { GatewayMember } from './member';
 import { EmulatedPlan, loadEmulatedPlan, memberUserData } from './member-image';
 import { parseCloudConfig } from './plan';
 import { formatMatrix, MatrixResult } from './report';
-import { checkHost } from './sys';
+import { checkHost, okAsync } from './sys';
 import { Topology } from './topology';
 import { Wiring } from './wiring';
 import { AgentTenant, MemberStatus } from '../contract';
@@ -288,6 +288,11 @@ export class Emulation {
     return this.topo.ok(this.ours(ns), cmd, args, timeoutMs);
   }
 
+  /** ok() without blocking: independent probes run side by side. */
+  okAsync(ns: string, cmd: string, args: string[], timeoutMs = 10000): Promise<boolean> {
+    return okAsync('ip', ['netns', 'exec', this.ours(ns), cmd, ...args], timeoutMs);
+  }
+
   private ours(ns: string): string {
     if (!this.topo.namespaces.includes(ns)) throw new Error(`${ns} is not a namespace of run ${this.prefix}`);
     return ns;
@@ -295,6 +300,12 @@ export class Emulation {
 
   redis(pod: Pod, host: string, args: string[], timeoutSec = 2): string {
     return this.cluster.redis(pod, host, args, timeoutSec);
+  }
+
+  /** redis() without blocking: probes that run while an apply goes on. */
+  redisAsync(pod: Pod, host: string, args: string[], timeoutSec = 2): Promise<string> {
+    if (!this.pods().some((p) => p.ns === pod.ns)) throw new Error(`${pod.ns} is not a pod of run ${this.prefix}`);
+    return this.cluster.redisAsync(pod, host, args, timeoutSec);
   }
 
   // ---- acting on the run ----
@@ -312,9 +323,9 @@ export class Emulation {
     this.wiring.routePodIps(this.pods(), routed);
   }
 
-  /** One long-lived INCR connection from a pod to its tenant's Redis; see incr-client.ts. */
-  startIncrClient(pod: Pod, key: string): { statusFile: string; child: ChildProcess } {
-    return this.cluster.startIncrClient(pod, this.probeAddress(pod.tenant!), key);
+  /** One long-lived INCR connection from a pod to its tenant's Redis (or `address`); see incr-client.ts. */
+  startIncrClient(pod: Pod, key: string, address?: string): { statusFile: string; child: ChildProcess } {
+    return this.cluster.startIncrClient(pod, address ?? this.probeAddress(pod.tenant!), key);
   }
 
   /** The instance dies: nothing restarts, every process gets SIGKILL, every link goes down. */

@@ -31,9 +31,9 @@ export interface ScenarioResult {
   readonly note: string;
 }
 
-interface IncrStatus { acked: number; lastValue: number; failedOps: number; reconnects: number; maxGapMs: number; lastAckAt: number; sequenceBreaks: number }
+export interface IncrStatus { acked: number; lastValue: number; failedOps: number; reconnects: number; maxGapMs: number; lastAckAt: number; sequenceBreaks: number; gaps?: Array<{ at: number; ms: number }>; connected?: boolean }
 
-function readStatus(file: string): IncrStatus {
+export function readStatus(file: string): IncrStatus {
   for (let i = 0; i < 20; i++) {
     try {
       return JSON.parse(readFileSync(file, 'utf8'));

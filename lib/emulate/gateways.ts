@@ -181,7 +181,10 @@ export class Gateways {
     member.units.halt();
     this.wiring.removeMember(member);
     member.setTenants(memberRows(plan, member));
-    Topology.removeDir(join(member.root, 'run/crossvpc'));
+    // /run is a tmpfs: the member sees an empty one; the old one is set aside for its logs.
+    let n = 1;
+    while (existsSync(join(member.root, `run/crossvpc.before-reboot-${n}`))) n++;
+    renameSync(join(member.root, 'run/crossvpc'), join(member.root, `run/crossvpc.before-reboot-${n}`));
     mkdirSync(join(member.root, 'run/crossvpc'), { recursive: true, mode: 0o755 });
     this.wiring.addMember(member, primaryMac(plan, member.env.SELF_ENI), this.slot(member));
     await member.boot();

@@ -1,4 +1,4 @@
-import { execFileSync, spawn, ChildProcess } from 'child_process';
+import { execFile, execFileSync, spawn, ChildProcess } from 'child_process';
 import { closeSync, existsSync, openSync } from 'fs';
 import { join } from 'path';
 
@@ -21,6 +21,27 @@ export function ok(cmd: string, args: string[], timeoutMs = 10000): boolean {
   } catch {
     return false;
   }
+}
+
+/** ok() without blocking the event loop, so independent probes can run side by side. */
+export function okAsync(cmd: string, args: string[], timeoutMs = 10000): Promise<boolean> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { timeout: timeoutMs }, (err) => resolve(!err));
+  });
+}
+
+/** Run async jobs at most `limit` at a time; results in input order. */
+export async function inParallel<T, R>(items: readonly T[], limit: number, job: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await job(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
 }
 
 export function spawnLogged(cmd: string, args: string[], logFile: string, env?: NodeJS.ProcessEnv): ChildProcess {
