@@ -8,8 +8,6 @@
 # document change, in either order, without any failover.
 set -uo pipefail
 CONF=/etc/crossvpc
-RUN=/run/crossvpc
-STATE=/var/lib/crossvpc
 # shellcheck source=/dev/null
 . "$CONF/gateway.env"
 # shellcheck source=/dev/null
@@ -24,14 +22,14 @@ read -r pid 2>/dev/null <"$RUN/resolver.pid" || true
 kill -0 "$pid" 2>/dev/null || fail "resolver not running"
 now=$EPOCHSECONDS
 degraded=0
-vni='' state='' since=''
+vni='' oper='' since=''
 [ -d "$RUN/broken" ] || mkdir -p "$RUN/broken"
 while tenant_next vni; do
   broken=''
   for dev in "$TUNNEL_DEV_PREFIX$vni" "$TENANT_DEV_PREFIX$vni"; do
-    state=missing
-    read -r state 2>/dev/null <"/sys/class/net/$dev/operstate" || true
-    case "$state" in up | unknown) ;; *) broken="$dev is $state" ;; esac
+    oper=missing
+    read -r oper 2>/dev/null <"/sys/class/net/$dev/operstate" || true
+    case "$oper" in up | unknown) ;; *) broken="$dev is $oper" ;; esac
   done
   mark=$RUN/broken/$vni
   if [ -z "$broken" ]; then
