@@ -117,6 +117,20 @@ describe('crossvpc doctor (library)', () => {
     expect(lines[lines.length - 1]).toMatch(/^summary: 0 errors, \d+ warnings, \d+ infos \(warnings: review them; exit 1\)$/);
   });
 
+  test('members polling their documents faster than SSM\'s default GetParameter quota allows get a warning', () => {
+    // The example's 2 members at 5 s: 0.4 calls a second, quiet. The rate sums every member of the plan.
+    expect(of(doctor(example), 'ssm-quota')).toEqual([]);
+    const fast = edited(example, (json) => {
+      for (const i of Object.values<any>(json.resource.aws_instance)) {
+        i.user_data_base64 = i.user_data_base64.replace("CONFIG_POLL_SEC='5'", "CONFIG_POLL_SEC='0.04'");
+      }
+    });
+    const [f] = of(doctor(fast), 'ssm-quota');
+    expect(f).toMatchObject({ severity: 'warning', subject: 'gateways' });
+    expect(f.what).toMatch(/2 members poll their pair documents at 50\.0 GetParameter calls a second, 125% of SSM's default quota of 40/);
+    expect(f.fix).toMatch(/configPollIntervalSec/);
+  });
+
   test('a pair document over 8 KB (maxConfigDocumentBytes raised) is an error; near it a warning; user data stays small', () => {
     const many = (k: number) => Array.from({ length: k }, (_, i) => tenant(`t${i}`, { vni: 5000 + i }));
     const sizes = (k: number) => doctor(synthTo({ extraTenants: many(k), gateway: { tenantsPerMember: k + 2, maxConfigDocumentBytes: 100_000 } }));

@@ -6,6 +6,7 @@
 
 /** Gateway configuration and run-time state directories (the scripts' CONF and RUN). */
 import { NODE_MAC_PREFIX } from './mac';
+import { STATE_DIR } from './pair-document';
 
 export const CONF_DIR = '/etc/crossvpc';
 export const RUN_DIR = '/run/crossvpc';
@@ -57,6 +58,8 @@ export const hex = (n: number): string => `0x${n.toString(16)}`;
 /** The names bash needs, as crossvpc-lib.sh declares them (uppercase: shellcheck treats them as environment). */
 export function gatewayShellConstants(): Record<string, string> {
   return {
+    RUN: RUN_DIR,
+    STATE: STATE_DIR,
     TUNNEL_DEV_PREFIX,
     TENANT_DEV_PREFIX,
     GATEWAY_NFT_TABLE,

@@ -13,7 +13,22 @@ export const CONN_LIMIT_WARN_RATIO = 0.5;
 
 /** What the model accepts but an operator should hear about: admission, replacement, limits, sizes. */
 export function gatewayFindings(facts: DoctorFacts): Finding[] {
-  return [...admissionFindings(facts), ...facts.members.flatMap((m) => memberFindings(m)), ...facts.documents.flatMap((d) => documentFindings(d))];
+  return [...admissionFindings(facts), ...pollingFindings(facts), ...facts.members.flatMap((m) => memberFindings(m)), ...facts.documents.flatMap((d) => documentFindings(d))];
+}
+
+/** SSM's default GetParameter quota, per account and region, shared with every other reader. */
+export const SSM_GET_PARAMETER_TPS = 40;
+
+/** Every member polls its pair document: the plan's share of the account's GetParameter quota. */
+function pollingFindings(facts: DoctorFacts): Finding[] {
+  const rate = facts.members.reduce((sum, m) => sum + 1 / Number(m.env.CONFIG_POLL_SEC), 0);
+  if (!Number.isFinite(rate) || rate <= SSM_GET_PARAMETER_TPS / 2) return [];
+  const what = `${facts.members.length} members poll their pair documents at ${rate.toFixed(1)} GetParameter calls a second, ${Math.round((rate / SSM_GET_PARAMETER_TPS) * 100)}% of SSM's default quota of ${SSM_GET_PARAMETER_TPS} a second per account and region (shared with every other reader)`;
+  return [{
+    severity: rate > SSM_GET_PARAMETER_TPS ? 'warning' : 'info', check: 'ssm-quota', subject: 'gateways',
+    what: `${what}${rate > SSM_GET_PARAMETER_TPS ? ': reads are throttled, so tenant changes arrive late' : ''}.`,
+    fix: 'raise gateway.configPollIntervalSec, or enable Parameter Store\'s higher throughput (a paid account setting).',
+  }];
 }
 
 /** SSM's advanced tier holds 8 KB: a bigger document fails the apply (maxConfigDocumentBytes was raised). */

@@ -8,8 +8,6 @@
 # ruleset (which matches tenant devices by name) forwards nothing through it.
 set -euo pipefail
 CONF=/etc/crossvpc
-RUN=/run/crossvpc
-STATE=/var/lib/crossvpc
 # shellcheck source=/dev/null
 . "$CONF/gateway.env"
 # shellcheck source=/dev/null

@@ -8,8 +8,6 @@
 # document change, in either order, without any failover.
 set -uo pipefail
 CONF=/etc/crossvpc
-RUN=/run/crossvpc
-STATE=/var/lib/crossvpc
 # shellcheck source=/dev/null
 . "$CONF/gateway.env"
 # shellcheck source=/dev/null
@@ -20,18 +18,18 @@ nft list table inet "$GATEWAY_NFT_TABLE" >/dev/null 2>&1 || fail "ruleset not lo
 # Shell builtins only below (but for a tenant's first broken second): this runs every second
 # with hundreds of devices, so no fork per device.
 pid=""
-read -r pid <"$RUN/resolver.pid" 2>/dev/null || true
+read -r pid 2>/dev/null <"$RUN/resolver.pid" || true
 kill -0 "$pid" 2>/dev/null || fail "resolver not running"
 now=$EPOCHSECONDS
 degraded=0
-vni='' state='' since=''
+vni='' oper='' since=''
 [ -d "$RUN/broken" ] || mkdir -p "$RUN/broken"
 while tenant_next vni; do
   broken=''
   for dev in "$TUNNEL_DEV_PREFIX$vni" "$TENANT_DEV_PREFIX$vni"; do
-    state=missing
-    read -r state <"/sys/class/net/$dev/operstate" 2>/dev/null || true
-    case "$state" in up | unknown) ;; *) broken="$dev is $state" ;; esac
+    oper=missing
+    read -r oper 2>/dev/null <"/sys/class/net/$dev/operstate" || true
+    case "$oper" in up | unknown) ;; *) broken="$dev is $oper" ;; esac
   done
   mark=$RUN/broken/$vni
   if [ -z "$broken" ]; then
@@ -39,7 +37,7 @@ while tenant_next vni; do
     continue
   fi
   since=''
-  read -r since <"$mark" 2>/dev/null || { since=$now; echo "$now" >"$mark"; }
+  read -r since 2>/dev/null <"$mark" || { since=$now; echo "$now" >"$mark"; }
   if ((now - since >= TENANT_GRACE_SEC)); then
     degraded=$((degraded + 1))
     echo "crossvpc-check: vni $vni degraded for $((now - since))s: $broken" >&2
@@ -47,6 +45,6 @@ while tenant_next vni; do
 done <"$STATE/tenants.tsv"
 # Written only on change: keepalived re-reads the file on every write.
 old=''
-read -r old <"$RUN/degraded" 2>/dev/null || true
+read -r old 2>/dev/null <"$RUN/degraded" || true
 [ "$old" = "$degraded" ] || echo "$degraded" >"$RUN/degraded"
 exit 0

@@ -5,8 +5,6 @@
 # retry notify scripts, so this loop is what makes a failed move eventually hold.
 set -uo pipefail
 CONF=/etc/crossvpc
-RUN=/run/crossvpc
-STATE=/var/lib/crossvpc
 # shellcheck source=/dev/null
 . "$CONF/gateway.env"
 # shellcheck source=/dev/null

@@ -6,8 +6,6 @@
 # after a crash converges to the same state.
 set -euo pipefail
 CONF=/etc/crossvpc
-RUN=/run/crossvpc
-STATE=/var/lib/crossvpc
 # shellcheck source=/dev/null
 . "$CONF/gateway.env"
 # shellcheck source=/dev/null

@@ -6,13 +6,11 @@
 # floating IPs; the other order would reset every established client.
 set -uo pipefail
 CONF=/etc/crossvpc
-RUN=/run/crossvpc
-STATE=/var/lib/crossvpc
 # shellcheck source=/dev/null
 . "$CONF/gateway.env"
 # shellcheck source=/dev/null
 . "$CONF/crossvpc-lib.sh"
-state=${3:-UNKNOWN}
+event=${3:-UNKNOWN}
 mkdir -p "$RUN"
 log() { echo "$(date +%s.%N) crossvpc-notify: $*" >>"$RUN/notify.log"; }
 # Bounded: a busy or restarting conntrackd must never wedge the failover. keepalived
@@ -35,11 +33,11 @@ floating_ips() { # <add|del>: the HaVip on the underlay, each NAT IP on its tena
   return 0
 }
 
-if [ "$state" != RELOAD ] && [ "$state" != HEAL ]; then
-  printf '%s\n' "$state" >"$RUN/vrrp-state.new" && mv -f "$RUN/vrrp-state.new" "$RUN/vrrp-state"
+if [ "$event" != RELOAD ] && [ "$event" != HEAL ]; then
+  printf '%s\n' "$event" >"$RUN/vrrp-state.new" && mv -f "$RUN/vrrp-state.new" "$RUN/vrrp-state"
 fi
-log "state $state"
-case "$state" in
+log "state $event"
+case "$event" in
   MASTER)
     log "committing synced sessions"
     ctd -c

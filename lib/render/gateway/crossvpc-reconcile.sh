@@ -7,8 +7,6 @@
 # Writes STATE/status (lib/contract/member-status.ts) after every attempt.
 set -uo pipefail
 CONF=/etc/crossvpc
-RUN=/run/crossvpc
-STATE=/var/lib/crossvpc
 # shellcheck source=/dev/null
 . "$CONF/gateway.env"
 # shellcheck source=/dev/null

@@ -4,7 +4,6 @@
 # gateway needs no per-node configuration and its state grows with nodes, not pods.
 set -uo pipefail
 CONF=/etc/crossvpc
-RUN=/run/crossvpc
 # shellcheck source=/dev/null
 . "$CONF/gateway.env"
 # shellcheck source=/dev/null
