@@ -268,10 +268,13 @@ export class Wiring {
     if (this.topo.ok(m.ns, 'ip', ['link', 'show', dev]) || this.topo.ok(m.ns, 'ip', ['link', 'show', tenantDev(row.vni)])) {
       throw new Error(`${m.id}: a device for VNI ${row.vni} is still there while tenant ${name}'s ENI ${eniMac} is attached; detach the old ENI first`);
     }
-    this.topo.link(m.ns, dev, t.fab, m.id, { macA: eniMac, mtu: VPC_MTU });
-    this.topo.exec(m.ns, 'ip', ['link', 'set', dev, 'down']);
+    // Built whole in the tenant fabric, then moved: the member sees the ENI appear at once with
+    // its MAC and MTU, down, as a hot-plugged ENI appears (its scripts rename it the moment they see it).
+    this.topo.exec(t.fab, 'ip', ['link', 'add', 'dev', dev, 'address', eniMac, 'mtu', String(VPC_MTU), 'type', 'veth', 'peer', 'name', m.id]);
+    this.topo.exec(t.fab, 'ip', ['link', 'set', m.id, 'mtu', String(VPC_MTU), 'up']);
     this.topo.enslave(t.fab, m.id, 'br0');
     this.routerOn(t.fab, subnetCidr);
+    this.topo.exec(t.fab, 'ip', ['link', 'set', 'dev', dev, 'netns', m.ns]);
     return true;
   }
 
