@@ -114,4 +114,5 @@ cp "$STATE/tenants.tsv" "$RUN/applied.tsv.new" && mv -f "$RUN/applied.tsv.new" "
 touch "$RUN/dataplane-ready"
 log "tenants applied${pending[*]:+; waiting for the ENIs of: ${pending[*]}}"
 # On the master, raise the new tenants' floating IPs and move them in the cloud.
-if [ "$(cat "$RUN/vrrp-state" 2>/dev/null)" = MASTER ]; then "$CONF/bin/crossvpc-notify" INSTANCE reload RELOAD; fi
+# 8>&-: the converge it starts runs on in the background and must not hold apply.lock.
+if [ "$(cat "$RUN/vrrp-state" 2>/dev/null)" = MASTER ]; then "$CONF/bin/crossvpc-notify" INSTANCE reload RELOAD 8>&-; fi
