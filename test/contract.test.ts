@@ -123,7 +123,7 @@ describe('gateway scripts against the contract (bash, no root)', () => {
     for (const s of scripts) {
       const reads = [...s.text.matchAll(/tenant_next ([a-z_ ]+);/g)].map((m) => m[1].trim().split(/\s+/));
       // Every loop over a table file is a tenant_next loop, and every tenant_next reads one.
-      expect({ script: s.name, loops: reads.length }).toEqual({ script: s.name, loops: (s.text.match(/done <"[^"]*\.tsv"/g) ?? []).length });
+      expect({ script: s.name, loops: reads.length }).toEqual({ script: s.name, loops: (s.text.match(/done <"[^"]*(\.tsv|\$table_file)"/g) ?? []).length });
       for (const cols of reads) for (const c of cols) expect(`${s.name}: ${c}`).toBe(`${s.name}: ${TENANT_TABLE_COLUMNS.find((k) => k === c) ?? 'not a column'}`);
       expect(s.text).not.toMatch(/IFS=\$'\\t' read/);
     }

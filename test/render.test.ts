@@ -17,7 +17,7 @@ const model = buildCrossVpcModel('Test', {
 });
 const tenantBinding = (i: number) => ({ natIp: '172.16.255.254', eniId: `eni-t${i}`, eniMac: `02:00:00:00:0${i}:01`, eniIp: `172.16.255.1${i}`, subnetCidr: '172.16.255.0/24', routerIp: '172.16.255.1' });
 const spec = buildGatewayMemberSpec(model, 0, 'a', {
-  selfIp: '10.0.2.10', peerIp: '10.0.2.11', selfEniId: 'eni-self', haVip: '10.0.2.254',
+  selfIp: '10.0.2.10', peerIp: '10.0.2.11', selfEniId: 'eni-self', peerEniId: 'eni-peer', haVip: '10.0.2.254',
   tenants: { alpha: tenantBinding(1), beta: tenantBinding(2) },
 }, { advertIntervalSec: 0.5, connLimitPerTenant: 65536, configParameter: '/crossvpc/pair0-test', configPollSec: 5 });
 const files = renderGatewayFiles(spec, { conntrackMax: 262144 });
@@ -36,7 +36,7 @@ describe('rendered gateway artifacts (snapshots as plain text)', () => {
   });
   test('user data holds no tenant: the same files whatever the tenants', () => {
     const alone = buildGatewayMemberSpec(model, 0, 'a', {
-      selfIp: '10.0.2.10', peerIp: '10.0.2.11', selfEniId: 'eni-self', haVip: '10.0.2.254', tenants: { alpha: tenantBinding(1), beta: tenantBinding(2) },
+      selfIp: '10.0.2.10', peerIp: '10.0.2.11', selfEniId: 'eni-self', peerEniId: 'eni-peer', haVip: '10.0.2.254', tenants: { alpha: tenantBinding(1), beta: tenantBinding(2) },
     }, { advertIntervalSec: 0.5, connLimitPerTenant: 65536, configParameter: '/crossvpc/pair0-test', configPollSec: 5 });
     const fewer = { ...alone, tenants: alone.tenants.slice(0, 1) };
     expect(renderGatewayFiles(fewer, { conntrackMax: 262144 })).toEqual(files);
@@ -115,7 +115,7 @@ describe('GRE (checked statically: this kernel has no GRE)', () => {
     tenants: [{ name: 'alpha', vpcId: 'vpc-a', subnetId: 'subnet-a', cidrs: ['172.16.0.0/16'], vni: 1001 }],
   });
   const greSpec = buildGatewayMemberSpec(gre, 0, 'a', {
-    selfIp: '10.0.2.10', peerIp: '10.0.2.11', selfEniId: 'eni-self', haVip: '10.0.2.254', tenants: { alpha: tenantBinding(1) },
+    selfIp: '10.0.2.10', peerIp: '10.0.2.11', selfEniId: 'eni-self', peerEniId: 'eni-peer', haVip: '10.0.2.254', tenants: { alpha: tenantBinding(1) },
   }, { advertIntervalSec: 0.5, connLimitPerTenant: 65536, configParameter: '/crossvpc/pair0-test', configPollSec: 5 });
   const greFiles = renderGatewayFiles(greSpec, { conntrackMax: 262144 });
 

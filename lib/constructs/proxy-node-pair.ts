@@ -276,7 +276,7 @@ export class ProxyNodePair extends Construct {
         tenants[t.name] = { natIp: this.natIps[t.name], eniId: eni.eniId, eniMac: eni.macAddress, eniIp: eni.privateIp, subnetCidr: cidr, routerIp: Fn.cidrhost(cidr, 1) };
       }
       return buildGatewayMemberSpec(model, p, member.name, {
-        selfIp: member.primaryEni.privateIp, peerIp: peer.primaryEni.privateIp, selfEniId: member.primaryEni.id, haVip: this.haVip, tenants,
+        selfIp: member.primaryEni.privateIp, peerIp: peer.primaryEni.privateIp, selfEniId: member.primaryEni.id, peerEniId: peer.primaryEni.id, haVip: this.haVip, tenants,
       }, { advertIntervalSec: advert, connLimitPerTenant, configParameter, configPollSec: pollSec });
     }) as [GatewayMemberSpec, GatewayMemberSpec];
 

@@ -10,6 +10,8 @@ export const GATEWAY_ENV_KEYS = [
   'SELF_IP',
   'PEER_IP',
   'SELF_ENI',
+  /** The peer's primary ENI: a member stepping down from MASTER hands the HaVip to it. */
+  'PEER_ENI',
   'HAVIP',
   'TUNNEL',
   'TUNNEL_MTU',

@@ -39,6 +39,12 @@ export interface PairDocument {
   readonly members: Readonly<Record<PairMemberName, MemberDocument>>;
 }
 
+/**
+ * The peer's tenant table, written beside this member's own: a member that steps down from
+ * MASTER moves the NAT IPs onto the peer's ENIs (ENI ids are per member).
+ */
+export const PEER_TENANTS_FILE = 'peer-tenants.tsv';
+
 /** Document field -> the file name a member writes it to in STATE_DIR. */
 export const MEMBER_DOCUMENT_FILES = { tenants: 'tenants.tsv', ruleset: 'ruleset.nft' } as const satisfies Record<keyof MemberDocument, string>;
 

@@ -56,6 +56,7 @@ export function gatewayEnv(spec: GatewayMemberSpec, conntrackMax: number): strin
     SELF_IP: spec.selfIp,
     PEER_IP: spec.peerIp,
     SELF_ENI: spec.selfEniId,
+    PEER_ENI: spec.peerEniId,
     HAVIP: spec.haVip,
     TUNNEL: spec.tunnel,
     TUNNEL_MTU: spec.tunnelMtu,

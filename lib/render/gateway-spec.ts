@@ -14,6 +14,8 @@ export interface GatewayMemberSpec {
   readonly peerIp: string;
   /** deploy-time: this member's primary ENI id (the HaVip moves onto it). */
   readonly selfEniId: string;
+  /** deploy-time: the peer's primary ENI id (a member stepping down hands the HaVip to it). */
+  readonly peerEniId: string;
   /** deploy-time or literal: the pair's tunnel endpoint. */
   readonly haVip: string;
   readonly tunnel: TunnelType;
@@ -43,6 +45,7 @@ export interface MemberBindings {
   readonly selfIp: string;
   readonly peerIp: string;
   readonly selfEniId: string;
+  readonly peerEniId: string;
   readonly haVip: string;
   readonly tenants: Record<string, { natIp: string; eniId: string; eniMac: string; eniIp: string; subnetCidr: string; routerIp: string }>;
 }
@@ -68,6 +71,7 @@ export function buildGatewayMemberSpec(
     selfIp: bind.selfIp,
     peerIp: bind.peerIp,
     selfEniId: bind.selfEniId,
+    peerEniId: bind.peerEniId,
     haVip: bind.haVip,
     tunnel: model.tunnel,
     tunnelMtu: model.tunnelMtu,

@@ -24,6 +24,7 @@ if_by_mac() {
 
 declare -A listed=()
 pending=()
+rules=$(ip rule show pref 1000)
 name='' vni='' table='' gateway_mac='' eni_mac='' eni_ip='' subnet_cidr='' router_ip='' destinations=''
 while tenant_next name vni table gateway_mac eni_mac eni_ip subnet_cidr router_ip destinations; do
   listed[$vni]=1
@@ -83,8 +84,8 @@ while tenant_next name vni table gateway_mac eni_mac eni_ip subnet_cidr router_i
     if [ "$first" = unreachable ]; then dst=$second; fi
     case "$want " in *" $dst "*) ;; *) ip route del "$dst" table "$table" ;; esac
   done
-  ip rule show pref 1000 | grep -q "fwmark $(printf '%#x' "$table") lookup $table" ||
-    ip rule add pref 1000 fwmark "$table" lookup "$table"
+  # Matched in a variable: `ip rule | grep -q` under pipefail fails when grep quits early (SIGPIPE).
+  [[ $rules == *"fwmark $(printf '%#x' "$table") lookup $table"* ]] || ip rule add pref 1000 fwmark "$table" lookup "$table"
   log "tenant $name: vni $vni on $cx, ENI $tn $eni_ip"
 done <"$STATE/tenants.tsv"
 

@@ -48,9 +48,11 @@ sed "s/@UNDERLAY_IF@/$underlay/g" "$CONF/conntrackd.conf.in" >"$RUN/conntrackd.c
 
 # tcp_loose=0: only synced sessions survive a failover; never pick up strangers mid-stream.
 # Encapsulated packets inherit the tenant fwmark; they must route by the main table.
-ip rule show pref 90 | grep -q 'iif lo' || ip rule add pref 90 iif lo lookup main
+# (Rules matched in a variable: `ip rule | grep -q` under pipefail fails when grep quits early.)
+rules=$(ip rule show)
+[[ $rules == *"90:"*"iif lo lookup main"* ]] || ip rule add pref 90 iif lo lookup main
 # Unmarked packets (tunnel underlay, VRRP, sync) skip the per-tenant rules entirely.
-ip rule show pref 91 | grep -q "fwmark 0/$TENANT_MARK_MASK" || ip rule add pref 91 fwmark "0/$TENANT_MARK_MASK" lookup main
+[[ $rules == *"91:"*"fwmark 0/$TENANT_MARK_MASK lookup main"* ]] || ip rule add pref 91 fwmark "0/$TENANT_MARK_MASK" lookup main
 
 if [ -r "$STATE/tenants.tsv" ] && [ -r "$STATE/ruleset.nft" ]; then
   "$CONF/bin/crossvpc-apply"

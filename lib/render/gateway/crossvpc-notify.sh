@@ -33,6 +33,7 @@ floating_ips() { # <add|del>: the HaVip on the underlay, each NAT IP on its tena
   return 0
 }
 
+previous=$(cat "$RUN/vrrp-state" 2>/dev/null)
 if [ "$event" != RELOAD ] && [ "$event" != HEAL ]; then
   printf '%s\n' "$event" >"$RUN/vrrp-state.new" && mv -f "$RUN/vrrp-state.new" "$RUN/vrrp-state"
 fi
@@ -69,6 +70,13 @@ case "$event" in
       ctd -t
       ctd -n
     ) </dev/null >/dev/null 2>&1 &
+    # A master that steps down to BACKUP heard a better (or equal, higher-addressed) master.
+    # If a split just healed, that master may never have seen us as master and would not
+    # take its addresses back: hand them over in the cloud.
+    if [ "$event" = BACKUP ] && [ "$previous" = MASTER ]; then
+      log "stepped down from MASTER: handing the floating IPs to the peer"
+      setsid "$CONF/bin/crossvpc-converge" peer </dev/null >>"$RUN/converge.log" 2>&1 &
+    fi
     ;;
 esac
 exit 0

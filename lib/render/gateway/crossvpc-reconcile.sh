@@ -13,6 +13,7 @@ CONF=/etc/crossvpc
 . "$CONF/crossvpc-lib.sh"
 log() { echo "$(date +%s.%N) crossvpc-reconcile: $*"; }
 mkdir -p "$STATE" "$RUN"
+if [ "$CROSSVPC_MEMBER" = a ]; then peer=b; else peer=a; fi
 
 applied_version=0 applied_sha=- applied_at=0 pending=''
 if [ -r "$STATE/status" ]; then
@@ -70,6 +71,7 @@ stage() {
     <<<"$doc" >/dev/null || { error="the document is not format 1 for pair $CROSSVPC_PAIR member $CROSSVPC_MEMBER"; return 1; }
   jq -j --arg m "$CROSSVPC_MEMBER" '.members[$m].tenants' <<<"$doc" >"$incoming/tenants.tsv"
   jq -j --arg m "$CROSSVPC_MEMBER" '.members[$m].ruleset' <<<"$doc" >"$incoming/ruleset.nft"
+  jq -j --arg m "$peer" '.members[$m].tenants // ""' <<<"$doc" >"$incoming/peer-tenants.tsv"
   error=$( (
     name='' vni='' zone='' table='' gateway_mac='' nat_ip='' eni_id='' eni_mac='' eni_ip='' subnet_cidr='' router_ip='' destinations='' rows=0
     while tenant_next name vni zone table gateway_mac nat_ip eni_id eni_mac eni_ip subnet_cidr router_ip destinations; do
@@ -88,6 +90,7 @@ stage() {
 }
 
 install() {
+  mv -f "$STATE/incoming/peer-tenants.tsv" "$STATE/peer-tenants.tsv"
   mv -f "$STATE/incoming/ruleset.nft" "$STATE/ruleset.nft"
   mv -f "$STATE/incoming/tenants.tsv" "$STATE/tenants.tsv"
 }
