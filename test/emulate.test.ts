@@ -108,6 +108,64 @@ curl -s --aws-sigv4 "aws:amz:$(md placement/region):ssm" --user "$(jq -r .Access
     });
   });
 
+  test('health: the pair fails over only to a better-off member; a tenant broken on both moves nothing', async () => {
+    await withEmulation(synth({}), async (emu) => {
+      const { readFileSync, writeFileSync } = await import('fs');
+      const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+      const until = async (what: string, ok: () => boolean, ms: number) => {
+        const t0 = Date.now();
+        while (!ok()) {
+          if (Date.now() - t0 > ms) throw new Error(`${what}: not within ${ms} ms`);
+          await sleep(100);
+        }
+        return Date.now() - t0;
+      };
+      // The grace for a tenant's devices to come back is 60 s on a real member; 2 s here, in the
+      // members' gateway.env (crossvpc-check reads it on every run), so the test takes seconds.
+      for (const m of emu.members(0)) {
+        const f = join(m.root, 'etc/crossvpc/gateway.env');
+        writeFileSync(f, readFileSync(f, 'utf8').replace(/^TENANT_GRACE_SEC='\d+'$/m, "TENANT_GRACE_SEC='2'"));
+      }
+      const first = emu.liveMaster(0)!;
+      const second = emu.members(0).find((m) => m.id !== first.id)!;
+      const tn = `tn${first.tenants.find((t) => t.name === 'alpha')!.vni}`;
+      const alphaPod = emu.pods().find((p) => p.tenant === 'alpha')!;
+      const alphaUp = () => emu.redis(alphaPod, emu.probeAddress('alpha'), ['ping'], 1) === 'PONG';
+      const betaPod = emu.pods().find((p) => p.tenant === 'beta')!;
+      const beta = emu.startIncrClient(betaPod, 'health');
+      try {
+        expect(alphaUp()).toBe(true);
+        // 1. alpha's ENI breaks on the master only: after the grace its priority drops below the
+        //    backup's, which takes over; alpha answers again, through the other member.
+        emu.exec(first.ns, 'ip', ['link', 'set', tn, 'down']);
+        const tookOver = await until('the healthier member takes over', () => emu.liveMaster(0)?.id === second.id, 15_000);
+        expect(tookOver).toBeGreaterThanOrEqual(1500); // not before the grace
+        await until('alpha answers through the new master', alphaUp, 10_000);
+        expect(emu.vrrpState(first)).toBe('BACKUP');
+        // 2. The same tenant breaks on the new master too: both equally degraded, nothing moves.
+        emu.exec(second.ns, 'ip', ['link', 'set', tn, 'down']);
+        await sleep(6000);
+        expect([emu.vrrpState(first), emu.vrrpState(second)]).toEqual(['BACKUP', 'MASTER']);
+        expect([first, second].map((m) => readFileSync(join(m.root, 'run/crossvpc/degraded'), 'utf8').trim())).toEqual(['1', '1']);
+        // 3. Repaired on the old master first: it is better off now, so it takes the role back (control:
+        //    the same signal that moved nothing in 2 moves the pair when the members differ).
+        emu.exec(first.ns, 'ip', ['link', 'set', tn, 'up']);
+        await until('the repaired member takes over', () => emu.liveMaster(0)?.id === first.id, 10_000);
+        emu.exec(second.ns, 'ip', ['link', 'set', tn, 'up']);
+        await sleep(4000);
+        expect([emu.vrrpState(first), emu.vrrpState(second)]).toEqual(['MASTER', 'BACKUP']);
+        await until('alpha answers', alphaUp, 10_000);
+        // beta's session lived through both handovers (conntrackd).
+        await sleep(500);
+        const st = JSON.parse(readFileSync(beta.statusFile, 'utf8'));
+        expect({ reconnects: st.reconnects, failedOps: st.failedOps }).toEqual({ reconnects: 0, failedOps: 0 });
+        expect(st.acked).toBeGreaterThan(100);
+      } finally {
+        beta.child.kill('SIGTERM');
+      }
+    });
+  });
+
   test('a gateway unit killed by a signal is restarted after its RestartSec, and the data plane still passes', async () => {
     await withEmulation(synth({}), async (emu) => {
       const unit = 'crossvpc-resolver.service'; // Restart=always, RestartSec=1

@@ -5,7 +5,8 @@
 # broken for longer than TENANT_GRACE_SEC it counts in RUN/degraded, which keepalived's
 # track_file takes off this member's priority, so the pair fails over only to a peer that is
 # better off (see keepalived.conf). The grace lets ENIs be attached and detached around a
-# document change, in either order, without any failover.
+# document change, in either order, without any failover. A tenant whose devices come back
+# gets its routes re-applied (RUN/reapply, read by crossvpc-reconcile).
 set -uo pipefail
 CONF=/etc/crossvpc
 # shellcheck source=/dev/null
@@ -33,7 +34,12 @@ while tenant_next vni; do
   done
   mark=$RUN/broken/$vni
   if [ -z "$broken" ]; then
-    [ ! -e "$mark" ] || rm -f "$mark"
+    if [ -e "$mark" ]; then
+      # Back up after being down: the kernel dropped the routes through it, so ask
+      # crossvpc-reconcile to re-apply (idempotent) rather than leave the tenant routeless.
+      rm -f "$mark"
+      : >"$RUN/reapply"
+    fi
     continue
   fi
   since=''

@@ -3,7 +3,8 @@
 # every CONFIG_POLL_SEC with the instance role (IMDSv2 credentials, SigV4), and when its
 # version changes, validates this member's files, installs them in STATE and runs
 # crossvpc-apply. A broken or unreadable document never replaces a good one; errors back
-# off to 60 s. While a tenant waits for its NAT ENI, it re-applies as soon as one appears.
+# off to 60 s. While a tenant waits for its NAT ENI, it re-applies as soon as one appears,
+# and when crossvpc-check saw a tenant's devices come back up (their routes went with them).
 # Writes STATE/status (lib/contract/member-status.ts) after every attempt.
 set -uo pipefail
 CONF=/etc/crossvpc
@@ -142,6 +143,15 @@ while true; do
         delay=$((delay * 2 > 60 ? 60 : delay * 2))
       fi
       next_fetch=$((SECONDS + delay))
+    fi
+  elif [ -e "$RUN/reapply" ]; then
+    rm -f "$RUN/reapply"
+    if apply; then
+      pending=$(cat "$RUN/pending")
+      log "a tenant's devices came back up; re-applied"
+      status applied
+    else
+      status apply_failed "$error"
     fi
   elif pending_arrived; then
     if apply; then
