@@ -128,7 +128,11 @@ curl -s --aws-sigv4 "aws:amz:$(md placement/region):ssm" --user "$(jq -r .Access
       }
       const first = emu.liveMaster(0)!;
       const second = emu.members(0).find((m) => m.id !== first.id)!;
-      const tn = `tn${first.tenants.find((t) => t.name === 'alpha')!.vni}`;
+      // A broken ENI: its carrier goes (the tenant-fabric end of the member's alpha ENI goes down).
+      // An ENI merely set down on the member is no test: crossvpc-reconcile sees its routes gone and
+      // re-applies, which sets it up again.
+      const alphaFabric = `${emu.prefix}-t-alpha`;
+      const carrier = (m: { id: string }, on: boolean) => emu.exec(alphaFabric, 'ip', ['link', 'set', m.id, on ? 'up' : 'down']);
       const alphaPod = emu.pods().find((p) => p.tenant === 'alpha')!;
       const alphaUp = () => emu.redis(alphaPod, emu.probeAddress('alpha'), ['ping'], 1) === 'PONG';
       const betaPod = emu.pods().find((p) => p.tenant === 'beta')!;
@@ -137,24 +141,32 @@ curl -s --aws-sigv4 "aws:amz:$(md placement/region):ssm" --user "$(jq -r .Access
         expect(alphaUp()).toBe(true);
         // 1. alpha's ENI breaks on the master only: after the grace its priority drops below the
         //    backup's, which takes over; alpha answers again, through the other member.
-        emu.exec(first.ns, 'ip', ['link', 'set', tn, 'down']);
+        carrier(first, false);
         const tookOver = await until('the healthier member takes over', () => emu.liveMaster(0)?.id === second.id, 15_000);
         expect(tookOver).toBeGreaterThanOrEqual(1500); // not before the grace
         await until('alpha answers through the new master', alphaUp, 10_000);
         expect(emu.vrrpState(first)).toBe('BACKUP');
         // 2. The same tenant breaks on the new master too: both equally degraded, nothing moves.
-        emu.exec(second.ns, 'ip', ['link', 'set', tn, 'down']);
+        carrier(second, false);
         await sleep(6000);
         expect([emu.vrrpState(first), emu.vrrpState(second)]).toEqual(['BACKUP', 'MASTER']);
         expect([first, second].map((m) => readFileSync(join(m.root, 'run/crossvpc/degraded'), 'utf8').trim())).toEqual(['1', '1']);
         // 3. Repaired on the old master first: it is better off now, so it takes the role back (control:
         //    the same signal that moved nothing in 2 moves the pair when the members differ).
-        emu.exec(first.ns, 'ip', ['link', 'set', tn, 'up']);
+        carrier(first, true);
         await until('the repaired member takes over', () => emu.liveMaster(0)?.id === first.id, 10_000);
-        emu.exec(second.ns, 'ip', ['link', 'set', tn, 'up']);
+        carrier(second, true);
         await sleep(4000);
         expect([emu.vrrpState(first), emu.vrrpState(second)]).toEqual(['MASTER', 'BACKUP']);
         await until('alpha answers', alphaUp, 10_000);
+        // An ENI set down by hand on the backup loses its routes with it; the reconciler notices
+        // within a poll (5 s) and re-applies: the ENI is up again with its routes.
+        const row = second.tenants.find((t) => t.name === 'alpha')!;
+        const tn = `tn${row.vni}`;
+        const routed = () => emu.exec(second.ns, 'ip', ['-4', 'route', 'show', 'table', String(row.table)]).includes(`dev ${tn}`);
+        emu.exec(second.ns, 'ip', ['link', 'set', tn, 'down']);
+        expect(routed()).toBe(false);
+        await until('the reconciler restores the ENI and its routes', () => routed() && emu.exec(second.ns, 'ip', ['-o', 'link', 'show', tn]).includes('state UP'), 12_000);
         // beta's session lived through both handovers (conntrackd).
         await sleep(500);
         const st = JSON.parse(readFileSync(beta.statusFile, 'utf8'));

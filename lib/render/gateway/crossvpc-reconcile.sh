@@ -112,6 +112,18 @@ pending_arrived() {
   return 1
 }
 
+# Does every applied tenant still have its routes? A link flap shorter than crossvpc-check's
+# 1 s look drops them silently; one `ip route` per poll catches it.
+routes_intact() {
+  local routes
+  routes=$(ip -4 route show table all)
+  vni='' table='' name=''
+  while tenant_next name vni table; do
+    case ",$pending," in *",$name,"*) continue ;; esac
+    [[ $routes == *"dev $TENANT_DEV_PREFIX$vni table $table"* ]] || return 1
+  done <"$STATE/tenants.tsv"
+}
+
 delay=$CONFIG_POLL_SEC next_fetch=0
 log "reading $CONFIG_PARAMETER every ${CONFIG_POLL_SEC}s (applied version $applied_version)"
 while true; do
@@ -125,6 +137,7 @@ while true; do
       delay=$CONFIG_POLL_SEC next_fetch=$((SECONDS + delay))
       pending=$(cat "$RUN/pending" 2>/dev/null) # also what the boot-time apply left
       status unchanged
+      routes_intact || { log "a tenant lost its routes; re-applying"; : >"$RUN/reapply"; }
     elif ! stage; then
       log "version $version refused, keeping version $applied_version: $error"
       status invalid "version $version: $error"
