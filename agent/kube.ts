@@ -82,6 +82,7 @@ export class KubePodSource implements PodSource {
           continue;
         }
         this.log('warn', 'pod watch failed, backing off', { error: (e as Error).message, backoffMs: backoff });
+        sink.failed?.();
         await this.sleep(backoff);
         backoff = Math.min(max, backoff * 2);
       }

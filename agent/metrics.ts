@@ -17,7 +17,7 @@ export const METRIC = {
 const LINT_FAILING_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 
 /** What `crossvpc_agent_errors_total{op}` counts. */
-export type ErrorOp = 'apply' | 'tunnel_step' | 'periodic_check' | 'nft_counters';
+export type ErrorOp = 'apply' | 'tunnel_step' | 'periodic_check' | 'nft_counters' | 'pod_source';
 
 /** Table swaps and element diffs differ by orders of magnitude: one histogram, two series. */
 export type ReconcileKind = 'full' | 'incremental';
@@ -98,11 +98,11 @@ export class AgentMetrics implements ReconcileObserver {
     });
     this.errors = new Counter({
       name: METRIC.errors,
-      help: 'Agent errors by operation: apply (nft table update), tunnel_step (a tunnel, route or rule command), periodic_check (re-reading the ConfigMap, the drift check), nft_counters (reading drop counters for a scrape).',
+      help: 'Agent errors by operation: apply (nft table update), tunnel_step (a tunnel, route or rule command), periodic_check (re-reading the ConfigMap, the drift check), nft_counters (reading drop counters for a scrape), pod_source (a failed pod list, watch or file read; retried with backoff).',
       labelNames: ['op'],
       registers,
     });
-    for (const op of ['apply', 'tunnel_step', 'periodic_check', 'nft_counters'] satisfies ErrorOp[]) this.errors.inc({ op }, 0);
+    for (const op of ['apply', 'tunnel_step', 'periodic_check', 'nft_counters', 'pod_source'] satisfies ErrorOp[]) this.errors.inc({ op }, 0);
     new Gauge({
       name: METRIC.ready,
       help: '1 once the first full node table is applied, else 0.',
@@ -189,6 +189,7 @@ export class AgentMetrics implements ReconcileObserver {
         sink.event(type, pod);
       },
       alive: () => this.podSourceAlive(),
+      failed: () => this.error('pod_source'),
     };
   }
 

@@ -25,6 +25,8 @@ export interface PodSink {
   event(type: PodEventType, pod: PodInfo): void;
   /** The source heard from its producer (also without a pod change: a watch bookmark); for the event-age metric. */
   alive?(): void;
+  /** A list, watch or read of the source failed (it retries on its own); counted in errors_total{op="pod_source"}. */
+  failed?(): void;
 }
 
 /** Kubernetes watch or a tailed file: the reconciler cannot tell them apart. */
@@ -108,7 +110,10 @@ export class FilePodSource implements PodSource {
     }
     this.busy = true;
     this.read()
-      .catch((e) => this.log('warn', 'pod file read failed', { path: this.path, error: (e as Error).message }))
+      .catch((e) => {
+        this.log('warn', 'pod file read failed', { path: this.path, error: (e as Error).message });
+        this.sink?.failed?.();
+      })
       .finally(() => {
         this.busy = false;
         if (this.again && !this.stopped) {

@@ -14,6 +14,7 @@ import { AgentArgs, AgentUsageError, checkArgPaths, parseArgs, USAGE } from '../
 import { FilePodSource, parseEventLine, podFromObject, PodEventType, PodInfo, PodSink } from '../agent/pods';
 import { desiredBindings } from '../agent/bindings';
 import { Reconciler } from '../agent/reconciler';
+import { AgentMetrics } from '../agent/metrics';
 
 const RAW = {
   version: 2,
@@ -526,6 +527,37 @@ describe('kube pod source', () => {
       expect(requests[1]).toMatch(/watch=true&allowWatchBookmarks=true&timeoutSeconds=\d+&resourceVersion=10$/);
       await until(() => requests.length === 4);
       expect(requests[3]).toMatch(/resourceVersion=20$/);
+    } finally {
+      src.stop();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
+});
+
+describe('kube pod source failures', () => {
+  it('reports each failed list or watch to the sink, which the metrics count as errors_total{op="pod_source"}', async () => {
+    let calls = 0;
+    const server = http.createServer((req, res) => {
+      calls += 1;
+      if (calls <= 2) { // two failed lists (API server trouble), then a good list and an idle watch
+        res.statusCode = 500;
+        return void res.end('{"kind":"Status","message":"etcd unavailable"}');
+      }
+      if (!new URL(req.url!, 'http://x').searchParams.get('watch')) return void res.end(JSON.stringify({ metadata: { resourceVersion: '5' }, items: [] }));
+      const t = setTimeout(() => res.end(), 5000);
+      res.on('close', () => clearTimeout(t));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const metrics = new AgentMetrics({ defaultMetrics: false });
+    const inner = new Sink();
+    const src = new KubePodSource({ nodeName: 'node-1', host: '127.0.0.1', port: (server.address() as AddressInfo).port, token: () => 'tkn', protocol: 'http', minBackoffMs: 10 }, silentLog);
+    src.start(metrics.timedSink(inner));
+    try {
+      await until(() => inner.log.length === 1);
+      expect(inner.log).toEqual(['sync ']);
+      const text = await metrics.text();
+      expect(text).toContain('crossvpc_agent_errors_total{op="pod_source"} 2\n');
     } finally {
       src.stop();
       server.closeAllConnections();
