@@ -36,7 +36,7 @@ const binding = (i: number) => ({ natIp: NAT_IP, eniId: `eni-t${i}`, eniMac: `02
 const spec = buildGatewayMemberSpec(model, 0, 'a', {
   selfIp: SELF_IP, peerIp: '10.0.2.11', selfEniId: 'eni-self', peerEniId: 'eni-peer', haVip: '10.0.2.254',
   tenants: { alpha: binding(1), beta: binding(2) },
-}, { advertIntervalSec: 0.5, connLimitPerTenant: 1000, configParameter: '/crossvpc/pair0-test', configPollSec: 5, metricsPort: PORT });
+}, { advertIntervalSec: 0.5, connLimitPerTenant: 1000, configParameter: '/crossvpc/pair0-test', configPollSec: 5, metricsPort: PORT, metrics: true });
 
 const ip = (...args: string[]) => execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 const inNs = (ns: string, ...argv: string[]) => execFileSync('ip', ['netns', 'exec', ns, ...argv], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 20_000 });

@@ -35,6 +35,8 @@ export interface GatewayMemberSpec {
   readonly configPollSec: number;
   /** node_exporter's port on selfIp. */
   readonly metricsPort: number;
+  /** Whether the member runs crossvpc-metrics and node_exporter (someone may scrape them). */
+  readonly metrics: boolean;
   readonly tenants: GatewayTenantSpec[];
 }
 
@@ -60,6 +62,8 @@ export interface MemberOptions {
   readonly configPollSec: number;
   /** node_exporter's port on the member's own address (default GATEWAY_METRICS_PORT). */
   readonly metricsPort?: number;
+  /** Ship and run the metrics (default false: user data stays small). */
+  readonly metrics?: boolean;
 }
 
 export function buildGatewayMemberSpec(
@@ -88,6 +92,7 @@ export function buildGatewayMemberSpec(
     configParameter: opts.configParameter,
     configPollSec: opts.configPollSec,
     metricsPort: opts.metricsPort ?? GATEWAY_METRICS_PORT,
+    metrics: opts.metrics ?? false,
     tenants: pair.tenants.map((t) => {
       const b = bind.tenants[t.name];
       if (!b) throw new Error(`no deploy-time bindings for tenant ${t.name}`);
