@@ -197,8 +197,8 @@ const plain = (s: Series, metric: string, labels = '') => s.get(`${GATEWAY_METRI
       }
     }
     expect(body).toContain(`${GATEWAY_METRIC_PREFIX}tenant_bytes_total{`);
-    expect(body).toContain(`${GATEWAY_METRIC_PREFIX}drops_total{`);
-    const drops = (s: Series) => plain(s, 'drops_total', ',reason="to_gateway"')!;
+    expect(body).toContain(`${GATEWAY_METRIC_PREFIX}dropped_packets_total{`);
+    const drops = (s: Series) => plain(s, 'dropped_packets_total', ',reason="to_gateway"')!;
     const before = drops(parse(collect()));
     expect(() => inNs(NS.podA, 'curl', '-sf', '-m', '2', url)).toThrow();
     expect(drops(parse(collect()))).toBeGreaterThan(before);

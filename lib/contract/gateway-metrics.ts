@@ -31,7 +31,8 @@ export const GATEWAY_METRIC_PREFIX = 'crossvpc_gateway_';
 export const GATEWAY_METRICS = {
   tenant_packets_total: { type: 'counter', help: 'Packets forwarded for a tenant and accepted, by direction (to_tenant: from pods; to_pods: replies).' },
   tenant_bytes_total: { type: 'counter', help: 'Bytes forwarded for a tenant and accepted, by direction.' },
-  drops_total: { type: 'counter', help: 'Packets dropped by the gateway ruleset, by reason (one nft counter each).' },
+  dropped_packets_total: { type: 'counter', help: 'Packets dropped by the gateway ruleset, by reason (one nft counter each).' },
+  dropped_bytes_total: { type: 'counter', help: 'Bytes dropped by the gateway ruleset, by reason.' },
   conntrack_entries: { type: 'gauge', help: "Tracked connections in the conntrack zone of a tenant." },
   conntrack_limit_entries: { type: 'gauge', help: 'Per-tenant ceiling on tracked connections (connLimitPerTenant).' },
   vrrp_state: { type: 'gauge', help: 'keepalived VRRP state of this member: 1 for the current state.' },

@@ -47,8 +47,10 @@ write_metrics() {
       done
     done
   done
-  family drops_total
-  for reason in $GATEWAY_COUNTERS; do sample drops_total "reason=\"$reason\"" "${pk[$reason]:-0}"; done
+  family dropped_packets_total
+  for reason in $GATEWAY_COUNTERS; do sample dropped_packets_total "reason=\"$reason\"" "${pk[$reason]:-0}"; done
+  family dropped_bytes_total
+  for reason in $GATEWAY_COUNTERS; do sample dropped_bytes_total "reason=\"$reason\"" "${by[$reason]:-0}"; done
   family conntrack_entries
   for s in "${tenants[@]}"; do
     read -r name vni zone <<<"$s"
