@@ -598,6 +598,38 @@ describe('bad input at synth: constructs', () => {
       const nat = new CrossVpcNat(s, 'Nat', { functionVpc: fvp, gateway: { subnetId: 'subnet-g', pairCount: 2 }, tenants: [{ ...alpha, pair: 1 }] });
       expectError(() => new ProxyNodePair(s, 'Extra', { model: nat.model, pairIndex: 0 }), [/^S\/Extra: invalid pairIndex = 0/, /no active tenants/, /pairsInUse/]);
     });
+    test.each([
+      ['metricsSources', { metricsSources: ['10.0.8.0/33'] }, /invalid metricsSources\[0\]/],
+      ['metricsSecurityGroupId', { metricsSecurityGroupId: 'prometheus' }, /invalid metricsSecurityGroupId = "prometheus".*not a security group id/],
+      ['metricsPort (tunnel)', { metricsPort: 4789 }, /invalid metricsPort = 4789.*other than the tunnel's/],
+      ['metricsPort (privileged)', { metricsPort: 80 }, /invalid metricsPort = 80.*from 1024 to 65535/],
+      ['metricsPort (fraction)', { metricsPort: 9100.5 }, /invalid metricsPort = 9100.5/],
+    ])('ProxyNodePair refuses a bad %s', (_name, opts, re) => {
+      const s = stackIn(Testing.app());
+      expectError(() => new CrossVpcNat(s, 'Nat', { functionVpc: fvp, gateway: { subnetId: 'subnet-g', ...opts }, tenants: [alpha] }), [re, /Fix:/]);
+    });
+    test('metrics are closed by default: no ingress rule, no exporter in user data; given sources or a group, one rule each on metricsPort', () => {
+      const rulesOf = (json: any) => Object.values<any>(json.resource.aws_vpc_security_group_ingress_rule).filter((r) => /Prometheus/.test(r.description ?? ''));
+      const udOf = (json: any) => userDataOf(Object.values<any>(json.resource.aws_instance)[0]);
+      const off = stackIn(Testing.app());
+      new CrossVpcNat(off, 'Nat', { functionVpc: fvp, gateway: { subnetId: 'subnet-g' }, tenants: [alpha] });
+      const offJson = synth(off);
+      expect(rulesOf(offJson)).toEqual([]);
+      expect(udOf(offJson)).not.toContain('/bin/crossvpc-metrics');
+      expect(udOf(offJson)).not.toContain('crossvpc-node-exporter');
+      expect(udOf(offJson)).not.toContain('METRIC_HELP');
+      const on = stackIn(Testing.app());
+      new CrossVpcNat(on, 'Nat', { functionVpc: fvp, gateway: { subnetId: 'subnet-g', metricsSources: ['10.0.8.0/24', '10.0.9.0/24'], metricsSecurityGroupId: 'sg-0123456789abcdef0' }, tenants: [alpha] });
+      const onJson = synth(on);
+      const rules = rulesOf(onJson);
+      expect(rules.map((r) => [r.cidr_ipv4 ?? r.referenced_security_group_id, r.ip_protocol, r.from_port, r.to_port])).toEqual([
+        ['10.0.8.0/24', 'tcp', 9100, 9100], ['10.0.9.0/24', 'tcp', 9100, 9100], ['sg-0123456789abcdef0', 'tcp', 9100, 9100],
+      ]);
+      const ud = udOf(onJson);
+      for (const u of ['crossvpc-metrics.service', 'crossvpc-node-exporter.service', 'prometheus-node-exporter']) expect(ud).toContain(u);
+      // Over the 80 % the default keeps (README, "Gateway metrics"), but under EC2's limit.
+      expect(packedUserDataBytes(asDeployed(ud))).toBeLessThan(MAX_USER_DATA_BYTES);
+    });
     test('ProxyNodePair refuses a connLimitPerTenant above its conntrackMax', () => {
       const s = stackIn(Testing.app());
       const nat = new CrossVpcNat(s, 'Nat', { functionVpc: fvp, gateway: { subnetId: 'subnet-g', pairCount: 2 }, tenants: [{ ...alpha, pair: 1 }] });
@@ -609,6 +641,7 @@ describe('bad input at synth: constructs', () => {
     const options: Required<ProxyNodePairOptions> = {
       amiId: 'ami-0123456789abcdef0', keyName: 'ops', sshCidrs: ['203.0.113.0/24'], advertIntervalSec: 0.5,
       connLimitPerTenant: 400_000, conntrackMax: 1_000_000, rollingUpdate: 'b', maxUserDataBytes: 1 << 20, configPollIntervalSec: 7, maxConfigDocumentBytes: 1 << 20,
+      metricsSources: ['10.0.8.0/24'], metricsSecurityGroupId: 'sg-0123456789abcdef0', metricsPort: 9200,
     };
     const s = stackIn(Testing.app());
     const nat = new CrossVpcNat(s, 'Nat', { functionVpc: fvp, gateway: { subnetId: 'subnet-g', ...options }, tenants: [alpha] });
@@ -620,6 +653,8 @@ describe('bad input at synth: constructs', () => {
     expect(ud).toContain("CONNTRACK_MAX='1000000'");
     expect(ud).toContain("CONFIG_POLL_SEC='7'");
     expect(documentOf(JSON.parse(Testing.synth(s)))).toContain('ct count over 400000');
+    expect(ud).toContain("METRICS_PORT='9200'");
+    expect(ud).toContain('crossvpc-node-exporter.service');
   });
 
   describe('one CrossVpcNat and one FunctionVpcLink per App', () => {

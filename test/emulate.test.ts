@@ -3,7 +3,8 @@
  * network namespaces with real Redis, keepalived and conntrackd. Needs root on Linux;
  * with CI=true it fails instead of skipping.
  */
-import { mkdtempSync } from 'fs';
+import { execFileSync } from 'child_process';
+import { mkdtempSync, readFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { App } from 'cdktf';
@@ -11,6 +12,7 @@ import { OverlappingTenantsStack, OverlappingTenantsOptions } from '../examples/
 import { Emulation } from '../lib/emulate/emulator';
 import { FailoverRunner } from '../lib/emulate/failover';
 import { isRootLinux, haveTool } from './helpers';
+import { GATEWAY_METRIC_PREFIX, GATEWAY_TEXTFILE, GATEWAY_TEXTFILE_SUBDIR, RUN_DIR } from '../lib/contract';
 
 const canRun = isRootLinux() && haveTool('keepalived', ['--version']) && haveTool('redis-server', ['--version']);
 const maybe = canRun ? describe : describe.skip;
@@ -41,11 +43,35 @@ async function withEmulation(stackDir: string, body: (emu: Emulation) => Promise
   }
 }
 
+/** Every member's node_exporter serves crossvpc's textfile on SELF_IP:METRICS_PORT, promtool accepts it, and the master counted tenant traffic. */
+async function gatewayMetricsServed(emu: Emulation): Promise<void> {
+  const bytes = (text: string, tenant: string) => [...text.matchAll(new RegExp(`^${GATEWAY_METRIC_PREFIX}tenant_bytes_total\\{[^}]*tenant="${tenant}"[^}]*\\} (\\d+)$`, 'gm'))].reduce((n, m) => n + Number(m[1]), 0);
+  for (const m of emu.members()) {
+    const url = `http://${m.env.SELF_IP}:${m.env.METRICS_PORT}/metrics`;
+    let body = '';
+    for (let i = 0; i < 60 && !body.includes(`${GATEWAY_METRIC_PREFIX}metrics_timestamp_seconds`); i++) {
+      body = emu.exec(m.ns, 'curl', ['-sf', '-m', '2', url], { allowFail: true, timeoutMs: 5000 });
+      if (!body.includes(`${GATEWAY_METRIC_PREFIX}metrics_timestamp_seconds`)) await new Promise((res) => setTimeout(res, 500));
+    }
+    expect({ member: m.id, served: body.includes(`${GATEWAY_METRIC_PREFIX}vrrp_state{`) }).toEqual({ member: m.id, served: true });
+    const textfile = join(m.root, RUN_DIR, GATEWAY_TEXTFILE_SUBDIR, GATEWAY_TEXTFILE);
+    execFileSync('sh', ['-c', `promtool check metrics < "${textfile}"`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  }
+  // Written every 5 s: wait for a pass after the matrix's traffic, then the master has counted alpha's.
+  await new Promise((res) => setTimeout(res, 6000));
+  const master = emu.master(0)!;
+  const text = readFileSync(join(master.root, RUN_DIR, GATEWAY_TEXTFILE_SUBDIR, GATEWAY_TEXTFILE), 'utf8');
+  expect(text).toContain(`${GATEWAY_METRIC_PREFIX}vrrp_state{pair="0",member="${master.member}",state="MASTER"} 1`);
+  expect(bytes(text, 'alpha')).toBeGreaterThan(0);
+}
+
 maybe('crossvpc emulate', () => {
   test('the example: every pod reaches its own tenant and nothing else', async () => {
-    await withEmulation(synth({}), async (emu) => {
+    // With the gateway metrics on: every member serves them after the matrix.
+    await withEmulation(synth({ gateway: { metricsSources: ['10.0.0.0/16'] } }), async (emu) => {
       const r = await emu.matrix();
       expect(r.checks.filter((c) => !c.pass)).toEqual([]);
+      await gatewayMetricsServed(emu);
       expect(r.reached['n1-alpha']).toEqual(['alpha']);
       expect(r.reached['n2-beta']).toEqual(['beta']);
       expect(r.reached['n1-unlabelled']).toBeUndefined();

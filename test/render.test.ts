@@ -19,7 +19,7 @@ const tenantBinding = (i: number) => ({ natIp: '172.16.255.254', eniId: `eni-t${
 const spec = buildGatewayMemberSpec(model, 0, 'a', {
   selfIp: '10.0.2.10', peerIp: '10.0.2.11', selfEniId: 'eni-self', peerEniId: 'eni-peer', haVip: '10.0.2.254',
   tenants: { alpha: tenantBinding(1), beta: tenantBinding(2) },
-}, { advertIntervalSec: 0.5, connLimitPerTenant: 65536, configParameter: '/crossvpc/pair0-test', configPollSec: 5 });
+}, { advertIntervalSec: 0.5, connLimitPerTenant: 65536, configParameter: '/crossvpc/pair0-test', configPollSec: 5, metrics: true });
 const files = renderGatewayFiles(spec, { conntrackMax: 262144 });
 const dir = mkdtempSync(join(tmpdir(), 'crossvpc-render-'));
 
@@ -37,7 +37,7 @@ describe('rendered gateway artifacts (snapshots as plain text)', () => {
   test('user data holds no tenant: the same files whatever the tenants', () => {
     const alone = buildGatewayMemberSpec(model, 0, 'a', {
       selfIp: '10.0.2.10', peerIp: '10.0.2.11', selfEniId: 'eni-self', peerEniId: 'eni-peer', haVip: '10.0.2.254', tenants: { alpha: tenantBinding(1), beta: tenantBinding(2) },
-    }, { advertIntervalSec: 0.5, connLimitPerTenant: 65536, configParameter: '/crossvpc/pair0-test', configPollSec: 5 });
+    }, { advertIntervalSec: 0.5, connLimitPerTenant: 65536, configParameter: '/crossvpc/pair0-test', configPollSec: 5, metrics: true });
     const fewer = { ...alone, tenants: alone.tenants.slice(0, 1) };
     expect(renderGatewayFiles(fewer, { conntrackMax: 262144 })).toEqual(files);
     expect(files.map((f) => f.path)).not.toContain('/etc/crossvpc/tenants.tsv');
@@ -75,6 +75,28 @@ describe('external validators', () => {
     expect(() => execFileSync('shellcheck', ['-s', 'bash', lib], { encoding: 'utf8' })).not.toThrow();
   });
 
+  test('the input chain drops tunnels and tenant ENIs first, whatever listens (the metrics port included), and accepts nothing itself', () => {
+    const rs = renderGatewayRuleset(spec);
+    const input = rs.slice(rs.indexOf('chain input {'), rs.indexOf('}', rs.indexOf('chain input {')));
+    const rules = input.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#') && !l.startsWith('chain') && !l.startsWith('type'));
+    expect(rules.slice(0, 2)).toEqual(['iifname @tunnel_ifs counter name to_gateway drop', 'iifname @tenant_ifs counter name to_gateway drop']);
+    expect(rules.join('\n')).not.toMatch(/accept|9100|dport \{/);
+  });
+  test('per-tenant traffic counters: one per tenant and direction, keyed by the interface traffic came in on', () => {
+    const rs = renderGatewayRuleset(spec);
+    expect(rs).toContain('map traffic_of_if { type ifname : counter; elements = { "cx1001" : "t1001_to_tenant", "tn1001" : "t1001_to_pods", "cx1002" : "t1002_to_tenant", "tn1002" : "t1002_to_pods" } }');
+    for (const c of ['t1001_to_tenant', 't1001_to_pods', 't1002_to_tenant', 't1002_to_pods']) expect(rs).toContain(`  counter ${c} {}`);
+    // Every accept of forward goes through the counting chain.
+    const fwd = rs.slice(rs.indexOf('chain forward {'), rs.indexOf('chain accepted {'));
+    expect(fwd).not.toMatch(/\baccept\b/);
+    expect(fwd.match(/goto accepted/g)).toHaveLength(2);
+  });
+  test('without metrics, user data ships neither the metrics script, its units nor its constants', () => {
+    const off = renderGatewayFiles({ ...spec, metrics: false }, { conntrackMax: 262144 });
+    expect(off.map((f) => f.path).filter((p) => /metrics|exporter/.test(p))).toEqual([]);
+    expect(off.find((f) => f.path.endsWith('crossvpc-lib.sh'))!.content).not.toContain('METRIC_HELP');
+    expect(files.map((f) => f.path).filter((p) => /metrics|exporter/.test(p))).toEqual(['/etc/crossvpc/bin/crossvpc-metrics', '/etc/systemd/system/crossvpc-metrics.service', '/etc/systemd/system/crossvpc-node-exporter.service']);
+  });
   test('nft -c accepts the ruleset (in a throwaway network namespace)', () => {
     if (!haveTool('nft', ['--version']) || !isRootLinux()) return;
     const f = join(dir, 'ruleset.nft');
@@ -97,7 +119,7 @@ describe('external validators', () => {
 
   test('the deployed scripts still pass shellcheck after Terraform unescaping', () => {
     if (!haveTool('shellcheck')) return;
-    const json = synthJson();
+    const json = synthJson({ gateway: { metricsSources: ['10.0.8.0/24'] } });
     const inst = Object.values<any>(json.resource.aws_instance)[0];
     const doc = parse(asDeployed(userDataOf(inst)));
     const scripts = doc.write_files.filter((w: any) => w.path.includes('/bin/'));
@@ -116,7 +138,7 @@ describe('GRE (checked statically: this kernel has no GRE)', () => {
   });
   const greSpec = buildGatewayMemberSpec(gre, 0, 'a', {
     selfIp: '10.0.2.10', peerIp: '10.0.2.11', selfEniId: 'eni-self', peerEniId: 'eni-peer', haVip: '10.0.2.254', tenants: { alpha: tenantBinding(1) },
-  }, { advertIntervalSec: 0.5, connLimitPerTenant: 65536, configParameter: '/crossvpc/pair0-test', configPollSec: 5 });
+  }, { advertIntervalSec: 0.5, connLimitPerTenant: 65536, configParameter: '/crossvpc/pair0-test', configPollSec: 5, metrics: true });
   const greFiles = renderGatewayFiles(greSpec, { conntrackMax: 262144 });
 
   test('keyed GRE costs 28 bytes and the gateway renders NBMA GRE keyed by VNI', () => {

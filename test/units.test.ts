@@ -20,10 +20,13 @@ describe('unit parsing', () => {
       { name: 'crossvpc-resolver.service', oneshot: false, restart: 'always', restartSecMs: 1000 },
       { name: 'crossvpc-conntrackd.service', oneshot: false, restart: 'always', restartSecMs: 1000 },
       { name: 'crossvpc-keepalived.service', oneshot: false, restart: 'always', restartSecMs: 1000 },
+      { name: 'crossvpc-metrics.service', oneshot: false, restart: 'always', restartSecMs: 5000 },
+      { name: 'crossvpc-node-exporter.service', oneshot: false, restart: 'always', restartSecMs: 5000 },
     ]);
     expect(parsed[2].exec).toEqual(['/etc/crossvpc/bin/crossvpc-resolver']);
     // Daemons restart for as long as they crash; the oneshot keeps systemd's start limit.
-    expect(parsed.map((u) => u.startLimitIntervalMs)).toEqual([10_000, 0, 0, 0, 0]);
+    expect(parsed.map((u) => u.startLimitIntervalMs)).toEqual([10_000, 0, 0, 0, 0, 0, 0]);
+    expect(parsed[6].exec).toEqual(['/etc/crossvpc/bin/crossvpc-metrics', 'serve']);
   });
 
   test('keys outside [Service], comments, defaults and later assignments follow systemd', () => {

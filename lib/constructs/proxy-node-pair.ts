@@ -24,6 +24,7 @@ import { renderGatewayFiles, renderGatewayUnits, renderPairDocumentText } from '
 import { buildGatewayMemberSpec, CONNTRACKD_SYNC_PORT, GatewayMemberSpec, MemberBindings } from '../render/gateway-spec';
 import { MAX_USER_DATA_BYTES, packBase64Gzip, packedUserDataBytes, packUserData } from '../render/user-data';
 import { SSM_ADVANCED_VALUE_MAX_BYTES } from '../contract/pair-document';
+import { GATEWAY_METRICS_PORT } from '../contract/gateway-metrics';
 import { packedDocumentBytes } from '../render/document-size';
 import { AwsConstructProps } from './aws-construct-props';
 import { NatEni } from './nat-eni';
@@ -106,6 +107,24 @@ export class ProxyNodePair extends Construct {
     const conntrackMax = checkConntrackMax(props.conntrackMax ?? DEFAULT_CONNTRACK_MAX, where('conntrackMax'));
     const connLimitPerTenant = checkConnLimitPerTenant(props.connLimitPerTenant ?? DEFAULT_CONN_LIMIT_PER_TENANT, conntrackMax, where('connLimitPerTenant'));
     (props.sshCidrs ?? []).forEach((c, i) => parseCidr(c, where(`sshCidrs[${i}]`)));
+    const metricsSources = props.metricsSources ?? [];
+    if (!isUnresolvedValue(metricsSources) && !Array.isArray(metricsSources)) {
+      throw new CrossVpcError({ path: this.node.path, prop: 'metricsSources', value: metricsSources, problem: 'must be a list of CIDRs', fix: 'pass literal CIDRs, e.g. ["10.0.8.0/24"] (the Prometheus servers)' });
+    }
+    metricsSources.forEach((c, i) => parseCidr(c, where(`metricsSources[${i}]`)));
+    const metricsSg = props.metricsSecurityGroupId;
+    if (metricsSg !== undefined && !isUnresolvedValue(metricsSg) && !/^sg-[0-9a-f]{8}([0-9a-f]{9})?$/.test(metricsSg)) {
+      throw new CrossVpcError({ path: this.node.path, prop: 'metricsSecurityGroupId', value: metricsSg, problem: 'is not a security group id (sg- and 8 or 17 hex digits)', fix: "pass the Prometheus servers' security group id, e.g. a SecurityGroup's .id" });
+    }
+    const metricsPort = props.metricsPort ?? GATEWAY_METRICS_PORT;
+    if (!isUnresolvedValue(metricsPort) && !(Number.isInteger(metricsPort) && metricsPort >= 1024 && metricsPort <= 65535 && metricsPort !== VXLAN_PORT && metricsPort !== CONNTRACKD_SYNC_PORT)) {
+      throw new CrossVpcError({
+        path: this.node.path, prop: 'metricsPort', value: metricsPort,
+        problem: `must be an integer from 1024 to 65535, other than the tunnel's (${VXLAN_PORT}) and the session sync's (${CONNTRACKD_SYNC_PORT})`,
+        fix: `use ${GATEWAY_METRICS_PORT} (the default, node_exporter's)`,
+      });
+    }
+    const metrics = metricsSources.length > 0 || metricsSg !== undefined;
     this.pair = pair;
     const spec = props.rollingUpdate ?? 'none';
     const rolling = typeof spec === 'object' ? spec[props.pairIndex] ?? 'none' : spec;
@@ -163,6 +182,13 @@ export class ProxyNodePair extends Construct {
     new VpcSecurityGroupIngressRule(this, 'SyncFromPeer', {
       provider, securityGroupId: sg, referencedSecurityGroupId: sg, ipProtocol: 'udp', fromPort: CONNTRACKD_SYNC_PORT, toPort: CONNTRACKD_SYNC_PORT, description: 'conntrackd session sync between members',
     });
+    // Metrics: closed unless someone is named; the ruleset drops tunnels and tenant ENIs at input anyway.
+    metricsSources.forEach((c, i) => {
+      new VpcSecurityGroupIngressRule(this, `Metrics${i}`, { provider, securityGroupId: sg, cidrIpv4: c, ipProtocol: 'tcp', fromPort: metricsPort, toPort: metricsPort, description: 'Prometheus scrapes (node_exporter)' });
+    });
+    if (metricsSg !== undefined) {
+      new VpcSecurityGroupIngressRule(this, 'MetricsFromGroup', { provider, securityGroupId: sg, referencedSecurityGroupId: metricsSg, ipProtocol: 'tcp', fromPort: metricsPort, toPort: metricsPort, description: 'Prometheus scrapes (node_exporter)' });
+    }
     (props.sshCidrs ?? []).forEach((c, i) => {
       new VpcSecurityGroupIngressRule(this, `Ssh${i}`, { provider, securityGroupId: sg, cidrIpv4: c, ipProtocol: 'tcp', fromPort: 22, toPort: 22, description: 'SSH' });
     });
@@ -277,7 +303,7 @@ export class ProxyNodePair extends Construct {
       }
       return buildGatewayMemberSpec(model, p, member.name, {
         selfIp: member.primaryEni.privateIp, peerIp: peer.primaryEni.privateIp, selfEniId: member.primaryEni.id, peerEniId: peer.primaryEni.id, haVip: this.haVip, tenants,
-      }, { advertIntervalSec: advert, connLimitPerTenant, configParameter, configPollSec: pollSec });
+      }, { advertIntervalSec: advert, connLimitPerTenant, configParameter, configPollSec: pollSec, metricsPort, metrics });
     }) as [GatewayMemberSpec, GatewayMemberSpec];
 
     // Everything tenant-specific lives in the pair document, updated in place on apply.
@@ -314,7 +340,7 @@ export class ProxyNodePair extends Construct {
     // User data: scripts, units and member settings, constant for the member's life.
     members.forEach((member, i) => {
       const files = renderGatewayFiles(specs[i], { conntrackMax });
-      const cloudConfig = renderCloudConfig(files, renderGatewayUnits().map((u) => u.name));
+      const cloudConfig = renderCloudConfig(files, renderGatewayUnits(metrics).map((u) => u.name));
       // EC2 takes at most 16 KB of user data; cloud-init reads gzip natively, so it ships compressed.
       const estimate = packedUserDataBytes(cloudConfig);
       const limit = props.maxUserDataBytes ?? MAX_USER_DATA_BYTES;

@@ -27,6 +27,10 @@ export const GATEWAY_ENV_KEYS = [
   'CONFIG_POLL_SEC',
   /** Seconds a listed tenant may lack its devices (an ENI being attached or detached) before it counts as degraded. */
   'TENANT_GRACE_SEC',
+  /** Per-tenant conntrack ceiling (the ruleset enforces it; crossvpc-metrics reports it). */
+  'CONN_LIMIT_PER_TENANT',
+  /** node_exporter's port on SELF_IP (the metrics of crossvpc-metrics and the host). */
+  'METRICS_PORT',
 ] as const;
 
 export type GatewayEnvKey = (typeof GATEWAY_ENV_KEYS)[number];

@@ -11,3 +11,4 @@ export * from './names';
 export * from './tenant-table';
 export * from './member-status';
 export * from './pair-document';
+export * from './gateway-metrics';

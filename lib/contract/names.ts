@@ -5,7 +5,9 @@
  */
 
 /** Gateway configuration and run-time state directories (the scripts' CONF and RUN). */
+import { FAILOVERS_FILE, GATEWAY_METRIC_PREFIX, GATEWAY_METRICS_INTERVAL_SEC, GATEWAY_TEXTFILE, GATEWAY_TEXTFILE_SUBDIR, IP_MOVES_FILE, TENANT_COUNTER_PREFIX, TRAFFIC_DIRECTIONS, VRRP_STATES } from './gateway-metrics';
 import { NODE_MAC_PREFIX } from './mac';
+import { MEMBER_STATUS_FILE, MEMBER_STATUS_RESULTS } from './member-status';
 import { STATE_DIR } from './pair-document';
 
 export const CONF_DIR = '/etc/crossvpc';
@@ -65,5 +67,17 @@ export function gatewayShellConstants(): Record<string, string> {
     GATEWAY_NFT_TABLE,
     TENANT_MARK_MASK: hex(TENANT_MARK_MASK),
     NODE_MAC_PREFIX: NODE_MAC_PREFIX.map((b) => b.toString(16).padStart(2, '0')).join(':'),
+    GATEWAY_COUNTERS: GATEWAY_COUNTERS.join(' '),
+    MEMBER_STATUS_FILE,
+    MEMBER_STATUS_RESULTS: MEMBER_STATUS_RESULTS.join(' '),
+    METRIC_PREFIX: GATEWAY_METRIC_PREFIX,
+    METRICS_INTERVAL_SEC: String(GATEWAY_METRICS_INTERVAL_SEC),
+    TEXTFILE_DIR: `${RUN_DIR}/${GATEWAY_TEXTFILE_SUBDIR}`,
+    TEXTFILE: GATEWAY_TEXTFILE,
+    IP_MOVES_FILE,
+    FAILOVERS_FILE,
+    TENANT_COUNTER_PREFIX,
+    TRAFFIC_DIRECTIONS: TRAFFIC_DIRECTIONS.join(' '),
+    VRRP_STATES: VRRP_STATES.join(' '),
   };
 }

@@ -74,6 +74,7 @@ export const REQUIRED_TOOLS: Array<{ tool: string; pkg: string }> = [
   { tool: 'gunzip', pkg: 'gzip' },
   { tool: 'arping', pkg: 'iputils-arping' },
   { tool: 'sysctl', pkg: 'procps' },
+  { tool: 'prometheus-node-exporter', pkg: 'prometheus-node-exporter' },
 ];
 
 /** Refuse clearly, naming the Debian packages to install. */

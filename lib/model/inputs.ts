@@ -174,6 +174,26 @@ export interface ProxyNodePairOptions {
    * @default 8192 (SSM Parameter Store's advanced tier)
    */
   readonly maxConfigDocumentBytes?: number;
+  /**
+   * CIDRs allowed to scrape each member's Prometheus metrics (node_exporter with crossvpc's
+   * textfile) on its function-side address and `metricsPort` (literals, strict dotted-quad).
+   * Giving this or `metricsSecurityGroupId` turns the metrics on: the members then run
+   * crossvpc-metrics and node_exporter (README, "Gateway metrics").
+   * @default - none: no metrics, no ingress rule
+   */
+  readonly metricsSources?: string[];
+  /**
+   * A security group (e.g. the Prometheus servers') allowed to scrape the members' metrics; as
+   * `metricsSources`, it turns the metrics on.
+   * @default - none: no metrics, no ingress rule
+   */
+  readonly metricsSecurityGroupId?: string;
+  /**
+   * TCP port node_exporter listens on, on each member's function-side address: an integer from
+   * 1024 to 65535, other than the tunnel's and the session sync's.
+   * @default 9100 (node_exporter's)
+   */
+  readonly metricsPort?: number;
 }
 
 /** The proxy pairs: where they run and what every pair takes. */

@@ -1,12 +1,13 @@
 import { Document } from 'yaml';
 import { RenderedFile } from './gateway-files';
 
-export const GATEWAY_PACKAGES = ['keepalived', 'conntrackd', 'conntrack', 'nftables', 'iproute2', 'curl', 'jq', 'iputils-arping'];
+export const GATEWAY_PACKAGES = ['keepalived', 'conntrackd', 'conntrack', 'nftables', 'iproute2', 'curl', 'jq', 'iputils-arping', 'prometheus-node-exporter'];
 
 /**
  * cloud-init user data. write_files runs before packages and runcmd, so the units
  * exist when runcmd starts them. The distro's own keepalived/conntrackd services are
- * disabled: ours run from our configuration only.
+ * disabled: ours run from our configuration only (node_exporter too: ours listens on the
+ * function-side address only, and serves crossvpc-metrics' textfile).
  */
 export function renderCloudConfig(files: RenderedFile[], units: string[]): string {
   const doc = new Document({
@@ -15,7 +16,7 @@ export function renderCloudConfig(files: RenderedFile[], units: string[]): strin
     write_files: files.map((f) => ({ path: f.path, owner: 'root:root', permissions: f.permissions, content: f.content })),
     runcmd: [
       ['systemctl', 'daemon-reload'],
-      ['systemctl', 'disable', '--now', 'keepalived.service', 'conntrackd.service'],
+      ['systemctl', 'disable', '--now', 'keepalived.service', 'conntrackd.service', 'prometheus-node-exporter.service'],
       ['systemctl', 'enable', '--now', ...units],
     ],
   });

@@ -1,3 +1,4 @@
+import { tenantCounter } from '../contract/gateway-metrics';
 import { GATEWAY_COUNTERS, GATEWAY_NFT_TABLE, GatewayCounter, tenantDev, tunnelDev } from '../contract/names';
 import { CONNTRACKD_SYNC_PORT, GatewayMemberSpec, VXLAN_UDP_PORT } from './gateway-spec';
 
@@ -30,6 +31,8 @@ export function renderGatewayRuleset(spec: GatewayMemberSpec): string {
     spec.nodeCidrs.flatMap((src) => t.destinations.map((dst) => `${q(tunnelDev(t.vni))} . ${q(tenantDev(t.vni))} . ${src} . ${dst}`)),
   );
   const natIp = ts.map((t) => `${q(tenantDev(t.vni))} : ${t.natIp}`);
+  const trafficOf = ts.flatMap((t) => [`${q(tunnelDev(t.vni))} : ${q(tenantCounter(t.vni, 'to_tenant'))}`, `${q(tenantDev(t.vni))} : ${q(tenantCounter(t.vni, 'to_pods'))}`]);
+  const tenantCounters = ts.map((t) => `  counter ${tenantCounter(t.vni, 'to_tenant')} {}\n  counter ${tenantCounter(t.vni, 'to_pods')} {}`).join('\n');
   const counters = GATEWAY_COUNTERS.map((c) => `  counter ${c} { comment ${q(COUNTER_COMMENTS[c])} }`).join('\n');
   const table = `inet ${GATEWAY_NFT_TABLE}`;
   return `#!/usr/sbin/nft -f
@@ -45,8 +48,10 @@ table ${table} {
   set nat_policy { typeof iifname . oifname . ip saddr . ip daddr; flags interval;${list(policy)} }
   map nat_ip_of_if { typeof oifname : ip saddr;${list(natIp)} }
   set tenant_conns { typeof ct zone; size 65535; flags dynamic; }
+  map traffic_of_if { type ifname : counter;${list(trafficOf)} }
 
 ${counters}
+${tenantCounters}
 
   chain pre_raw {
     type filter hook prerouting priority raw; policy accept;
@@ -78,11 +83,17 @@ ${counters}
   chain forward {
     type filter hook forward priority filter; policy drop;
     tcp flags syn tcp option maxseg size set rt mtu
-    ct state established,related accept
+    ct state established,related goto accepted
     ct state invalid counter name unmatched drop
     iifname . oifname . ip saddr . ip daddr @nat_policy add @tenant_conns { ct zone ct count over ${spec.connLimitPerTenant} } counter name over_limit drop
-    iifname . oifname . ip saddr . ip daddr @nat_policy accept
+    iifname . oifname . ip saddr . ip daddr @nat_policy goto accepted
     counter name unmatched drop
+  }
+
+  chain accepted {
+    # Per-tenant traffic, by the interface it came in on (no match: counted nowhere, still accepted).
+    counter name iifname map @traffic_of_if
+    accept
   }
 
   chain post_nat {

@@ -1,3 +1,4 @@
+import { GATEWAY_METRICS_PORT } from '../contract/gateway-metrics';
 import type { TenantTableRow } from '../contract/tenant-table';
 import { CrossVpcModel, TunnelType, VXLAN_PORT } from '../model/crossvpc-model';
 
@@ -32,6 +33,10 @@ export interface GatewayMemberSpec {
   readonly configParameter: string;
   /** Seconds between the reconciler's reads of the document. */
   readonly configPollSec: number;
+  /** node_exporter's port on selfIp. */
+  readonly metricsPort: number;
+  /** Whether the member runs crossvpc-metrics and node_exporter (someone may scrape them). */
+  readonly metrics: boolean;
   readonly tenants: GatewayTenantSpec[];
 }
 
@@ -55,6 +60,10 @@ export interface MemberOptions {
   readonly connLimitPerTenant: number;
   readonly configParameter: string;
   readonly configPollSec: number;
+  /** node_exporter's port on the member's own address (default GATEWAY_METRICS_PORT). */
+  readonly metricsPort?: number;
+  /** Ship and run the metrics (default false: user data stays small). */
+  readonly metrics?: boolean;
 }
 
 export function buildGatewayMemberSpec(
@@ -82,6 +91,8 @@ export function buildGatewayMemberSpec(
     connLimitPerTenant: opts.connLimitPerTenant,
     configParameter: opts.configParameter,
     configPollSec: opts.configPollSec,
+    metricsPort: opts.metricsPort ?? GATEWAY_METRICS_PORT,
+    metrics: opts.metrics ?? false,
     tenants: pair.tenants.map((t) => {
       const b = bind.tenants[t.name];
       if (!b) throw new Error(`no deploy-time bindings for tenant ${t.name}`);

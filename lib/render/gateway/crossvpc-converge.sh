@@ -39,9 +39,16 @@ assign_all() {
   local endpoint name nat_ip eni_id ok=0
   aws_credentials || return 1 # says why on stderr: converge.log
   endpoint=${EC2_ENDPOINT:-https://ec2.$AWS_REGION.amazonaws.com}
+  # Every call is counted in $RUN/$IP_MOVES_FILE (calls=N failures=M) for crossvpc-metrics.
   assign() { # <eni> <ip>
+    local rc=0 _ calls=0 fails=0
     curl -sS -f -m 5 --aws-sigv4 "aws:amz:$AWS_REGION:ec2" --user "$AWS_AK:$AWS_SK" -H "x-amz-security-token: $AWS_ST" \
-      "$endpoint/?Action=AssignPrivateIpAddresses&Version=2016-11-15&NetworkInterfaceId=$1&PrivateIpAddress.1=$2&AllowReassignment=true" >/dev/null
+      "$endpoint/?Action=AssignPrivateIpAddresses&Version=2016-11-15&NetworkInterfaceId=$1&PrivateIpAddress.1=$2&AllowReassignment=true" >/dev/null || rc=1
+    # Under the converge lock: no other writer.
+    [ -r "$RUN/$IP_MOVES_FILE" ] && IFS=' =' read -r _ calls _ fails <"$RUN/$IP_MOVES_FILE"
+    [[ $calls =~ ^[0-9]+$ && $fails =~ ^[0-9]+$ ]] || calls=0 fails=0
+    printf 'calls=%d failures=%d\n' $((calls + 1)) $((fails + rc)) >"$RUN/$IP_MOVES_FILE.new" && mv -f "$RUN/$IP_MOVES_FILE.new" "$RUN/$IP_MOVES_FILE"
+    return $rc
   }
   if assign "$eni" "$HAVIP"; then log "HaVip $HAVIP -> $eni"; else log "HaVip $HAVIP: move failed"; ok=1; fi
   while tenant_next name nat_ip eni_id; do

@@ -40,6 +40,9 @@ fi
 log "state $event"
 case "$event" in
   MASTER)
+    n=$(cat "$RUN/$FAILOVERS_FILE" 2>/dev/null)
+    [[ $n =~ ^[0-9]+$ ]] || n=0
+    printf '%d\n' $((n + 1)) >"$RUN/$FAILOVERS_FILE.new" && mv -f "$RUN/$FAILOVERS_FILE.new" "$RUN/$FAILOVERS_FILE"
     log "committing synced sessions"
     ctd -c
     ctd -f internal
