@@ -101,12 +101,35 @@ export function checkArgPaths(args: AgentArgs): void {
   }
 }
 
+function readIfExists(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
 const isFile = (path: string) => statSync(path, { throwIfNoEntry: false })?.isFile() ?? false;
 const isDirectory = (path: string) => statSync(path, { throwIfNoEntry: false })?.isDirectory() ?? false;
 
 function podSource(args: AgentArgs, log: Log): PodSource {
   if (args.pods.startsWith('file:')) return new FilePodSource(args.pods.slice('file:'.length), log);
   return new KubePodSource(inClusterOptions(args.nodeName!), log);
+}
+
+/** CAP_NET_ADMIN's bit in /proc/<pid>/status CapEff (linux/capability.h). */
+const CAP_NET_ADMIN = 12n;
+
+/**
+ * Undefined when the effective capabilities hold NET_ADMIN (or cannot be read: not Linux),
+ * else the reason, naming the fix. Checked before anything touches the host, so a pod
+ * without it says why in one line instead of failing on its first ip/nft command.
+ */
+export function netAdminMissing(statusText: string | undefined): string | undefined {
+  const hex = statusText && /^CapEff:\s*([0-9a-f]+)$/m.exec(statusText)?.[1];
+  if (!hex) return undefined;
+  if ((BigInt(`0x${hex}`) >> CAP_NET_ADMIN) & 1n) return undefined;
+  return `capability NET_ADMIN missing (CapEff ${hex}): the agent creates tunnels, routes, rules and the nft table; grant it in the container's securityContext.capabilities.add`;
 }
 
 /** Runs until SIGTERM/SIGINT; the data plane stays in place so pods keep working across agent upgrades. */
@@ -117,6 +140,10 @@ export async function runAgent(args: AgentArgs, log: Log = jsonLog()): Promise<v
   if (args.readyFile) rmSync(args.readyFile, { force: true });
   log('info', 'agent starting', { nodeIp: args.nodeIp, pods: args.pods, tenants: config.tenants.length, tunnel: config.tunnel });
 
+  if (!args.dryRun) {
+    const missing = netAdminMissing(readIfExists('/proc/self/status'));
+    if (missing) throw new Error(missing);
+  }
   const metrics = new AgentMetrics();
   const rec = new Reconciler(config, args.nodeIp, exec, log, {
     onReady: () => args.readyFile && writeFileSync(args.readyFile, `${new Date().toISOString()}\n`),

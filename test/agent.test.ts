@@ -10,7 +10,7 @@ import { observePodRoutes, PodRoutes } from '../agent/pod-routes';
 import { RecordingExec, Step } from '../agent/exec';
 import { KubePodSource } from '../agent/kube';
 import { Log, silentLog } from '../agent/log';
-import { AgentArgs, AgentUsageError, checkArgPaths, parseArgs, USAGE } from '../agent/main';
+import { AgentArgs, AgentUsageError, checkArgPaths, netAdminMissing, parseArgs, USAGE } from '../agent/main';
 import { FilePodSource, parseEventLine, podFromObject, PodEventType, PodInfo, PodSink } from '../agent/pods';
 import { desiredBindings } from '../agent/bindings';
 import { Reconciler } from '../agent/reconciler';
@@ -625,5 +625,18 @@ describe('CLI', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the NET_ADMIN check at start', () => {
+  const status = (capEff: string) => `Name:\tnode\nCapInh:\t0000000000000000\nCapEff:\t${capEff}\nCapBnd:\t${capEff}\n`;
+  test('NET_ADMIN alone (the DaemonSet) or every capability passes; without it the reason names the capability and the fix', () => {
+    expect(netAdminMissing(status('0000000000001000'))).toBeUndefined();
+    expect(netAdminMissing(status('000001ffffffffff'))).toBeUndefined();
+    expect(netAdminMissing(status('00000000a80425fb'))).toBe('capability NET_ADMIN missing (CapEff 00000000a80425fb): the agent creates tunnels, routes, rules and the nft table; grant it in the container\'s securityContext.capabilities.add');
+    expect(netAdminMissing(status('0000000000000000'))).toMatch(/^capability NET_ADMIN missing \(CapEff 0000000000000000\)/);
+    // Not Linux, or no status file: nothing to say.
+    expect(netAdminMissing(undefined)).toBeUndefined();
+    expect(netAdminMissing('Name:\tnode\n')).toBeUndefined();
   });
 });

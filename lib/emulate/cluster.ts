@@ -1,7 +1,8 @@
 import { ChildProcess, execFile } from 'child_process';
 import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'fs';
 import { join } from 'path';
-import { compiled, sleep, spawnLogged } from './sys';
+import { AgentContainerSpec, podman, podmanRunArgs, removeContainers } from './agent-container';
+import { compiled, ok, sleep, spawnLogged } from './sys';
 import { Topology } from './topology';
 import { wirePod, Wiring } from './wiring';
 import { AGENT_CONFIG_KEY } from '../contract';
@@ -23,6 +24,17 @@ export interface ClusterOptions {
   readonly functionCidr: () => string;
   /** Where a labelled pod's tenant Redis answers (readiness). */
   readonly probeAddress: (tenant: string) => string;
+  /** Run each node's agent as a podman container with the DaemonSet's spec, instead of a process. */
+  readonly container?: () => AgentContainerOptions;
+}
+
+export interface AgentContainerOptions {
+  /** A local image (see agent-image.ts); never pulled. */
+  readonly image: string;
+  /** The synthesized DaemonSet's agent container. */
+  readonly spec: AgentContainerSpec;
+  /** Container names are `<prefix>-agent-n<i>`: the run's own, removed by stopAgents. */
+  readonly namePrefix: string;
 }
 
 /**
@@ -30,7 +42,7 @@ export interface ClusterOptions {
  * event stream (pods.jsonl) as the API server would; pods wired like a routed CNI.
  */
 export class Cluster {
-  private readonly agents: ChildProcess[] = [];
+  private readonly agents: Array<ChildProcess | string> = [];
   private readonly podList: Pod[] = [];
   private readonly readyMs = new Map<string, number>();
   private podLabelKey = '';
@@ -45,27 +57,71 @@ export class Cluster {
     this.podLabelKey = JSON.parse(agentConfigText).podLabelKey;
     const entry = compiled('dist/agent/main.js');
     const { wiring } = this.opts;
+    const container = this.opts.container?.();
     for (let i = this.agents.length; i < wiring.nodeCount(); i++) {
       const dir = this.nodeDir(i);
-      mkdirSync(dir, { recursive: true });
-      writeFileSync(join(dir, AGENT_CONFIG_KEY), agentConfigText);
+      mkdirSync(this.configMapDir(i), { recursive: true });
+      writeFileSync(this.configFile(i), agentConfigText);
       writeFileSync(join(dir, 'pods.jsonl'), '');
+      if (container) {
+        const name = `${container.namePrefix}-agent-n${i + 1}`;
+        // Recorded before it starts, so a failed start is removed too.
+        this.agents.push(name);
+        podman(podmanRunArgs(container.spec, {
+          name, image: container.image, netns: wiring.nodeNs(i), nodeName: `n${i + 1}`, nodeIp: wiring.nodeIp(i),
+          configMapDir: this.configMapDir(i), podsFile: join(dir, 'pods.jsonl'), logFile: join(dir, 'agent.log'),
+        }));
+        continue;
+      }
       this.agents.push(spawnLogged('ip', ['netns', 'exec', wiring.nodeNs(i), process.execPath, entry,
-        '--config', join(dir, AGENT_CONFIG_KEY), '--node-ip', wiring.nodeIp(i), '--node-name', `n${i + 1}`,
+        '--config', this.configFile(i), '--node-ip', wiring.nodeIp(i), '--node-name', `n${i + 1}`,
         '--pods', `file:${join(dir, 'pods.jsonl')}`, '--ready-file', join(dir, 'ready')], join(dir, 'agent.log')));
     }
     const t0 = Date.now();
-    while (!this.agents.every((_, i) => existsSync(join(this.nodeDir(i), 'ready')))) {
+    const ready = (i: number) => (container ? this.containerReady(i) : existsSync(join(this.nodeDir(i), 'ready')));
+    while (!this.agents.every((_, i) => ready(i))) {
       if (Date.now() - t0 > 90000) throw new Error(`node agents not ready within 90 s (logs: ${this.opts.runDir}/n*/agent.log)`);
-      await sleep(50);
+      await sleep(container ? 200 : 50);
     }
-    this.opts.progress(`node agents ready on ${this.agents.length} nodes after ${Date.now() - t0} ms (exact ConfigMap tenant table)`);
+    this.opts.progress(`node agents ready on ${this.agents.length} nodes after ${Date.now() - t0} ms (exact ConfigMap tenant table${container ? `; containers of ${container.image} with the DaemonSet's security context, ready = GET /healthz 200` : ''})`);
+  }
+
+  /** The container's agent answers /healthz 200 on the node IP, as kubelet's probe asks; an exited container fails at once. */
+  private containerReady(i: number): boolean {
+    const name = this.agents[i] as string;
+    const port = metricsPortOf(this.opts.container!().spec.args);
+    if (ok('ip', ['netns', 'exec', this.opts.wiring.nodeNs(i), 'curl', '-sf', '-m', '1', `http://${this.opts.wiring.nodeIp(i)}:${port}/healthz`], 3000)) return true;
+    const state = podman(['inspect', '--format', '{{.State.Status}} {{.State.ExitCode}}', name]).trim();
+    if (!state.startsWith('running')) {
+      const log = podman(['logs', '--tail', '5', name]).trim();
+      throw new Error(`agent container ${name} on n${i + 1} is ${state} (status, exit code): ${log}`);
+    }
+    return false;
+  }
+
+  /** The node's ConfigMap volume (a directory holding tenants.json). */
+  configMapDir(i: number): string {
+    return join(this.nodeDir(i), 'configmap');
+  }
+
+  configFile(i: number): string {
+    return join(this.configMapDir(i), AGENT_CONFIG_KEY);
+  }
+
+  /** Names of the run's agent containers (empty when agents are processes). */
+  containerNames(): string[] {
+    return this.agents.filter((a): a is string => typeof a === 'string');
+  }
+
+  /** Remove the run's agent containers (processes end with their namespaces). Synchronous. */
+  stopAgents(): void {
+    removeContainers(this.containerNames());
   }
 
   /** A new ConfigMap version: every agent watches its file. */
   updateAgentConfig(agentConfigText: string): void {
     this.podLabelKey = JSON.parse(agentConfigText).podLabelKey;
-    for (let i = 0; i < this.agents.length; i++) writeFileSync(join(this.nodeDir(i), AGENT_CONFIG_KEY), agentConfigText);
+    for (let i = 0; i < this.agents.length; i++) writeFileSync(this.configFile(i), agentConfigText);
   }
 
   pods(): readonly Pod[] {
@@ -151,4 +207,12 @@ export class Cluster {
   podReadyMs(): Record<string, number> {
     return Object.fromEntries(this.readyMs);
   }
+}
+
+/** The port of the DaemonSet's `--metrics-addr [ip]:port` (the agent's default otherwise). */
+function metricsPortOf(args: readonly string[]): number {
+  const i = args.indexOf('--metrics-addr');
+  const port = i >= 0 ? Number(/:(\d+)$/.exec(args[i + 1] ?? '')?.[1]) : 9740;
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`the DaemonSet's --metrics-addr ${args[i + 1]} has no port`);
+  return port;
 }

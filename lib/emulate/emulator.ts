@@ -2,6 +2,7 @@ import { ChildProcess } from 'child_process';
 import { chmodSync, mkdirSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
+import { agentContainerSpec } from './agent-container';
 import { applyPlan, ApplyOptions, ApplyReport, TransitionRefused } from './apply';
 import { runMatrix, ServiceTarget } from './checks';
 import { Cluster, Pod } from './cluster';
@@ -36,6 +37,15 @@ export interface EmulateOptions {
    * @default every tenant
    */
   readonly activeTenants?: string[];
+  /**
+   * How the node agents run: 'process' (node on this host, in the node namespace), or
+   * 'podman': a container of `agentImage` (see agent-image.ts) with the synthesized
+   * DaemonSet's security context, args, env and mounts (agent-container.ts).
+   * @default 'process'
+   */
+  readonly agentRuntime?: 'process' | 'podman';
+  /** The local image for agentRuntime 'podman'; never pulled. */
+  readonly agentImage?: string;
 }
 
 /**
@@ -60,9 +70,14 @@ export class Emulation {
     this.log = opts.log ?? ((l) => console.log(l));
     this.wiring = new Wiring(this.topo, this.runDir);
     this.gateways = new Gateways(this.topo, this.wiring, this.runDir, (m) => this.progress(m));
+    const runtime = opts.agentRuntime ?? 'process';
+    if (runtime !== 'process' && runtime !== 'podman') throw new Error(`agentRuntime: got '${String(runtime)}', expected 'process' or 'podman'`);
+    if ((runtime === 'podman') !== !!opts.agentImage) throw new Error(`agentImage: ${opts.agentImage ? `'${opts.agentImage}' given without agentRuntime 'podman'` : "agentRuntime 'podman' needs agentImage (a local image, see agent-image.ts)"}`);
+    const image = opts.agentImage;
     this.cluster = new Cluster({
       topo: this.topo, wiring: this.wiring, runDir: this.runDir, progress: (m) => this.progress(m),
       functionCidr: () => this.plan.standIns.functionCidr, probeAddress: (t) => this.probeAddress(t),
+      container: image ? () => ({ image, spec: agentContainerSpec(this.plan.plan.json), namePrefix: this.prefix }) : undefined,
     });
   }
 
@@ -267,6 +282,11 @@ export class Emulation {
     return this.wiring.nodeCount();
   }
 
+  /** The run's agent containers (agentRuntime 'podman'), by name. */
+  agentContainers(): string[] {
+    return this.cluster.containerNames();
+  }
+
   agentLogFile(node: number): string {
     return join(this.cluster.nodeDir(node), 'agent.log');
   }
@@ -353,6 +373,7 @@ export class Emulation {
 
   /** End every process and namespace of the run. Synchronous, so a signal handler can call it. */
   stop(): void {
+    this.cluster.stopAgents();
     this.gateways.haltAll();
     this.topo.destroy();
   }
