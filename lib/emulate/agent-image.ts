@@ -10,8 +10,12 @@ import { join } from 'path';
  * the runtime node_modules), imported with `podman import`.
  */
 
-/** Debian packages of the image: the agent's runtime and the tools it runs. */
-export const AGENT_IMAGE_PACKAGES = ['nodejs', 'iproute2', 'nftables', 'conntrack'];
+/**
+ * Debian packages of the image: the agent's runtime and the tools it runs. netbase is only
+ * recommended by nftables, but without its /etc/protocols nft cannot resolve `ip protocol gre`
+ * and every table apply fails ("Could not resolve protocol name"): found by running the agent here.
+ */
+export const AGENT_IMAGE_PACKAGES = ['nodejs', 'iproute2', 'nftables', 'conntrack', 'netbase'];
 /** Where the program lives in the image (agent/Dockerfile's WORKDIR). */
 export const AGENT_APP_DIR = '/app';
 /** Mount points the DaemonSet uses, made in the image so a read-only root needs none created. */

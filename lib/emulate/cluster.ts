@@ -2,7 +2,7 @@ import { ChildProcess, execFile } from 'child_process';
 import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import { AgentContainerSpec, podman, podmanRunArgs, removeContainers } from './agent-container';
-import { compiled, ok, sleep, spawnLogged } from './sys';
+import { compiled, ok, sh, sleep, spawnLogged } from './sys';
 import { Topology } from './topology';
 import { wirePod, Wiring } from './wiring';
 import { AGENT_CONFIG_KEY } from '../contract';
@@ -58,6 +58,8 @@ export class Cluster {
     const entry = compiled('dist/agent/main.js');
     const { wiring } = this.opts;
     const container = this.opts.container?.();
+    // From the first start (podman run included) to every agent ready.
+    const t0 = Date.now();
     for (let i = this.agents.length; i < wiring.nodeCount(); i++) {
       const dir = this.nodeDir(i);
       mkdirSync(this.configMapDir(i), { recursive: true });
@@ -77,10 +79,12 @@ export class Cluster {
         '--config', this.configFile(i), '--node-ip', wiring.nodeIp(i), '--node-name', `n${i + 1}`,
         '--pods', `file:${join(dir, 'pods.jsonl')}`, '--ready-file', join(dir, 'ready')], join(dir, 'agent.log')));
     }
-    const t0 = Date.now();
     const ready = (i: number) => (container ? this.containerReady(i) : existsSync(join(this.nodeDir(i), 'ready')));
     while (!this.agents.every((_, i) => ready(i))) {
-      if (Date.now() - t0 > 90000) throw new Error(`node agents not ready within 90 s (logs: ${this.opts.runDir}/n*/agent.log)`);
+      if (Date.now() - t0 > 90000) {
+        const why = container ? this.agents.map((_, i) => `; n${i + 1} /healthz: ${this.healthz(i) || 'no answer'}`).join('') : '';
+        throw new Error(`node agents not ready within 90 s (logs: ${this.opts.runDir}/n*/agent.log)${why}`);
+      }
       await sleep(container ? 200 : 50);
     }
     this.opts.progress(`node agents ready on ${this.agents.length} nodes after ${Date.now() - t0} ms (exact ConfigMap tenant table${container ? `; containers of ${container.image} with the DaemonSet's security context, ready = GET /healthz 200` : ''})`);
@@ -97,6 +101,12 @@ export class Cluster {
       throw new Error(`agent container ${name} on n${i + 1} is ${state} (status, exit code): ${log}`);
     }
     return false;
+  }
+
+  /** The body of the node agent's /healthz (a container's), '' without an answer. */
+  private healthz(i: number): string {
+    const port = metricsPortOf(this.opts.container!().spec.args);
+    return sh('ip', ['netns', 'exec', this.opts.wiring.nodeNs(i), 'curl', '-s', '-m', '1', `http://${this.opts.wiring.nodeIp(i)}:${port}/healthz`], { allowFail: true, timeoutMs: 3000 }).trim().slice(0, 300);
   }
 
   /** The node's ConfigMap volume (a directory holding tenants.json). */

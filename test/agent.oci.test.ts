@@ -1,0 +1,139 @@
+/**
+ * The node agent under a real container runtime: the image built here without a registry
+ * (mmdebstrap + podman import), run by podman/runc with the synthesized DaemonSet's
+ * security context in the emulation's node namespaces. Needs root on Linux, podman, runc,
+ * mmdebstrap (and what the emulation needs); with CI=true it fails instead of skipping.
+ */
+import { execFileSync } from 'child_process';
+import { mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'fs';
+import { tmpdir } from 'os';
+import { join } from 'path';
+import { App } from 'cdktf';
+import { OverlappingTenantsStack } from '../examples/overlapping-tenants/stack';
+import { agentContainerSpec, podman, podmanRunArgs, removeContainers } from '../lib/emulate/agent-container';
+import { AgentImage, buildAgentImage, removeAgentImage } from '../lib/emulate/agent-image';
+import { Emulation } from '../lib/emulate/emulator';
+import { loadEmulatedPlan } from '../lib/emulate/member-image';
+import { sleep } from '../lib/emulate/sys';
+import { Topology } from '../lib/emulate/topology';
+import { haveTool, isRootLinux } from './helpers';
+
+const canRun = isRootLinux() && haveTool('podman') && haveTool('/usr/sbin/runc', ['--version']) && haveTool('mmdebstrap', ['--version'])
+  && haveTool('keepalived', ['--version']) && haveTool('redis-server', ['--version']);
+const maybe = canRun ? describe : describe.skip;
+jest.setTimeout(300_000);
+
+function synth(): string {
+  const outdir = mkdtempSync(join(tmpdir(), 'crossvpc-plan-'));
+  const app = new App({ outdir });
+  new OverlappingTenantsStack(app, 'overlapping-tenants', {});
+  app.synth();
+  return join(outdir, 'stacks', 'overlapping-tenants');
+}
+
+const lines: string[] = [];
+const log = (l: string) => lines.push(l);
+
+maybe('the node agent in a podman container with the DaemonSet\'s security context', () => {
+  let cache: string;
+  let image: AgentImage;
+  let stackDir: string;
+
+  beforeAll(() => {
+    cache = mkdtempSync(join(tmpdir(), 'crossvpc-oci-'));
+    const t0 = Date.now();
+    image = buildAgentImage({ tag: `localhost/crossvpc-agent:test-${process.pid}`, cacheDir: cache, progress: log });
+    log(`image built in ${Date.now() - t0} ms`);
+    stackDir = synth();
+  }, 600_000);
+
+  afterAll(() => {
+    if (image) removeAgentImage(image.tag);
+    if (cache) rmSync(cache, { recursive: true, force: true });
+    // The figures the README quotes.
+    process.stdout.write(`${lines.filter((l) => /rootfs|image|node agents ready/.test(l)).join('\n')}\n`);
+  });
+
+  test('the image: Debian\'s nodejs runs the agent from /app with the entrypoint agent/Dockerfile has', () => {
+    expect(image.nodeVersion).toMatch(/^v(1[89]|2\d)\./);
+    const cfg = JSON.parse(podman(['image', 'inspect', '--format', '{{json .Config}}', image.tag]));
+    expect(cfg.Entrypoint).toEqual(['node', 'dist/agent/main.js']);
+    expect(cfg.WorkingDir).toBe('/app');
+    expect(image.sizeBytes).toBeLessThan(400e6);
+  });
+
+  test('pods are bound and reach their own tenant through the containerized agents; root read-only, NET_ADMIN only, the node namespace', async () => {
+    const emu = new Emulation({ stackDir, nodes: 2, log, agentRuntime: 'podman', agentImage: image.tag });
+    const names: string[] = [];
+    try {
+      await emu.start();
+      names.push(...emu.agentContainers());
+      expect(names).toEqual([`${emu.prefix}-agent-n1`, `${emu.prefix}-agent-n2`]);
+      const r = await emu.matrix({ attacks: false });
+      expect(r.checks.filter((c) => !c.pass)).toEqual([]);
+      expect(r.reached['n1-alpha']).toEqual(['alpha']);
+      expect(r.reached['n1-beta']).toEqual(['beta']);
+      expect(r.reached['n2-alpha']).toEqual(['alpha']);
+      expect(r.reached['n2-beta']).toEqual(['beta']);
+      expect(r.reached['n1-unlabelled']).toBeUndefined();
+      for (const [i, name] of names.entries()) {
+        const [pid, ro, caps] = podman(['inspect', '--format', '{{.State.Pid}} {{.HostConfig.ReadonlyRootfs}} {{json .EffectiveCaps}}', name]).trim().split(' ');
+        expect(ro).toBe('true');
+        expect(JSON.parse(caps)).toEqual(['CAP_NET_ADMIN']);
+        // The kernel's view of the agent process (node, PID 1 of the container).
+        const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+        expect(/^CapEff:\s*(\S+)$/m.exec(status)?.[1]).toBe('0000000000001000');
+        expect(/^CapBnd:\s*(\S+)$/m.exec(status)?.[1]).toBe('0000000000001000');
+        expect(/^NoNewPrivs:\s*(\S+)$/m.exec(status)?.[1]).toBe('1');
+        expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(0, 2)).toEqual(['node', 'dist/agent/main.js']);
+        const rootMount = readFileSync(`/proc/${pid}/mountinfo`, 'utf8').split('\n').find((l) => l.split(' ')[4] === '/');
+        expect(rootMount?.split(' ')[5].split(',')).toContain('ro');
+        // hostNetwork: the container's network namespace is the node's.
+        expect(statSync(`/proc/${pid}/ns/net`).ino).toBe(statSync(`/run/netns/${emu.nodeNs(i)}`).ino);
+        expect(readlinkSync(`/proc/${pid}/ns/net`)).toMatch(/^net:\[\d+\]$/);
+        // The agent wrote the tunnels' sysctls through /host/proc/sys/net (CROSSVPC_SYSCTL_ROOT), into the node's namespace.
+        expect(emu.exec(emu.nodeNs(i), 'sysctl', ['-n', 'net.ipv4.conf.cx1001.rp_filter']).trim()).toBe('0');
+        const agentLog = readFileSync(emu.agentLogFile(i), 'utf8');
+        expect(agentLog).toMatch(/"msg":"serving \/metrics and \/healthz"/);
+      }
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\n--- emulation log ---\n${lines.slice(-40).join('\n')}`);
+    } finally {
+      emu.stop();
+    }
+    // stop() removed the run's containers.
+    for (const name of names) expect(execFileSync('podman', ['ps', '-a', '--filter', `name=^${name}$`, '--format', '{{.Names}}'], { encoding: 'utf8' }).trim()).toBe('');
+  });
+
+  test('without NET_ADMIN the agent refuses to start with one clear log line and touches nothing', async () => {
+    const topo = new Topology();
+    const name = `${topo.prefix}-agent-nocap`;
+    const dir = mkdtempSync(join(tmpdir(), 'crossvpc-oci-nocap-'));
+    try {
+      const ns = topo.addNs('node');
+      const plan = loadEmulatedPlan(join(stackDir, 'cdk.tf.json'));
+      const spec = agentContainerSpec(plan.plan.json);
+      expect(spec.capAdd).toEqual(['NET_ADMIN']);
+      writeFileSync(join(dir, 'tenants.json'), plan.agentConfigText);
+      writeFileSync(join(dir, 'pods.jsonl'), '');
+      const logFile = join(dir, 'agent.log');
+      podman(podmanRunArgs(spec, { name, image: image.tag, netns: ns, nodeName: 'n1', nodeIp: '10.0.0.10', configMapDir: dir, podsFile: join(dir, 'pods.jsonl'), logFile, withoutCaps: ['NET_ADMIN'] }));
+      let state = '';
+      for (let i = 0; i < 150 && !state.startsWith('exited'); i++) {
+        await sleep(100);
+        state = podman(['inspect', '--format', '{{.State.Status}} {{.State.ExitCode}}', name]).trim();
+      }
+      expect(state).toBe('exited 1');
+      const out = podman(['logs', name]);
+      const failed = out.split('\n').filter((l) => l.includes('"agent failed"'));
+      expect(failed).toHaveLength(1);
+      expect(JSON.parse(failed[0]).error).toBe('capability NET_ADMIN missing (CapEff 0000000000000000): the agent creates tunnels, routes, rules and the nft table; grant it in the container\'s securityContext.capabilities.add');
+      expect(topo.exec(ns, 'ip', ['-o', 'link', 'show']).trim().split('\n').map((l) => l.split(':')[1].trim())).toEqual(['lo']);
+      expect(topo.exec(ns, 'nft', ['list', 'tables']).trim()).toBe('');
+    } finally {
+      removeContainers([name]);
+      topo.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
