@@ -6,8 +6,8 @@ import { join } from 'path';
 /**
  * The node agent's OCI image, built on this host without any image registry: a Debian root
  * file system from mmdebstrap (nodejs, iproute2, nftables, conntrack from the host's apt
- * sources), plus /app laid out as agent/Dockerfile lays it out (dist/agent, dist/lib/contract,
- * the runtime node_modules), imported with `podman import`.
+ * sources), plus /app laid out as agent/Dockerfile.package lays it out (dist/agent,
+ * dist/lib/contract, node_modules from `npm ci` of agent/runtime), imported with `podman import`.
  */
 
 /**
@@ -49,9 +49,9 @@ export interface AgentImage {
   readonly nodeVersion: string;
 }
 
-function run(cmd: string, args: string[], timeoutMs: number): string {
+function run(cmd: string, args: string[], timeoutMs: number, cwd?: string): string {
   try {
-    return execFileSync(cmd, args, { encoding: 'utf8', timeout: timeoutMs, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 });
+    return execFileSync(cmd, args, { cwd, encoding: 'utf8', timeout: timeoutMs, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 });
   } catch (e: any) {
     const stderr = String(e.stderr ?? '').trim().split('\n').slice(-5).join('\n');
     throw new Error(`${cmd} ${args.join(' ')} failed: ${stderr || e.message}`);
@@ -64,19 +64,7 @@ export function hostSuite(): string {
   return m[1];
 }
 
-/** The packages of `npm ci --omit=dev --omit=peer`, from package-lock.json: path -> version. */
-export function runtimePackages(lockText = readFileSync(join(ROOT, 'package-lock.json'), 'utf8')): Map<string, string> {
-  const lock = JSON.parse(lockText);
-  if (lock.lockfileVersion < 2 || !lock.packages) throw new Error(`package-lock.json: lockfileVersion ${lock.lockfileVersion}, expected 2 or 3 (with "packages")`);
-  const out = new Map<string, string>();
-  for (const [path, p] of Object.entries<any>(lock.packages)) {
-    if (!path || p.dev || p.peer || p.devOptional || p.link) continue;
-    out.set(path, p.version);
-  }
-  return out;
-}
-
-/** /app of the image in `dir`: the compiled agent and contract, and the runtime packages copied from node_modules. */
+/** /app of the image in `dir`: the compiled agent and contract, and the runtime packages. */
 export function stageApp(dir: string): void {
   const dist = join(ROOT, 'dist');
   for (const part of ['agent/main.js', 'lib/contract/index.js']) {
@@ -85,12 +73,10 @@ export function stageApp(dir: string): void {
   const app = join(dir, AGENT_APP_DIR.slice(1));
   cpSync(join(dist, 'agent'), join(app, 'dist/agent'), { recursive: true });
   cpSync(join(dist, 'lib/contract'), join(app, 'dist/lib/contract'), { recursive: true });
-  for (const [path, version] of runtimePackages()) {
-    const src = join(ROOT, path);
-    const have = existsSync(join(src, 'package.json')) ? JSON.parse(readFileSync(join(src, 'package.json'), 'utf8')).version : undefined;
-    if (have !== version) throw new Error(`${path}: package-lock.json wants ${version}, node_modules has ${have ?? 'nothing'}: run npm ci`);
-    cpSync(src, join(app, path), { recursive: true, dereference: true });
-  }
+  // What agent/Dockerfile.package does: npm ci of the published runtime lock (agent/runtime), so
+  // this checks that lock installs; --prefer-offline takes the tarballs from npm's cache when there.
+  for (const f of ['package.json', 'package-lock.json']) copyFileSync(join(ROOT, 'agent/runtime', f), join(app, f));
+  run('npm', ['ci', '--omit=dev', '--omit=peer', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'], 300_000, app);
   for (const m of MOUNT_POINTS) mkdirSync(join(dir, m), { recursive: true });
 }
 
