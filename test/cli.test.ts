@@ -69,6 +69,7 @@ describe('crossvpc', () => {
     ['missing value', ['emulate', '--nodes'], "crossvpc: --nodes: missing value (write --nodes=VALUE for one that starts with '-')"],
     ['value on a boolean flag', ['emulate', '--failover=yes'], 'crossvpc: --failover: takes no value'],
     ['second stack dir', ['emulate', 'a', 'b'], "crossvpc: unexpected argument 'b'"],
+    ['bad --agent-image', ['emulate', '--agent-image', 'no such image'], "crossvpc: --agent-image: got 'no such image', expected a local image reference, e.g. localhost/crossvpc-agent:dev"],
     ['--then without a value', ['emulate', '--then'], "crossvpc: --then: missing value (write --then=VALUE for one that starts with '-')"],
     ['--then dir without cdk.tf.json', ['emulate', '--then', '/nonexistent-crossvpc-b'], "crossvpc: --then: got '/nonexistent-crossvpc-b', expected a directory holding cdk.tf.json (synthesize first: npm run synth)"],
     ['stack dir without cdk.tf.json', ['emulate', '/nonexistent-crossvpc-stack'], "crossvpc: stack dir: got '/nonexistent-crossvpc-stack', expected a directory holding cdk.tf.json (synthesize first: npm run synth)"],

@@ -19,7 +19,8 @@ exit codes: 0 success, 1 failure, 2 bad command line (doctor: 0 clean, 1 warning
 // (function CIDR + 100 + node): 64 keeps well inside both.
 const MAX_NODES = 64;
 
-const EMULATE_USAGE = `usage: crossvpc emulate [stack dir] [--then <stack dir B> ...] [--nodes N] [--failover] [-h|--help]
+const EMULATE_USAGE = `usage: crossvpc emulate [stack dir] [--then <stack dir B> ...] [--nodes N] [--failover]
+                       [--agent-image <local image>] [-h|--help]
   stack dir:  a synthesized cdktf stack directory holding cdk.tf.json
               (default: cdktf.out/stacks/overlapping-tenants)
   --then B:   after the matrix, apply stack B to the running emulation as terraform apply
@@ -32,6 +33,8 @@ const EMULATE_USAGE = `usage: crossvpc emulate [stack dir] [--then <stack dir B>
   --nodes N:  emulated cluster nodes, 1 to ${MAX_NODES} (default 2)
   --failover: after the matrix (and the --then steps), fail the active member under
               load: hard kill, graceful stop, failback, double fault (see README)
+  --agent-image I: run each node's agent as a podman container of the local image I (never
+              pulled; build it with npm run agent:image) with the DaemonSet's security context
 exit codes: 0 every check and step as expected, 1 a check or step failed or the run broke,
             2 bad command line`;
 
@@ -80,6 +83,8 @@ interface EmulateArgs {
   readonly then: string[];
   readonly nodes: number;
   readonly failover: boolean;
+  /** Run the agents as podman containers of this local image. */
+  readonly agentImage?: string;
 }
 
 /** Every value is checked here, before the host is looked at or anything is built. */
@@ -88,16 +93,21 @@ function parseEmulateArgs(args: readonly string[]): EmulateArgs | 'help' {
     nodes: { type: 'string' },
     then: { type: 'string', multiple: true },
     failover: { type: 'boolean' },
+    'agent-image': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   }, 1);
   if (values.help) return 'help';
+  const agentImage = values['agent-image'];
+  if (agentImage !== undefined && !/^[a-z0-9][\w.:/@-]*$/i.test(agentImage)) {
+    throw new UsageError(`--agent-image: got '${agentImage}', expected a local image reference, e.g. localhost/crossvpc-agent:dev`);
+  }
   const nodes = values.nodes === undefined ? 2 : integerOption('--nodes', values.nodes, 1, MAX_NODES);
   const then = (values.then ?? []).map((dir) => stackDirArg(dir, '--then'));
-  return { stackDir: stackDirArg(positionals[0]), then, nodes, failover: values.failover ?? false };
+  return { stackDir: stackDirArg(positionals[0]), then, nodes, failover: values.failover ?? false, agentImage };
 }
 
-async function emulate({ stackDir, then, nodes, failover }: EmulateArgs): Promise<number> {
-  const emu = new Emulation({ stackDir, nodes });
+async function emulate({ stackDir, then, nodes, failover, agentImage }: EmulateArgs): Promise<number> {
+  const emu = new Emulation({ stackDir, nodes, ...(agentImage ? { agentRuntime: 'podman' as const, agentImage } : {}) });
   let stopping = false;
   const onSignal = (sig: string) => {
     if (stopping) return;
