@@ -121,9 +121,17 @@ export function buildAgentImage(opts: AgentImageOptions): AgentImage {
       '--message', 'crossvpc node agent (mmdebstrap rootfs + dist/agent)',
       tar, opts.tag], 300_000).trim().split('\n').pop()!;
     const importMs = Date.now() - t0;
-    const sizeBytes = Number(run('podman', ['image', 'inspect', '--format', '{{.Size}}', opts.tag], 30_000).trim());
-    const nodeVersion = run('podman', ['run', '--rm', '--runtime', '/usr/sbin/runc', '--network', 'none', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024',
-      '--entrypoint', 'node', opts.tag, '--version'], 60_000).trim();
+    let sizeBytes: number;
+    let nodeVersion: string;
+    try {
+      sizeBytes = Number(run('podman', ['image', 'inspect', '--format', '{{.Size}}', opts.tag], 30_000).trim());
+      nodeVersion = run('podman', ['run', '--rm', '--runtime', '/usr/sbin/runc', '--network', 'none', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024',
+        '--entrypoint', 'node', opts.tag, '--version'], 60_000).trim();
+    } catch (e) {
+      // An image that cannot run node is no agent image: do not leave it behind.
+      removeAgentImage(opts.tag);
+      throw e;
+    }
     progress(`image ${opts.tag}: imported in ${importMs} ms, ${(sizeBytes / 1e6).toFixed(0)} MB, node ${nodeVersion}`);
     return { tag: opts.tag, id, suite, rootfsMs: rootfs.ms, rootfsCached: rootfs.cached, importMs, sizeBytes, nodeVersion };
   } finally {
@@ -131,10 +139,10 @@ export function buildAgentImage(opts: AgentImageOptions): AgentImage {
   }
 }
 
-/** Remove an image this run created (never another). */
+/** Remove an image this run created (never another); without --force, so no container is removed with it. */
 export function removeAgentImage(tag: string): void {
   try {
-    execFileSync('podman', ['rmi', '--force', tag], { stdio: 'ignore', timeout: 60_000 });
+    execFileSync('podman', ['rmi', tag], { stdio: 'ignore', timeout: 60_000 });
   } catch {
     /* already gone */
   }
