@@ -8,28 +8,20 @@ import { execFileSync } from 'child_process';
 import { mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
-import { App } from 'cdktf';
-import { OverlappingTenantsStack } from '../examples/overlapping-tenants/stack';
 import { agentContainerSpec, podman, podmanRunArgs, removeContainers } from '../lib/emulate/agent-container';
 import { AgentImage, buildAgentImage, removeAgentImage } from '../lib/emulate/agent-image';
 import { Emulation } from '../lib/emulate/emulator';
 import { loadEmulatedPlan } from '../lib/emulate/member-image';
 import { sleep } from '../lib/emulate/sys';
 import { Topology } from '../lib/emulate/topology';
-import { haveTool, isRootLinux } from './helpers';
+import { haveTool, isRootLinux, synthStackDir } from './helpers';
 
 const canRun = isRootLinux() && haveTool('podman') && haveTool('/usr/sbin/runc', ['--version']) && haveTool('mmdebstrap', ['--version'])
   && haveTool('keepalived', ['--version']) && haveTool('redis-server', ['--version']);
 const maybe = canRun ? describe : describe.skip;
 jest.setTimeout(300_000);
 
-function synth(): string {
-  const outdir = mkdtempSync(join(tmpdir(), 'crossvpc-plan-'));
-  const app = new App({ outdir });
-  new OverlappingTenantsStack(app, 'overlapping-tenants', {});
-  app.synth();
-  return join(outdir, 'stacks', 'overlapping-tenants');
-}
+const synth = () => synthStackDir();
 
 const lines: string[] = [];
 const log = (l: string) => lines.push(l);

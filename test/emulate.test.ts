@@ -4,27 +4,18 @@
  * with CI=true it fails instead of skipping.
  */
 import { execFileSync } from 'child_process';
-import { mkdtempSync, readFileSync } from 'fs';
-import { tmpdir } from 'os';
+import { readFileSync } from 'fs';
 import { join } from 'path';
-import { App } from 'cdktf';
-import { OverlappingTenantsStack, OverlappingTenantsOptions } from '../examples/overlapping-tenants/stack';
 import { Emulation } from '../lib/emulate/emulator';
 import { FailoverRunner } from '../lib/emulate/failover';
-import { isRootLinux, haveTool } from './helpers';
+import { haveTool, isRootLinux, synthStackDir } from './helpers';
 import { GATEWAY_METRIC_PREFIX, GATEWAY_TEXTFILE, GATEWAY_TEXTFILE_SUBDIR, RUN_DIR } from '../lib/contract';
 
 const canRun = isRootLinux() && haveTool('keepalived', ['--version']) && haveTool('redis-server', ['--version']);
 const maybe = canRun ? describe : describe.skip;
 jest.setTimeout(240_000);
 
-function synth(opts: OverlappingTenantsOptions): string {
-  const outdir = mkdtempSync(join(tmpdir(), 'crossvpc-plan-'));
-  const app = new App({ outdir });
-  new OverlappingTenantsStack(app, 'overlapping-tenants', opts);
-  app.synth();
-  return join(outdir, 'stacks', 'overlapping-tenants');
-}
+const synth = synthStackDir;
 
 const tenant = (name: string, vni: number) => ({ name, vpcId: `vpc-0${name}`, subnetId: `subnet-0${name}`, cidrs: ['172.16.0.0/16'], vni });
 const lines: string[] = [];

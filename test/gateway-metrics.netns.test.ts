@@ -10,7 +10,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs'
 import { tmpdir } from 'os';
 import { dirname, join } from 'path';
 import { haveTool, isRootLinux } from './helpers';
-import { buildCrossVpcModel, buildGatewayMemberSpec, renderGatewayFiles, renderGatewayRuleset, renderMemberDocument } from './render-fixtures';
+import { buildGatewayMemberSpec, renderGatewayFiles, renderGatewayRuleset, renderMemberDocument, twoTenantModel } from './render-fixtures';
 import { CONF_DIR, GATEWAY_METRIC_PREFIX, GATEWAY_TEXTFILE, GATEWAY_TEXTFILE_SUBDIR, RUN_DIR, STATE_DIR, tenantDev, tunnelDev } from '../lib/contract';
 
 const capable = isRootLinux() && haveTool('nft', ['--version']) && haveTool('conntrack', ['--version']) && haveTool('promtool', ['--version']) && haveTool('prometheus-node-exporter', ['--version']);
@@ -24,14 +24,7 @@ const NAT_IP = '172.16.255.254';
 const POD_IP = { alpha: '10.0.1.10', beta: '10.0.1.11' };
 const ECHO_PORT = 7000;
 
-const model = buildCrossVpcModel('Test', {
-  functionVpc: { vpcId: 'vpc-f', nodeSubnetIds: ['subnet-n'], vpcCidr: '10.0.0.0/16' },
-  gateway: { subnetId: 'subnet-g' },
-  tenants: [
-    { name: 'alpha', vpcId: 'vpc-a', subnetId: 'subnet-a', cidrs: ['172.16.0.0/16'], vni: 1001 },
-    { name: 'beta', vpcId: 'vpc-b', subnetId: 'subnet-b', cidrs: ['172.16.0.0/16'], vni: 1002 },
-  ],
-});
+const model = twoTenantModel();
 const binding = (i: number) => ({ natIp: NAT_IP, eniId: `eni-t${i}`, eniMac: `02:00:00:00:0${i}:01`, eniIp: `172.16.255.1${i}`, subnetCidr: '172.16.0.0/16', routerIp: '172.16.0.1' });
 const spec = buildGatewayMemberSpec(model, 0, 'a', {
   selfIp: SELF_IP, peerIp: '10.0.2.11', selfEniId: 'eni-self', peerEniId: 'eni-peer', haVip: '10.0.2.254',

@@ -1,5 +1,8 @@
 import { execFileSync } from 'child_process';
-import { Testing } from 'cdktf';
+import { mkdtempSync } from 'fs';
+import { tmpdir } from 'os';
+import { join } from 'path';
+import { App, Testing } from 'cdktf';
 import { OverlappingTenantsStack, OverlappingTenantsOptions } from '../examples/overlapping-tenants/stack';
 import { CrossVpcError } from '../lib';
 
@@ -41,6 +44,15 @@ export function synthExample(opts: OverlappingTenantsOptions = {}): string {
   const app = Testing.app();
   const stack = new OverlappingTenantsStack(app, 'overlapping-tenants', opts);
   return Testing.synth(stack);
+}
+
+/** Synthesize the example into a fresh temp dir, as `cdktf synth` does; returns the stack dir holding cdk.tf.json. */
+export function synthStackDir(opts: OverlappingTenantsOptions = {}): string {
+  const outdir = mkdtempSync(join(tmpdir(), 'crossvpc-plan-'));
+  const app = new App({ outdir });
+  new OverlappingTenantsStack(app, 'overlapping-tenants', opts);
+  app.synth();
+  return join(outdir, 'stacks', 'overlapping-tenants');
 }
 
 export function synthJson(opts: OverlappingTenantsOptions = {}): any {

@@ -3,18 +3,11 @@ import { mkdtempSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { parse } from 'yaml';
-import { buildCrossVpcModel, buildGatewayMemberSpec, GATEWAY_SCRIPT_NAMES, parsePairDocument, renderConntrackdConf, renderGatewayFiles, renderGatewayRuleset, renderKeepalivedConf, renderMemberDocument, renderPairDocumentText } from './render-fixtures';
+import { buildCrossVpcModel, buildGatewayMemberSpec, GATEWAY_SCRIPT_NAMES, parsePairDocument, renderConntrackdConf, renderGatewayFiles, renderGatewayRuleset, renderKeepalivedConf, renderMemberDocument, renderPairDocumentText, twoTenantModel } from './render-fixtures';
 import { asDeployed, haveTool, isRootLinux, synthJson, userDataOf } from './helpers';
 import { packUserData, unpackUserData } from '../lib/render/user-data';
 
-const model = buildCrossVpcModel('Test', {
-  functionVpc: { vpcId: 'vpc-f', nodeSubnetIds: ['subnet-n'], vpcCidr: '10.0.0.0/16' },
-  gateway: { subnetId: 'subnet-g' },
-  tenants: [
-    { name: 'alpha', vpcId: 'vpc-a', subnetId: 'subnet-a', cidrs: ['172.16.0.0/16'], vni: 1001 },
-    { name: 'beta', vpcId: 'vpc-b', subnetId: 'subnet-b', cidrs: ['172.16.0.0/16'], vni: 1002 },
-  ],
-});
+const model = twoTenantModel();
 const tenantBinding = (i: number) => ({ natIp: '172.16.255.254', eniId: `eni-t${i}`, eniMac: `02:00:00:00:0${i}:01`, eniIp: `172.16.255.1${i}`, subnetCidr: '172.16.255.0/24', routerIp: '172.16.255.1' });
 const spec = buildGatewayMemberSpec(model, 0, 'a', {
   selfIp: '10.0.2.10', peerIp: '10.0.2.11', selfEniId: 'eni-self', peerEniId: 'eni-peer', haVip: '10.0.2.254',

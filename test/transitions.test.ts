@@ -5,27 +5,16 @@
  * the document write, the others untouched, no FAULT, no failover unless a rolling member is
  * replaced or a fault injected. Needs root on Linux; with CI=true it fails instead of skipping.
  */
-import { mkdtempSync } from 'fs';
-import { tmpdir } from 'os';
-import { join } from 'path';
-import { App } from 'cdktf';
-import { OverlappingTenantsStack, OverlappingTenantsOptions } from '../examples/overlapping-tenants/stack';
 import { TenantProps } from '../lib';
 import { Emulation } from '../lib/emulate/emulator';
 import { formatStep, StepOptions, StepReport, TransitionRunner } from '../lib/emulate/transitions';
-import { haveTool, isRootLinux } from './helpers';
+import { haveTool, isRootLinux, synthStackDir } from './helpers';
 
 const canRun = isRootLinux() && haveTool('keepalived', ['--version']) && haveTool('redis-server', ['--version']) && haveTool('jq', ['--version']);
 const maybe = canRun ? describe : describe.skip;
 jest.setTimeout(180_000);
 
-function synth(opts: OverlappingTenantsOptions): string {
-  const outdir = mkdtempSync(join(tmpdir(), 'crossvpc-plan-'));
-  const app = new App({ outdir });
-  new OverlappingTenantsStack(app, 'overlapping-tenants', opts);
-  app.synth();
-  return join(outdir, 'stacks', 'overlapping-tenants');
-}
+const synth = synthStackDir;
 
 const tenant = (name: string, vni: number, extra: Partial<TenantProps> = {}): TenantProps =>
   ({ name, vpcId: `vpc-0${name}`, subnetId: `subnet-0${name}`, cidrs: ['172.16.0.0/16'], vni, availabilityZone: 'eu-west-1a', ...extra });
