@@ -112,7 +112,7 @@ describe('example stack', () => {
       expect(i.user_data_base64).toMatch(/^\$\{base64gzip\("#cloud-config\\n/);
       const ud = userDataOf(i);
       expect(ud.startsWith('#cloud-config\n')).toBe(true);
-      // EC2 takes 16 KB of user data after base64; cloud-init gunzips it.
+      // EC2 takes 16 KB of user data in raw form (the gzip bytes, before base64); cloud-init gunzips it.
       expect(packedUserDataBytes(asDeployed(ud))).toBeLessThan(MAX_USER_DATA_BYTES);
       // Every unescaped interpolation is a reference to something in this plan.
       const refs = ud.match(/(?<!\$)\$\{[^}]*\}/g) ?? [];

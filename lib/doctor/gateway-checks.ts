@@ -95,7 +95,7 @@ function memberFindings(m: MemberFacts): Finding[] {
 }
 
 /**
- * EC2 refuses user data over 16 KB after base64. The plan holds it with interpolations, which
+ * EC2 refuses user data over 16 KB in raw form (our gzip bytes, before base64). The plan holds it with interpolations, which
  * apply fills in: each is replaced here by a distinct value of the longest realistic form, so
  * the estimate errs on the large side.
  */
@@ -108,7 +108,7 @@ function userDataFindings(m: MemberFacts, subject: string): Finding[] {
   } catch (e) {
     return [{ severity: 'info', check: 'user-data-size', subject, what: `user data size not estimated: ${(e as Error).message}.`, fix: 'none needed unless the apply reports user data over 16 KB.' }];
   }
-  const share = `about ${bytes} of ${MAX_USER_DATA_BYTES} bytes (gzip + base64, interpolations at their longest)`;
+  const share = `about ${bytes} of ${MAX_USER_DATA_BYTES} bytes (gzipped, interpolations at their longest)`;
   if (bytes > MAX_USER_DATA_BYTES) {
     return [{ severity: 'error', check: 'user-data-size', subject, what: `user data is ${share}: EC2 refuses it, so the apply fails (gateway.maxUserDataBytes was raised, which is only for plans that never reach EC2).`, fix: 'leave maxUserDataBytes unset; user data holds no tenant data, so only a hand-edited plan gets here.' }];
   }

@@ -155,7 +155,7 @@ export interface ProxyNodePairOptions {
    */
   readonly rollingUpdate?: RollingUpdate;
   /**
-   * Ceiling on each member's user data after gzip and base64. Raise it only for plans that
+   * Ceiling on each member's user data after gzip (EC2 counts the raw bytes, before base64). Raise it only for plans that
    * never reach EC2 (emulation, benchmarks with more tenants than any instance has ENIs).
    * @default 16384 (EC2's limit)
    */

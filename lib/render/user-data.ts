@@ -7,7 +7,7 @@ import { escapeForTerraform } from './terraform-escape';
  * (emulator, tests); everything else sees the cloud-config text.
  */
 
-/** EC2's limit on user data, counted after base64 encoding. */
+/** EC2's limit on user data: 16 KB in raw form, before base64 (for us, the gzip bytes). */
 export const MAX_USER_DATA_BYTES = 16384;
 
 /**
@@ -43,9 +43,14 @@ export function unpackBase64Gzip(expression: string): string {
   return hclUnquote(m[1]);
 }
 
-/** Size of a cloud-config as EC2 counts it (gzip, then base64), for the MAX_USER_DATA_BYTES check. */
+/**
+ * Size of a cloud-config as EC2 counts it, for the MAX_USER_DATA_BYTES check: the raw bytes
+ * Terraform's base64gzip() produces, before base64 ("User data is limited to 16 KB, in raw form,
+ * before it is base64-encoded", EC2 User Guide). Terraform gzips with Go's default level; zlib's
+ * default level is the nearest stand-in, and the sizes differ by a few bytes either way.
+ */
 export function packedUserDataBytes(cloudConfig: string): number {
-  return Math.ceil(gzipSync(cloudConfig, { level: 9 }).length / 3) * 4;
+  return gzipSync(cloudConfig).length;
 }
 
 /** Body of an HCL quoted string: backslashes, quotes and control characters escaped; interpolations stay live. */
