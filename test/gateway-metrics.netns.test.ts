@@ -11,7 +11,7 @@ import { tmpdir } from 'os';
 import { dirname, join } from 'path';
 import { haveTool, isRootLinux } from './helpers';
 import { buildGatewayMemberSpec, renderGatewayFiles, renderGatewayRuleset, renderMemberDocument, twoTenantModel } from './render-fixtures';
-import { CONF_DIR, GATEWAY_METRIC_PREFIX, GATEWAY_TEXTFILE, GATEWAY_TEXTFILE_SUBDIR, RUN_DIR, STATE_DIR, tenantDev, tunnelDev } from '../lib/contract';
+import { CONF_DIR, GATEWAY_METRIC_PREFIX, GATEWAY_METRICS, GATEWAY_TEXTFILE, GATEWAY_TEXTFILE_SUBDIR, RUN_DIR, STATE_DIR, tenantDev, tunnelDev } from '../lib/contract';
 
 const capable = isRootLinux() && haveTool('nft', ['--version']) && haveTool('conntrack', ['--version']) && haveTool('promtool', ['--version']) && haveTool('prometheus-node-exporter', ['--version']);
 
@@ -156,6 +156,16 @@ const plain = (s: Series, metric: string, labels = '') => s.get(`${GATEWAY_METRI
     expect(s.get(`${GATEWAY_METRIC_PREFIX}conntrack_limit_entries{pair="0",member="a",tenant="alpha",vni="1001"}`)).toBe(1000);
     expect(text).toMatch(/^# HELP crossvpc_gateway_tenant_bytes_total /m);
     expect(text).toMatch(/^# TYPE crossvpc_gateway_tenant_bytes_total counter$/m);
+  }, 30_000);
+
+  test('the script writes exactly the contract: every family, with its type and help, and no series outside it', () => {
+    const text = collect();
+    const declared = [...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map(([, name, type]) => [name, type]);
+    expect(new Map(declared)).toEqual(new Map(Object.entries(GATEWAY_METRICS).map(([k, m]) => [GATEWAY_METRIC_PREFIX + k, m.type])));
+    for (const [k, m] of Object.entries(GATEWAY_METRICS)) expect(text).toContain(`# HELP ${GATEWAY_METRIC_PREFIX}${k} ${m.help}\n`);
+    const sampled = new Set([...text.matchAll(/^([a-z_]+)\{/gm)].map(([, name]) => name));
+    expect(sampled.size).toBeGreaterThan(10);
+    for (const name of sampled) expect(Object.keys(GATEWAY_METRICS).map((k) => GATEWAY_METRIC_PREFIX + k)).toContain(name);
   }, 30_000);
 
   test("a tenant's byte counters grow with its traffic, and nobody else's", () => {
