@@ -72,8 +72,10 @@ const plain = (s: Series, metric: string, labels = '') => s.get(`${GATEWAY_METRI
   const procs: ChildProcess[] = [];
 
   /** Runs crossvpc-metrics once inside the gateway namespace and its own mounts; returns the textfile. */
-  function collect(): string {
-    execFileSync('ip', ['netns', 'exec', NS.gw, 'unshare', '-m', '--propagation', 'private', 'sh', '-c', MOUNT_WRAPPER, 'x', dir, `${CONF_DIR}/bin/crossvpc-metrics`, 'once'], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 20_000 });
+  /** One pass of crossvpc-metrics; `breakConntrack` bind-mounts /bin/false over conntrack for it (a failed count). */
+  function collect(breakConntrack = false): string {
+    const wrapper = breakConntrack ? `mount --bind /bin/false "$(command -v conntrack)" && ${MOUNT_WRAPPER}` : MOUNT_WRAPPER;
+    execFileSync('ip', ['netns', 'exec', NS.gw, 'unshare', '-m', '--propagation', 'private', 'sh', '-c', wrapper, 'x', dir, `${CONF_DIR}/bin/crossvpc-metrics`, 'once'], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 20_000 });
     return readFileSync(join(dir, 'run', GATEWAY_TEXTFILE_SUBDIR, GATEWAY_TEXTFILE), 'utf8');
   }
   function promtoolAccepts(text: string): void {
@@ -160,12 +162,22 @@ const plain = (s: Series, metric: string, labels = '') => s.get(`${GATEWAY_METRI
 
   test('the script writes exactly the contract: every family, with its type and help, and no series outside it', () => {
     const text = collect();
-    const declared = [...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map(([, name, type]) => [name, type]);
+    const declared = [...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map(([, name, type]): [string, string] => [name, type]);
     expect(new Map(declared)).toEqual(new Map(Object.entries(GATEWAY_METRICS).map(([k, m]) => [GATEWAY_METRIC_PREFIX + k, m.type])));
     for (const [k, m] of Object.entries(GATEWAY_METRICS)) expect(text).toContain(`# HELP ${GATEWAY_METRIC_PREFIX}${k} ${m.help}\n`);
     const sampled = new Set([...text.matchAll(/^([a-z_]+)\{/gm)].map(([, name]) => name));
     expect(sampled.size).toBeGreaterThan(10);
     for (const name of sampled) expect(Object.keys(GATEWAY_METRICS).map((k) => GATEWAY_METRIC_PREFIX + k)).toContain(name);
+  }, 30_000);
+
+  test('a failed conntrack count leaves the per-zone series absent, never a false 0', () => {
+    const entries = (text: string) => text.split('\n').filter((l) => l.startsWith(`${GATEWAY_METRIC_PREFIX}conntrack_entries{`));
+    // Control: with conntrack working, every tenant has the series.
+    expect(entries(collect()).length).toBe(2);
+    const broken = collect(true);
+    expect(entries(broken)).toEqual([]);
+    expect(broken).toMatch(/^# TYPE crossvpc_gateway_conntrack_entries gauge$/m);
+    promtoolAccepts(broken);
   }, 30_000);
 
   test("a tenant's byte counters grow with its traffic, and nobody else's", () => {
