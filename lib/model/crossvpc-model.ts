@@ -7,7 +7,9 @@ import { isUnresolvedToken } from './errors';
 import { checkFunctionVpc } from './function-vpc-checks';
 import { checkGatewayAddresses, checkGatewayShape } from './gateway-checks';
 import { FunctionVpcInput, GatewayInput, TenantInput } from './inputs';
-import { CrossVpcModel, NatPolicy, PairModel } from './model-types';
+import { tenantTable } from './identity';
+import { CrossVpcModel, NatPolicy, PairModel, PeeredTenantModel } from './model-types';
+import { resolvePaths } from './peering-checks';
 import { checkPlacement, placeTenants } from './placement';
 import { checkTenants } from './tenant-checks';
 
@@ -50,10 +52,18 @@ export function buildCrossVpcModel(
   }
   checkGatewayAddresses(gw, podCidrs, c);
   const drafts = checkTenants(input.tenants, clusterSide, c, serviceCidr);
-  const placed = placeTenants(drafts, gw, shape, c);
+  const paths = resolvePaths(drafts, c);
+  const placed = placeTenants(drafts, paths, gw, shape, c);
   checkPlacement(placed, gw, c);
 
   const active = placed.filter((t) => !t.retired);
+  const sources = (podCidrs.length > 0 ? podCidrs : nodeCidrs).map((x) => x.text);
+  const peered: PeeredTenantModel[] = drafts
+    .filter((d, k) => paths[k] === 'peering' && !d.t.retired)
+    .map((d) => ({
+      name: d.t.name, vpcId: d.t.vpcId, cidrs: d.cidrs.map((x) => x.text), destinations: d.dests.map((x) => x.text),
+      vni: d.vni, mark: tenantTable(d.vni), peering: d.peering!, sources,
+    }));
   const pairCount = gw.pairCount ?? Math.max(1, ...placed.map((t) => t.pairIndex + 1));
   const pairs: PairModel[] = Array.from({ length: pairCount }, (_, index) => ({
     index,
@@ -62,7 +72,7 @@ export function buildCrossVpcModel(
   const policies: NatPolicy[] = active.flatMap((t) =>
     nodeCidrs.flatMap((src) => t.destinations.map((dst) => ({ tenant: t.name, vni: t.vni, sourceCidr: src.text, destinationCidr: dst }))),
   );
-  if (active.length === 0) {
+  if (active.length + peered.length === 0) {
     throw c.err('tenants', input.tenants.map((t) => t.name), 'every tenant is retired, so there is nothing to connect', 'keep at least one active tenant');
   }
 
@@ -86,6 +96,7 @@ export function buildCrossVpcModel(
     tcpMss: shape.tunnelMtu - 40,
     pairs,
     tenants: active,
+    peered,
     policies,
   };
 }

@@ -6,6 +6,45 @@
 /** Tunnel encapsulation between nodes and gateways. */
 export type TunnelType = 'vxlan' | 'gre';
 
+/**
+ * How a tenant's pods reach its VPC: `nat` through the gateway pairs (overlap allowed),
+ * `peering` through a VPC peering connection (no gateway; the tenant's CIDRs must overlap
+ * nothing routed in the function VPC and no other peered tenant), or `auto`: peering exactly
+ * when that holds against the tenants declared before it, NAT otherwise.
+ */
+export type TenantPath = 'nat' | 'peering' | 'auto';
+
+/** What a peered tenant gets: the peering connection, routes on both sides and its security-group rules (seed 003). */
+export interface PeeringInput {
+  /** Function-VPC route tables (the node subnets') that get a route to each tenant CIDR through the peering; at least one. */
+  readonly functionRouteTableIds: string[];
+  /** Tenant-VPC route tables that get a route back to the function side's sources through the peering; at least one. */
+  readonly tenantRouteTableIds: string[];
+  /**
+   * Tenant security groups (of the services the pods call) that get an ingress rule from the
+   * function side's sources: functionVpc.podCidrs when given (pods keep their addresses),
+   * else functionVpc.nodeCidrs (the CNI masquerades pod traffic to the node IP).
+   * @default - none: allow the sources yourself
+   */
+  readonly tenantSecurityGroupIds?: string[];
+  /**
+   * What those rules open: `all`, `icmp`, or `tcp:<port>`, `udp:<port>`, `tcp:<from>-<to>`.
+   * @default ['all']
+   */
+  readonly ports?: string[];
+  /**
+   * AWS account that owns the tenant VPC. Another account's accepter, routes and rules are
+   * created with CrossVpcNat's `tenantProviders[<name>]` (README, "The peering path").
+   * @default - the function VPC's account
+   */
+  readonly peerOwnerId?: string;
+  /**
+   * Region of the tenant VPC.
+   * @default - the function VPC's region
+   */
+  readonly peerRegion?: string;
+}
+
 /** One member to roll, for every pair or per pair index. */
 export type RollingUpdate = 'none' | 'a' | 'b' | Record<number, 'none' | 'a' | 'b'>;
 
@@ -53,8 +92,23 @@ export interface TenantInput {
   readonly name: string;
   /** Tenant VPC: its NAT ENIs' security group is created in it. */
   readonly vpcId: string;
-  /** Subnet for the tenant's NAT ENIs; must be in the gateway AZ. */
-  readonly subnetId: string;
+  /**
+   * Subnet for the tenant's NAT ENIs; must be in the gateway AZ. Required on the NAT path,
+   * refused on the peering path (nothing is created in it).
+   * @default - none: only for path 'peering'
+   */
+  readonly subnetId?: string;
+  /**
+   * How the tenant's pods reach its VPC.
+   * @default 'nat'
+   */
+  readonly path?: TenantPath;
+  /**
+   * The peering's route tables and security groups: required for path `peering` and `auto`,
+   * refused for `nat`.
+   * @default - none
+   */
+  readonly peering?: PeeringInput;
   /**
    * Tenant VPC CIDRs (literals, strict dotted-quad). They may overlap other tenants freely,
    * but not each other, the function VPC (vpcCidr, podCidrs, nodeCidrs, serviceCidr) or the reserved

@@ -19,6 +19,33 @@ export interface TenantModel {
   readonly retired: boolean;
 }
 
+/** One security-group rule's protocol and ports on the peering path. */
+export type PeeringPort = { readonly protocol: 'all' | 'icmp' } | { readonly protocol: 'tcp' | 'udp'; readonly fromPort: number; readonly toPort: number };
+
+export interface PeeringModel {
+  readonly functionRouteTableIds: string[];
+  readonly tenantRouteTableIds: string[];
+  readonly tenantSecurityGroupIds: string[];
+  readonly ports: PeeringPort[];
+  readonly peerOwnerId?: string;
+  readonly peerRegion?: string;
+}
+
+/** A tenant reached through VPC peering: no pair, slot, NAT ENI or tunnel. */
+export interface PeeredTenantModel {
+  readonly name: string;
+  readonly vpcId: string;
+  readonly cidrs: string[];
+  readonly destinations: string[];
+  /** Identity only (the tenant keeps it if its path changes): keys the node mark, never a tunnel. */
+  readonly vni: number;
+  /** The node's fwmark for the tenant's pods (tenantTable(vni)); no routing table uses it. */
+  readonly mark: number;
+  readonly peering: PeeringModel;
+  /** What the tenant sees as the source: functionVpc.podCidrs when given, else nodeCidrs. */
+  readonly sources: string[];
+}
+
 export interface PairModel {
   readonly index: number;
   readonly tenants: TenantModel[];
@@ -55,8 +82,10 @@ export interface CrossVpcModel {
    * (see pairsInUse); its index stays reserved so no other pair moves.
    */
   readonly pairs: PairModel[];
-  /** Active tenants in declaration order. */
+  /** Active NAT-path tenants in declaration order. */
   readonly tenants: TenantModel[];
+  /** Active peering-path tenants in declaration order. */
+  readonly peered: PeeredTenantModel[];
   readonly policies: NatPolicy[];
 }
 

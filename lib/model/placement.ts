@@ -7,9 +7,11 @@ import { TenantDraft } from './tenant-checks';
 
 /**
  * Placement: one pass in declaration order. Pinned tenants take their slot; others the
- * first free one. Retired tenants keep their slot so that nobody else moves.
+ * first free one. Retired tenants keep their slot so that nobody else moves. Peering-path
+ * tenants take none, unless they pin pair and slot: that keeps the slot a tenant held on the
+ * NAT path reserved, so moving it to peering moves nobody else.
  */
-export function placeTenants(drafts: TenantDraft[], gw: GatewayInput, shape: GatewayShape, c: Checker): TenantModel[] {
+export function placeTenants(all: TenantDraft[], paths: ReadonlyArray<'nat' | 'peering'>, gw: GatewayInput, shape: GatewayShape, c: Checker): TenantModel[] {
   const { tenantsPerMember, typeLabel } = shape;
   const occupied = new Map<number, Map<number, string>>(); // pair -> slot -> tenant
   const placed: TenantModel[] = [];
@@ -17,8 +19,10 @@ export function placeTenants(drafts: TenantDraft[], gw: GatewayInput, shape: Gat
   // Pin rule: without gateway.pairCount a pin may name only the pairs the listed tenants
   // (retired ones included) need when packed tightly: 0..ceil(tenants / tenantsPerMember)-1.
   // Anything further (a typo such as pair: 999) needs an explicit pairCount.
-  const neededPairs = Math.max(1, Math.ceil(drafts.length / tenantsPerMember));
-  for (const d of drafts) {
+  const holds = all.filter((d, k) => paths[k] === 'nat' || d.t.slot !== undefined);
+  const nat = new Set(all.filter((_, k) => paths[k] === 'nat'));
+  const neededPairs = Math.max(1, Math.ceil(holds.length / tenantsPerMember));
+  for (const d of holds) {
     const p = `tenants[${d.i}]`;
     const t = d.t;
     let pairIndex: number;
@@ -30,7 +34,7 @@ export function placeTenants(drafts: TenantDraft[], gw: GatewayInput, shape: Gat
       throw c.err(
         `${p}.pair`,
         t.pair,
-        `the ${drafts.length} listed tenant(s) need ${neededPairs} pair(s) at ${tenantsPerMember} per member, so without gateway.pairCount a pin may name pairs 0..${neededPairs - 1}`,
+        `the ${holds.length} listed tenant(s) need ${neededPairs} pair(s) at ${tenantsPerMember} per member, so without gateway.pairCount a pin may name pairs 0..${neededPairs - 1}`,
         `fix the pin, or set gateway.pairCount to at least ${t.pair + 1} if you mean to spread tenants over more pairs (only pairs holding tenants are built)`,
       );
     }
@@ -55,7 +59,7 @@ export function placeTenants(drafts: TenantDraft[], gw: GatewayInput, shape: Gat
         }
       }
       if (!found) {
-        const active = drafts.length;
+        const active = holds.length;
         throw c.err(
           t.pair !== undefined ? `${p}.pair` : 'tenants',
           t.pair !== undefined ? t.pair : `${active} tenants`,
@@ -71,10 +75,11 @@ export function placeTenants(drafts: TenantDraft[], gw: GatewayInput, shape: Gat
     }
     if (!occupied.has(pairIndex)) occupied.set(pairIndex, new Map());
     occupied.get(pairIndex)!.set(slot, t.name);
+    if (!nat.has(d)) continue;
     placed.push({
       name: t.name,
       vpcId: t.vpcId,
-      subnetId: t.subnetId,
+      subnetId: t.subnetId as string, // required on the NAT path (checkPathProps)
       cidrs: d.cidrs.map((x) => x.text),
       destinations: d.dests.map((x) => x.text),
       vni: d.vni,

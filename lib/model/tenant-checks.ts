@@ -2,7 +2,9 @@ import { Cidr, cidrContains, cidrContainsIp, cidrsOverlap, parseCidr, parseIp } 
 import { Checker } from './checker';
 import { LabelledCidr } from './function-vpc-checks';
 import { AUTO_VNI_FLOOR, derivedVni, VNI_MAX, VNI_MIN } from './identity';
-import { TenantInput } from './inputs';
+import { TenantInput, TenantPath } from './inputs';
+import { PeeringModel } from './model-types';
+import { checkPathProps, checkPeering } from './peering-checks';
 
 /**
  * Ranges no tenant service can live in: "this network", loopback, link-local (IMDS and the
@@ -27,6 +29,10 @@ export interface TenantDraft {
   readonly dests: Cidr[];
   readonly vni: number;
   readonly vniDerived: boolean;
+  /** As written; `auto` is resolved once every tenant is checked (resolvePaths). */
+  readonly path: TenantPath;
+  /** Present when the tenant may take the peering path. */
+  readonly peering?: PeeringModel;
 }
 
 /**
@@ -49,6 +55,7 @@ export function checkTenants(tenants: TenantInput[], clusterSide: LabelledCidr[]
       throw c.err(`${p}.name`, t.name, `duplicate tenant name, also used by tenants[${prev}]`, 'give every tenant a unique name');
     }
     names.set(t.name, i);
+    const path = checkPathProps(t, p, c);
     if (!t.cidrs || t.cidrs.length === 0) {
       throw c.err(`${p}.cidrs`, t.cidrs, `tenant "${t.name}" has no CIDRs`, 'list the tenant VPC CIDR blocks its functions must reach');
     }
@@ -113,6 +120,7 @@ export function checkTenants(tenants: TenantInput[], clusterSide: LabelledCidr[]
       throw c.err(`${p}.vni`, vni, `VNI ${vni} is already used by tenant "${other}"${vniDerived ? ' (the name-derived VNIs collide)' : ''}`, `give tenant "${t.name}" a unique vni explicitly`);
     }
     vnis.set(vni, t.name);
-    return { t, i, cidrs, dests, vni, vniDerived };
+    const peering = path === 'nat' ? undefined : checkPeering(t, p, c);
+    return { t, i, cidrs, dests, vni, vniDerived, path, peering };
   });
 }
