@@ -6,11 +6,13 @@ export type { CrossVpcNatProps, CrossVpcLinkSpec, FunctionVpcProps, TenantProps,
 export { ProxyNodePair, MAX_USER_DATA_BYTES } from './constructs/proxy-node-pair';
 export type { ProxyNodePairProps, ProxyMember } from './constructs/proxy-node-pair';
 export { NatEni } from './constructs/nat-eni';
+export { TenantPeering } from './constructs/tenant-peering';
+export type { TenantPeeringProps } from './constructs/tenant-peering';
 export type { NatEniProps } from './constructs/nat-eni';
 export { FunctionVpcLink, DEFAULT_POD_LABEL_KEY } from './constructs/function-vpc-link';
 export type { FunctionVpcLinkProps } from './constructs/function-vpc-link';
 export { buildCrossVpcModel, pairsInUse } from './model/crossvpc-model';
 export type {
-  BuildOptions, CrossVpcModel, FunctionVpcInput, GatewayInput, NatPolicy, PairModel, ProxyNodePairOptions, RollingUpdate, TenantInput, TenantModel, TunnelType,
+  BuildOptions, CrossVpcModel, FunctionVpcInput, GatewayInput, NatPolicy, PairModel, ProxyNodePairOptions, RollingUpdate, TenantInput, TenantModel, TunnelType, TenantPath, PeeringInput, PeeringModel, PeeringPort, PeeredTenantModel,
 } from './model/crossvpc-model';
 export { CrossVpcError } from './model/errors';

@@ -19,7 +19,7 @@ describe('model: the peering path', () => {
     expect(g.peering).toEqual({ ...peering, tenantSecurityGroupIds: [], ports: [{ protocol: 'all' }], peerOwnerId: undefined, peerRegion: undefined });
     expect(m.policies.map((p) => p.tenant)).not.toContain('gamma');
     // With pod CIDRs the tenant sees pod addresses.
-    expect(build([peered('gamma', ['10.20.0.0/16'])], { ...fv, podCidrs: ['100.64.0.0/16'] }).peered[0].sources).toEqual(['100.64.0.0/16']);
+    expect(build([peered('gamma', ['10.20.0.0/16']), nat('alpha')], { ...fv, podCidrs: ['100.64.0.0/16'] }).peered[0].sources).toEqual(['100.64.0.0/16']);
   });
 
   test('a NAT tenant may overlap a peered one; two peered tenants may not overlap', () => {
@@ -48,7 +48,7 @@ describe('model: the peering path', () => {
   });
 
   test('ports parse strictly', () => {
-    const withPorts = (ports: string[]) => build([peered('gamma', ['10.20.0.0/16'], { peering: { ...peering, tenantSecurityGroupIds: ['sg-1'], ports } })]).peered[0].peering.ports;
+    const withPorts = (ports: string[]) => build([peered('gamma', ['10.20.0.0/16'], { peering: { ...peering, tenantSecurityGroupIds: ['sg-1'], ports } }), nat('alpha')]).peered[0].peering.ports;
     expect(withPorts(['tcp:6379', 'udp:53', 'tcp:5432-5433', 'icmp'])).toEqual([
       { protocol: 'tcp', fromPort: 6379, toPort: 6379 }, { protocol: 'udp', fromPort: 53, toPort: 53 }, { protocol: 'tcp', fromPort: 5432, toPort: 5433 }, { protocol: 'icmp' },
     ]);
@@ -74,6 +74,7 @@ describe('model: the peering path', () => {
       ['bad account', peered('a', ['10.20.0.0/16'], { peering: { ...peering, peerOwnerId: '1234' } }), [/peering\.peerOwnerId/, /12 digits/]],
       ['bad region', peered('a', ['10.20.0.0/16'], { peering: { ...peering, peerRegion: 'Europe' } }), [/peering\.peerRegion/, /not an AWS region/]],
       ['peered tenant inside the function VPC', peered('a', ['10.0.128.0/17']), [/tenants\[0\]\.cidrs\[0\]/, /overlaps/]],
+      ['no NAT tenant at all', peered('a', ['10.20.0.0/16']), [/tenants = \["a"\]/, /no active tenant takes the NAT path/, /keep at least one NAT tenant/]],
     ];
     test.each(cases)('%s', (_, tenant, parts) => expectError(() => build([tenant]), parts));
   });

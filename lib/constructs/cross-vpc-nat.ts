@@ -1,10 +1,11 @@
 import { Construct } from 'constructs';
-import { TerraformOutput, TerraformStack } from 'cdktf';
+import { TerraformOutput, TerraformProvider, TerraformStack } from 'cdktf';
 import { buildCrossVpcModel, CrossVpcModel, FunctionVpcInput, GatewayInput, MAX_PAIRS, pairsInUse, TenantInput, TenantModel } from '../model/crossvpc-model';
 import { CrossVpcError } from '../model/errors';
 import { isUnresolvedValue } from './tokens';
 import { AwsConstructProps } from './aws-construct-props';
 import { ProxyNodePair } from './proxy-node-pair';
+import { TenantPeering } from './tenant-peering';
 
 // The docs of every field live on the model's input types (lib/model/inputs.ts), once.
 
@@ -34,6 +35,13 @@ export interface CrossVpcNatProps extends AwsConstructProps {
    * @default false
    */
   readonly outputs?: boolean;
+  /**
+   * Provider of a peered tenant's side (the accepter, its routes and security-group rules),
+   * by tenant name: needed when its VPC is in another account or region. Every key must name
+   * an active tenant on the peering path.
+   * @default - provider, for every peered tenant
+   */
+  readonly tenantProviders?: Readonly<Record<string, TerraformProvider>>;
 }
 
 /** What FunctionVpcLink needs from a CrossVpcNat; can be exported and passed between stacks. */
@@ -69,6 +77,8 @@ export class CrossVpcNat extends Construct {
   public readonly pairs: ProxyNodePair[];
   /** The pairs built, keyed by pair index (indexes without active tenants have no entry). */
   public readonly pairsByIndex: Readonly<Record<number, ProxyNodePair>>;
+  /** The peering of each active tenant on the peering path, by tenant name. */
+  public readonly peerings: Readonly<Record<string, TenantPeering>>;
 
   constructor(scope: Construct, id: string, props: CrossVpcNatProps) {
     super(scope, id);
@@ -83,6 +93,10 @@ export class CrossVpcNat extends Construct {
         }),
     );
     this.pairsByIndex = Object.fromEntries(this.pairs.map((p) => [p.pair.index, p]));
+    this.checkTenantProviders(props.tenantProviders ?? {});
+    this.peerings = Object.fromEntries(this.model.peered.map((t) => [t.name, new TenantPeering(this, `Peering-${t.name}`, {
+      functionVpcId: this.model.functionVpc.vpcId, tenant: t, tags: props.tags, provider: props.provider, tenantProvider: props.tenantProviders?.[t.name],
+    })]));
     if (props.outputs) this.addOutputs(id);
     // Marked only once complete: a construct whose constructor threw is not a rival.
     Object.defineProperty(this, CROSS_VPC_NAT, { value: true });
@@ -100,6 +114,10 @@ export class CrossVpcNat extends Construct {
         name: `${prefix}-tenant-${t.name}-nat-ip`, value: this.natIp(t.name),
         description: `crossvpc NAT IP of tenant ${t.name}: the source address of its functions, to allow in its security groups and service whitelists`,
       })),
+      ...this.model.peered.map((t) => ({
+        name: `${prefix}-tenant-${t.name}-peering-id`, value: this.peerings[t.name].peeringConnectionId,
+        description: `crossvpc peering connection of tenant ${t.name}; its functions arrive from ${t.sources.join(', ')}`,
+      })),
     ];
     // Terraform keeps one output per name: a clash would silently drop one of them.
     const names = new Set(outputs.map((o) => o.name));
@@ -112,6 +130,18 @@ export class CrossVpcNat extends Construct {
       });
     }
     for (const o of outputs) new TerraformOutput(this, o.name, { staticId: true, value: o.value, description: o.description });
+  }
+
+  private checkTenantProviders(providers: Readonly<Record<string, TerraformProvider>>): void {
+    const peered = this.model.peered.map((t) => t.name);
+    for (const name of Object.keys(providers)) {
+      if (peered.includes(name)) continue;
+      throw new CrossVpcError({
+        path: this.node.path, prop: `tenantProviders.${name}`, value: name,
+        problem: 'no active tenant on the peering path has this name, so the provider would create nothing',
+        fix: peered.length ? `key tenantProviders by a peered tenant: ${peered.join(', ')}` : 'drop tenantProviders: no tenant takes the peering path',
+      });
+    }
   }
 
   private refuseSecondInApp(): void {

@@ -75,6 +75,9 @@ export function buildCrossVpcModel(
   if (active.length + peered.length === 0) {
     throw c.err('tenants', input.tenants.map((t) => t.name), 'every tenant is retired, so there is nothing to connect', 'keep at least one active tenant');
   }
+  if (active.length === 0) {
+    throw c.err('tenants', input.tenants.map((t) => t.name), 'no active tenant takes the NAT path, so no gateway pair would be built and the gateway settings would mean nothing', 'keep at least one NAT tenant in this CrossVpcNat, or peer these VPCs without it');
+  }
 
   return {
     functionVpc: {

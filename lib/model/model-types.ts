@@ -20,7 +20,7 @@ export interface TenantModel {
 }
 
 /** One security-group rule's protocol and ports on the peering path. */
-export type PeeringPort = { readonly protocol: 'all' | 'icmp' } | { readonly protocol: 'tcp' | 'udp'; readonly fromPort: number; readonly toPort: number };
+export type PeeringPort = { readonly protocol: 'all' } | { readonly protocol: 'icmp' } | { readonly protocol: 'tcp' | 'udp'; readonly fromPort: number; readonly toPort: number };
 
 export interface PeeringModel {
   readonly functionRouteTableIds: string[];
