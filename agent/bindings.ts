@@ -19,6 +19,7 @@ export interface DesiredResult {
  */
 export function desiredBindings(config: AgentConfig, pods: Iterable<PodInfo>, routes: PodRoutes, installed: Bindings = new Map()): DesiredResult {
   const byName = new Map(config.tenants.map((t) => [t.name, t]));
+  const peeredByName = new Map((config.peered ?? []).map((t) => [t.name, t]));
   interface Claim { pod: PodInfo; route: PodRoute; label?: string }
   const claims = new Map<string, Claim[]>();
   const denied: DesiredResult['denied'] = [];
@@ -51,11 +52,12 @@ export function desiredBindings(config: AgentConfig, pods: Iterable<PodInfo>, ro
       if (c.label === undefined) continue;
       if (labels.size > 1) denied.push({ pod: c.pod, reason: `IP ${ip} claimed by pods of ${tenants}` });
       else if (shared) denied.push({ pod: c.pod, reason: `interface ${route.ifname} carries ${podsOnIf.get(route.ifindex)!.size} pods, so their sources cannot be told apart (bridge CNIs are not supported)` });
-      else if (!byName.has(c.label)) denied.push({ pod: c.pod, reason: `unknown tenant "${c.label}"` });
+      else if (!byName.has(c.label) && !peeredByName.has(c.label)) denied.push({ pod: c.pod, reason: `unknown tenant "${c.label}"` });
       // A terminating pod's IP is freed with its interface and may already serve a new pod
       // whose own event has not arrived: the tenant stays only on the interface it had.
       else if (c.pod.terminating && installed.get(ip)?.ifindex !== route.ifindex) denied.push({ pod: c.pod, reason: `terminating, and IP ${ip} now routes to another interface (${route.ifname}): reused by a new pod` });
-      else bindings.set(ip, { ...binding, tenant: byName.get(c.label)! });
+      else if (byName.has(c.label)) bindings.set(ip, { ...binding, tenant: byName.get(c.label)! });
+      else bindings.set(ip, { ...binding, peered: peeredByName.get(c.label)! });
     }
   }
   return { bindings, denied, unresolved };

@@ -1,8 +1,8 @@
 import { readFileSync } from 'fs';
-import { AGENT_CONFIG_VERSION, AgentConfig, AgentTenant, canonicalCidr, ipv4ToInt, MAC_PATTERN, hex, MARK_MAX, MARK_MIN, VNI_MAX, VNI_MIN } from '../lib/contract';
+import { AGENT_CONFIG_VERSIONS_READ, AgentConfig, AgentPeeredTenant, AgentTenant, canonicalCidr, cidrContains, ipv4ToInt, MAC_PATTERN, hex, MARK_MAX, MARK_MIN, VNI_MAX, VNI_MIN } from '../lib/contract';
 
 // The agent's view of the contract. lib/contract imports nothing but itself, so the image ships it compiled beside dist/agent.
-export type { AgentConfig, AgentTenant };
+export type { AgentConfig, AgentPeeredTenant, AgentTenant };
 export { canonicalCidr, cidrContains, ipv4ToInt, MARK_MAX, MARK_MIN, NODE_COUNTERS, NODE_NFT_TABLE as NFT_TABLE, nodeMac, TENANT_MARK_MASK, TUNNEL_DEV_PREFIX, tunnelDev } from '../lib/contract';
 
 /** Priority of the agent's per-tenant fwmark rules; the unmarked-packets rule sits one below. */
@@ -18,7 +18,7 @@ export function parseConfig(text: string): AgentConfig {
   const fail = (msg: string): never => {
     throw new Error(`invalid agent config: ${msg}`);
   };
-  if (c?.version !== AGENT_CONFIG_VERSION) fail(`unsupported version ${String(c?.version)} (this agent reads version ${AGENT_CONFIG_VERSION}; synthesize the ConfigMap with the same cdktf-crossvpc release as the image)`);
+  if (!AGENT_CONFIG_VERSIONS_READ.includes(c?.version)) fail(`unsupported version ${String(c?.version)} (this agent reads versions ${AGENT_CONFIG_VERSIONS_READ.join(' and ')}; synthesize the ConfigMap with the same cdktf-crossvpc release as the image)`);
   if (typeof c.podLabelKey !== 'string' || !c.podLabelKey) fail('podLabelKey missing');
   if (c.tunnel !== 'vxlan' && c.tunnel !== 'gre') fail(`unknown tunnel ${String(c.tunnel)}`);
   if (!Number.isInteger(c.vxlanPort) || c.vxlanPort < 1 || c.vxlanPort > 65535) fail(`bad vxlanPort ${c.vxlanPort}`);
@@ -39,25 +39,37 @@ export function parseConfig(text: string): AgentConfig {
     if (seen.has(key)) fail(`${key} used by both ${seen.get(key)} and ${owner}`);
     seen.set(key, owner);
   };
-  const tenants = c.tenants.map((t): AgentTenant => {
+  /** Name, VNI and mark: unique across NAT and peered tenants; the CIDRs canonical. */
+  const identity = (t: { name: string; vni: number; cidrs: string[] }, mark: number, markField: string): string[] => {
     if (typeof t.name !== 'string' || !t.name) fail('tenant without name');
     once(`name ${t.name}`, t.name);
     if (!Number.isInteger(t.vni) || t.vni < VNI_MIN || t.vni > VNI_MAX) fail(`tenant ${t.name}: bad vni ${t.vni}`);
     once(`vni ${t.vni}`, t.name);
-    if (!Number.isInteger(t.table) || t.table < MARK_MIN || t.table > MARK_MAX) fail(`tenant ${t.name}: table ${t.table} outside ${hex(MARK_MIN)}..${hex(MARK_MAX)}`);
-    once(`table ${t.table}`, t.name);
+    if (!Number.isInteger(mark) || mark < MARK_MIN || mark > MARK_MAX) fail(`tenant ${t.name}: ${markField} ${mark} outside ${hex(MARK_MIN)}..${hex(MARK_MAX)}`);
+    once(`mark ${mark}`, t.name);
+    if (!Array.isArray(t.cidrs)) fail(`tenant ${t.name}: cidrs missing`);
+    try {
+      return [...new Set(t.cidrs.map(canonicalCidr))];
+    } catch (e) {
+      return fail(`tenant ${t.name}: ${(e as Error).message}`);
+    }
+  };
+  const tenants = c.tenants.map((t): AgentTenant => {
+    const cidrs = identity(t, t.table, 'table');
     if (ipv4ToInt(t.haVip) === undefined) fail(`tenant ${t.name}: haVip is not an IPv4 address: ${t.haVip}`);
     if (!MAC_PATTERN.test(String(t.gatewayMac).toLowerCase())) fail(`tenant ${t.name}: bad gatewayMac ${t.gatewayMac}`);
-    if (!Array.isArray(t.cidrs)) fail(`tenant ${t.name}: cidrs missing`);
-    let cidrs: string[] = [];
-    try {
-      cidrs = [...new Set(t.cidrs.map(canonicalCidr))];
-    } catch (e) {
-      fail(`tenant ${t.name}: ${(e as Error).message}`);
-    }
     return { ...t, gatewayMac: t.gatewayMac.toLowerCase(), cidrs };
   });
-  return { ...c, gatewayCidrs, tenants };
+  if (c.version === 3 && !Array.isArray(c.peered)) fail('peered missing (version 3)');
+  if (c.version === 2 && c.peered !== undefined) fail('peered needs version 3');
+  const peered = (c.peered ?? []).map((t): AgentPeeredTenant => ({ ...t, cidrs: identity(t, t.mark, 'mark') }));
+  // One range routed to two peerings cannot be (the model refuses it): never guess whose it is.
+  peered.forEach((t, i) => peered.slice(0, i).forEach((o) => {
+    // Canonical CIDRs overlap exactly when one holds the other's network address.
+    const clash = t.cidrs.find((a) => o.cidrs.some((b) => cidrContains(a, b.split('/')[0]) || cidrContains(b, a.split('/')[0])));
+    if (clash) fail(`peered tenants ${o.name} and ${t.name} overlap at ${clash}`);
+  }));
+  return { ...c, gatewayCidrs, tenants, ...(c.version === 3 ? { peered } : {}) };
 }
 
 export function loadConfig(path: string): AgentConfig {

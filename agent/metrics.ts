@@ -79,14 +79,15 @@ export class AgentMetrics implements ReconcileObserver {
     const self = this;
     new Gauge({
       name: METRIC.podsBound,
-      help: 'Pods on this node bound to a tenant (their interface and address steered into its tunnel), per tenant of the ConfigMap.',
+      help: "Pods on this node bound to a tenant (their interface and address carry its mark: into its tunnel, or to its peering), per tenant of the ConfigMap.",
       labelNames: ['tenant', 'vni'],
       registers,
       collect() {
         this.reset();
         if (!self.state) return;
         const bound = self.state.boundPerTenant();
-        for (const t of self.state.config().tenants) this.set({ tenant: t.name, vni: String(t.vni) }, bound.get(t.name) ?? 0);
+        const { tenants, peered = [] } = self.state.config();
+        for (const t of [...tenants, ...peered]) this.set({ tenant: t.name, vni: String(t.vni) }, bound.get(t.name) ?? 0);
       },
     });
     this.reconcile = new Histogram({

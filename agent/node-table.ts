@@ -1,5 +1,5 @@
 // The node's nft table (inet crossvpc_node): pod bindings, the full ruleset, incremental element ops and the read-back.
-import { AgentConfig, AgentTenant, canonicalCidr, cidrContains, ipv4ToInt, NFT_TABLE, NODE_COUNTERS, TUNNEL_DEV_PREFIX, tunnelDev } from './config';
+import { AgentConfig, AgentPeeredTenant, AgentTenant, canonicalCidr, cidrContains, ipv4ToInt, NFT_TABLE, NODE_COUNTERS, TUNNEL_DEV_PREFIX, tunnelDev } from './config';
 import { Exec } from './exec';
 
 /** nft wildcard for every tunnel device. */
@@ -15,13 +15,19 @@ export interface PodBinding {
   readonly ifindex: number;
   readonly ifname: string;
   readonly tenant?: AgentTenant;
+  /** A pod of a peered tenant: its mark, no tunnel (exclusive with tenant). */
+  readonly peered?: AgentPeeredTenant;
 }
 
 /** Pod IP → binding: the state of the node table's pod sets. */
 export type Bindings = ReadonlyMap<string, PodBinding>;
 
 const srcElem = (b: PodBinding) => `${b.ifindex} . ${b.ip}`;
-const tenantElem = (b: PodBinding, t: AgentTenant) => `${srcElem(b)} : 0x${t.table.toString(16)}`;
+const tenantElem = (b: PodBinding, mark: number) => `${srcElem(b)} : 0x${mark.toString(16)}`;
+/** The mark of a bound pod: its NAT tenant's table, or its peered tenant's mark. */
+export const markOf = (b: PodBinding): number | undefined => b.tenant?.table ?? b.peered?.mark;
+const marked = (list: PodBinding[]) => list.filter((b) => markOf(b) !== undefined);
+const markElem = (b: PodBinding) => tenantElem(b, markOf(b)!);
 const tunnelElem = (b: PodBinding, t: AgentTenant) => `${srcElem(b)} . "${tunnelDev(t.vni)}"`;
 const elements = (items: (string | number)[]) => (items.length ? ` elements = { ${items.join(', ')} }` : '');
 const byIp = (a: PodBinding, b: PodBinding) => ipv4ToInt(a.ip)! - ipv4ToInt(b.ip)!;
@@ -35,6 +41,11 @@ export function gatewayNets(c: AgentConfig): string[] {
   const hosts = [...new Set(c.gatewayEndpoints)].filter((ip) => !inside(ip));
   return [...nets, ...hosts];
 }
+
+/** Every peered destination (one interval set: the model keeps peered tenants apart). */
+const peeredDsts = (c: AgentConfig) => (c.peered ?? []).flatMap((t) => t.cidrs);
+/** Destination . mark pairs a pod may send to through a peering. */
+const peeredOk = (c: AgentConfig) => (c.peered ?? []).flatMap((t) => t.cidrs.map((cidr) => `${cidr} . 0x${t.mark.toString(16)}`));
 
 /**
  * The whole `inet crossvpc_node` table. The create/delete/create sequence runs as one
@@ -60,9 +71,11 @@ export function renderRuleset(c: AgentConfig, nodeIp: string, bindings: Bindings
     `table inet ${NFT_TABLE} {`,
     `  set pod_ifs { typeof iif;${elements(ifindexes(b))} }`,
     `  set pod_src { typeof iif . ip saddr;${elements(b.map(srcElem))} }`,
-    `  map pod_tenant { typeof iif . ip saddr : meta mark;${elements(withTenant.map((x) => tenantElem(x, x.tenant)))} }`,
+    `  map pod_tenant { typeof iif . ip saddr : meta mark;${elements(marked(b).map(markElem))} }`,
     `  set pod_tunnel { typeof iif . ip saddr . oifname;${elements(withTenant.map((x) => tunnelElem(x, x.tenant)))} }`,
     `  set gateway_nets { type ipv4_addr; flags interval; auto-merge;${elements(gatewayNets(c))} }`,
+    `  set peered_dst { type ipv4_addr; flags interval;${elements(peeredDsts(c))} }`,
+    `  set peered_ok { type ipv4_addr . mark; flags interval;${elements(peeredOk(c))} }`,
     ...NODE_COUNTERS.map((name) => `  counter ${name} {}`),
     '  chain prerouting {',
     '    type filter hook prerouting priority mangle; policy accept;',
@@ -97,6 +110,12 @@ export function renderRuleset(c: AgentConfig, nodeIp: string, bindings: Bindings
     // or another tenant's tunnel never receives a flow's replies.
     `    iifname ${ANY_TUNNEL} ct state established,related oif . ip daddr . iifname @pod_tunnel accept`,
     `    iifname ${ANY_TUNNEL} counter name return_denied drop`,
+    // Peered CIDRs (tunnels are settled above, so a NAT tenant overlapping them is untouched):
+    // only pods carrying the peered tenant's mark send there, and the peered VPC only answers.
+    '    ip daddr @peered_dst ip daddr . meta mark @peered_ok accept',
+    '    ip daddr @peered_dst counter name peering_denied drop',
+    '    ip saddr @peered_dst ct state established,related ct direction reply accept',
+    '    ip saddr @peered_dst counter name peering_denied drop',
     '  }',
     '  chain postrouting {',
     '    type nat hook postrouting priority srcnat; policy accept;',
@@ -116,7 +135,7 @@ export interface BindingDiff {
   readonly removeIfs: number[];
 }
 
-const sameBinding = (a: PodBinding, b: PodBinding) => a.ifindex === b.ifindex && a.tenant?.vni === b.tenant?.vni && a.tenant?.table === b.tenant?.table;
+const sameBinding = (a: PodBinding, b: PodBinding) => a.ifindex === b.ifindex && a.tenant?.vni === b.tenant?.vni && markOf(a) === markOf(b);
 
 /** A changed binding (new interface or tenant) is a remove plus an add: map values cannot be updated in place. */
 export function diffBindings(installed: Bindings, desired: Bindings): BindingDiff {
@@ -139,14 +158,14 @@ export function renderElementOps(diff: BindingDiff): string {
     if (items.length) lines.push(`${verb} element inet ${NFT_TABLE} ${set} { ${items.join(', ')} }`);
   };
   const gone = tenanted(diff.remove);
-  op('delete', 'pod_tenant', gone.map(srcElem));
+  op('delete', 'pod_tenant', marked(diff.remove).map(srcElem));
   op('delete', 'pod_tunnel', gone.map((b) => tunnelElem(b, b.tenant)));
   op('delete', 'pod_src', diff.remove.map(srcElem));
   op('delete', 'pod_ifs', diff.removeIfs);
   const fresh = tenanted(diff.add);
   op('add', 'pod_ifs', diff.addIfs);
   op('add', 'pod_src', diff.add.map(srcElem));
-  op('add', 'pod_tenant', fresh.map((b) => tenantElem(b, b.tenant)));
+  op('add', 'pod_tenant', marked(diff.add).map(markElem));
   op('add', 'pod_tunnel', fresh.map((b) => tunnelElem(b, b.tenant)));
   return lines.length ? `${lines.join('\n')}\n` : '';
 }

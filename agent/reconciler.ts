@@ -1,5 +1,5 @@
 import { AgentConfig, NFT_TABLE, tunnelDev } from './config';
-import { Bindings, diffBindings, InstalledMark, PodBinding, readInstalledMarks, renderElementOps, renderRuleset } from './node-table';
+import { Bindings, diffBindings, InstalledMark, markOf, PodBinding, readInstalledMarks, renderElementOps, renderRuleset } from './node-table';
 import { observeHost, planTunnels } from './tunnels';
 import { observePodRoutes } from './pod-routes';
 import { DesiredResult, desiredBindings } from './bindings';
@@ -86,10 +86,10 @@ export class Reconciler implements PodSink {
   async verify(): Promise<void> {
     if (!this.installed || this.running) return;
     const marks = await readInstalledMarks(this.exec);
-    const tenanted = [...this.installed.values()].filter((b) => b.tenant);
+    const tenanted = [...this.installed.values()].filter((b) => markOf(b) !== undefined);
     const same = marks && marks.size === tenanted.length && tenanted.every((b) => {
       const m = marks.get(b.ip);
-      return m !== undefined && m.mark === b.tenant!.table && (m.iface === b.ifname || m.iface === String(b.ifindex));
+      return m !== undefined && m.mark === markOf(b) && (m.iface === b.ifname || m.iface === String(b.ifindex));
     });
     if (!same) {
       this.log('warn', 'nft table drifted, rebuilding', {});
@@ -128,7 +128,10 @@ export class Reconciler implements PodSink {
   /** Bound pods per tenant name, from what the pod sets hold. */
   boundPerTenant(): Map<string, number> {
     const out = new Map<string, number>();
-    for (const b of this.installed?.values() ?? []) if (b.tenant) out.set(b.tenant.name, (out.get(b.tenant.name) ?? 0) + 1);
+    for (const b of this.installed?.values() ?? []) {
+      const name = b.tenant?.name ?? b.peered?.name;
+      if (name) out.set(name, (out.get(name) ?? 0) + 1);
+    }
     return out;
   }
 
@@ -228,11 +231,11 @@ export class Reconciler implements PodSink {
     // Whatever was bound before (this run or the previous one) and is not now: its flows must die.
     // Our own bindings compare by interface index; a previous run's read back by name (or index once the interface is gone).
     const before = this.installed
-      ? [...this.installed.values()].filter((b) => b.tenant).map((b) => ({ ip: b.ip, mark: b.tenant!.table, same: (n: PodBinding) => n.ifindex === b.ifindex }))
+      ? [...this.installed.values()].filter((b) => markOf(b) !== undefined).map((b) => ({ ip: b.ip, mark: markOf(b)!, same: (n: PodBinding) => n.ifindex === b.ifindex }))
       : [...(this.inherited ?? new Map<string, InstalledMark>())].map(([ip, m]) => ({ ip, mark: m.mark, same: (n: PodBinding) => m.iface === n.ifname || m.iface === String(n.ifindex) }));
     const gone = before.filter((o) => {
       const now = bindings.get(o.ip);
-      return !now || now.tenant?.table !== o.mark || !o.same(now);
+      return !now || markOf(now) !== o.mark || !o.same(now);
     }).map((o) => o.ip);
     this.installed = new Map(bindings);
     this.inherited = undefined;
@@ -247,14 +250,14 @@ export class Reconciler implements PodSink {
     await this.exec.run(['nft', '-f', '-'], { input: script });
     for (const b of diff.remove) {
       this.installed!.delete(b.ip);
-      this.log('info', 'pod unbound', { ip: b.ip, iface: b.ifname, tenant: b.tenant?.name });
+      this.log('info', 'pod unbound', { ip: b.ip, iface: b.ifname, tenant: b.tenant?.name ?? b.peered?.name });
     }
     for (const b of diff.add) {
       this.installed!.set(b.ip, b);
-      this.log('info', 'pod bound', { ip: b.ip, iface: b.ifname, ifindex: b.ifindex, tenant: b.tenant?.name, dev: b.tenant && tunnelDev(b.tenant.vni) });
+      this.log('info', 'pod bound', { ip: b.ip, iface: b.ifname, ifindex: b.ifindex, tenant: b.tenant?.name ?? b.peered?.name, dev: b.tenant ? tunnelDev(b.tenant.vni) : undefined });
     }
-    // Only tenant flows cross tunnels; those of a pod that lost or changed its binding must die.
-    await this.flushConntrack(diff.remove.filter((b) => b.tenant).map((b) => b.ip));
+    // Tenant flows (tunnels and peerings) of a pod that lost or changed its binding must die.
+    await this.flushConntrack(diff.remove.filter((b) => markOf(b) !== undefined).map((b) => b.ip));
   }
 
   /** Best effort: exit 1 means "no entries", a missing binary is logged, neither blocks reconciling. */

@@ -81,8 +81,8 @@ describe('agent metrics', () => {
     expect(samples(text, METRIC.lastPodEventAge)).toEqual({ '': 1.5 });
     expect(samples(text, `${METRIC.reconcileSeconds}_count`)).toEqual({ '{kind="full"}': 1 });
     expect(samples(text, METRIC.errors)).toEqual({ '{op="apply"}': 0, '{op="tunnel_step"}': 0, '{op="periodic_check"}': 0, '{op="nft_counters"}': 0, '{op="pod_source"}': 0 });
-    expect(samples(text, METRIC.droppedPackets)).toEqual({ '{reason="pod_spoof"}': 1, '{reason="tunnel_spoof"}': 2, '{reason="tunnel_denied"}': 3, '{reason="return_denied"}': 4 });
-    expect(samples(text, METRIC.droppedBytes)).toEqual({ '{reason="pod_spoof"}': 100, '{reason="tunnel_spoof"}': 200, '{reason="tunnel_denied"}': 300, '{reason="return_denied"}': 400 });
+    expect(samples(text, METRIC.droppedPackets)).toEqual({ '{reason="pod_spoof"}': 1, '{reason="tunnel_spoof"}': 2, '{reason="tunnel_denied"}': 3, '{reason="return_denied"}': 4, '{reason="peering_denied"}': 5 });
+    expect(samples(text, METRIC.droppedBytes)).toEqual({ '{reason="pod_spoof"}': 100, '{reason="tunnel_spoof"}': 200, '{reason="tunnel_denied"}': 300, '{reason="return_denied"}': 400, '{reason="peering_denied"}': 500 });
     expect(text).toMatch(new RegExp(`# HELP ${METRIC.droppedPackets} .+\\n# TYPE ${METRIC.droppedPackets} counter`));
     expect(text).toContain(`# TYPE ${METRIC.reconcileSeconds} histogram`);
     expect(text).toContain('# TYPE process_resident_memory_bytes gauge'); // prom-client's process metrics

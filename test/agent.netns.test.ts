@@ -30,7 +30,7 @@ const haveTool = (t: string, args = ['--version']) => {
 const METRICS_PORT = 9740;
 
 const P = `agt${process.pid}`;
-const NS = { node: `${P}n`, pod: `${P}p`, thief: `${P}x`, gw: `${P}g`, tenant: `${P}t` };
+const NS = { node: `${P}n`, pod: `${P}p`, thief: `${P}x`, gw: `${P}g`, tenant: `${P}t`, peer: `${P}v` };
 const NODE_IP = '10.0.1.10';
 const HA_VIP = '10.0.1.1';
 const POD_IP = '10.244.0.5';
@@ -39,6 +39,9 @@ const THIEF_IP = '10.244.0.6';
 const TENANT_HOST = '10.50.0.9';
 const ALPHA = { name: 'alpha', vni: 100, cidrs: ['10.50.0.0/16'], haVip: HA_VIP, gatewayMac: '0a:00:00:00:64:01', table: 0x1000064 };
 const BETA = { name: 'beta', vni: 200, cidrs: ['10.50.0.0/16'], haVip: HA_VIP, gatewayMac: '0a:00:00:00:c8:01', table: 0x10000c8 };
+/** A tenant reached through VPC peering: its VPC is routed straight from the function VPC (the gw namespace stands in for the VPC router). */
+const PEER_HOST = '10.60.0.9';
+const GAMMA = { name: 'gamma', vni: 300, mark: 0x100012c, cidrs: ['10.60.0.0/16'] };
 
 const sh = (ns: string, ...argv: string[]): string => execFileSync('ip', ['netns', 'exec', ns, ...argv], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 /** One command per line; `sysctl k=v` writes /proc/sys directly (no procps needed). */
@@ -78,7 +81,7 @@ const ev = (type: string, name: string, tenant?: string, ip = POD_IP) =>
     let out = '';
     proc.stdout!.on('data', (d: Buffer) => (out += d));
     proc.stderr!.on('data', (d: Buffer) => (out += d));
-    proc.on('exit', () => writeFileSync(logFile, out));
+    proc.on('exit', () => existsSync(dir) && writeFileSync(logFile, out)); // afterAll may have removed dir after a failure
     procs.push(proc);
     agent = { proc, out: () => out };
     return until(`agent ${tag} ready`, () => existsSync(ready), 5000);
@@ -91,16 +94,16 @@ const ev = (type: string, name: string, tenant?: string, ip = POD_IP) =>
     agent = undefined;
   }
   /** The ConfigMap as kubelet updates it: a whole new file in place. */
-  const writeTenants = (tenants: object[]) =>
+  const writeTenants = (tenants: object[], peered?: object[]) =>
     writeFileSync(
       join(dir, 'tenants.json'),
-      JSON.stringify({ version: 2, podLabelKey: 'crossvpc.io/tenant', tunnel: 'vxlan', vxlanPort: 4789, mtu: 1450, nextHop: '169.254.0.1', gatewayEndpoints: [HA_VIP], gatewayCidrs: ['10.0.1.0/24'], tenants }),
+      JSON.stringify({ version: peered ? 3 : 2, podLabelKey: 'crossvpc.io/tenant', tunnel: 'vxlan', vxlanPort: 4789, mtu: 1450, nextHop: '169.254.0.1', gatewayEndpoints: [HA_VIP], gatewayCidrs: ['10.0.1.0/24'], tenants, ...(peered ? { peered } : {}) }),
     );
   const podTenant = () => sh(NS.node, 'nft', 'list', 'map', 'inet', 'crossvpc_node', 'pod_tenant');
   const counter = (name: string) => Number(/packets (\d+)/.exec(sh(NS.node, 'nft', 'list', 'counter', 'inet', 'crossvpc_node', name))![1]);
   /** TCP from the pod to the tenant host; resolves to what the server saw as our address, or an error string. */
-  const connect = (ns = NS.pod, from?: string) =>
-    sh(ns, process.execPath, '-e', `const s=require('net').connect({port:8080,host:'${TENANT_HOST}'${from ? `,localAddress:'${from}'` : ''}});let d='';s.setTimeout(800,()=>{console.log('timeout');process.exit()});s.on('data',x=>d+=x);s.on('end',()=>console.log(d));s.on('error',e=>console.log(e.code))`).trim();
+  const connect = (ns = NS.pod, from?: string, host = TENANT_HOST) =>
+    sh(ns, process.execPath, '-e', `const s=require('net').connect({port:8080,host:'${host}'${from ? `,localAddress:'${from}'` : ''}});let d='';s.setTimeout(800,()=>{console.log('timeout');process.exit()});s.on('data',x=>d+=x);s.on('end',()=>console.log(d));s.on('error',e=>console.log(e.code))`).trim();
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), `${P}-`));
@@ -118,6 +121,7 @@ const ev = (type: string, name: string, tenant?: string, ip = POD_IP) =>
     ip('link', 'add', 'p1', 'netns', NS.node, 'type', 'veth', 'peer', 'name', 'p0', 'netns', NS.pod);
     ip('link', 'add', 'x1', 'netns', NS.node, 'type', 'veth', 'peer', 'name', 'x0', 'netns', NS.thief);
     ip('link', 'add', 't1', 'netns', NS.gw, 'type', 'veth', 'peer', 'name', 't0', 'netns', NS.tenant);
+    ip('link', 'add', 'v1', 'netns', NS.gw, 'type', 'veth', 'peer', 'name', 'v0', 'netns', NS.peer);
     script(NS.node, `
       ip link set lo up
       ip addr add ${NODE_IP}/24 dev u0
@@ -126,6 +130,7 @@ const ev = (type: string, name: string, tenant?: string, ip = POD_IP) =>
       ip link set x1 up
       ip route add ${POD_IP}/32 dev p1
       ip route add ${THIEF_IP}/32 dev x1
+      ip route add 10.60.0.0/16 via ${HA_VIP}
       sysctl net.ipv4.conf.p1.proxy_arp=1
       sysctl net.ipv4.conf.x1.proxy_arp=1
       sysctl net.ipv4.conf.all.rp_filter=0
@@ -154,6 +159,9 @@ const ev = (type: string, name: string, tenant?: string, ip = POD_IP) =>
       ip neigh replace 169.254.0.2 lladdr 0e:cc:0a:00:01:0a dev gx100 nud permanent
       ip route add ${NODE_IP}/32 via 169.254.0.2 dev gx100 onlink table 100
       ip rule add iif t1 lookup 100 priority 10
+      ip addr add 10.60.0.1/16 dev v1
+      ip link set v1 up
+      ip route add 10.244.0.0/16 via ${NODE_IP}
       sysctl net.ipv4.ip_forward=1
       sysctl net.ipv4.conf.all.rp_filter=0
       sysctl net.ipv4.conf.gx100.rp_filter=0`);
@@ -162,9 +170,16 @@ const ev = (type: string, name: string, tenant?: string, ip = POD_IP) =>
       ip addr add ${TENANT_HOST}/16 dev t0
       ip link set t0 up
       ip route add default via 10.50.0.1`);
-    const server = spawn('ip', ['netns', 'exec', NS.tenant, process.execPath, '-e', `require('net').createServer(s=>s.end(s.remoteAddress)).listen(8080,'${TENANT_HOST}',()=>console.log('up'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
-    procs.push(server);
-    await new Promise((r) => server.stdout!.once('data', r));
+    script(NS.peer, `
+      ip link set lo up
+      ip addr add ${PEER_HOST}/16 dev v0
+      ip link set v0 up
+      ip route add default via 10.60.0.1`);
+    for (const [ns, host] of [[NS.tenant, TENANT_HOST], [NS.peer, PEER_HOST], [NS.pod, POD_IP]]) {
+      const server = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', `require('net').createServer(s=>s.end(s.remoteAddress)).listen(8080,'${host}',()=>console.log('up'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+      procs.push(server);
+      await new Promise((r) => server.stdout!.once('data', r));
+    }
   }, 20_000);
 
   afterAll(() => {
@@ -284,5 +299,45 @@ const ev = (type: string, name: string, tenant?: string, ip = POD_IP) =>
     await stopAgent();
     expect(get('/healthz').status).toBe(0); // closed on SIGTERM
     appendFileSync(podsFile, ev('DELETED', 'f1'));
+  });
+
+  it('peering: only pods of the peered tenant reach its CIDRs, keeping their address; nobody else does, and the peered VPC cannot open a connection to a pod', async () => {
+    writeTenants([ALPHA, BETA], [GAMMA]);
+    try {
+      appendFileSync(podsFile, ev('ADDED', 'f1', 'gamma') + ev('ADDED', 'thief', undefined, THIEF_IP));
+      await startAgent('p');
+      await until('gamma pod marked', () => podTenant().includes(`"p1" . ${POD_IP} : 0x0100012c`), 1000);
+      expect(sh(NS.node, 'nft', 'list', 'set', 'inet', 'crossvpc_node', 'pod_tunnel')).not.toContain(POD_IP); // no tunnel for a peered tenant
+      expect(connect(NS.pod, undefined, PEER_HOST)).toBe(POD_IP); // control: the pod reaches its peered VPC, unSNATed
+      // The peered VPC opens a connection to its own tenant's pod (whose replies would carry the
+      // right mark): dropped, counted. Control: the tenant host behind the minimal gateway, routed
+      // to the pod too, reaches the same pod server, so the probe would have worked.
+      const toPod = (ns: string) => sh(ns, process.execPath, '-e', `const s=require('net').connect({port:8080,host:'${POD_IP}'});s.setTimeout(800,()=>{console.log('timeout');process.exit()});s.on('data',d=>console.log(String(d)));s.on('error',e=>console.log(e.code))`).trim();
+      let before = counter('peering_denied');
+      expect(toPod(NS.peer)).toBe('timeout');
+      expect(counter('peering_denied')).toBeGreaterThan(before);
+      sh(NS.gw, 'ip', 'route', 'add', `${POD_IP}/32`, 'via', NODE_IP, 'table', '100');
+      sh(NS.node, 'ip', 'route', 'add', '10.50.0.0/16', 'via', HA_VIP);
+      try {
+        expect(toPod(NS.tenant)).toBe(TENANT_HOST);
+      } finally {
+        sh(NS.gw, 'ip', 'route', 'del', `${POD_IP}/32`, 'via', NODE_IP, 'table', '100');
+        sh(NS.node, 'ip', 'route', 'del', '10.50.0.0/16', 'via', HA_VIP);
+      }
+      // An unlabelled pod and a pod of a NAT tenant try the same host: dropped at the node and counted.
+      before = counter('peering_denied');
+      expect(connect(NS.thief, undefined, PEER_HOST)).toBe('timeout');
+      expect(counter('peering_denied')).toBeGreaterThan(before);
+      appendFileSync(podsFile, ev('DELETED', 'f1') + ev('ADDED', 'f2', 'alpha'));
+      await until('pod now of alpha', () => podTenant().includes(`"p1" . ${POD_IP} : 0x01000064`), 1000);
+      before = counter('peering_denied');
+      expect(connect(NS.pod, undefined, PEER_HOST)).toBe('timeout');
+      expect(counter('peering_denied')).toBeGreaterThan(before);
+      expect(connect()).toBe(NODE_IP); // alpha's own tunnel still works next to the peering
+    } finally {
+      if (agent) await stopAgent();
+      appendFileSync(podsFile, ev('DELETED', 'f2') + ev('DELETED', 'thief'));
+      writeTenants([ALPHA, BETA]);
+    }
   });
 });

@@ -80,11 +80,58 @@ describe('config', () => {
     ['a table outside the agent range', { tenants: [{ ...RAW.tenants[0], table: 254 }] }, /outside 0x1000000/],
     ['duplicate VNIs', { tenants: [RAW.tenants[0], { ...RAW.tenants[1], vni: 100 }] }, /vni 100 used by both alpha and beta/],
     ['a bad CIDR', { tenants: [{ ...RAW.tenants[0], cidrs: ['10.0.0.0/33'] }] }, /not an IPv4 CIDR/],
-    ['another version', { version: 1 }, /unsupported version 1/],
+    ['another version', { version: 1 }, /unsupported version 1 \(this agent reads versions 2 and 3/],
+    ['peered tenants in a version 2 config', { peered: [] }, /peered needs version 3/],
+    ['a version 3 config without peered tenants', { version: 3 }, /peered missing \(version 3\)/],
+    ['a peered tenant reusing a NAT tenant\'s VNI', { version: 3, peered: [{ name: 'gamma', vni: 100, mark: 0x100012c, cidrs: ['10.60.0.0/16'] }] }, /vni 100 used by both alpha and gamma/],
+    ['a peered tenant reusing a NAT tenant\'s mark', { version: 3, peered: [{ name: 'gamma', vni: 300, mark: 0x1000064, cidrs: ['10.60.0.0/16'] }] }, /mark 16777316 used by both alpha and gamma/],
+    ['a peered mark outside the agent range', { version: 3, peered: [{ name: 'gamma', vni: 300, mark: 7, cidrs: ['10.60.0.0/16'] }] }, /gamma: mark 7 outside 0x1000000/],
+    ['two peered tenants overlapping', { version: 3, peered: [{ name: 'gamma', vni: 300, mark: 0x100012c, cidrs: ['10.60.0.0/16'] }, { name: 'delta', vni: 400, mark: 0x1000190, cidrs: ['10.60.5.0/24'] }] }, /peered tenants gamma and delta overlap at 10\.60\.5\.0\/24/],
     ['no gateway subnets', { gatewayCidrs: undefined }, /gatewayCidrs missing/],
     ['a bad gateway subnet', { gatewayCidrs: ['10.0.1.0/40'] }, /gatewayCidrs: not an IPv4 CIDR/],
   ])('rejects %s', (_what, patch, msg) => {
     expect(() => parseConfig(JSON.stringify({ ...RAW, ...patch }))).toThrow(msg);
+  });
+});
+
+describe('peered tenants (version 3)', () => {
+  const v3 = parseConfig(JSON.stringify({ ...RAW, version: 3, peered: [{ name: 'gamma', vni: 300, mark: 0x100012c, cidrs: ['10.60.3.0/16'] }] }));
+  const gamma = v3.peered![0];
+
+  it('parses them with canonical CIDRs, and builds no tunnel, route or rule for them', () => {
+    expect(gamma).toEqual({ name: 'gamma', vni: 300, mark: 0x100012c, cidrs: ['10.60.0.0/16'] });
+    const steps = lines(planTunnels(v3, NODE, EMPTY));
+    expect(steps.join('\n')).not.toMatch(/300|0x100012c|16777516/);
+  });
+
+  it('binds a labelled pod to its mark only; the table lets only that mark reach the peered CIDRs and lets the peered VPC only answer', () => {
+    const r = desiredBindings(v3, [pod('g', '10.244.0.5', 'gamma'), pod('a', '10.244.0.7', 'alpha')], routesOf(WIRING));
+    expect(r.denied).toEqual([]);
+    expect(r.bindings.get('10.244.0.5')).toEqual({ ip: '10.244.0.5', ifname: 'veth5', ifindex: 15, peered: gamma });
+    const body = renderRuleset(v3, NODE, r.bindings).split('\n').map((l) => l.trim());
+    expect(body).toContain('map pod_tenant { typeof iif . ip saddr : meta mark; elements = { 15 . 10.244.0.5 : 0x100012c, 17 . 10.244.0.7 : 0x1000064 } }');
+    expect(body).toContain('set pod_tunnel { typeof iif . ip saddr . oifname; elements = { 17 . 10.244.0.7 . "cx100" } }');
+    expect(body).toContain('set peered_dst { type ipv4_addr; flags interval; elements = { 10.60.0.0/16 } }');
+    expect(body).toContain('set peered_ok { type ipv4_addr . mark; flags interval; elements = { 10.60.0.0/16 . 0x100012c } }');
+    // After the tunnel rules (a NAT tenant overlapping a peered one is settled there), in this order.
+    const at = (l: string) => body.indexOf(l);
+    const order = ['oifname "cx*" counter name tunnel_denied drop', 'ip daddr @peered_dst ip daddr . meta mark @peered_ok accept', 'ip daddr @peered_dst counter name peering_denied drop',
+      'ip saddr @peered_dst ct state established,related ct direction reply accept', 'ip saddr @peered_dst counter name peering_denied drop'];
+    expect(order.map(at).every((i, k) => i > 0 && (k === 0 || i > at(order[k - 1])))).toBe(true);
+    expect(renderRuleset(config, NODE, new Map())).toContain('set peered_dst { type ipv4_addr; flags interval; }');
+  });
+
+  it('a pod moving between a peered and a NAT tenant is re-marked, and its old element removed', () => {
+    const before = bindings(bind('10.244.0.5', alpha));
+    const after = new Map([['10.244.0.5', { ...bind('10.244.0.5'), peered: gamma }]]);
+    expect(renderElementOps(diffBindings(before, after))).toBe([
+      'delete element inet crossvpc_node pod_tenant { 15 . 10.244.0.5 }',
+      'delete element inet crossvpc_node pod_tunnel { 15 . 10.244.0.5 . "cx100" }',
+      'delete element inet crossvpc_node pod_src { 15 . 10.244.0.5 }',
+      'add element inet crossvpc_node pod_src { 15 . 10.244.0.5 }',
+      'add element inet crossvpc_node pod_tenant { 15 . 10.244.0.5 : 0x100012c }',
+      '',
+    ].join('\n'));
   });
 });
 

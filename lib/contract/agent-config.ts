@@ -6,13 +6,21 @@
  */
 
 /** Bumped whenever a field the agent needs is added: an agent never runs on a table it cannot read whole. */
-export const AGENT_CONFIG_VERSION = 2;
+export const AGENT_CONFIG_VERSION = 3;
+/**
+ * The version a config is written with: 2 unless it has peered tenants. An agent older than
+ * the peering path would ignore `peered` and leave the peered CIDRs open to every pod, so such
+ * a config must stop it (fail closed); without peered tenants older agents keep working.
+ */
+export const agentConfigVersionFor = (peered: readonly unknown[]): 2 | 3 => (peered.length ? 3 : 2);
+/** The versions this release's agent reads. */
+export const AGENT_CONFIG_VERSIONS_READ: readonly number[] = [2, 3];
 
 /** The ConfigMap key that holds the rendered AgentConfig. */
 export const AGENT_CONFIG_KEY = 'tenants.json';
 
 export interface AgentConfig {
-  readonly version: typeof AGENT_CONFIG_VERSION;
+  readonly version: 2 | typeof AGENT_CONFIG_VERSION;
   /** Pod label whose value names the pod's tenant. */
   readonly podLabelKey: string;
   readonly tunnel: 'vxlan' | 'gre';
@@ -26,6 +34,12 @@ export interface AgentConfig {
   /** The gateway subnet(s): pods may never send tunnel packets to any member address either. */
   readonly gatewayCidrs: string[];
   readonly tenants: AgentTenant[];
+  /**
+   * Tenants reached through VPC peering (version 3): their pods get the tenant's mark and no
+   * tunnel; only they may send to these CIDRs, and nothing from them opens a connection to a pod.
+   * Absent in version 2 configs (no peered tenants).
+   */
+  readonly peered?: AgentPeeredTenant[];
   /**
    * The function VPC's own ranges, for `crossvpc doctor` (it reads only the synthesized plan).
    * The agent does not read it, and configs written before it existed lack it: optional, so
@@ -54,6 +68,16 @@ export interface AgentTenant {
   readonly gatewayMac: string;
   /** fwmark and routing table on the node (tenantTable(vni)). */
   readonly table: number;
+}
+
+export interface AgentPeeredTenant {
+  readonly name: string;
+  /** Identity only: unique across all tenants, like the NAT tenants' VNIs. */
+  readonly vni: number;
+  /** fwmark of the tenant's pods (tenantTable(vni)); no routing rule uses it. */
+  readonly mark: number;
+  /** Destinations this tenant's pods may reach through the peering. */
+  readonly cidrs: string[];
 }
 
 /** Stable text: fixed key order, two-space indent, trailing newline. */

@@ -24,7 +24,7 @@ export const tenantDev = (vni: number): string => `${TENANT_DEV_PREFIX}${vni}`;
 export const GATEWAY_NFT_TABLE = 'crossvpc_gw';
 export const NODE_NFT_TABLE = 'crossvpc_node';
 export const GATEWAY_COUNTERS = ['unmatched', 'to_gateway', 'spoofed_tunnel', 'tunnel_not_havip', 'over_limit', 'not_from_peer'] as const;
-export const NODE_COUNTERS = ['pod_spoof', 'tunnel_spoof', 'tunnel_denied', 'return_denied'] as const;
+export const NODE_COUNTERS = ['pod_spoof', 'tunnel_spoof', 'tunnel_denied', 'return_denied', 'peering_denied'] as const;
 export type GatewayCounter = (typeof GATEWAY_COUNTERS)[number];
 export type NodeCounter = (typeof NODE_COUNTERS)[number];
 

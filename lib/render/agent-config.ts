@@ -1,9 +1,9 @@
 import { CrossVpcModel, pairsInUse, TUNNEL_NEXT_HOP, VXLAN_PORT } from '../model/crossvpc-model';
-import { AGENT_CONFIG_VERSION, AgentConfig } from '../contract/agent-config';
+import { AgentConfig, agentConfigVersionFor } from '../contract/agent-config';
 
 // The format itself (type, version, rendering) is the contract's; this module only fills it from the model.
 export { AGENT_CONFIG_KEY, AGENT_CONFIG_VERSION, renderAgentConfig } from '../contract/agent-config';
-export type { AgentClusterCidrs, AgentConfig, AgentTenant } from '../contract/agent-config';
+export type { AgentClusterCidrs, AgentConfig, AgentPeeredTenant, AgentTenant } from '../contract/agent-config';
 
 /** `haVipByPair` is keyed by pair index; only pairs holding active tenants (pairsInUse) need one. */
 export function buildAgentConfig(model: CrossVpcModel, podLabelKey: string, haVipByPair: Readonly<Record<number, string>>, gatewayCidrs: readonly string[]): AgentConfig {
@@ -13,7 +13,7 @@ export function buildAgentConfig(model: CrossVpcModel, podLabelKey: string, haVi
     return v;
   };
   return {
-    version: AGENT_CONFIG_VERSION,
+    version: agentConfigVersionFor(model.peered),
     podLabelKey,
     tunnel: model.tunnel,
     vxlanPort: VXLAN_PORT,
@@ -29,6 +29,7 @@ export function buildAgentConfig(model: CrossVpcModel, podLabelKey: string, haVi
       gatewayMac: t.gatewayMac,
       table: t.table,
     })),
+    ...(model.peered.length ? { peered: model.peered.map((t) => ({ name: t.name, vni: t.vni, mark: t.mark, cidrs: [...t.destinations] })) } : {}),
     cluster: {
       vpcCidr: model.functionVpc.vpcCidr,
       podCidrs: [...model.functionVpc.podCidrs],
