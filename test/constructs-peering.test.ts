@@ -1,6 +1,6 @@
 import { App, TerraformStack, Testing } from 'cdktf';
 import { AwsProvider } from '@cdktf/provider-aws/lib/provider';
-import { CrossVpcNat, TenantProps } from '../lib';
+import { CrossVpcNat, FunctionVpcLink, TenantProps } from '../lib';
 import { expectCrossVpcError } from './helpers';
 
 const alpha: TenantProps = { name: 'alpha', vpcId: 'vpc-a', subnetId: 'subnet-a', cidrs: ['172.16.0.0/16'], vni: 1001 };
@@ -17,13 +17,14 @@ function synth(tenants: TenantProps[], withDeltaProvider = true, podCidrs?: stri
   const s = new TerraformStack(Testing.app(), 'S');
   new AwsProvider(s, 'aws', { region: 'eu-west-1' });
   const deltaAccount = new AwsProvider(s, 'delta', { region: 'eu-central-1', alias: 'delta' });
-  new CrossVpcNat(s, 'Nat', {
+  const nat = new CrossVpcNat(s, 'Nat', {
     functionVpc: { vpcId: 'vpc-f', nodeSubnetIds: ['subnet-n'], vpcCidr: '10.0.0.0/16', podCidrs },
     gateway: { subnetId: 'subnet-g' },
     tenants,
     outputs: true,
     tenantProviders: withDeltaProvider && tenants.includes(delta) ? { delta: deltaAccount } : undefined,
   });
+  new FunctionVpcLink(s, 'Link', { nat, agentImage: 'img:1' });
   return JSON.parse(Testing.synth(s));
 }
 const byKey = (json: any, type: string, part: string) => Object.entries<any>(json.resource[type] ?? {}).filter(([k]) => k.includes(part)).map(([, v]) => v);
@@ -65,10 +66,21 @@ describe('CrossVpcNat: the peering path', () => {
     expect(Object.keys(json.output).filter((k) => k.includes('gamma-nat-ip'))).toEqual([]);
   });
 
+  test("the agent ConfigMap lists peered tenants with their mark and allowed destinations, as version 3; without them it stays version 2", () => {
+    const table = (j: any) => JSON.parse(Object.values<any>(j.resource.kubernetes_config_map_v1)[0].data['tenants.json'].replace(/\$\{[^}]*\}/g, 'X'));
+    const t = table(json);
+    expect(t.version).toBe(3);
+    expect(t.tenants.map((x: any) => x.name)).toEqual(['alpha']);
+    expect(t.peered.map((x: any) => [x.name, x.mark, x.cidrs])).toEqual([['gamma', 0x1000000 + t.peered[0].vni, ['10.20.1.0/24', '10.20.2.0/24']], ['delta', 0x1000000 + t.peered[1].vni, ['10.30.0.0/16']]]);
+    const plain = table(synth([alpha]));
+    expect([plain.version, plain.peered]).toEqual([2, undefined]);
+  });
+
   test('adding a peered tenant changes no other resource', () => {
     const before = synth([alpha, gamma]);
     const after = synth([alpha, gamma, delta]);
     for (const [type, resources] of Object.entries<any>(before.resource)) {
+      if (type === 'kubernetes_config_map_v1') continue; // the agent table lists every tenant
       for (const [k, v] of Object.entries<any>(resources)) expect([type, k, after.resource[type][k]]).toEqual([type, k, v]);
     }
   });
