@@ -13,6 +13,7 @@ import { Emulation, GatewayMember } from '../lib/emulate/emulator';
 import { ssmDocumentValue } from '../lib/emulate/pair-documents';
 import { tenantSecurityGroupDrops } from '../lib/emulate/tenant-faults';
 import { gatewayScript, MEMBER_CLI } from '../lib/render/gateway-files';
+import { CONNTRACKD_SYNC_PORT } from '../lib/render/gateway-spec';
 import { haveTool, isRootLinux, synthStackDir } from './helpers';
 
 const script = (args: string[]) => spawnSync('bash', ['-c', gatewayScript('crossvpc'), 'crossvpc', ...args], { encoding: 'utf8' });
@@ -180,6 +181,22 @@ maybe('crossvpc doctor --live on gateway members', () => {
     expect(emu.memberStatus(m)?.version).toBe(2);
   });
 
+
+  test("a stranger speaking conntrackd's sync protocol to the standby: not_from_peer moving is a warning; once it stops, an info", async () => {
+    const m = standby();
+    const drops = (r: LiveReport) => r.findings.filter((f) => f.check === 'drops' && f.text.startsWith('not_from_peer:')).map((f) => f.severity);
+    expect(drops(doctor(m))).toEqual([]);
+    // A cluster node (not the peer) sends to the sync port, 10 datagrams a second for 4 s; doctor samples meanwhile.
+    const loop = `for i in $(seq 40); do echo sync >/dev/udp/${m.env.SELF_IP}/${CONNTRACKD_SYNC_PORT}; sleep 0.1; done`;
+    const stranger = emu.okAsync(emu.nodeNs(0), 'bash', ['-c', loop], 10_000);
+    await sleep(1000);
+    const r = doctor(m);
+    console.log(`node ${emu.nodeIp(0)} sends to ${m.env.SELF_IP}:${CONNTRACKD_SYNC_PORT}:\n${r.text}`);
+    expect(await stranger).toBe(true);
+    expect({ drops: drops(r), code: r.code }).toEqual({ drops: ['warning'], code: 1 });
+    const after = doctor(m);
+    expect({ drops: drops(after), code: after.code }).toEqual({ drops: ['info'], code: 0 });
+  });
 
   test("a tenant security group that drops the NAT IP: the master names alpha's unanswered connections and the NAT IP to allow; beta stays clean", async () => {
     const m = master();
