@@ -22,17 +22,20 @@ esac
 # heading (t and h: the current tenant and heading).
 found='' t='' h=''
 declare -A count=() has=() drops=()
-add() { # <severity> <check> <subject> <what> <fix>
+# add <severity> <check> <subject> <what> <fix>
+add() {
   count[$1]=$((${count[$1]:-0} + 1))
   found+="$1	$2	$t	$3	$4	$5	$h"$'\n'
 }
-oper() { # <dev>: true when up, else prints its state
+# oper <dev>: true when up, else prints its state
+oper() {
   local s=missing
   read -r s 2>/dev/null <"/sys/class/net/$1/operstate"
   [[ $s == up || $s == unknown ]] || { echo "$s"; return 1; }
 }
 counters() { timeout 3 nft list counters table inet "$GATEWAY_NFT_TABLE" 2>/dev/null | awk '$1 == "counter" { n = $2 } $1 == "packets" { print n, $2 }'; }
-floating() { # <ip> <dev>: held if and only if MASTER
+# floating <ip> <dev>: held if and only if MASTER
+floating() {
   local want=no held=${has["$2 $1"]+yes}
   [ "$vrrp" = MASTER ] && want=yes
   [ "${held:-no}" = $want ] || add error floating-ip "$1" "$vrrp, held on $2: ${held:-no}." "see $RUN/notify.log"
@@ -40,7 +43,6 @@ floating() { # <ip> <dev>: held if and only if MASTER
 reapply="systemctl restart crossvpc-reconcile; see $RUN/apply.log"
 links=$(ip -o link show | tr 'A-F' 'a-f')
 rules=$(ip rule show pref 1000)
-ct=$(timeout 5 conntrack -L -p tcp 2>/dev/null)
 vrrp=$(cat "$RUN/vrrp-state" 2>/dev/null) || vrrp=NONE
 while read -r _ dev _ addr _; do has["$dev ${addr%/*}"]=1; done < <(ip -o -4 addr show)
 while read -r c n; do drops[$c]=$n; done < <(counters)
@@ -69,7 +71,7 @@ while tenant_next name vni zone table nat_ip eni_id eni_mac destinations; do
   while read -r dst port n; do
     in_cidrs "$dst" "${dests[@]}" &&
       add warning unanswered "$dst port $port" "$n connection(s) from NAT IP $nat_ip unanswered: a security group or allow-list drops it?" "allow $nat_ip/32 on $dst."
-  done < <(awk -v z="zone=$zone" -v r="dst=$nat_ip" '$4 == "SYN_SENT" && $9 == "[UNREPLIED]" && $11 == r && (" " $0 " ") ~ (" " z " ") { split($6, d, "="); split($8, p, "="); c[d[2] " " p[2]]++ } END { for (x in c) print x, c[x] }' <<<"$ct")
+  done < <(timeout 5 conntrack -L -p tcp --state SYN_SENT -w "$zone" -q "$nat_ip" 2>/dev/null | awk '{ split($6, d, "="); split($8, p, "="); c[d[2] " " p[2]]++ } END { for (x in c) print x, c[x] }')
 done <"$table_file"
 
 t='' h="this member: pair $CROSSVPC_PAIR member $CROSSVPC_MEMBER"
@@ -99,7 +101,8 @@ elif [ "${st[version]:-0}" != "$version" ]; then
 else
   add info config-version "$CONFIG_PARAMETER" "version $version applied." "none needed."
 fi
-sleep 1 # a drop counter moving within this second is a live problem, not history
+# A drop counter moving within this second is a live problem, not history.
+sleep 1
 while read -r c n; do
   [[ " $GATEWAY_COUNTERS " == *" $c "* ]] || continue
   ((n > 0)) || continue
