@@ -43,7 +43,7 @@ export function shippedScript(text: string): string {
 export const GATEWAY_SHELL_LIB = 'crossvpc-lib.sh';
 
 /** Constants only crossvpc-metrics reads: shipped only with it (user data is tight; the live doctor reads GATEWAY_COUNTERS and MEMBER_STATUS_FILE). */
-const METRICS_ONLY_CONSTANTS = ['MEMBER_STATUS_RESULTS', 'METRIC_PREFIX', 'METRICS_INTERVAL_SEC', 'TEXTFILE_DIR', 'TEXTFILE', 'TENANT_COUNTER_PREFIX', 'TRAFFIC_DIRECTIONS', 'VRRP_STATES'];
+const METRICS_ONLY_CONSTANTS = ['MEMBER_STATUS_RESULTS', 'METRIC_PREFIX', 'METRICS_INTERVAL_SEC', 'CONNTRACK_COUNT_INTERVAL_SEC', 'CONNTRACK_COUNT_TIMEOUT_SEC', 'TEXTFILE_DIR', 'TEXTFILE', 'TENANT_COUNTER_PREFIX', 'TRAFFIC_DIRECTIONS', 'VRRP_STATES'];
 
 /** The contract's names as shell constants, then the shared functions (tenant_next, ip2int, in_cidrs, node_mac). */
 export function renderGatewayShellLib(metrics = true): string {
