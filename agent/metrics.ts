@@ -1,7 +1,11 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { AgentConfig, NFT_TABLE, NODE_COUNTERS } from './config';
+import { AgentConfig, NFT_TABLE } from './config';
+import { NodeCounterValue, readNodeCounters } from './node-table';
 import type { Exec } from './exec';
 import type { PodEventType, PodInfo, PodSink } from './pods';
+
+export { readNodeCounters };
+export type { NodeCounterValue };
 
 /** Metric names: the README's table and the tests use these, not spelled copies. */
 export const METRIC = {
@@ -34,23 +38,6 @@ export interface AgentState {
   /** Pods whose (interface, address) is bound to a tenant, by tenant name. */
   boundPerTenant(): ReadonlyMap<string, number>;
   ready(): boolean;
-}
-
-export interface NodeCounterValue {
-  readonly packets: number;
-  readonly bytes: number;
-}
-
-/** `nft -j list counters table inet crossvpc_node` → the contract's named counters; others are ignored. */
-export async function readNodeCounters(exec: Exec): Promise<Map<string, NodeCounterValue>> {
-  const { stdout } = await exec.run(['nft', '-j', 'list', 'counters', 'table', 'inet', NFT_TABLE]);
-  const known = new Set<string>(NODE_COUNTERS);
-  const out = new Map<string, NodeCounterValue>();
-  for (const item of JSON.parse(stdout).nftables ?? []) {
-    const c = item?.counter;
-    if (c && c.table === NFT_TABLE && known.has(c.name)) out.set(c.name, { packets: Number(c.packets) || 0, bytes: Number(c.bytes) || 0 });
-  }
-  return out;
 }
 
 export interface AgentMetricsOptions {
