@@ -66,6 +66,8 @@ function tenantFindings(c: AgentConfig, t: AgentTenant, facts: NodeFacts): Findi
   const f = (severity: Finding['severity'], check: string, what: string, fix: string) => out.push({ severity, check, tenant: t.name, subject: dev, what, fix });
   const link = facts.host.links.find((l) => l.name === dev);
   const cut = `pods of tenant ${t.name} on this node reach nothing`;
+  /** Routes and neighbours through a device vanish when it goes down: say so, the down device is the cause. */
+  const becauseDown = link && !link.up ? ` (the kernel removed it when ${dev} went down)` : '';
   if (!link) {
     f('error', 'tunnel-device', `no tunnel device ${dev} (${c.tunnel}, VNI ${t.vni}, remote ${t.haVip}): ${cut}.`, `the agent creates it at start and ${AGENT_FIX_LATER}: check that the agent pod runs on this node and its log for "exec failed"; ${PERSISTS}.`);
   } else {
@@ -80,7 +82,7 @@ function tenantFindings(c: AgentConfig, t: AgentTenant, facts: NodeFacts): Findi
       f('error', 'tunnel-device', `${dev} is not tenant ${t.name}'s tunnel: ${differs.join(', ')}; ${cut} or send to the wrong gateway.`, `${AGENT_FIX_LATER} by deleting and recreating the device (a HaVip moved by a new ConfigMap is picked up the same way); ${PERSISTS}.`);
     }
     if (!link.up) {
-      f('error', 'tunnel-up', `${dev} (VNI ${t.vni}, remote ${t.haVip}) is down: ${cut}.`, `${AGENT_FIX_LATER}; at once: ip link set ${dev} up. ${PERSISTS[0].toUpperCase()}${PERSISTS.slice(1)}.`);
+      f('error', 'tunnel-up', `${dev} (VNI ${t.vni}, remote ${t.haVip}) is down: ${cut}.`, `${AGENT_FIX_LATER}, with the routes and gateway neighbour the kernel removed when it went down; at once: ip link set ${dev} up. Then restore those as the findings below say. ${PERSISTS[0].toUpperCase()}${PERSISTS.slice(1)}.`);
     }
     if (link.mtu !== c.mtu) {
       const larger = link.mtu > c.mtu;
@@ -89,7 +91,7 @@ function tenantFindings(c: AgentConfig, t: AgentTenant, facts: NodeFacts): Findi
     if (c.tunnel === 'vxlan') {
       const mac = facts.host.neighbours.get(`${dev} ${c.nextHop}`);
       if (mac !== t.gatewayMac) {
-        f('error', 'gateway-neighbour', `${dev}: the next hop ${c.nextHop} ${mac ? `resolves to ${mac}` : 'has no permanent neighbour entry'}, the gateway's MAC for VNI ${t.vni} is ${t.gatewayMac}: the gateway drops frames not addressed to it.`, `${AGENT_FIX_LATER}; at once: ip neigh replace ${c.nextHop} lladdr ${t.gatewayMac} dev ${dev} nud permanent.`);
+        f('error', 'gateway-neighbour', `${dev}: the next hop ${c.nextHop} ${mac ? `resolves to ${mac}` : `has no permanent neighbour entry${becauseDown}`}, the gateway's MAC for VNI ${t.vni} is ${t.gatewayMac}: the gateway drops frames not addressed to it.`, `${AGENT_FIX_LATER}; at once: ip neigh replace ${c.nextHop} lladdr ${t.gatewayMac} dev ${dev} nud permanent.`);
       }
       const fdb = facts.fdb.get(dev);
       if (fdb && !fdb.includes(t.haVip)) {
@@ -104,7 +106,7 @@ function tenantFindings(c: AgentConfig, t: AgentTenant, facts: NodeFacts): Findi
   const routes = facts.host.routes.get(t.table) ?? [];
   const missing = t.cidrs.filter((cidr) => !routes.includes(cidr));
   if (missing.length) {
-    f('error', 'tenant-route', `table ${t.table} lacks ${missing.join(', ')}: pods of ${t.name} cannot reach ${missing.length === 1 ? 'it' : 'them'}.`, `${AGENT_FIX_LATER}; at once: ${missing.map((m) => (c.tunnel === 'vxlan' ? `ip route replace ${m} via ${c.nextHop} dev ${dev} onlink table ${t.table}` : `ip route replace ${m} dev ${dev} table ${t.table}`)).join('; ')}.`);
+    f('error', 'tenant-route', `table ${t.table} lacks ${missing.join(', ')}${becauseDown}: pods of ${t.name} cannot reach ${missing.length === 1 ? 'it' : 'them'}.`, `${AGENT_FIX_LATER}; at once: ${missing.map((m) => (c.tunnel === 'vxlan' ? `ip route replace ${m} via ${c.nextHop} dev ${dev} onlink table ${t.table}` : `ip route replace ${m} dev ${dev} table ${t.table}`)).join('; ')}.`);
   }
   const extra = routes.filter((r) => !t.cidrs.includes(r));
   if (extra.length) {

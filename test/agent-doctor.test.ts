@@ -118,8 +118,22 @@ describe('crossvpc doctor --live on a node: checks', () => {
     expect(f).toEqual({
       severity: 'error', check: 'tunnel-up', tenant: 'alpha', subject: 'cx100',
       what: 'cx100 (VNI 100, remote 10.0.1.1) is down: pods of tenant alpha on this node reach nothing.',
-      fix: 'the agent repairs this at its next tunnel check (every 30 s); at once: ip link set cx100 up. If it is back after that, look at the agent\'s log for "exec failed" and at whatever else manages links on the node (NetworkManager, systemd-networkd, another CNI): exclude cx* devices from it.',
+      fix: 'the agent repairs this at its next tunnel check (every 30 s), with the routes and gateway neighbour the kernel removed when it went down; at once: ip link set cx100 up. Then restore those as the findings below say. If it is back after that, look at the agent\'s log for "exec failed" and at whatever else manages links on the node (NetworkManager, systemd-networkd, another CNI): exclude cx* devices from it.',
     });
+  });
+
+  test('a device down as the kernel leaves it (its routes and neighbour gone): three errors, the consequences say why', () => {
+    const facts = healthy() as any;
+    link(facts).up = false;
+    facts.host.routes.delete(0x1000064);
+    facts.host.neighbours.delete('cx100 169.254.0.1');
+    const got = problems(nodeFindings(config(), facts));
+    expect(got.map(brief)).toEqual(['error tunnel-up alpha cx100', 'error gateway-neighbour alpha cx100', 'error tenant-route alpha cx100']);
+    expect(got[1].what).toContain('has no permanent neighbour entry (the kernel removed it when cx100 went down)');
+    expect(got[2].what).toBe('table 16777316 lacks 10.50.0.0/16 (the kernel removed it when cx100 went down): pods of alpha cannot reach it.');
+    // Control: the same gaps on an up device carry no such note.
+    link(facts).up = true;
+    expect(problems(nodeFindings(config(), facts)).map((f) => f.what).join(' ')).not.toContain('went down');
   });
 
   test('a wrong remote says which field differs and what it should be', () => {
