@@ -69,7 +69,7 @@ function tenantFindings(c: AgentConfig, t: AgentTenant, facts: NodeFacts): Findi
   /** Routes and neighbours through a device vanish when it goes down: say so, the down device is the cause. */
   const becauseDown = link && !link.up ? ` (the kernel removed it when ${dev} went down)` : '';
   if (!link) {
-    f('error', 'tunnel-device', `no tunnel device ${dev} (${c.tunnel}, VNI ${t.vni}, remote ${t.haVip}): ${cut}.`, `the agent creates it at start and ${AGENT_FIX_LATER}: check that the agent pod runs on this node and its log for "exec failed"; ${PERSISTS}.`);
+    f('error', 'tunnel-device', `no such device (want ${c.tunnel}, VNI ${t.vni}, remote ${t.haVip}): ${cut}.`, `the agent creates it at start and ${AGENT_FIX_LATER}: check that the agent pod runs on this node and its log for "exec failed"; ${PERSISTS}.`);
   } else {
     const differs: string[] = [];
     const want = (field: string, have: unknown, wanted: unknown) => have !== wanted && differs.push(`${field} ${have ?? 'none'} (want ${wanted})`);
@@ -79,23 +79,23 @@ function tenantFindings(c: AgentConfig, t: AgentTenant, facts: NodeFacts): Findi
     if (facts.nodeIp) want('local', link.local, facts.nodeIp);
     if (c.tunnel === 'vxlan') want('port', link.port, c.vxlanPort);
     if (differs.length) {
-      f('error', 'tunnel-device', `${dev} is not tenant ${t.name}'s tunnel: ${differs.join(', ')}; ${cut} or send to the wrong gateway.`, `${AGENT_FIX_LATER} by deleting and recreating the device (a HaVip moved by a new ConfigMap is picked up the same way); ${PERSISTS}.`);
+      f('error', 'tunnel-device', `not tenant ${t.name}'s tunnel: ${differs.join(', ')}; ${cut} or send to the wrong gateway.`, `${AGENT_FIX_LATER} by deleting and recreating the device (a HaVip moved by a new ConfigMap is picked up the same way); ${PERSISTS}.`);
     }
     if (!link.up) {
-      f('error', 'tunnel-up', `${dev} (VNI ${t.vni}, remote ${t.haVip}) is down: ${cut}.`, `${AGENT_FIX_LATER}, with the routes and gateway neighbour the kernel removed when it went down; at once: ip link set ${dev} up. Then restore those as the findings below say. ${PERSISTS[0].toUpperCase()}${PERSISTS.slice(1)}.`);
+      f('error', 'tunnel-up', `the device is down (VNI ${t.vni}, remote ${t.haVip}): ${cut}.`, `${AGENT_FIX_LATER}, with the routes and gateway neighbour the kernel removed when it went down; at once: ip link set ${dev} up. Then restore those as the findings below say. ${PERSISTS[0].toUpperCase()}${PERSISTS.slice(1)}.`);
     }
     if (link.mtu !== c.mtu) {
       const larger = link.mtu > c.mtu;
-      f(larger ? 'error' : 'warning', 'tunnel-mtu', `${dev} has MTU ${link.mtu}, the ConfigMap says ${c.mtu}: ${larger ? 'packets above the tunnel MTU are dropped on the way (UDP, and TCP whose MSS was clamped to the wrong value)' : 'pods get smaller packets than the path allows'}.`, `${AGENT_FIX_LATER}; at once: ip link set ${dev} mtu ${c.mtu}.`);
+      f(larger ? 'error' : 'warning', 'tunnel-mtu', `MTU ${link.mtu}, the ConfigMap says ${c.mtu}: ${larger ? 'packets above the tunnel MTU are dropped on the way (UDP, and TCP whose MSS was clamped to the wrong value)' : 'pods get smaller packets than the path allows'}.`, `${AGENT_FIX_LATER}; at once: ip link set ${dev} mtu ${c.mtu}.`);
     }
     if (c.tunnel === 'vxlan') {
       const mac = facts.host.neighbours.get(`${dev} ${c.nextHop}`);
       if (mac !== t.gatewayMac) {
-        f('error', 'gateway-neighbour', `${dev}: the next hop ${c.nextHop} ${mac ? `resolves to ${mac}` : `has no permanent neighbour entry${becauseDown}`}, the gateway's MAC for VNI ${t.vni} is ${t.gatewayMac}: the gateway drops frames not addressed to it.`, `${AGENT_FIX_LATER}; at once: ip neigh replace ${c.nextHop} lladdr ${t.gatewayMac} dev ${dev} nud permanent.`);
+        f('error', 'gateway-neighbour', `the next hop ${c.nextHop} ${mac ? `resolves to ${mac}` : `has no permanent neighbour entry${becauseDown}`}, the gateway's MAC for VNI ${t.vni} is ${t.gatewayMac}: the gateway drops frames not addressed to it.`, `${AGENT_FIX_LATER}; at once: ip neigh replace ${c.nextHop} lladdr ${t.gatewayMac} dev ${dev} nud permanent.`);
       }
       const fdb = facts.fdb.get(dev);
       if (fdb && !fdb.includes(t.haVip)) {
-        f('error', 'tunnel-fdb', `${dev} has no default fdb entry toward the HaVip ${t.haVip} (${fdb.length ? `it sends to ${fdb.join(', ')}` : 'none at all'}): VXLAN frames have nowhere to go.`, `bridge fdb append 00:00:00:00:00:00 dev ${dev} dst ${t.haVip}, or ip link del ${dev} and the agent recreates it within ${TUNNEL_CHECK_SECONDS} s.`);
+        f('error', 'tunnel-fdb', `no default fdb entry toward the HaVip ${t.haVip} (${fdb.length ? `it sends to ${fdb.join(', ')}` : 'none at all'}): VXLAN frames have nowhere to go.`, `bridge fdb append 00:00:00:00:00:00 dev ${dev} dst ${t.haVip}, or ip link del ${dev} and the agent recreates it within ${TUNNEL_CHECK_SECONDS} s.`);
       }
     }
   }

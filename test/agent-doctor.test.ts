@@ -117,7 +117,7 @@ describe('crossvpc doctor --live on a node: checks', () => {
     const [f] = problems(nodeFindings(config(), facts));
     expect(f).toEqual({
       severity: 'error', check: 'tunnel-up', tenant: 'alpha', subject: 'cx100',
-      what: 'cx100 (VNI 100, remote 10.0.1.1) is down: pods of tenant alpha on this node reach nothing.',
+      what: 'the device is down (VNI 100, remote 10.0.1.1): pods of tenant alpha on this node reach nothing.',
       fix: 'the agent repairs this at its next tunnel check (every 30 s), with the routes and gateway neighbour the kernel removed when it went down; at once: ip link set cx100 up. Then restore those as the findings below say. If it is back after that, look at the agent\'s log for "exec failed" and at whatever else manages links on the node (NetworkManager, systemd-networkd, another CNI): exclude cx* devices from it.',
     });
   });
@@ -140,7 +140,7 @@ describe('crossvpc doctor --live on a node: checks', () => {
     const facts = healthy();
     link(facts).remote = '10.0.1.9';
     link(facts).id = 7;
-    expect(problems(nodeFindings(config(), facts))[0].what).toMatch(/^cx100 is not tenant alpha's tunnel: VNI 7 \(want 100\), remote 10.0.1.9 \(want 10.0.1.1\);/);
+    expect(problems(nodeFindings(config(), facts))[0].what).toMatch(/^not tenant alpha's tunnel: VNI 7 \(want 100\), remote 10.0.1.9 \(want 10.0.1.1\);/);
   });
 
   test('errors since start are an info naming each operation; return_denied drops are no warning', () => {
@@ -192,7 +192,7 @@ describe('crossvpc doctor --live on a node: command line and report', () => {
     const lines = formatLiveReport(report).split('\n');
     expect(lines[0]).toBe(`crossvpc doctor --live: node ${NODE}, config /etc/crossvpc/tenants.json, agent http://${NODE}:9740 (321 ms)`);
     expect(lines[1]).toBe('tenant alpha (VNI 100, cx100)');
-    expect(lines[2]).toMatch(/^  error   \[tunnel-up\] cx100: cx100 \(VNI 100, remote 10\.0\.1\.1\) is down: .* Fix: the agent repairs this/);
+    expect(lines[2]).toMatch(/^  error   \[tunnel-up\] cx100: the device is down \(VNI 100, remote 10\.0\.1\.1\): .* Fix: the agent repairs this/);
     expect(lines[3]).toBe('node');
     expect(lines.at(-1)).toBe('summary: 1 error, 0 warnings, 2 infos (errors: this node is broken; exit 2)');
   });

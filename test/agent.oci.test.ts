@@ -142,11 +142,11 @@ maybe('the node agent in a podman container with the DaemonSet\'s security conte
       // cause first, then those consequences, all on alpha's cx1001 and nothing else.
       const errors = notInfo(down.report);
       expect(errors.map((f) => `${f.severity} ${f.check} ${f.tenant} ${f.subject}`)).toEqual(['error tunnel-up alpha cx1001', 'error gateway-neighbour alpha cx1001', 'error tenant-route alpha cx1001']);
-      expect(errors[0].what).toContain('cx1001 (VNI 1001, remote ');
+      expect(errors[0].what).toContain('the device is down (VNI 1001, remote ');
       expect(errors[0].fix).toContain('at once: ip link set cx1001 up.');
       for (const f of errors.slice(1)) expect(f.what).toContain('(the kernel removed it when cx1001 went down)');
       expect(downText.code).toBe(2);
-      expect(downText.text).toMatch(/^tenant alpha \(VNI 1001, cx1001\)\n  error   \[tunnel-up\] cx1001: cx1001 \(VNI 1001, remote [\d.]+\) is down: /m);
+      expect(downText.text).toMatch(/^tenant alpha \(VNI 1001, cx1001\)\n  error   \[tunnel-up\] cx1001: the device is down \(VNI 1001, remote [\d.]+\): /m);
       // The other node is untouched.
       const other = doctorIn(names[1]);
       expect(notInfo(other.report)).toEqual([]);
