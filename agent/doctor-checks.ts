@@ -1,13 +1,13 @@
 // `crossvpc doctor --live` on a node, the checks: facts gathered from the host (doctor-host.ts) -> findings. Pure.
-import type { Finding } from '../lib/contract';
+import { AGENT_METRIC, type Finding } from '../lib/contract';
 import { AgentConfig, AgentTenant, cidrsOverlap, NFT_TABLE, NODE_COUNTERS, RULE_PRIORITY, TENANT_MARK_MASK, TUNNEL_DEV_PREFIX, tunnelDev } from './config';
 import type { NodeCounterValue } from './node-table';
 import type { HostState } from './tunnels';
 
 /** How often the agent re-checks tunnels, routes and rules (main.ts: every 6th 5 s tick). */
 export const TUNNEL_CHECK_SECONDS = 30;
-/** The kube pod watch re-connects every 240-300 s and gets bookmarks meanwhile: older than twice that is stuck. */
-export const POD_EVENT_STALE_SECONDS = 600;
+/** Three missed tunnel checks: the agent's periodic loop is stuck, nothing repairs drift. */
+export const TUNNEL_CHECK_STALE_SECONDS = 3 * TUNNEL_CHECK_SECONDS;
 
 /** A route of the main or local table that is not the agent's (never on a tunnel device). */
 export interface OtherRoute {
@@ -179,11 +179,19 @@ function nodeWideFindings(c: AgentConfig, facts: NodeFacts): Finding[] {
   } else {
     f('info', 'agent-health', `${a.url}/healthz`, `${a.health.body.trim()}.`, 'nothing to do.');
   }
-  const age = a.metrics?.get('crossvpc_agent_last_pod_event_age_seconds')?.get('');
-  if (age !== undefined && age > POD_EVENT_STALE_SECONDS) {
-    f('warning', 'agent-watch', a.url, `the pod source last delivered anything ${Math.round(age)} s ago (a healthy watch gets a bookmark every minute and reconnects every 5 min): new pods on this node may not be bound.`, 'read the agent\'s log for "pod source" errors; restarting the agent pod re-lists the pods.');
+  const sample = (name: string) => a.metrics?.get(name)?.get('');
+  const checked = sample(AGENT_METRIC.lastTunnelCheckAge);
+  if (checked !== undefined && checked > TUNNEL_CHECK_STALE_SECONDS) {
+    f('warning', 'agent-sync', a.url, `the agent last checked tunnels, routes and rules ${Math.round(checked)} s ago (it does every ${TUNNEL_CHECK_SECONDS} s): drift such as a downed device is not being repaired.`, 'read the agent\'s log for "periodic check failed" or a hung command; restarting the agent pod leaves the data plane in place and checks at once.');
+  } else if (checked !== undefined) {
+    f('info', 'agent-sync', a.url, `the agent last checked tunnels, routes and rules ${Math.round(checked)} s ago (every ${TUNNEL_CHECK_SECONDS} s): drift found now is repaired within about ${Math.max(0, Math.round(TUNNEL_CHECK_SECONDS - checked))} s.`, 'nothing to do.');
   }
-  const errors = [...(a.metrics?.get('crossvpc_agent_errors_total') ?? new Map<string, number>())].filter(([, v]) => v > 0);
+  // Not a warning: on a quiet node the age grows between pod changes unless the API server sends watch bookmarks.
+  const podEvent = sample(AGENT_METRIC.lastPodEventAge);
+  if (podEvent !== undefined) {
+    f('info', 'agent-watch', a.url, `the pod source last delivered anything ${Math.round(podEvent)} s ago (a list, a watch event or bookmark).`, 'nothing to do on a quiet node; if pods started on this node since and are not bound (crossvpc_agent_pods_bound), read the agent\'s log for pod source errors and restart the agent pod, which re-lists.');
+  }
+  const errors = [...(a.metrics?.get(AGENT_METRIC.errors) ?? new Map<string, number>())].filter(([, v]) => v > 0);
   if (errors.length) {
     f('info', 'agent-errors', a.url, `errors since the agent started: ${errors.map(([k, v]) => `${/op="([^"]*)"/.exec(k)?.[1] ?? k} ${v}`).join(', ')}.`, 'transient ones are retried; the agent\'s log names each.');
   }

@@ -30,7 +30,7 @@ function healthy(c: AgentConfig = config()): NodeFacts {
     agent: {
       url: `http://${NODE}:9740`,
       health: { status: 200, body: 'ok\n' },
-      metrics: parseMetricsText('# HELP x\ncrossvpc_agent_last_pod_event_age_seconds 12.5\ncrossvpc_agent_errors_total{op="apply"} 0\ncrossvpc_agent_errors_total{op="tunnel_step"} 0\n'),
+      metrics: parseMetricsText('# HELP x\ncrossvpc_agent_last_pod_event_age_seconds 12.5\ncrossvpc_agent_last_tunnel_check_age_seconds 12\ncrossvpc_agent_errors_total{op="apply"} 0\ncrossvpc_agent_errors_total{op="tunnel_step"} 0\n'),
     },
   };
 }
@@ -42,7 +42,8 @@ const brief = (f: Finding) => `${f.severity} ${f.check} ${f.tenant ?? '-'} ${f.s
 describe('crossvpc doctor --live on a node: checks', () => {
   test('control: a healthy node has infos only (the agent answered, the drop counters), exit 0', () => {
     const fs = nodeFindings(config(), healthy());
-    expect(fs.map(brief)).toEqual(['info node-drops - nft table inet crossvpc_node', `info agent-health - http://${NODE}:9740/healthz`]);
+    expect(fs.map(brief)).toEqual(['info node-drops - nft table inet crossvpc_node', `info agent-health - http://${NODE}:9740/healthz`, `info agent-sync - http://${NODE}:9740`, `info agent-watch - http://${NODE}:9740`]);
+    expect(fs.find((f) => f.check === 'agent-sync')?.what).toBe('the agent last checked tunnels, routes and rules 12 s ago (every 30 s): drift found now is repaired within about 18 s.');
     expect(exitCodeOf(fs)).toBe(0);
     expect(fs.find((f) => f.check === 'node-drops')?.what).toBe('drops by reason: pod_spoof 0, tunnel_spoof 0, tunnel_denied 0, return_denied 0 packets since the table was last built.');
   });
@@ -80,7 +81,7 @@ describe('crossvpc doctor --live on a node: checks', () => {
     ['a node address inside a tenant range', (f) => f.otherRoutes.push({ table: 'local', type: 'local', dst: '10.50.3.1', dev: 'br-1a2b' }), ['warning container-range alpha br-1a2b', 'warning container-range beta br-1a2b']],
     ['the agent does not answer', (f) => (f.agent = { url: f.agent.url, error: 'connect ECONNREFUSED 10.0.2.10:9740' }), [`error agent-health - http://${NODE}:9740`]],
     ['the agent is not ready', (f) => (f.agent.health = { status: 503, body: 'not ready: no pod snapshot yet\n' }), [`error agent-health - http://${NODE}:9740/healthz`]],
-    ['the pod watch is stale', (f) => f.agent.metrics.get('crossvpc_agent_last_pod_event_age_seconds').set('', 900), [`warning agent-watch - http://${NODE}:9740`]],
+    ['the agent\'s periodic check is stuck', (f) => f.agent.metrics.get('crossvpc_agent_last_tunnel_check_age_seconds').set('', 200), [`warning agent-sync - http://${NODE}:9740`]],
     ['the agent address is unknown', (f) => (f.agent = undefined), ['warning agent-health - agent']],
   ];
 
@@ -128,6 +129,14 @@ describe('crossvpc doctor --live on a node: checks', () => {
     link(facts).remote = '10.0.1.9';
     link(facts).id = 7;
     expect(problems(nodeFindings(config(), facts))[0].what).toMatch(/^not tenant alpha's tunnel: VNI 7 \(want 100\), remote 10.0.1.9 \(want 10.0.1.1\);/);
+  });
+
+  test('an old pod event is an info, never a warning: a quiet node has none between pod changes', () => {
+    const facts = healthy() as any;
+    facts.agent.metrics.get('crossvpc_agent_last_pod_event_age_seconds').set('', 7200);
+    const fs = nodeFindings(config(), facts);
+    expect(problems(fs)).toEqual([]);
+    expect(fs.find((f) => f.check === 'agent-watch')?.what).toBe('the pod source last delivered anything 7200 s ago (a list, a watch event or bookmark).');
   });
 
   test('errors since start are an info naming each operation; return_denied drops are no warning', () => {
@@ -181,6 +190,6 @@ describe('crossvpc doctor --live on a node: command line and report', () => {
     expect(lines[1]).toBe('tenant alpha (VNI 100, cx100)');
     expect(lines[2]).toMatch(/^  error   \[tunnel-up\] cx100: the device is down \(VNI 100, remote 10\.0\.1\.1\): .* Fix: the agent repairs this/);
     expect(lines[3]).toBe('node');
-    expect(lines.at(-1)).toBe('summary: 1 error, 0 warnings, 2 infos (errors: this node is broken; exit 2)');
+    expect(lines.at(-1)).toBe('summary: 1 error, 0 warnings, 4 infos (errors: this node is broken; exit 2)');
   });
 });

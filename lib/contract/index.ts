@@ -13,3 +13,4 @@ export * from './member-status';
 export * from './pair-document';
 export * from './gateway-metrics';
 export * from './doctor-findings';
+export * from './agent-metrics';
