@@ -145,6 +145,9 @@ maybe('the node agent in a podman container with the DaemonSet\'s security conte
       expect(errors[0].what).toContain('the device is down (VNI 1001, remote ');
       expect(errors[0].fix).toContain('at once: ip link set cx1001 up.');
       for (const f of errors.slice(1)) expect(f.what).toContain('(the kernel removed it when cx1001 went down)');
+      // The agent's own clock confirms the timing: its last tunnel check was moments before doctor ran.
+      const sinceCheck = Number(/last checked tunnels, routes and rules (\d+) s ago/.exec(down.report?.findings.find((f) => f.check === 'agent-sync')?.what ?? '')?.[1]);
+      expect(sinceCheck).toBeLessThan(20);
       expect(downText.code).toBe(2);
       expect(downText.text).toMatch(/^tenant alpha \(VNI 1001, cx1001\)\n  error   \[tunnel-up\] cx1001: the device is down \(VNI 1001, remote [\d.]+\): /m);
       // The other node is untouched.
