@@ -7,7 +7,7 @@ import { AgentConfig, parseConfig, tunnelDev } from '../agent/config';
 import { agentArgsOfPid1, formatLiveReport, LiveDoctorReport, LiveDoctorUsageError, parseLiveDoctorArgs } from '../agent/doctor';
 import { NodeFacts, nodeFindings } from '../agent/doctor-checks';
 import { parseMetricsText } from '../agent/doctor-host';
-import { exitCodeOf, Finding } from '../lib/contract';
+import { exitCodeOf, Finding, parseFindings } from '../lib/contract';
 import { AGENT_CONFIG_RAW as RAW } from './agent-fixtures';
 
 const NODE = '10.0.2.10';
@@ -191,5 +191,10 @@ describe('crossvpc doctor --live on a node: command line and report', () => {
     expect(lines[2]).toMatch(/^  error   \[tunnel-up\] cx100: the device is down \(VNI 100, remote 10\.0\.1\.1\): .* Fix: the agent repairs this/);
     expect(lines[3]).toBe('node');
     expect(lines.at(-1)).toBe('summary: 1 error, 0 warnings, 4 infos (errors: this node is broken; exit 2)');
+    // One reader serves the static doctor, the members' and the nodes' live doctor.
+    const parsed = parseFindings(formatLiveReport(report));
+    expect(parsed.exitCode).toBe(2);
+    expect(parsed.findings.map((f) => `${f.severity} ${f.check} ${f.tenant ?? '-'}`)).toEqual(findings.map((f) => `${f.severity} ${f.check} ${f.tenant ?? '-'}`));
+    expect(parsed.findings[0].text).toBe(`cx100: ${findings[0].what}`);
   });
 });

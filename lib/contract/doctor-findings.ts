@@ -70,3 +70,32 @@ export function formatFindings(findings: readonly Finding[], headings: ReadonlyM
   lines.push(summaryLine(findings, wording.errorVerdict));
   return lines.join('\n');
 }
+
+/** A finding read back from formatFindings' lines: `text` is `subject: what` (the line cannot tell the two apart). */
+export interface ParsedFinding {
+  readonly severity: Severity;
+  readonly check: string;
+  readonly tenant?: string;
+  readonly text: string;
+  readonly fix: string;
+}
+
+/**
+ * Reads formatFindings' output back: the static doctor's and the gateway members'
+ * `crossvpc doctor --live` (lib/render/gateway/crossvpc.sh prints the same lines), so one
+ * reader serves both. A `tenant NAME (…)` heading sets the tenant, any other heading clears it.
+ */
+export function parseFindings(text: string): { findings: ParsedFinding[]; exitCode: DoctorExitCode } {
+  const findings: ParsedFinding[] = [];
+  let tenant: string | undefined;
+  let exitCode: DoctorExitCode | undefined;
+  for (const line of text.split('\n')) {
+    const f = /^ {2}(error|warning|info) *\[([^\]]+)\] (.*?) Fix: (.*)$/.exec(line);
+    const summary = /^summary: .*; exit ([012])\)$/.exec(line);
+    if (f) findings.push({ severity: f[1] as Severity, check: f[2], ...(tenant === undefined ? {} : { tenant }), text: f[3], fix: f[4] });
+    else if (summary) exitCode = Number(summary[1]) as DoctorExitCode;
+    else if (line !== '' && !line.startsWith(' ')) tenant = /^tenant (\S+) \(/.exec(line)?.[1];
+  }
+  if (exitCode === undefined) throw new Error(`no summary line in doctor output:\n${text}`);
+  return { findings, exitCode };
+}
