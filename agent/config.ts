@@ -1,9 +1,9 @@
 import { readFileSync } from 'fs';
-import { AGENT_CONFIG_VERSIONS_READ, AgentConfig, AgentPeeredTenant, AgentTenant, canonicalCidr, cidrContains, ipv4ToInt, MAC_PATTERN, hex, MARK_MAX, MARK_MIN, VNI_MAX, VNI_MIN } from '../lib/contract';
+import { AGENT_CONFIG_VERSIONS_READ, AgentConfig, AgentPeeredTenant, AgentTenant, canonicalCidr, cidrsOverlap, ipv4ToInt, MAC_PATTERN, hex, MARK_MAX, MARK_MIN, VNI_MAX, VNI_MIN } from '../lib/contract';
 
 // The agent's view of the contract. lib/contract imports nothing but itself, so the image ships it compiled beside dist/agent.
 export type { AgentConfig, AgentPeeredTenant, AgentTenant };
-export { canonicalCidr, cidrContains, ipv4ToInt, MARK_MAX, MARK_MIN, NODE_COUNTERS, NODE_NFT_TABLE as NFT_TABLE, nodeMac, TENANT_MARK_MASK, TUNNEL_DEV_PREFIX, tunnelDev } from '../lib/contract';
+export { AGENT_CONFIG_PATH, canonicalCidr, cidrContains, cidrsOverlap, ipv4ToInt, MARK_MAX, MARK_MIN, NODE_COUNTERS, NODE_NFT_TABLE as NFT_TABLE, nodeMac, TENANT_MARK_MASK, TUNNEL_DEV_PREFIX, tunnelDev } from '../lib/contract';
 
 /** Priority of the agent's per-tenant fwmark rules; the unmarked-packets rule sits one below. */
 export const RULE_PRIORITY = 100;
@@ -65,8 +65,7 @@ export function parseConfig(text: string): AgentConfig {
   const peered = (c.peered ?? []).map((t): AgentPeeredTenant => ({ ...t, cidrs: identity(t, t.mark, 'mark') }));
   // One range routed to two peerings cannot be (the model refuses it): never guess whose it is.
   peered.forEach((t, i) => peered.slice(0, i).forEach((o) => {
-    // Canonical CIDRs overlap exactly when one holds the other's network address.
-    const clash = t.cidrs.find((a) => o.cidrs.some((b) => cidrContains(a, b.split('/')[0]) || cidrContains(b, a.split('/')[0])));
+    const clash = t.cidrs.find((a) => o.cidrs.some((b) => cidrsOverlap(a, b)));
     if (clash) fail(`peered tenants ${o.name} and ${t.name} overlap at ${clash}`);
   }));
   return { ...c, gatewayCidrs, tenants, ...(c.version === 3 ? { peered } : {}) };

@@ -16,8 +16,12 @@ export const agentConfigVersionFor = (peered: readonly unknown[]): 2 | 3 => (pee
 /** The versions this release's agent reads. */
 export const AGENT_CONFIG_VERSIONS_READ: readonly number[] = [2, 3];
 
+import { CONF_DIR } from './names';
+
 /** The ConfigMap key that holds the rendered AgentConfig. */
 export const AGENT_CONFIG_KEY = 'tenants.json';
+/** Where the DaemonSet mounts it: the agent's --config, and `crossvpc doctor --live`'s default. */
+export const AGENT_CONFIG_PATH = `${CONF_DIR}/${AGENT_CONFIG_KEY}`;
 
 export interface AgentConfig {
   readonly version: 2 | typeof AGENT_CONFIG_VERSION;
