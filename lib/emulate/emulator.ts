@@ -5,13 +5,14 @@ import { join } from 'path';
 import { agentContainerSpec } from './agent-container';
 import { applyPlan, ApplyOptions, ApplyReport, TransitionRefused } from './apply';
 import { runMatrix, ServiceTarget } from './checks';
-import { Cluster, Pod } from './cluster';
+import { Cluster, metricsPortOf, Pod } from './cluster';
 import { EC2_ADDR, IMDS_ADDR, SSM_ADDR } from './fake-cloud';
 import { Gateways } from './gateways';
 import { GatewayMember } from './member';
 import { EmulatedPlan, loadEmulatedPlan, memberUserData } from './member-image';
+import { Monitoring } from './monitoring';
 import { parseCloudConfig } from './plan';
-import { formatMatrix, MatrixResult } from './report';
+import { Check, formatMatrix, MatrixResult } from './report';
 import { checkHost, okAsync } from './sys';
 import { Topology } from './topology';
 import { Wiring } from './wiring';
@@ -63,6 +64,8 @@ export class Emulation {
   private readonly gateways: Gateways;
   private current?: EmulatedPlan;
   private step = 0;
+  /** The monitoring host's Prometheus (monitoring.ts), when the plan has gateway metrics. */
+  private monitoring?: Monitoring;
 
   constructor(private readonly opts: EmulateOptions) {
     this.prefix = this.topo.prefix;
@@ -77,6 +80,7 @@ export class Emulation {
     this.cluster = new Cluster({
       topo: this.topo, wiring: this.wiring, runDir: this.runDir, progress: (m) => this.progress(m),
       functionCidr: () => this.plan.standIns.functionCidr, probeAddress: (t) => this.probeAddress(t),
+      metricsPort: () => this.agentMetricsPort(),
       container: image ? () => ({ image, spec: agentContainerSpec(this.plan.plan.json), namePrefix: this.prefix }) : undefined,
     });
   }
@@ -116,8 +120,37 @@ export class Emulation {
     const nodes = this.opts.nodes ?? 2;
     this.progress(`${nodes} cluster nodes in ${this.plan.standIns.nodeSubnet}`);
     this.wiring.addNodes(nodes, this.plan.standIns.nodeSubnet);
+    await this.startMonitoring();
     await this.cluster.startAgents(this.plan.agentConfigText);
     await this.cluster.addPodsForTenants(this.activeTenants().map((t) => t.name), true);
+    await this.monitoring?.scraped();
+  }
+
+  // ---- Prometheus (monitoring.ts): a monitoring host scrapes members and agents; checks read it back ----
+
+  private agentMetricsPort(): number {
+    return metricsPortOf(agentContainerSpec(this.plan.plan.json).args);
+  }
+
+  private async startMonitoring(): Promise<void> {
+    const { functionCidr, nodeSubnet } = this.plan.standIns;
+    const slash24 = (ip: string) => `${ip.split('.').slice(0, 3).join('.')}.0/24`;
+    const podNets = Array.from({ length: this.nodeCount() }, (_, i) => this.cluster.podNet(i));
+    const taken = [nodeSubnet, ...this.members().map((m) => slash24(m.env.SELF_IP)), ...podNets];
+    this.monitoring = await Monitoring.start({
+      emu: this, wiring: this.wiring, json: this.plan.plan.json, functionCidr, takenSubnets: [...new Set(taken)], agentMetricsPort: this.agentMetricsPort(),
+      servesMetrics: (m) => this.gateways.servesMetrics(m), runDir: this.runDir, progress: (m) => this.progress(m),
+    });
+  }
+
+  /** The run's Prometheus, when the plan has gateway metrics. */
+  prometheus(): Monitoring | undefined {
+    return this.monitoring;
+  }
+
+  /** Prometheus saw the pair's MASTER move between its members since `sinceMs` (undefined without gateway metrics). */
+  vrrpFlipCheck(pair: number, sinceMs: number): Check | undefined {
+    return this.monitoring?.vrrpFlipCheck(pair, sinceMs);
   }
 
   /** VPCs (and Redis, for active tenants) of tenants not wired yet; a new Redis where an edit moved a tenant's probe. */
@@ -159,12 +192,18 @@ export class Emulation {
 
   /**
    * Every pod against every tenant, crafted tunnel packets (unless `attacks: false`, a quick
-   * check between steps), and probes at the gateways; logs the table.
+   * check between steps), and probes at the gateways; with gateway metrics and the attacks,
+   * the Prometheus checks (monitoring.ts) too; logs the table.
    */
   async matrix(opts: { attacks?: boolean } = {}): Promise<MatrixResult> {
-    const result = await runMatrix(this, opts.attacks ?? true);
-    this.log(formatMatrix(result, this.pods()));
-    return result;
+    const attacks = opts.attacks ?? true;
+    // With the attacks (the full matrix), the same run read back through Prometheus.
+    const before = attacks ? this.monitoring?.drops() : undefined;
+    const result = await runMatrix(this, attacks);
+    const checks = attacks && this.monitoring ? [...result.checks, ...(await this.monitoring.checks(before))] : result.checks;
+    const out = { ...result, checks, ok: checks.every((c) => c.pass) };
+    this.log(formatMatrix(out, this.pods()));
+    return out;
   }
 
   // ---- reading the run (for checks, attacks, failover, benchmarks) ----

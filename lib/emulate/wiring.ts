@@ -330,6 +330,36 @@ export class Wiring {
     }
   }
 
+  /**
+   * A host of the function VPC outside the cluster (the Prometheus servers' machine): its own
+   * namespace on the fabric at `ip`, in `subnet` behind that subnet's VPC router.
+   */
+  addHost(name: string, ip: string, subnet: string): string {
+    const ns = this.topo.addNs(name);
+    this.routerOn(this.fabricNs, subnet);
+    this.topo.link(ns, 'eth0', this.fabricNs, name, { mtu: VPC_MTU });
+    this.topo.enslave(this.fabricNs, name, 'br0');
+    this.topo.exec(ns, 'ip', ['addr', 'add', `${ip}/${subnet.split('/')[1]}`, 'dev', 'eth0']);
+    this.topo.exec(ns, 'ip', ['route', 'add', 'default', 'via', cidrhost(subnet, 1)]);
+    return ns;
+  }
+
+  /**
+   * The members' security groups for one kind of TCP service, enforced where the fabric delivers
+   * to each member's primary ENI: to `port` on member `dev`, only `sources` (addresses or CIDRs)
+   * get through. Other ports stay unfiltered (the emulation models these rules only). Called
+   * again, it replaces the filter.
+   */
+  admitOnly(name: string, rules: ReadonlyArray<{ dev: string; port: number; sources: readonly string[] }>): void {
+    const table = `crossvpc_sg_${name}`;
+    this.topo.exec(this.fabricNs, 'nft', ['delete', 'table', 'bridge', table], { allowFail: true });
+    const lines = rules.flatMap(({ dev, port, sources }) => [
+      ...(sources.length ? [`    oifname "${dev}" tcp dport ${port} ip saddr { ${sources.join(', ')} } accept`] : []),
+      `    oifname "${dev}" tcp dport ${port} drop`,
+    ]);
+    this.topo.exec(this.fabricNs, 'nft', ['-f', '-'], { input: `table bridge ${table} {\n  chain forward {\n    type filter hook forward priority 0; policy accept;\n${lines.join('\n')}\n  }\n}\n` });
+  }
+
   nodeCount(): number {
     return this.nodeIps.length;
   }
