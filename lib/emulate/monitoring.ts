@@ -93,6 +93,8 @@ export interface DropCounts {
 
 export class Monitoring {
   private constructor(
+    /** The monitoring host's namespace. */
+    readonly ns: string,
     private readonly opts: MonitoringOptions,
     private readonly server: PrometheusServer,
     readonly placement: MonitoringPlacement,
@@ -121,7 +123,7 @@ export class Monitoring {
     const startMs = await server.start(renderPrometheusConfig(targets, [GATEWAY_JOB]));
     opts.progress(`monitoring host ${placement.ip} (${ns}): Prometheus ready after ${startMs} ms, scraping ${targets.length} targets every ${SCRAPE_INTERVAL_SEC} s`);
     for (const [member, why] of placement.refused) opts.progress(`monitoring host: ${member}'s metrics will show as down: ${why}`);
-    return new Monitoring(opts, server, placement, gateways, targets, Date.now());
+    return new Monitoring(ns, opts, server, placement, gateways, targets, Date.now());
   }
 
   /**

@@ -357,7 +357,9 @@ export class Wiring {
       ...(sources.length ? [`    oifname "${dev}" tcp dport ${port} ip saddr { ${sources.join(', ')} } accept`] : []),
       `    oifname "${dev}" tcp dport ${port} drop`,
     ]);
-    this.topo.exec(this.fabricNs, 'nft', ['-f', '-'], { input: `table bridge ${table} {\n  chain forward {\n    type filter hook forward priority 0; policy accept;\n${lines.join('\n')}\n  }\n}\n` });
+    // forward: frames bridged within a subnet; output: packets the VPC router routed from another subnet.
+    const chain = (hook: string) => `  chain ${hook} {\n    type filter hook ${hook} priority 0; policy accept;\n    jump admit\n  }\n`;
+    this.topo.exec(this.fabricNs, 'nft', ['-f', '-'], { input: `table bridge ${table} {\n  chain admit {\n${lines.join('\n')}\n  }\n${chain('forward')}${chain('output')}}\n` });
   }
 
   nodeCount(): number {
