@@ -140,7 +140,7 @@ export class Monitoring {
       await sleep(200);
       health = this.server.targets();
     }
-    this.opts.progress(`prometheus: every target scraped as expected ${Date.now() - this.startedAt} ms after it started (${describe(health)})`);
+    this.opts.progress(`prometheus: every target scraped as expected ${Date.now() - this.startedAt} ms after it started (waited ${Date.now() - t0} ms here): ${describe(health)}`);
   }
 
   private expectDown(): Set<string> {
@@ -164,9 +164,11 @@ export class Monitoring {
    * byte counters moving with its own traffic only.
    */
   async checks(before?: DropCounts): Promise<Check[]> {
+    const t0 = Date.now();
     const checks = [this.targetsCheck(), ...this.promtoolChecks()];
     if (before) checks.push(...(await this.dropChecks(before)));
     checks.push(...(await this.tenantByteChecks()));
+    this.opts.progress(`prometheus: ${checks.length} checks through the HTTP API in ${Date.now() - t0} ms`);
     return checks;
   }
 
