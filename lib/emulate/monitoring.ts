@@ -17,7 +17,10 @@ import { cidrContains, GATEWAY_METRIC_PREFIX, GATEWAY_METRICS_INTERVAL_SEC, Gate
 
 export const GATEWAY_JOB = 'crossvpc-gateway';
 export const AGENT_JOB = 'crossvpc-agent';
-/** Metric names the checks read (the agent's, see agent/metrics.ts). */
+/**
+ * The agent's node-table drops (agent/metrics.ts METRIC.droppedPackets). Spelled here until the
+ * agent's names move to lib/contract (branch i10-doctor-node, AGENT_METRIC): then import it.
+ */
 const NODE_DROPPED = 'crossvpc_node_dropped_packets_total';
 const GW = (name: string) => `${GATEWAY_METRIC_PREFIX}${name}`;
 /** The drop reasons the attack checks (attacks.ts, checks.ts) make move. */
