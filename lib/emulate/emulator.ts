@@ -15,7 +15,7 @@ import { parseCloudConfig } from './plan';
 import { Check, formatMatrix, MatrixResult } from './report';
 import { checkHost, okAsync } from './sys';
 import { Topology } from './topology';
-import { Wiring } from './wiring';
+import { slash24, Wiring } from './wiring';
 import { AgentTenant, MemberStatus } from '../contract';
 
 export type { ApplyOptions, ApplyReport } from './apply';
@@ -113,14 +113,15 @@ export class Emulation {
       this.progress(`pair ${pair}: document ${doc.parameter.name} version ${version} in SSM (${Buffer.byteLength(doc.value)} bytes stored, ${doc.parameter.tier} tier)`);
     }
     this.gateways.create(this.plan);
+    const nodes = this.opts.nodes ?? 2;
+    // Before the boot: Prometheus's first scrapes wait about 5 s for service discovery.
+    await this.startMonitoring(nodes);
     this.progress(`skipping the package install step (user data packages: ${parseCloudConfig(memberUserData(this.plan, this.plan.plan.members[0])).packages.join(', ')}); they are installed on this host`);
     this.progress('skipping runcmd\'s systemctl calls: starting the units it enables, in its order, from their ExecStart lines (honouring Restart=)');
     await this.gateways.boot();
     await this.gateways.waitForMaster(20000);
-    const nodes = this.opts.nodes ?? 2;
     this.progress(`${nodes} cluster nodes in ${this.plan.standIns.nodeSubnet}`);
     this.wiring.addNodes(nodes, this.plan.standIns.nodeSubnet);
-    await this.startMonitoring();
     await this.cluster.startAgents(this.plan.agentConfigText);
     await this.cluster.addPodsForTenants(this.activeTenants().map((t) => t.name), true);
     await this.monitoring?.scraped();
@@ -132,13 +133,13 @@ export class Emulation {
     return metricsPortOf(agentContainerSpec(this.plan.plan.json).args);
   }
 
-  private async startMonitoring(): Promise<void> {
+  private async startMonitoring(nodes: number): Promise<void> {
     const { functionCidr, nodeSubnet } = this.plan.standIns;
-    const slash24 = (ip: string) => `${ip.split('.').slice(0, 3).join('.')}.0/24`;
-    const podNets = Array.from({ length: this.nodeCount() }, (_, i) => this.cluster.podNet(i));
+    const podNets = Array.from({ length: nodes }, (_, i) => this.cluster.podNet(i));
     const taken = [nodeSubnet, ...this.members().map((m) => slash24(m.env.SELF_IP)), ...podNets];
     this.monitoring = await Monitoring.start({
       emu: this, wiring: this.wiring, json: this.plan.plan.json, functionCidr, takenSubnets: [...new Set(taken)], agentMetricsPort: this.agentMetricsPort(),
+      nodeIps: Array.from({ length: nodes }, (_, i) => Wiring.nodeIpIn(nodeSubnet, i)),
       servesMetrics: (m) => this.gateways.servesMetrics(m), runDir: this.runDir, progress: (m) => this.progress(m),
     });
   }

@@ -5,7 +5,7 @@ import { cidrhost, primaryEniIngress } from './plan';
 import { PrometheusServer, renderPrometheusConfig, SCRAPE_INTERVAL_SEC, ScrapeTarget, TargetHealth } from './prometheus';
 import type { Check } from './report';
 import { sleep } from './sys';
-import type { Wiring } from './wiring';
+import { slash24, Wiring } from './wiring';
 import { cidrContains, GATEWAY_METRIC_PREFIX, GATEWAY_METRICS_INTERVAL_SEC, GatewayCounter, NodeCounter } from '../contract';
 
 /**
@@ -39,6 +39,8 @@ export interface MonitoringOptions {
   /** /24s of the function VPC already wired (members' and nodes' subnets). */
   readonly takenSubnets: readonly string[];
   readonly agentMetricsPort: number;
+  /** The node agents' addresses (nodes may be wired after the server starts). */
+  readonly nodeIps: readonly string[];
   /** Whether a member runs node_exporter (the plan has the gateway metrics on). */
   readonly servesMetrics: (m: GatewayMember) => boolean;
   readonly runDir: string;
@@ -54,8 +56,6 @@ export interface MonitoringPlacement {
   /** What each member admits on its metrics port: the fabric enforces it. */
   readonly sources: ReadonlyMap<string, string[]>;
 }
-
-const slash24 = (ip: string) => `${ip.split('.').slice(0, 3).join('.')}.0/24`;
 
 /**
  * The monitoring host's address: inside the function VPC, in a /24 nothing else uses, and
@@ -118,7 +118,7 @@ export class Monitoring {
     wiring.admitOnly('metrics', gateways.map((m) => ({ dev: m.id, port: Number(m.env.METRICS_PORT), sources: placement.sources.get(m.id)! })));
     const targets: ScrapeTarget[] = [
       ...gateways.map((m) => ({ job: GATEWAY_JOB, address: `${m.env.SELF_IP}:${m.env.METRICS_PORT}`, labels: { pair: String(m.pair), member: m.member } })),
-      ...Array.from({ length: emu.nodeCount() }, (_, i) => ({ job: AGENT_JOB, address: `${emu.nodeIp(i)}:${opts.agentMetricsPort}`, labels: { node: `n${i + 1}` } })),
+      ...opts.nodeIps.map((ip, i) => ({ job: AGENT_JOB, address: `${ip}:${opts.agentMetricsPort}`, labels: { node: `n${i + 1}` } })),
     ];
     const dir = join(opts.runDir, 'prometheus');
     const server = new PrometheusServer(ns, dir, (cmd, args, o) => emu.exec(ns, cmd, args, o));
@@ -170,7 +170,7 @@ export class Monitoring {
     const t0 = Date.now();
     const checks = [this.targetsCheck(), ...this.promtoolChecks()];
     if (before) checks.push(...(await this.dropChecks(before)));
-    checks.push(...(await this.tenantByteChecks()));
+    checks.push(...(await this.tenantByteChecks(t0)));
     this.opts.progress(`prometheus: ${checks.length} checks through the HTTP API in ${Date.now() - t0} ms`);
     return checks;
   }
@@ -247,18 +247,20 @@ export class Monitoring {
   }
 
   /**
-   * Tenant by tenant, one pod writes TRAFFIC_BYTES to its tenant's Redis; at the first sample
+   * No traffic since `quietSince` (the matrix ended). Tenant by tenant, one pod writes
+   * TRAFFIC_BYTES to its tenant's Redis; at the first sample
    * that shows its bytes grown (and was written by every member after the write ended),
    * every other tenant's bytes are as they were.
    */
-  private async tenantByteChecks(): Promise<Check[]> {
+  private async tenantByteChecks(quietSince: number): Promise<Check[]> {
     const { emu } = this.opts;
     if (!this.admitted().length) return [];
     const tenants = emu.activeTenants().map((t) => t.name).filter((t) => emu.pods().some((p) => p.tenant === t));
     if (!tenants.length) return [];
     const checks: Check[] = [];
-    // Whatever traffic came before is written by every member: a stable baseline.
-    const since = Math.ceil(Date.now() / 1000) + 1;
+    // Whatever traffic came before `quietSince` is written by every member: a stable baseline
+    // (the +1 s: a pass reads the counters just before it stamps the file).
+    const since = Math.ceil(quietSince / 1000) + 1;
     const fresh = await this.freshSince(since);
     if (!fresh) return [{ name: 'prometheus: every gateway member\'s metrics are written and scraped again after the matrix', pass: false, detail: `none newer than ${since} within ${VISIBLE_WITHIN_MS} ms` }];
     let base = fresh;

@@ -28,7 +28,8 @@ function writeAtomic(file: string, text: string): void {
   renameSync(`${file}.tmp`, file);
 }
 
-const slash24 = (ip: string) => `${ip.split('.').slice(0, 3).join('.')}.0/24`;
+/** The /24 an address is in (the emulation's subnets on the function fabric are /24s). */
+export const slash24 = (ip: string) => `${ip.split('.').slice(0, 3).join('.')}.0/24`;
 
 /** A tenant's VPC: its fabric (bridge + VPC router) and, for active tenants, a Redis service namespace. */
 export interface TenantVpc {
@@ -320,7 +321,7 @@ export class Wiring {
     this.routerOn(fab, subnet);
     for (let i = this.nodeIps.length; i < count; i++) {
       const ns = this.topo.addNs(`n${i + 1}`);
-      const ip = cidrhost(subnet, 10 + i);
+      const ip = Wiring.nodeIpIn(subnet, i);
       this.nodeIps.push(ip);
       this.topo.link(ns, 'eth0', fab, `n${i + 1}`, { mtu: VPC_MTU });
       this.topo.enslave(fab, `n${i + 1}`, 'br0');
@@ -360,6 +361,11 @@ export class Wiring {
     // forward: frames bridged within a subnet; output: packets the VPC router routed from another subnet.
     const chain = (hook: string) => `  chain ${hook} {\n    type filter hook ${hook} priority 0; policy accept;\n    jump admit\n  }\n`;
     this.topo.exec(this.fabricNs, 'nft', ['-f', '-'], { input: `table bridge ${table} {\n  chain admit {\n${lines.join('\n')}\n  }\n${chain('forward')}${chain('output')}}\n` });
+  }
+
+  /** Node i's address in the node subnet (known before the node is wired). */
+  static nodeIpIn(subnet: string, i: number): string {
+    return cidrhost(subnet, 10 + i);
   }
 
   nodeCount(): number {
