@@ -3,8 +3,8 @@
  * (promtool must accept it), the members' metrics ingress read from a synthesized plan, and
  * where the monitoring host goes and which members' security groups refuse it.
  */
-import { execFileSync } from 'child_process';
-import { mkdtempSync, writeFileSync } from 'fs';
+import { execFileSync, spawnSync } from 'child_process';
+import { existsSync, mkdtempSync, symlinkSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { parse } from 'yaml';
@@ -42,6 +42,22 @@ describe('prometheus.yml', () => {
     // Control: promtool does refuse a scrape timeout longer than the interval.
     writeFileSync(file, text.replace('scrape_timeout: 1s', 'scrape_timeout: 5s'));
     expect(() => execFileSync('promtool', ['check', 'config', file], { stdio: 'pipe' })).toThrow(/scrape timeout greater than scrape interval/);
+  });
+});
+
+describe('the Prometheus server', () => {
+  it('refuses to start without the binaries, naming the Debian package', () => {
+    // The built module in a process whose PATH has a shell and nothing else.
+    const bin = mkdtempSync(join(tmpdir(), 'crossvpc-nobin-'));
+    symlinkSync('/bin/sh', join(bin, 'sh'));
+    const mod = join(__dirname, '..', 'dist', 'lib', 'emulate', 'prometheus.js');
+    if (!existsSync(mod)) throw new Error(`${mod} missing: run npm run build first`);
+    const script = `new (require(${JSON.stringify(mod)}).PrometheusServer)('cv0000-mon', ${JSON.stringify(bin)}, () => { throw new Error('ran something'); })
+      .start('global: {}\\n').then(() => console.log('started'), (e) => console.log(e.message));`;
+    const out = (path: string) => spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', env: { PATH: path } }).stdout.trim();
+    expect(out(bin)).toBe('this plan has gateway metrics on, and the emulation scrapes them with a real Prometheus server: prometheus is missing; install it with: apt-get install -y prometheus');
+    // Control: with the host's PATH the check passes and start goes on (to the injected exec).
+    if (haveTool('promtool')) expect(out(process.env.PATH!)).toBe('ran something');
   });
 });
 
