@@ -3,7 +3,7 @@ import { AGENT_CONFIG_VERSION, AgentConfig, AgentTenant, canonicalCidr, ipv4ToIn
 
 // The agent's view of the contract. lib/contract imports nothing but itself, so the image ships it compiled beside dist/agent.
 export type { AgentConfig, AgentTenant };
-export { canonicalCidr, cidrContains, ipv4ToInt, MARK_MAX, MARK_MIN, NODE_COUNTERS, NODE_NFT_TABLE as NFT_TABLE, nodeMac, TENANT_MARK_MASK, TUNNEL_DEV_PREFIX, tunnelDev } from '../lib/contract';
+export { AGENT_CONFIG_PATH, canonicalCidr, cidrContains, cidrsOverlap, ipv4ToInt, MARK_MAX, MARK_MIN, NODE_COUNTERS, NODE_NFT_TABLE as NFT_TABLE, nodeMac, TENANT_MARK_MASK, TUNNEL_DEV_PREFIX, tunnelDev } from '../lib/contract';
 
 /** Priority of the agent's per-tenant fwmark rules; the unmarked-packets rule sits one below. */
 export const RULE_PRIORITY = 100;

@@ -42,7 +42,7 @@ export class AgentUsageError extends Error {
 }
 
 /** Own copy of node's error texts, shortened: agent/ may not import lib/ at run time. */
-function shortParseError(e: Error & { code?: string }): string {
+export function shortParseError(e: Error & { code?: string }): string {
   const quoted = /'([^' ]+)/.exec(e.message)?.[1];
   if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return `unknown option '${quoted}'`;
   if (e.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') return `unexpected argument '${quoted}'`;

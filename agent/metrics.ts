@@ -1,18 +1,15 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { AgentConfig, NFT_TABLE, NODE_COUNTERS } from './config';
+import { AGENT_METRIC } from '../lib/contract/agent-metrics';
+import { AgentConfig, NFT_TABLE } from './config';
+import { NodeCounterValue, readNodeCounters } from './node-table';
 import type { Exec } from './exec';
 import type { PodEventType, PodInfo, PodSink } from './pods';
 
-/** Metric names: the README's table and the tests use these, not spelled copies. */
-export const METRIC = {
-  podsBound: 'crossvpc_agent_pods_bound',
-  reconcileSeconds: 'crossvpc_agent_reconcile_duration_seconds',
-  errors: 'crossvpc_agent_errors_total',
-  ready: 'crossvpc_agent_ready',
-  lastPodEventAge: 'crossvpc_agent_last_pod_event_age_seconds',
-  droppedPackets: 'crossvpc_node_dropped_packets_total',
-  droppedBytes: 'crossvpc_node_dropped_bytes_total',
-} as const;
+export { readNodeCounters };
+export type { NodeCounterValue };
+
+/** Metric names (lib/contract/agent-metrics): the README's table, the tests and doctor --live use these, not spelled copies. */
+export const METRIC = AGENT_METRIC;
 
 const LINT_FAILING_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 
@@ -26,6 +23,8 @@ export type ReconcileKind = 'full' | 'incremental';
 export interface ReconcileObserver {
   reconciled(kind: ReconcileKind, seconds: number): void;
   error(op: ErrorOp): void;
+  /** A tunnel, route and rule check ran to its end (whether or not a step failed: those are errors). */
+  tunnelsChecked(): void;
 }
 
 /** Read at scrape time. */
@@ -34,23 +33,6 @@ export interface AgentState {
   /** Pods whose (interface, address) is bound to a tenant, by tenant name. */
   boundPerTenant(): ReadonlyMap<string, number>;
   ready(): boolean;
-}
-
-export interface NodeCounterValue {
-  readonly packets: number;
-  readonly bytes: number;
-}
-
-/** `nft -j list counters table inet crossvpc_node` → the contract's named counters; others are ignored. */
-export async function readNodeCounters(exec: Exec): Promise<Map<string, NodeCounterValue>> {
-  const { stdout } = await exec.run(['nft', '-j', 'list', 'counters', 'table', 'inet', NFT_TABLE]);
-  const known = new Set<string>(NODE_COUNTERS);
-  const out = new Map<string, NodeCounterValue>();
-  for (const item of JSON.parse(stdout).nftables ?? []) {
-    const c = item?.counter;
-    if (c && c.table === NFT_TABLE && known.has(c.name)) out.set(c.name, { packets: Number(c.packets) || 0, bytes: Number(c.bytes) || 0 });
-  }
-  return out;
 }
 
 export interface AgentMetricsOptions {
@@ -67,6 +49,7 @@ export class AgentMetrics implements ReconcileObserver {
   readonly registry = new Registry();
   private readonly now: () => number;
   private lastPodEvent: number;
+  private lastTunnelCheck: number;
   private state?: AgentState;
   private exec?: Exec;
   private readonly errors: Counter<'op'>;
@@ -75,6 +58,7 @@ export class AgentMetrics implements ReconcileObserver {
   constructor(opts: AgentMetricsOptions = {}) {
     this.now = opts.now ?? Date.now;
     this.lastPodEvent = this.now();
+    this.lastTunnelCheck = this.now();
     const registers = [this.registry];
     const self = this;
     new Gauge({
@@ -117,6 +101,14 @@ export class AgentMetrics implements ReconcileObserver {
       registers,
       collect() {
         this.set(Math.max(0, (self.now() - self.lastPodEvent) / 1000));
+      },
+    });
+    new Gauge({
+      name: METRIC.lastTunnelCheckAge,
+      help: 'Seconds since the agent last checked its tunnels, routes and rules against the ConfigMap and repaired drift (every 30 s); since agent start if not yet.',
+      registers,
+      collect() {
+        this.set(Math.max(0, (self.now() - self.lastTunnelCheck) / 1000));
       },
     });
     // One nft read per scrape serves both counters: packets' collect reads, bytes' reuses the result.
@@ -172,9 +164,14 @@ export class AgentMetrics implements ReconcileObserver {
     this.errors.inc({ op });
   }
 
+  tunnelsChecked(): void {
+    this.lastTunnelCheck = this.now();
+  }
+
   /** Marks the pod source as alive (also called on watch bookmarks, which carry no pod). */
   podSourceAlive(): void {
     this.lastPodEvent = this.now();
+    this.lastTunnelCheck = this.now();
   }
 
   /** A PodSink that records event times and forwards to `sink`. */

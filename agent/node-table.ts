@@ -171,3 +171,20 @@ export async function readInstalledMarks(exec: Exec): Promise<Map<string, Instal
   }
   return out;
 }
+
+export interface NodeCounterValue {
+  readonly packets: number;
+  readonly bytes: number;
+}
+
+/** `nft -j list counters table inet crossvpc_node` → the contract's named counters; others are ignored. */
+export async function readNodeCounters(exec: Exec): Promise<Map<string, NodeCounterValue>> {
+  const { stdout } = await exec.run(['nft', '-j', 'list', 'counters', 'table', 'inet', NFT_TABLE]);
+  const known = new Set<string>(NODE_COUNTERS);
+  const out = new Map<string, NodeCounterValue>();
+  for (const item of JSON.parse(stdout).nftables ?? []) {
+    const c = item?.counter;
+    if (c && c.table === NFT_TABLE && known.has(c.name)) out.set(c.name, { packets: Number(c.packets) || 0, bytes: Number(c.bytes) || 0 });
+  }
+  return out;
+}

@@ -66,7 +66,9 @@ export class Reconciler implements PodSink {
   /** Creates/repairs tunnels, routes and rules. Returns false if any step failed (caller retries). */
   async ensureTunnels(): Promise<boolean> {
     const host = await observeHost(this.exec);
-    return this.runSteps(planTunnels(this.config, this.nodeIp, host));
+    const ok = await this.runSteps(planTunnels(this.config, this.nodeIp, host));
+    this.opts.observer?.tunnelsChecked();
+    return ok;
   }
 
   /** New config: tunnels first, then a full table swap (tenant set or endpoints may have changed). */

@@ -29,16 +29,21 @@ describe('building the agent image', () => {
       for (const b of bases) expect(`${f}: ${b}`).toMatch(/: node:(22|24)-bookworm-slim$/);
       expect(text).toMatch(/apt-get install -y --no-install-recommends iproute2 nftables conntrack netbase/);
       expect(text).toContain('ENTRYPOINT ["node", "dist/agent/main.js"]');
+      // kubectl exec ... -- crossvpc doctor --live
+      expect(text).toMatch(/^COPY agent\/runtime\/crossvpc \/usr\/local\/bin\/crossvpc$/m);
     }
+    expect(read('agent/runtime/crossvpc')).toMatch(/^#!\/bin\/sh\n(#.*\n)*exec node \/app\/dist\/agent\/doctor\.js "\$@"\n$/);
   });
 
   test('the npm tarball holds every file agent/Dockerfile.package copies', () => {
     const packed = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
     const files: string[] = packed[0].files.map((f: { path: string }) => f.path);
     const copies = [...read('agent/Dockerfile.package').matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap((m) => m[1].split(' '));
-    expect(copies).toEqual(['agent/runtime/package.json', 'agent/runtime/package-lock.json', 'dist/agent', 'dist/lib/contract']);
+    expect(copies).toEqual(['agent/runtime/package.json', 'agent/runtime/package-lock.json', 'dist/agent', 'dist/lib/contract', 'agent/runtime/crossvpc']);
     for (const c of copies) expect(`${c}: ${files.some((f) => f === c || f.startsWith(`${c}/`))}`).toBe(`${c}: true`);
-    for (const f of ['agent/Dockerfile.package', 'dist/agent/main.js', 'dist/agent/metrics.js', 'dist/lib/contract/index.js']) expect(files).toContain(f);
+    for (const f of ['agent/Dockerfile.package', 'dist/agent/main.js', 'dist/agent/metrics.js', 'dist/agent/doctor.js', 'dist/lib/contract/index.js', 'dist/lib/contract/doctor-findings.js']) expect(files).toContain(f);
+    // The image's crossvpc runs as a command: executable in the tarball (COPY keeps the mode).
+    expect(packed[0].files.find((f: { path: string }) => f.path === 'agent/runtime/crossvpc')?.mode & 0o111).toBe(0o111);
   }, 60000);
 
   test('the synthesized DaemonSet becomes podman flags: node netns, NET_ADMIN only, read-only root, mounts, env', () => {

@@ -102,6 +102,19 @@ describe('agent metrics', () => {
     expect(promtool(after) ?? '').toBe('');
   });
 
+  it('the tunnel check age: since start, reset by each completed check (also one with a failed step)', async () => {
+    let now = 0;
+    const metrics = new AgentMetrics({ now: () => now, defaultMetrics: false });
+    const exec = new RecordingExec([{ prefix: 'ip link add', code: 2 }, ...host]);
+    const rec = new Reconciler(config, '10.0.1.10', exec, silentLog, { observer: metrics });
+    now = 45_000;
+    expect(samples(await metrics.text(), METRIC.lastTunnelCheckAge)).toEqual({ '': 45 });
+    expect(await rec.ensureTunnels()).toBe(false);
+    now = 47_000;
+    expect(samples(await metrics.text(), METRIC.lastTunnelCheckAge)).toEqual({ '': 2 });
+    expect(samples(await metrics.text(), METRIC.errors)['{op="tunnel_step"}']).toBeGreaterThan(0);
+  });
+
   it('a watch bookmark (alive without a pod) resets the event age', async () => {
     let now = 0;
     const metrics = new AgentMetrics({ now: () => now, defaultMetrics: false });

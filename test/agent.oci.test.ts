@@ -4,7 +4,7 @@
  * security context in the emulation's node namespaces. Needs root on Linux, podman, runc,
  * mmdebstrap (and what the emulation needs); with CI=true it fails instead of skipping.
  */
-import { execFileSync } from 'child_process';
+import { execFileSync, spawnSync } from 'child_process';
 import { mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
@@ -14,6 +14,7 @@ import { Emulation } from '../lib/emulate/emulator';
 import { loadEmulatedPlan } from '../lib/emulate/member-image';
 import { sleep } from '../lib/emulate/sys';
 import { Topology } from '../lib/emulate/topology';
+import type { LiveDoctorReport } from '../agent/doctor';
 import { haveTool, isRootLinux, synthStackDir } from './helpers';
 
 const canRun = isRootLinux() && haveTool('podman') && haveTool('/usr/sbin/runc', ['--version']) && haveTool('mmdebstrap', ['--version'])
@@ -25,6 +26,18 @@ const synth = () => synthStackDir();
 
 const lines: string[] = [];
 const log = (l: string) => lines.push(l);
+
+/** `crossvpc doctor --live` inside an agent container, as `kubectl exec` runs it: no flags (the agent's own say where). */
+function doctorIn(container: string, json = true): { code: number | null; report?: LiveDoctorReport; text: string; wallMs: number } {
+  const t0 = Date.now();
+  const r = spawnSync('podman', ['exec', container, 'crossvpc', 'doctor', '--live', ...(json ? ['--json'] : [])], { encoding: 'utf8', timeout: 60_000 });
+  const wallMs = Date.now() - t0;
+  if (r.stderr.trim()) log(`doctor in ${container} stderr: ${r.stderr.trim()}`);
+  return { code: r.status, report: json && r.status !== null && r.status <= 2 && r.stdout ? JSON.parse(r.stdout) : undefined, text: r.stdout, wallMs };
+}
+
+const notInfo = (r: LiveDoctorReport | undefined) => (r?.findings ?? []).filter((f) => f.severity !== 'info');
+const isUp = (linkJson: string) => (JSON.parse(linkJson)[0]?.flags ?? []).includes('UP');
 
 maybe('the node agent in a podman container with the DaemonSet\'s security context', () => {
   let cache: string;
@@ -43,7 +56,7 @@ maybe('the node agent in a podman container with the DaemonSet\'s security conte
     if (image) removeAgentImage(image.tag);
     if (cache) rmSync(cache, { recursive: true, force: true });
     // The figures the README quotes.
-    process.stdout.write(`${lines.filter((l) => /rootfs|image|node agents ready/.test(l)).join('\n')}\n`);
+    process.stdout.write(`${lines.filter((l) => /rootfs|image|node agents ready|doctor|set cx1001 up/.test(l)).join('\n')}\n`);
   });
 
   test('the image: Debian\'s nodejs runs the agent from /app with the entrypoint agent/Dockerfile has', () => {
@@ -54,7 +67,7 @@ maybe('the node agent in a podman container with the DaemonSet\'s security conte
     expect(image.sizeBytes).toBeLessThan(400e6);
   });
 
-  test('pods are bound and reach their own tenant through the containerized agents; root read-only, NET_ADMIN only, the node namespace', async () => {
+  test('pods are bound and reach their own tenant through the containerized agents; root read-only, NET_ADMIN only, the node namespace; crossvpc doctor --live in the container names a downed tunnel device', async () => {
     const emu = new Emulation({ stackDir, nodes: 2, log, agentRuntime: 'podman', agentImage: image.tag });
     const names: string[] = [];
     try {
@@ -88,6 +101,74 @@ maybe('the node agent in a podman container with the DaemonSet\'s security conte
         const agentLog = readFileSync(emu.agentLogFile(i), 'utf8');
         expect(agentLog).toMatch(/"msg":"serving \/metrics and \/healthz"/);
       }
+
+      // crossvpc doctor --live, shipped in the image. Control: both healthy nodes are clean.
+      for (const name of names) {
+        const d = doctorIn(name);
+        log(`doctor --live in ${name}: exit ${d.code}, ${d.report?.elapsedMs} ms inside, ${d.wallMs} ms with podman exec`);
+        expect(notInfo(d.report)).toEqual([]);
+        expect(d.code).toBe(0);
+        expect(d.report?.tenants.map((t) => `${t.name} ${t.vni} ${t.device}`)).toEqual(['alpha 1001 cx1001', 'beta 1002 cx1002']);
+        // It did reach the agent and read the node table (not silently skipped).
+        expect(d.report?.findings.find((f) => f.check === 'agent-health')?.what).toBe('ok.');
+        expect(d.report?.findings.find((f) => f.check === 'node-drops')?.what).toMatch(/^drops by reason: pod_spoof 0, tunnel_spoof 0, tunnel_denied 0, return_denied \d+ packets/);
+      }
+      const n1 = emu.nodeNs(0);
+      const link = () => emu.exec(n1, 'ip', ['-j', 'link', 'show', 'cx1001']);
+      // Fault: n1's tunnel device of alpha down. The agent re-checks tunnels every 30 s and sets it
+      // up again (kube-proxy style): first measure that repair, then inject again right after it,
+      // so doctor (a second or two) runs well inside the 30 s before the agent's next check.
+      emu.exec(n1, 'ip', ['link', 'set', 'cx1001', 'down']);
+      expect(isUp(link())).toBe(false);
+      const t0 = Date.now();
+      while (!isUp(link()) && Date.now() - t0 < 40_000) await sleep(200);
+      const repairMs = Date.now() - t0;
+      log(`agent set cx1001 up again after ${repairMs} ms`);
+      expect(isUp(link())).toBe(true);
+      expect(repairMs).toBeLessThan(35_000);
+      const agentRepairs = () => readFileSync(emu.agentLogFile(0), 'utf8').match(/"msg":"exec","cmd":"ip link set dev cx1001 [^"]*up"/g)?.length ?? 0;
+      const repairsBefore = agentRepairs();
+      expect(repairsBefore).toBeGreaterThan(0);
+
+      emu.exec(n1, 'ip', ['link', 'set', 'cx1001', 'down']);
+      const down = doctorIn(names[0]);
+      const downText = doctorIn(names[0], false);
+      const stillDown = !isUp(link());
+      log(`doctor --live with cx1001 down: exit ${down.code}, ${down.report?.elapsedMs} ms inside, ${down.wallMs} ms with podman exec; down throughout: ${stillDown}`);
+      log(`doctor --live text report:\n${downText.text}`);
+      expect(stillDown).toBe(true);
+      expect(down.code).toBe(2);
+      // The kernel takes a downed device's routes and neighbour entries with it: doctor names the
+      // cause first, then those consequences, all on alpha's cx1001 and nothing else.
+      const errors = notInfo(down.report);
+      expect(errors.map((f) => `${f.severity} ${f.check} ${f.tenant} ${f.subject}`)).toEqual(['error tunnel-up alpha cx1001', 'error gateway-neighbour alpha cx1001', 'error tenant-route alpha cx1001']);
+      expect(errors[0].what).toContain('the device is down (VNI 1001, remote ');
+      expect(errors[0].fix).toContain('at once: ip link set cx1001 up.');
+      for (const f of errors.slice(1)) expect(f.what).toContain('(the kernel removed it when cx1001 went down)');
+      // The agent's own clock confirms the timing: its last tunnel check was moments before doctor ran.
+      const sinceCheck = Number(/last checked tunnels, routes and rules (\d+) s ago/.exec(down.report?.findings.find((f) => f.check === 'agent-sync')?.what ?? '')?.[1]);
+      expect(sinceCheck).toBeLessThan(20);
+      expect(downText.code).toBe(2);
+      expect(downText.text).toMatch(/^tenant alpha \(VNI 1001, cx1001\)\n  error   \[tunnel-up\] cx1001: the device is down \(VNI 1001, remote [\d.]+\): /m);
+      // The other node is untouched.
+      const other = doctorIn(names[1]);
+      expect(notInfo(other.report)).toEqual([]);
+      expect(other.code).toBe(0);
+      // Repair by hand with each finding's "at once" commands, in report order; doctor is clean again
+      // (within the agent's 30 s, so this is the fixes' doing, not the agent's).
+      for (const f of errors) {
+        const commands = /at once: (.*?)\.(?: |$)/.exec(f.fix)?.[1].split('; ') ?? [];
+        expect(commands.length).toBeGreaterThan(0);
+        for (const cmd of commands) {
+          const [bin, ...argv] = cmd.split(' ');
+          emu.exec(n1, bin, argv);
+        }
+      }
+      const repaired = doctorIn(names[0]);
+      expect(notInfo(repaired.report)).toEqual([]);
+      expect(repaired.code).toBe(0);
+      // The agent did not step in meanwhile: its own repairs of cx1001 are as many as before.
+      expect(agentRepairs()).toBe(repairsBefore);
     } catch (e) {
       throw new Error(`${(e as Error).message}\n--- emulation log ---\n${lines.slice(-40).join('\n')}`);
     } finally {

@@ -218,6 +218,35 @@ describe('crossvpc doctor (CLI, compiled)', () => {
     }
   });
 
+  test('doctor --live: --help describes it; a bad option exits 2 with the live usage; a missing agent config is an error finding, exit 2, before the host is read', () => {
+    const help = crossvpc(['doctor', '--help']);
+    expect(help.stdout).toMatch(/^usage: crossvpc doctor --live \[--config <tenants\.json>\]/m);
+    const liveHelp = crossvpc(['doctor', '--live', '--help']);
+    expect(liveHelp.code).toBe(0);
+    expect(liveHelp.stdout).toMatch(/^usage: crossvpc doctor --live/);
+    const bad = crossvpc(['doctor', '--live', '--bogus']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr.split('\n').slice(0, 2)).toEqual(["crossvpc doctor --live: unknown option '--bogus'", 'usage: crossvpc doctor --live [--config <tenants.json>] [--node-ip <ip>]']);
+    const missing = crossvpc(['doctor', '--live', '--json', '--config', '/nonexistent-crossvpc/tenants.json']);
+    expect(missing.code).toBe(2);
+    const report = JSON.parse(missing.stdout);
+    expect(report.findings).toEqual([expect.objectContaining({ severity: 'error', check: 'agent-config', subject: '/nonexistent-crossvpc/tenants.json' })]);
+    expect(report).toMatchObject({ exitCode: 2, tenants: [], node: null, agent: null });
+  });
+
+  test('the agent image\'s crossvpc runs doctor --live and refuses anything else', () => {
+    const image = (args: string[]) => spawnSync(process.execPath, [join(ROOT, 'dist/agent/doctor.js'), ...args], { encoding: 'utf8', env: { PATH: process.env.PATH }, timeout: 20_000 });
+    const emulate = image(['emulate']);
+    expect(emulate.status).toBe(2);
+    expect(emulate.stderr.split('\n')[0]).toBe("crossvpc: this image runs only 'crossvpc doctor --live' (got 'emulate')");
+    expect(image(['doctor']).status).toBe(2);
+    expect(image(['--help']).status).toBe(0);
+    const missing = image(['doctor', '--live', '--config', '/nonexistent-crossvpc/tenants.json']);
+    expect(missing.status).toBe(2);
+    expect(missing.stdout).toMatch(/^crossvpc doctor --live: node \(IP unknown\), config \/nonexistent-crossvpc\/tenants\.json, agent \(not checked\)/);
+    expect(missing.stdout).toMatch(/^  error   \[agent-config\] \/nonexistent-crossvpc\/tenants\.json: cannot read the agent config: /m);
+  });
+
   test('a file that is not a crossvpc plan exits 2 naming it', () => {
     const dir = join(TMP, 'empty');
     mkdirSync(dir);

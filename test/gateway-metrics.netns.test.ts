@@ -11,7 +11,7 @@ import { tmpdir } from 'os';
 import { dirname, join } from 'path';
 import { haveTool, isRootLinux } from './helpers';
 import { buildGatewayMemberSpec, renderGatewayFiles, renderGatewayRuleset, renderMemberDocument, twoTenantModel } from './render-fixtures';
-import { CONF_DIR, GATEWAY_METRIC_PREFIX, GATEWAY_TEXTFILE, GATEWAY_TEXTFILE_SUBDIR, RUN_DIR, STATE_DIR, tenantDev, tunnelDev } from '../lib/contract';
+import { CONF_DIR, GATEWAY_METRIC_PREFIX, GATEWAY_METRICS, GATEWAY_TEXTFILE, GATEWAY_TEXTFILE_SUBDIR, RUN_DIR, STATE_DIR, tenantDev, tunnelDev } from '../lib/contract';
 
 const capable = isRootLinux() && haveTool('nft', ['--version']) && haveTool('conntrack', ['--version']) && haveTool('promtool', ['--version']) && haveTool('prometheus-node-exporter', ['--version']);
 
@@ -72,8 +72,10 @@ const plain = (s: Series, metric: string, labels = '') => s.get(`${GATEWAY_METRI
   const procs: ChildProcess[] = [];
 
   /** Runs crossvpc-metrics once inside the gateway namespace and its own mounts; returns the textfile. */
-  function collect(): string {
-    execFileSync('ip', ['netns', 'exec', NS.gw, 'unshare', '-m', '--propagation', 'private', 'sh', '-c', MOUNT_WRAPPER, 'x', dir, `${CONF_DIR}/bin/crossvpc-metrics`, 'once'], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 20_000 });
+  /** One pass of crossvpc-metrics; `breakConntrack` bind-mounts /bin/false over conntrack for it (a failed count). */
+  function collect(breakConntrack = false): string {
+    const wrapper = breakConntrack ? `mount --bind /bin/false "$(command -v conntrack)" && ${MOUNT_WRAPPER}` : MOUNT_WRAPPER;
+    execFileSync('ip', ['netns', 'exec', NS.gw, 'unshare', '-m', '--propagation', 'private', 'sh', '-c', wrapper, 'x', dir, `${CONF_DIR}/bin/crossvpc-metrics`, 'once'], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 20_000 });
     return readFileSync(join(dir, 'run', GATEWAY_TEXTFILE_SUBDIR, GATEWAY_TEXTFILE), 'utf8');
   }
   function promtoolAccepts(text: string): void {
@@ -156,6 +158,26 @@ const plain = (s: Series, metric: string, labels = '') => s.get(`${GATEWAY_METRI
     expect(s.get(`${GATEWAY_METRIC_PREFIX}conntrack_limit_entries{pair="0",member="a",tenant="alpha",vni="1001"}`)).toBe(1000);
     expect(text).toMatch(/^# HELP crossvpc_gateway_tenant_bytes_total /m);
     expect(text).toMatch(/^# TYPE crossvpc_gateway_tenant_bytes_total counter$/m);
+  }, 30_000);
+
+  test('the script writes exactly the contract: every family, with its type and help, and no series outside it', () => {
+    const text = collect();
+    const declared = [...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map(([, name, type]): [string, string] => [name, type]);
+    expect(new Map(declared)).toEqual(new Map(Object.entries(GATEWAY_METRICS).map(([k, m]) => [GATEWAY_METRIC_PREFIX + k, m.type])));
+    for (const [k, m] of Object.entries(GATEWAY_METRICS)) expect(text).toContain(`# HELP ${GATEWAY_METRIC_PREFIX}${k} ${m.help}\n`);
+    const sampled = new Set([...text.matchAll(/^([a-z_]+)\{/gm)].map(([, name]) => name));
+    expect(sampled.size).toBeGreaterThan(10);
+    for (const name of sampled) expect(Object.keys(GATEWAY_METRICS).map((k) => GATEWAY_METRIC_PREFIX + k)).toContain(name);
+  }, 30_000);
+
+  test('a failed conntrack count leaves the per-zone series absent, never a false 0', () => {
+    const entries = (text: string) => text.split('\n').filter((l) => l.startsWith(`${GATEWAY_METRIC_PREFIX}conntrack_entries{`));
+    // Control: with conntrack working, every tenant has the series.
+    expect(entries(collect()).length).toBe(2);
+    const broken = collect(true);
+    expect(entries(broken)).toEqual([]);
+    expect(broken).toMatch(/^# TYPE crossvpc_gateway_conntrack_entries gauge$/m);
+    promtoolAccepts(broken);
   }, 30_000);
 
   test("a tenant's byte counters grow with its traffic, and nobody else's", () => {

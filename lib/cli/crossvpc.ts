@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { existsSync } from 'fs';
 import { join, resolve } from 'path';
+import { LIVE_DOCTOR_USAGE, runLiveDoctor } from '../../agent/doctor';
 import { doctorPlanFile, formatReport } from '../doctor/doctor';
 import { Emulation } from '../emulate/emulator';
 import { FailoverRunner, formatFailover } from '../emulate/failover';
@@ -13,7 +14,7 @@ commands:
   emulate   run a synthesized stack in network namespaces (needs root), and its transitions to
             further stacks under load (--then); see crossvpc emulate --help
   doctor    check a synthesized stack statically: what tenants must allow, CIDR and MTU pitfalls;
-            see crossvpc doctor --help
+            or, with --live, this node's tunnels, rules, table and agent; see crossvpc doctor --help
 exit codes: 0 success, 1 failure, 2 bad command line (doctor: 0 clean, 1 warnings, 2 errors)`;
 
 // Each node is a namespace plus an agent process, and its pods take a /24 at third octet
@@ -46,7 +47,9 @@ const DOCTOR_USAGE = `usage: crossvpc doctor [stack dir] [--json] [-h|--help]
 reads only the plan: per tenant the NAT IP its security groups and service whitelists must
 allow, tenant ranges against the cluster's and common container ranges, the MTU path, and
 what the model accepts but deserves a warning
-exit codes: 0 clean, 1 warnings, 2 errors (or a bad command line)`;
+exit codes: 0 clean, 1 warnings, 2 errors (or a bad command line)
+
+${LIVE_DOCTOR_USAGE}`;
 
 const DEFAULT_STACK_DIR = 'cdktf.out/stacks/overlapping-tenants';
 
@@ -59,7 +62,9 @@ function stackDirArg(positional: string | undefined, what = 'stack dir'): string
   return stackDir;
 }
 
-function doctor(args: readonly string[]): number {
+async function doctor(args: readonly string[]): Promise<number> {
+  // --live reads this host, not a plan: its own options (the agent image runs the same code).
+  if (args.includes('--live')) return runLiveDoctor(args);
   const { values, positionals } = parseCommandLine(args, {
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },

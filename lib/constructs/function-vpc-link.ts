@@ -9,13 +9,14 @@ import { ServiceAccountV1 } from '@cdktf/provider-kubernetes/lib/service-account
 import { stringify } from 'yaml';
 import { CrossVpcError } from '../model/errors';
 import { AGENT_CONFIG_KEY, buildAgentConfig, renderAgentConfig } from '../render/agent-config';
+import { AGENT_CONFIG_PATH } from '../contract/agent-config';
 import { escapeForTerraform } from '../render/terraform-escape';
-import { AGENT_METRICS_PORT, CONF_DIR, NODE_NFT_TABLE } from '../contract/names';
+import { AGENT_METRICS_PORT, NODE_NFT_TABLE } from '../contract/names';
 import { CrossVpcLinkSpec, CrossVpcNat } from './cross-vpc-nat';
 import { isUnresolvedValue } from './tokens';
 
 export const DEFAULT_POD_LABEL_KEY = 'crossvpc.io/tenant';
-export const AGENT_CONFIG_PATH = `${CONF_DIR}/${AGENT_CONFIG_KEY}`;
+export { AGENT_CONFIG_PATH };
 
 export interface FunctionVpcLinkProps {
   /**

@@ -8,8 +8,12 @@
 /** Bumped whenever a field the agent needs is added: an agent never runs on a table it cannot read whole. */
 export const AGENT_CONFIG_VERSION = 2;
 
+import { CONF_DIR } from './names';
+
 /** The ConfigMap key that holds the rendered AgentConfig. */
 export const AGENT_CONFIG_KEY = 'tenants.json';
+/** Where the DaemonSet mounts it: the agent's --config, and `crossvpc doctor --live`'s default. */
+export const AGENT_CONFIG_PATH = `${CONF_DIR}/${AGENT_CONFIG_KEY}`;
 
 export interface AgentConfig {
   readonly version: typeof AGENT_CONFIG_VERSION;

@@ -12,3 +12,5 @@ export * from './tenant-table';
 export * from './member-status';
 export * from './pair-document';
 export * from './gateway-metrics';
+export * from './doctor-findings';
+export * from './agent-metrics';

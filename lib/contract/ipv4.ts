@@ -55,6 +55,14 @@ export function cidrContains(cidr: string, ip: string): boolean {
   return n !== undefined && ((n & mask) >>> 0) === ((addr & mask) >>> 0);
 }
 
+/** True when two IPv4 CIDRs (or a CIDR and a bare address) share an address. */
+export function cidrsOverlap(a: string, b: string): boolean {
+  const x = splitCidr(a);
+  const y = splitCidr(b);
+  const mask = prefixMask(Math.min(x.prefix, y.prefix));
+  return ((x.addr & mask) >>> 0) === ((y.addr & mask) >>> 0);
+}
+
 /** Host `index` of a CIDR; negative counts from the top, like Terraform's cidrhost(). */
 export function cidrHost(cidr: string, index: number): string {
   const { addr, prefix } = splitCidr(cidr);

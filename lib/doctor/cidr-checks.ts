@@ -1,15 +1,7 @@
-import { prefixMask, splitCidr } from '../contract';
+import { cidrsOverlap as overlaps } from '../contract';
 import { describeAddress, DoctorFacts } from './facts';
 import { Finding } from './findings';
 import { servedTenants } from './nat-ip-checks';
-
-/** True when two IPv4 CIDRs (or a CIDR and a bare address) share an address. */
-export function overlaps(a: string, b: string): boolean {
-  const x = splitCidr(a);
-  const y = splitCidr(b);
-  const mask = prefixMask(Math.min(x.prefix, y.prefix));
-  return ((x.addr & mask) >>> 0) === ((y.addr & mask) >>> 0);
-}
 
 interface CommonRange {
   readonly cidrs: readonly string[];

@@ -1,13 +1,14 @@
 import { execFileSync } from 'child_process';
 import { createHash } from 'crypto';
-import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'fs';
-import { join } from 'path';
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'fs';
+import { dirname, join } from 'path';
 
 /**
  * The node agent's OCI image, built on this host without any image registry: a Debian root
  * file system from mmdebstrap (nodejs, iproute2, nftables, conntrack from the host's apt
  * sources), plus /app laid out as agent/Dockerfile.package lays it out (dist/agent,
- * dist/lib/contract, node_modules from `npm ci` of agent/runtime), imported with `podman import`.
+ * dist/lib/contract, node_modules from `npm ci` of agent/runtime) and its /usr/local/bin/crossvpc,
+ * imported with `podman import`.
  */
 
 /**
@@ -20,8 +21,10 @@ export const AGENT_IMAGE_PACKAGES = ['nodejs', 'iproute2', 'nftables', 'conntrac
 export const AGENT_APP_DIR = '/app';
 /** Mount points the DaemonSet uses, made in the image so a read-only root needs none created. */
 const MOUNT_POINTS = ['etc/crossvpc', 'host/proc/sys/net', 'run/crossvpc-emulate'];
-/** Top entries appended to the Debian tarball: only new paths (podman refuses duplicates). */
-const APPENDED = ['app', 'etc/crossvpc', 'host', 'run/crossvpc-emulate'];
+/** The image's `crossvpc` command (agent/runtime/crossvpc: `crossvpc doctor --live`), as the Dockerfiles install it. */
+const CLI_PATH = 'usr/local/bin/crossvpc';
+/** Entries appended to the Debian tarball: only new paths (podman refuses duplicates). */
+const APPENDED = ['app', 'etc/crossvpc', 'host', 'run/crossvpc-emulate', CLI_PATH];
 
 /** The package root, whether running from dist/lib/emulate or (ts-jest) lib/emulate. */
 const ROOT = existsSync(join(__dirname, '../../package.json')) ? join(__dirname, '../..') : join(__dirname, '../../..');
@@ -67,7 +70,7 @@ export function hostSuite(): string {
 /** /app of the image in `dir`: the compiled agent and contract, and the runtime packages. */
 export function stageApp(dir: string): void {
   const dist = join(ROOT, 'dist');
-  for (const part of ['agent/main.js', 'lib/contract/index.js']) {
+  for (const part of ['agent/main.js', 'agent/doctor.js', 'lib/contract/index.js']) {
     if (!existsSync(join(dist, part))) throw new Error(`${join(dist, part)} is missing: run npm run build first`);
   }
   const app = join(dir, AGENT_APP_DIR.slice(1));
@@ -78,6 +81,9 @@ export function stageApp(dir: string): void {
   for (const f of ['package.json', 'package-lock.json']) copyFileSync(join(ROOT, 'agent/runtime', f), join(app, f));
   run('npm', ['ci', '--omit=dev', '--omit=peer', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'], 300_000, app);
   for (const m of MOUNT_POINTS) mkdirSync(join(dir, m), { recursive: true });
+  mkdirSync(join(dir, dirname(CLI_PATH)), { recursive: true });
+  copyFileSync(join(ROOT, 'agent/runtime/crossvpc'), join(dir, CLI_PATH));
+  chmodSync(join(dir, CLI_PATH), 0o755);
 }
 
 /** The Debian rootfs tarball, built once per cache dir, suite and package list. */

@@ -406,6 +406,25 @@ export class Emulation {
     await this.gateways.reboot(m, this.plan);
   }
 
+  /** A command in a member's root shell (its namespace, its /etc, /var/lib and /run), e.g. `crossvpc doctor --live`. */
+  onMember(m: GatewayMember, cmd: string[], timeoutMs?: number): { status: number | null; stdout: string; stderr: string } {
+    return this.gateways.run(m, cmd, timeoutMs);
+  }
+
+  /** `systemctl stop <unit>` on a member (no restart until startUnit). */
+  stopUnit(m: GatewayMember, unit: string): Promise<void> {
+    return this.gateways.stopUnit(m, unit);
+  }
+
+  startUnit(m: GatewayMember, unit: string): void {
+    this.gateways.startUnit(m, unit);
+  }
+
+  /** PutParameter in the emulated SSM, outside any plan (a new value gets the next version). */
+  putParameter(name: string, value: string): { version: number; changed: boolean } {
+    return this.wiring.putParameter(name, value);
+  }
+
   /** Cut (or heal) the function-fabric path between two members. */
   partition(a: GatewayMember, b: GatewayMember, cut: boolean): void {
     this.wiring.partition(a, b, cut);

@@ -169,6 +169,20 @@ export class Gateways {
     return { pid: units.mainPid(name), restarts: units.restartCount(name) };
   }
 
+  /** A shell command on the member (see Member.run). */
+  run(m: GatewayMember, cmd: string[], timeoutMs?: number): ReturnType<Member['run']> {
+    return this.own(m).run(cmd, timeoutMs);
+  }
+
+  /** `systemctl stop` / `systemctl start` of one unit of a member. */
+  stopUnit(m: GatewayMember, name: string): Promise<void> {
+    return this.own(m).units.stopUnit(name);
+  }
+
+  startUnit(m: GatewayMember, name: string): void {
+    this.own(m).units.startUnit(name);
+  }
+
   kill(m: GatewayMember): void {
     const member = this.own(m); // never a namespace the caller made up
     member.units.halt();

@@ -1,3 +1,4 @@
+import { spawnSync } from 'child_process';
 import { existsSync, mkdirSync, readFileSync } from 'fs';
 import { join } from 'path';
 import { EC2_ADDR, SSM_ADDR } from './fake-cloud';
@@ -86,6 +87,13 @@ export class Member implements GatewayMember {
     } catch {
       return 'NONE';
     }
+  }
+
+  /** A command as an operator's root shell on the instance runs it: in its namespace, with its own /etc, /var/lib and /run, and the units' environment. */
+  run(cmd: string[], timeoutMs = 30_000): { status: number | null; stdout: string; stderr: string } {
+    const argv = this.argv(cmd);
+    const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', timeout: timeoutMs, env: unitEnv() });
+    return { status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? r.error?.message ?? '' };
   }
 
   private argv(cmd: string[]): string[] {

@@ -6,7 +6,7 @@ import { PrometheusServer, renderPrometheusConfig, SCRAPE_INTERVAL_SEC, ScrapeTa
 import type { Check } from './report';
 import { sleep } from './sys';
 import { slash24, Wiring } from './wiring';
-import { cidrContains, GATEWAY_METRIC_PREFIX, GATEWAY_METRICS_INTERVAL_SEC, GatewayCounter, NodeCounter } from '../contract';
+import { AGENT_METRIC, cidrContains, GATEWAY_METRIC_PREFIX, GATEWAY_METRICS_INTERVAL_SEC, GatewayCounter, NodeCounter } from '../contract';
 
 /**
  * The emulation's monitoring host: a machine of the function VPC running a real Prometheus
@@ -17,11 +17,6 @@ import { cidrContains, GATEWAY_METRIC_PREFIX, GATEWAY_METRICS_INTERVAL_SEC, Gate
 
 export const GATEWAY_JOB = 'crossvpc-gateway';
 export const AGENT_JOB = 'crossvpc-agent';
-/**
- * The agent's node-table drops (agent/metrics.ts METRIC.droppedPackets). Spelled here until the
- * agent's names move to lib/contract (branch i10-doctor-node, AGENT_METRIC): then import it.
- */
-const NODE_DROPPED = 'crossvpc_node_dropped_packets_total';
 const GW = (name: string) => `${GATEWAY_METRIC_PREFIX}${name}`;
 /** The drop reasons the attack checks (attacks.ts, checks.ts) make move. */
 const ATTACKED_GATEWAY_REASONS: readonly GatewayCounter[] = ['tunnel_not_havip', 'not_from_peer'];
@@ -153,7 +148,7 @@ export class Monitoring {
   /** Drop counters now, as Prometheus has them. */
   drops(): DropCounts {
     const byReason = (expr: string) => new Map(this.server.query(`sum by (reason) (${expr})`).map((s) => [s.metric.reason, s.value]));
-    return { gateway: byReason(GW('dropped_packets_total')), node: byReason(NODE_DROPPED) };
+    return { gateway: byReason(GW('dropped_packets_total')), node: byReason(AGENT_METRIC.droppedPackets) };
   }
 
   private admitted(): GatewayMember[] {

@@ -20,6 +20,11 @@ export interface PairDocumentValue {
   readonly rows: Readonly<Record<PairMemberName, TenantTableRow[]>>;
 }
 
+/** A document as SSM stores it and the members decode it: base64 of gzip. */
+export function ssmDocumentValue(text: string): string {
+  return gzipSync(Buffer.from(text, 'utf8')).toString('base64');
+}
+
 /** Evaluate, check and encode every pair's document; errors name the parameter and what is wrong. */
 export function readPairDocuments(plan: Plan, resolve: (ref: string) => string): Map<number, PairDocumentValue> {
   const out = new Map<number, PairDocumentValue>();
@@ -34,7 +39,7 @@ export function readPairDocuments(plan: Plan, resolve: (ref: string) => string):
     } catch (e) {
       throw new Error(`${where}: ${(e as Error).message}`);
     }
-    const value = gzipSync(Buffer.from(text, 'utf8')).toString('base64');
+    const value = ssmDocumentValue(text);
     const max = parameter.tier === 'Advanced' ? SSM_ADVANCED_VALUE_MAX_BYTES : SSM_STANDARD_VALUE_MAX_BYTES;
     if (Buffer.byteLength(value) > max) {
       throw new Error(`${where}: the stored value is ${Buffer.byteLength(value)} bytes, over the ${max}-byte limit of SSM's ${parameter.tier} tier; SSM would refuse the put`);

@@ -110,6 +110,7 @@ interface Running { readonly spec: UnitSpec; child?: ChildProcess; starts: numbe
  */
 export class UnitSupervisor {
   private readonly running = new Map<string, Running>();
+  private readonly stopped = new Map<string, UnitSpec>();
   private halted = false;
   /** Bumped by halt(): a start() or oneshot retry in flight stops at its next step. */
   private generation = 0;
@@ -199,6 +200,28 @@ export class UnitSupervisor {
     r.timer.unref();
   }
 
+  /**
+   * `systemctl stop <name>` of one long-running unit: no restart, SIGTERM, up to 5 s, then its
+   * process group is killed. `startUnit` starts it again (`systemctl start`).
+   */
+  async stopUnit(name: string): Promise<void> {
+    const r = this.running.get(name);
+    if (!r?.child) throw new Error(`${this.opts.id}: no running unit ${name}`);
+    this.running.delete(name);
+    this.stopped.set(name, r.spec);
+    if (r.timer) clearTimeout(r.timer);
+    await terminate(r.child);
+    this.note(`${name}: stopped`);
+  }
+
+  startUnit(name: string): void {
+    const spec = this.stopped.get(name);
+    if (!spec) throw new Error(`${this.opts.id}: unit ${name} was not stopped`);
+    this.stopped.delete(name);
+    this.spawn({ spec, starts: [Date.now()], restarted: 0 });
+    this.note(`${name}: started`);
+  }
+
   /** Whether any long-running unit has a live main process. */
   anyAlive(): boolean {
     return [...this.running.values()].some((r) => alive(r.child));
@@ -233,19 +256,21 @@ export class UnitSupervisor {
   async stop(): Promise<void> {
     const units = [...this.running.values()].reverse();
     this.halt();
-    for (const r of units) {
-      if (!r.child) continue;
-      if (alive(r.child)) {
-        try {
-          process.kill(r.child.pid!, 'SIGTERM');
-        } catch {
-          /* gone already */
-        }
-        for (let i = 0; i < 50 && alive(r.child); i++) await sleep(100);
-      }
-      killGroup(r.child, 'SIGKILL');
-    }
+    for (const r of units) if (r.child) await terminate(r.child);
   }
+}
+
+/** SIGTERM to a unit's main process, up to 5 s to exit, then SIGKILL to what is left of its process group (KillMode=control-group). */
+async function terminate(child: ChildProcess): Promise<void> {
+  if (alive(child)) {
+    try {
+      process.kill(child.pid!, 'SIGTERM');
+    } catch {
+      /* gone already */
+    }
+    for (let i = 0; i < 50 && alive(child); i++) await sleep(100);
+  }
+  killGroup(child, 'SIGKILL');
 }
 
 const alive = (c: ChildProcess | undefined): c is ChildProcess => !!c && c.exitCode === null && c.signalCode === null;

@@ -1,5 +1,5 @@
 import { Document } from 'yaml';
-import { RenderedFile } from './gateway-files';
+import { MEMBER_CLI, RenderedFile } from './gateway-files';
 
 export const GATEWAY_PACKAGES = ['keepalived', 'conntrackd', 'conntrack', 'nftables', 'iproute2', 'curl', 'jq', 'iputils-arping', 'prometheus-node-exporter'];
 
@@ -7,7 +7,8 @@ export const GATEWAY_PACKAGES = ['keepalived', 'conntrackd', 'conntrack', 'nftab
  * cloud-init user data. write_files runs before packages and runcmd, so the units
  * exist when runcmd starts them. The distro's own keepalived/conntrackd services are
  * disabled: ours run from our configuration only (node_exporter too: ours listens on the
- * function-side address only, and serves crossvpc-metrics' textfile).
+ * function-side address only, and serves crossvpc-metrics' textfile). The member's `crossvpc`
+ * command (doctor --live) goes on root's PATH.
  */
 export function renderCloudConfig(files: RenderedFile[], units: string[]): string {
   const doc = new Document({
@@ -15,6 +16,7 @@ export function renderCloudConfig(files: RenderedFile[], units: string[]): strin
     packages: GATEWAY_PACKAGES,
     write_files: files.map((f) => ({ path: f.path, owner: 'root:root', permissions: f.permissions, content: f.content })),
     runcmd: [
+      ['ln', '-sf', MEMBER_CLI.script, MEMBER_CLI.path],
       ['systemctl', 'daemon-reload'],
       ['systemctl', 'disable', '--now', 'keepalived.service', 'conntrackd.service', 'prometheus-node-exporter.service'],
       ['systemctl', 'enable', '--now', ...units],

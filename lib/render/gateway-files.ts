@@ -17,7 +17,10 @@ export interface RenderedFile {
 }
 
 /** The gateway scripts live as real files beside this module, so shellcheck reads exactly what ships. */
-export const GATEWAY_SCRIPTS = ['crossvpc-dataplane', 'crossvpc-apply', 'crossvpc-reconcile', 'crossvpc-resolver', 'crossvpc-check', 'crossvpc-notify', 'crossvpc-converge', 'crossvpc-metrics'] as const;
+export const GATEWAY_SCRIPTS = ['crossvpc-dataplane', 'crossvpc-apply', 'crossvpc-reconcile', 'crossvpc-resolver', 'crossvpc-check', 'crossvpc-notify', 'crossvpc-converge', 'crossvpc-metrics', 'crossvpc'] as const;
+
+/** The member's `crossvpc` command (`crossvpc doctor --live`): shipped with the scripts, linked onto root's PATH by runcmd. */
+export const MEMBER_CLI = { script: `${CONF_DIR}/bin/crossvpc`, path: '/usr/local/sbin/crossvpc' } as const;
 
 export function gatewayScript(name: (typeof GATEWAY_SCRIPTS)[number]): string {
   return readFileSync(join(__dirname, 'gateway', `${name}.sh`), 'utf8');
@@ -39,8 +42,8 @@ export function shippedScript(text: string): string {
 /** Where the scripts source the shared shell library from. */
 export const GATEWAY_SHELL_LIB = 'crossvpc-lib.sh';
 
-/** Constants only crossvpc-metrics reads: shipped only with it (user data is tight). */
-const METRICS_ONLY_CONSTANTS = ['GATEWAY_COUNTERS', 'MEMBER_STATUS_FILE', 'MEMBER_STATUS_RESULTS', 'METRIC_PREFIX', 'METRICS_INTERVAL_SEC', 'TEXTFILE_DIR', 'TEXTFILE', 'TENANT_COUNTER_PREFIX', 'TRAFFIC_DIRECTIONS', 'VRRP_STATES'];
+/** Constants only crossvpc-metrics reads: shipped only with it (user data is tight; the live doctor reads GATEWAY_COUNTERS and MEMBER_STATUS_FILE). */
+const METRICS_ONLY_CONSTANTS = ['MEMBER_STATUS_RESULTS', 'METRIC_PREFIX', 'METRICS_INTERVAL_SEC', 'CONNTRACK_COUNT_INTERVAL_SEC', 'CONNTRACK_COUNT_TIMEOUT_SEC', 'TEXTFILE_DIR', 'TEXTFILE', 'TENANT_COUNTER_PREFIX', 'TRAFFIC_DIRECTIONS', 'VRRP_STATES'];
 
 /** The contract's names as shell constants, then the shared functions (tenant_next, ip2int, in_cidrs, node_mac). */
 export function renderGatewayShellLib(metrics = true): string {

@@ -36,8 +36,8 @@ garp() { # <dev> <ip>: refresh neighbours on an L2 segment; harmless where the c
 }
 
 assign_all() {
-  local endpoint name nat_ip eni_id ok=0
-  aws_credentials || return 1 # says why on stderr: converge.log
+  local endpoint name nat_ip eni_id ok=0 error=
+  aws_credentials || { echo "$error" >&2; return 1; } # converge.log says why
   endpoint=${EC2_ENDPOINT:-https://ec2.$AWS_REGION.amazonaws.com}
   # Every call is counted in $RUN/$IP_MOVES_FILE (calls=N failures=M) for crossvpc-metrics.
   assign() { # <eni> <ip>

@@ -74,14 +74,37 @@ imds() {
 }
 
 # aws_credentials: sets AWS_REGION, AWS_AK, AWS_SK and AWS_ST from IMDSv2 (the instance role's
-# temporary credentials), for curl --aws-sigv4. Returns 1, saying why on stderr, if IMDS fails.
+# temporary credentials), for curl --aws-sigv4. Returns 1 with the reason in `error` if IMDS fails
+# (a variable, not stderr: callers that must write nothing, like the live doctor, read it too).
 aws_credentials() {
   local role creds
-  AWS_REGION=$(imds meta-data/placement/region) || { echo "IMDS: no region" >&2; return 1; }
-  role=$(imds meta-data/iam/security-credentials/ | head -n 1) || { echo "IMDS: no role" >&2; return 1; }
-  creds=$(imds "meta-data/iam/security-credentials/$role") || { echo "IMDS: no credentials for role $role" >&2; return 1; }
+  AWS_REGION=$(imds meta-data/placement/region) || { error="IMDS: no region"; return 1; }
+  role=$(imds meta-data/iam/security-credentials/ | head -n 1) || { error="IMDS: no role"; return 1; }
+  creds=$(imds "meta-data/iam/security-credentials/$role") || { error="IMDS: no credentials for role $role"; return 1; }
   if ! AWS_AK=$(jq -er .AccessKeyId <<<"$creds") || ! AWS_SK=$(jq -er .SecretAccessKey <<<"$creds") || ! AWS_ST=$(jq -er .Token <<<"$creds"); then
-    echo "IMDS: credentials of role $role lack a field" >&2
+    error="IMDS: credentials of role $role lack a field"
+    return 1
+  fi
+}
+
+# ssm_parameter: SSM GetParameter of CONFIG_PARAMETER with the instance role (SigV4), read-only;
+# sets `version` and `value` (base64 gzip), or `error`. crossvpc-reconcile and the live doctor share it.
+ssm_parameter() {
+  local endpoint response code body
+  aws_credentials || return 1
+  endpoint=${SSM_ENDPOINT:-https://ssm.$AWS_REGION.amazonaws.com}
+  response=$(curl -sS -m 5 --aws-sigv4 "aws:amz:$AWS_REGION:ssm" --user "$AWS_AK:$AWS_SK" -H "x-amz-security-token: $AWS_ST" \
+    -H 'Content-Type: application/x-amz-json-1.1' -H 'X-Amz-Target: AmazonSSM.GetParameter' \
+    --data-binary "$(jq -cn --arg n "$CONFIG_PARAMETER" '{Name: $n}')" -w '\n%{http_code}' "$endpoint/" 2>&1) ||
+    { error="GetParameter $CONFIG_PARAMETER: $response"; return 1; }
+  code=${response##*$'\n'}
+  body=${response%$'\n'*}
+  if [ "$code" != 200 ]; then
+    error="GetParameter $CONFIG_PARAMETER: HTTP $code $(jq -r '"\(.__type // "") \(.message // .Message // "")"' <<<"$body" 2>/dev/null)"
+    return 1
+  fi
+  if ! version=$(jq -er '.Parameter.Version' <<<"$body") || ! value=$(jq -er '.Parameter.Value' <<<"$body"); then
+    error="GetParameter $CONFIG_PARAMETER: no Parameter.Version/Value in the answer"
     return 1
   fi
 }

@@ -25,13 +25,25 @@ sample() { # <name> <extra labels or ''> <value>
 }
 num() { [[ $1 =~ ^[0-9]+$ ]] && echo "$1" || echo 0; }
 
+# Entries per conntrack zone from one full listing, refreshed every CONNTRACK_COUNT_INTERVAL_SEC
+# (a listing costs CPU in proportion to the table). A failed or timed-out count leaves no
+# counts: the series are then absent, never a false 0.
+declare -A zone_n=()
+counted_at=0 count_ok=0
+count_zones() {
+  local zone n listing
+  ((EPOCHSECONDS - counted_at < CONNTRACK_COUNT_INTERVAL_SEC)) && return
+  counted_at=$EPOCHSECONDS count_ok=0 zone_n=()
+  listing=$(timeout -k 1 "$CONNTRACK_COUNT_TIMEOUT_SEC" conntrack -L 2>/dev/null | awk '{ z = 0; for (i = 1; i <= NF; i++) if ($i ~ /^zone=/) { z = substr($i, 6) } c[z]++ } END { for (z in c) print z, c[z] }'; exit "${PIPESTATUS[0]}") || return
+  while read -r zone n; do [ -n "$zone" ] && zone_n[$zone]=$n; done <<<"$listing"
+  count_ok=1
+}
+
 write_metrics() {
-  local -A pk=() by=() zone_n=() st=()
+  local -A pk=() by=() st=()
   local n p b name vni zone dir key reason vrrp s result ctd_up=0 calls=0 fails=0 masters=0 _
   # Named counters: "counter NAME {" then "packets P bytes B".
   while read -r n p b; do pk[$n]=$p by[$n]=$b; done < <(timeout -k 1 3 nft list counters table inet "$GATEWAY_NFT_TABLE" 2>/dev/null | awk '$1 == "counter" { n = $2 } $1 == "packets" { print n, $2, $4 }')
-  # Entries per conntrack zone, in one listing.
-  while read -r zone n; do zone_n[$zone]=$n; done < <(timeout -k 1 3 conntrack -L 2>/dev/null | awk '{ z = 0; for (i = 1; i <= NF; i++) if ($i ~ /^zone=/) { z = substr($i, 6) } c[z]++ } END { for (z in c) print z, c[z] }')
   local tenants=()
   if [ -r "$STATE/tenants.tsv" ]; then
     while tenant_next name vni zone; do tenants+=("$name $vni $zone"); done <"$STATE/tenants.tsv"
@@ -54,7 +66,7 @@ write_metrics() {
   family conntrack_entries
   for s in "${tenants[@]}"; do
     read -r name vni zone <<<"$s"
-    sample conntrack_entries "tenant=\"$name\",vni=\"$vni\"" "${zone_n[$zone]:-0}"
+    ((count_ok)) && sample conntrack_entries "tenant=\"$name\",vni=\"$vni\"" "${zone_n[$zone]:-0}"
   done
   family conntrack_limit_entries
   for s in "${tenants[@]}"; do
@@ -108,6 +120,7 @@ write_metrics() {
 }
 
 while :; do
+  count_zones
   if write_metrics >"$TEXTFILE_DIR/$TEXTFILE.tmp"; then mv -f "$TEXTFILE_DIR/$TEXTFILE.tmp" "$TEXTFILE_DIR/$TEXTFILE"; fi
   [ "${1:-}" = once ] && exit 0
   sleep "$METRICS_INTERVAL_SEC"

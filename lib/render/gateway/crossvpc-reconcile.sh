@@ -40,25 +40,6 @@ status() { # <result> [error]
 }
 
 version='' value='' error=''
-fetch() { # sets version and value (base64), or error
-  local endpoint response code body
-  aws_credentials 2>"$RUN/reconcile.err" || { error="$(cat "$RUN/reconcile.err")"; return 1; }
-  endpoint=${SSM_ENDPOINT:-https://ssm.$AWS_REGION.amazonaws.com}
-  response=$(curl -sS -m 5 --aws-sigv4 "aws:amz:$AWS_REGION:ssm" --user "$AWS_AK:$AWS_SK" -H "x-amz-security-token: $AWS_ST" \
-    -H 'Content-Type: application/x-amz-json-1.1' -H 'X-Amz-Target: AmazonSSM.GetParameter' \
-    --data-binary "$(jq -cn --arg n "$CONFIG_PARAMETER" '{Name: $n}')" -w '\n%{http_code}' "$endpoint/" 2>&1) ||
-    { error="GetParameter $CONFIG_PARAMETER: $response"; return 1; }
-  code=${response##*$'\n'}
-  body=${response%$'\n'*}
-  if [ "$code" != 200 ]; then
-    error="GetParameter $CONFIG_PARAMETER: HTTP $code $(jq -r '"\(.__type // "") \(.message // .Message // "")"' <<<"$body" 2>/dev/null)"
-    return 1
-  fi
-  if ! version=$(jq -er '.Parameter.Version' <<<"$body") || ! value=$(jq -er '.Parameter.Value' <<<"$body"); then
-    error="GetParameter $CONFIG_PARAMETER: no Parameter.Version/Value in the answer"
-    return 1
-  fi
-}
 
 # stage: decode and check this member's files into STATE/incoming; sets sha or error.
 sha=''
@@ -128,7 +109,7 @@ delay=$CONFIG_POLL_SEC next_fetch=0
 log "reading $CONFIG_PARAMETER every ${CONFIG_POLL_SEC}s (applied version $applied_version)"
 while true; do
   if ((SECONDS >= next_fetch)); then
-    if ! fetch; then
+    if ! ssm_parameter; then
       log "$error; retrying in ${delay}s"
       status fetch_failed "$error"
       next_fetch=$((SECONDS + delay))
