@@ -78,6 +78,13 @@ describe('crossvpc doctor (library)', () => {
     expect(r.exitCode).toBe(0);
   });
 
+  test('gateway metrics rules (TCP metricsPort from metricsSources) are not tunnel sources: the example with them stays clean', () => {
+    const r = doctor(synthTo({ gateway: { metricsSources: ['10.0.8.0/24'] } }));
+    expect(of(r, 'tunnel-admission')).toEqual([]);
+    expect(of(r, 'node-cidrs')).toEqual([expect.objectContaining({ severity: 'info' })]);
+    expect(r.exitCode).toBe(0);
+  });
+
   test('a clean plan (narrow nodeCidrs, serviceCidr given) has infos only: exit 0', () => {
     const r = doctor(clean);
     expect(r.findings.filter((f) => f.severity !== 'info')).toEqual([]);

@@ -63,6 +63,14 @@ maybe('crossvpc emulate', () => {
       const r = await emu.matrix();
       expect(r.checks.filter((c) => !c.pass)).toEqual([]);
       await gatewayMetricsServed(emu);
+      // The same run read back through Prometheus's HTTP API (monitoring.ts): all of it, and passing.
+      expect(r.checks.filter((c) => c.name.startsWith('prometheus:')).map((c) => c.name.replace(/ \(.*/, ''))).toEqual([
+        'prometheus: 4 targets up',
+        "prometheus: promtool check metrics accepts each endpoint's output",
+        ...['gateway drops by reason tunnel_not_havip', 'gateway drops by reason not_from_peer', 'node drops by reason pod_spoof', 'node drops by reason tunnel_spoof'].map((d) => `prometheus: ${d} moved while the attacks ran`),
+        "prometheus: n1-alpha writing 20000 bytes moves tenant alpha's byte counters and no other tenant's",
+        "prometheus: n1-beta writing 20000 bytes moves tenant beta's byte counters and no other tenant's",
+      ]);
       expect(r.reached['n1-alpha']).toEqual(['alpha']);
       expect(r.reached['n2-beta']).toEqual(['beta']);
       expect(r.reached['n1-unlabelled']).toBeUndefined();
@@ -110,7 +118,8 @@ curl -s --aws-sigv4 "aws:amz:$(md placement/region):ssm" --user "$(jq -r .Access
       { ...tenant('alpha', 1001), cidrs: ['172.16.5.0/24'] },
       { ...tenant('beta', 1002), allowedDestinations: ['172.16.5.3/32'] },
     ];
-    await withEmulation(synth({ tenants }), async (emu) => {
+    // Gateway metrics open to a CIDR outside the function VPC: the monitoring host is refused.
+    await withEmulation(synth({ tenants, gateway: { metricsSources: ['10.9.0.0/24'] } }), async (emu) => {
       expect(emu.probeAddress('alpha')).toBe('172.16.5.3');
       expect(emu.probeAddress('beta')).toBe('172.16.5.3');
       const subnets = Object.fromEntries(emu.members()[0].tenants.map((row) => [row.name, row.subnetCidr]));
@@ -122,6 +131,22 @@ curl -s --aws-sigv4 "aws:amz:$(md placement/region):ssm" --user "$(jq -r .Access
         expect(r.reached[`n2-${t}`]).toEqual([t]);
       }
       expect(r.reached['n1-unlabelled']).toBeUndefined();
+      // Prometheus shows the members down and says why; the agents are up and their drops move.
+      const up = r.checks.find((c) => c.name.startsWith('prometheus: 2 targets up'))!;
+      expect(up.name).toContain("2 gateway members down because the plan's security group refuses the monitoring host");
+      expect(up.detail).toMatch(/g0a .*down.*g0a down as the plan says: its security group admits the metrics port only from 10\.9\.0\.0\/24, which does not cover the monitoring host 10\.0\.8\.10/);
+      expect(r.checks.filter((c) => c.name.startsWith('prometheus:')).map((c) => c.name.replace(/ \(.*/, ''))).toEqual([
+        expect.stringMatching(/^prometheus: 2 targets up/),
+        "prometheus: promtool check metrics accepts each endpoint's output",
+        'prometheus: node drops by reason pod_spoof moved while the attacks ran',
+        'prometheus: node drops by reason tunnel_spoof moved while the attacks ran',
+      ]);
+      // It is the security group: the member serves its metrics, and the monitoring host reaches the nodes.
+      const m = emu.members()[0];
+      const mon = emu.prometheus()!.ns;
+      const get = (ns: string, addr: string) => emu.ok(ns, 'curl', ['-sf', '-m', '2', '-o', '/dev/null', `http://${addr}/metrics`], 5000);
+      expect({ fromMember: get(m.ns, `${m.env.SELF_IP}:${m.env.METRICS_PORT}`), fromMonitoring: get(mon, `${m.env.SELF_IP}:${m.env.METRICS_PORT}`), nodeFromMonitoring: get(mon, `${emu.nodeIp(0)}:9740`) })
+        .toEqual({ fromMember: true, fromMonitoring: false, nodeFromMonitoring: true });
     });
   });
 
@@ -256,8 +281,15 @@ curl -s --aws-sigv4 "aws:amz:$(md placement/region):ssm" --user "$(jq -r .Access
   });
 
   test('failover under load: hard kill, failback, graceful stop keep the connection and every write; a split heals cleanly', async () => {
-    await withEmulation(synth({}), async (emu) => {
+    // Gateway metrics open to a security group (the Prometheus servers'): the monitoring host stands in for it.
+    await withEmulation(synth({ gateway: { metricsSecurityGroupId: 'sg-0123456789abcdef0' } }), async (emu) => {
+      const t0 = Date.now();
+      const first = emu.master(0)!.member;
+      const other = emu.members(0).find((m) => m.member !== first)!.member;
       const results = await new FailoverRunner(emu).runAll(['hard-kill', 'failback', 'graceful-stop', 'split-brain']);
+      // Prometheus saw the MASTER role move: to the other member (hard kill), back (failback), ...
+      expect(emu.vrrpFlipCheck(0, t0)).toMatchObject({ pass: true });
+      expect(emu.prometheus()!.masterHistory(0, t0).slice(0, 3)).toEqual([first, other, first]);
       const split = results.pop()!;
       expect({ survived: split.survived, isolated: split.isolated, breaks: split.tenants.map((t) => t.sequenceBreaks) }).toEqual({ survived: true, isolated: true, breaks: [0, 0] });
       for (const r of results) {

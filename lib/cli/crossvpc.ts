@@ -5,6 +5,7 @@ import { LIVE_DOCTOR_USAGE, runLiveDoctor } from '../../agent/doctor';
 import { doctorPlanFile, formatReport } from '../doctor/doctor';
 import { Emulation } from '../emulate/emulator';
 import { FailoverRunner, formatFailover } from '../emulate/failover';
+import { formatCheck } from '../emulate/report';
 import { formatStep, formatSteps, StepReport, TransitionRunner } from '../emulate/transitions';
 import { integerOption, packageVersion, parseCommandLine, UsageError } from './args';
 
@@ -144,11 +145,15 @@ async function emulate({ stackDir, then, nodes, failover, agentImage }: EmulateA
       stepsOk = steps.every((s) => s.ok);
     }
     if (!failover) return result.ok && stepsOk ? 0 : 1;
+    const failoverStart = Date.now();
     const results = await new FailoverRunner(emu).runAll();
     console.log(formatFailover(results));
+    // With gateway metrics: Prometheus saw the MASTER role move.
+    const flip = emu.vrrpFlipCheck(0, failoverStart);
+    if (flip) console.log(formatCheck(flip));
     const after = await emu.matrix();
     const survived = results.filter((r) => r.fault !== 'double-fault').every((r) => r.survived && r.isolated);
-    return result.ok && stepsOk && after.ok && survived ? 0 : 1;
+    return result.ok && stepsOk && after.ok && survived && (flip?.pass ?? true) ? 0 : 1;
   } finally {
     if (!stopping) {
       emu.stop();

@@ -8,6 +8,8 @@ export const GATEWAY_METRICS_PORT = 9100;
 /** node_exporter's --collector.textfile.directory, under RUN_DIR; crossvpc-metrics writes one file there. */
 export const GATEWAY_TEXTFILE_SUBDIR = 'textfile';
 export const GATEWAY_TEXTFILE = 'crossvpc.prom';
+/** The unit that runs node_exporter on a member with the metrics on (the emulation scrapes members that have it). */
+export const GATEWAY_EXPORTER_UNIT = 'crossvpc-node-exporter.service';
 /** Seconds between two writes of the textfile. */
 export const GATEWAY_METRICS_INTERVAL_SEC = 5;
 /**

@@ -1,4 +1,4 @@
-import { AgentConfig, GatewayEnvKey, parseGatewayEnv, parsePairDocument, PairMemberName, TenantTableRow } from '../contract';
+import { AgentConfig, GatewayEnvKey, parseGatewayEnv, parsePairDocument, PairMemberName, TenantTableRow, VXLAN_PORT } from '../contract';
 import { parseCloudConfig, Plan, PlanMember } from '../emulate/plan';
 import { unpackBase64Gzip } from '../render/user-data';
 
@@ -92,14 +92,17 @@ function memberFacts(m: PlanMember, json: any, documents: PairDocumentFacts[]): 
   };
 }
 
-/** Ingress rules on a pair's own security group whose source is not that group (VRRP and sync are). */
+/** Whether an ingress rule opens the VXLAN port (a metrics rule opens TCP metricsPort only). */
+const opensTunnel = (r: any) => r.ip_protocol === '-1' || (r.ip_protocol === 'udp' && Number(r.from_port) <= VXLAN_PORT && VXLAN_PORT <= Number(r.to_port));
+
+/** Ingress rules on a pair's own security group that open the tunnel port to a source other than that group. */
 function tunnelSources(json: any): TunnelSource[] {
   const groups = Object.entries<any>(json.resource?.aws_security_group ?? {}).filter(([, g]) => g.tags?.['crossvpc:pair'] !== undefined && g.tags?.['crossvpc:tenant'] === undefined);
   const out: TunnelSource[] = [];
   for (const [id, g] of groups) {
     const ref = `\${aws_security_group.${id}.id}`;
     for (const r of Object.values<any>(json.resource?.aws_vpc_security_group_ingress_rule ?? {})) {
-      if (r.security_group_id !== ref || r.referenced_security_group_id === ref) continue;
+      if (r.security_group_id !== ref || r.referenced_security_group_id === ref || !opensTunnel(r)) continue;
       const pair = Number(g.tags['crossvpc:pair']);
       if (r.referenced_security_group_id) out.push({ pair, kind: 'security-group', value: r.referenced_security_group_id });
       else if (r.cidr_ipv4) out.push({ pair, kind: 'cidr', value: r.cidr_ipv4 });

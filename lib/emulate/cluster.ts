@@ -5,7 +5,7 @@ import { AgentContainerSpec, podman, podmanRunArgs, removeContainers } from './a
 import { compiled, ok, sh, sleep, spawnLogged } from './sys';
 import { Topology } from './topology';
 import { wirePod, Wiring } from './wiring';
-import { AGENT_CONFIG_KEY } from '../contract';
+import { AGENT_CONFIG_KEY, cidrHost as cidrhost } from '../contract';
 
 export interface Pod {
   readonly name: string;
@@ -24,6 +24,8 @@ export interface ClusterOptions {
   readonly functionCidr: () => string;
   /** Where a labelled pod's tenant Redis answers (readiness). */
   readonly probeAddress: (tenant: string) => string;
+  /** The port of the DaemonSet's --metrics-addr: agents run as processes serve /metrics there too. */
+  readonly metricsPort: () => number;
   /** Run each node's agent as a podman container with the DaemonSet's spec, instead of a process. */
   readonly container?: () => AgentContainerOptions;
 }
@@ -77,7 +79,7 @@ export class Cluster {
       }
       this.agents.push(spawnLogged('ip', ['netns', 'exec', wiring.nodeNs(i), process.execPath, entry,
         '--config', this.configFile(i), '--node-ip', wiring.nodeIp(i), '--node-name', `n${i + 1}`,
-        '--pods', `file:${join(dir, 'pods.jsonl')}`, '--ready-file', join(dir, 'ready')], join(dir, 'agent.log')));
+        '--pods', `file:${join(dir, 'pods.jsonl')}`, '--ready-file', join(dir, 'ready'), '--metrics-addr', `:${this.opts.metricsPort()}`], join(dir, 'agent.log')));
     }
     const ready = (i: number) => (container ? this.containerReady(i) : existsSync(join(this.nodeDir(i), 'ready')));
     while (!this.agents.every((_, i) => ready(i))) {
@@ -138,14 +140,19 @@ export class Cluster {
     return [...this.podList];
   }
 
+  /** The /24 of the function VPC range a node's pods take addresses from: x.y.(z+100+node).0/24. */
+  podNet(node: number): string {
+    const fn = this.opts.functionCidr().split('/')[0].split('.').map(Number);
+    return `${fn[0]}.${fn[1]}.${fn[2] + 100 + node}.0/24`;
+  }
+
   /** A pod namespace wired to its node; announce it with announcePods. */
   createPod(node: number, tenant: string | undefined): Pod {
     const onNode = this.podList.filter((p) => p.node === node);
     const k = onNode.length;
     const name = `n${node + 1}-${tenant ?? 'unlabelled'}${onNode.some((p) => p.tenant === tenant) ? `-${k}` : ''}`;
     const ns = this.opts.topo.addNs(`p${node + 1}${k}`);
-    const fn = this.opts.functionCidr().split('/')[0].split('.').map(Number);
-    const ip = `${fn[0]}.${fn[1]}.${fn[2] + 100 + node}.${10 + k}`;
+    const ip = cidrhost(this.podNet(node), 10 + k);
     wirePod(this.opts.topo, ns, this.opts.wiring.nodeNs(node), `vp${k}`, ip);
     const pod = { name, node, ns, ip, tenant };
     this.podList.push(pod);
@@ -220,7 +227,7 @@ export class Cluster {
 }
 
 /** The port of the DaemonSet's `--metrics-addr [ip]:port` (the agent's default otherwise). */
-function metricsPortOf(args: readonly string[]): number {
+export function metricsPortOf(args: readonly string[]): number {
   const i = args.indexOf('--metrics-addr');
   const port = i >= 0 ? Number(/:(\d+)$/.exec(args[i + 1] ?? '')?.[1]) : 9740;
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`the DaemonSet's --metrics-addr ${args[i + 1]} has no port`);

@@ -5,16 +5,17 @@ import { join } from 'path';
 import { agentContainerSpec } from './agent-container';
 import { applyPlan, ApplyOptions, ApplyReport, TransitionRefused } from './apply';
 import { runMatrix, ServiceTarget } from './checks';
-import { Cluster, Pod } from './cluster';
+import { Cluster, metricsPortOf, Pod } from './cluster';
 import { EC2_ADDR, IMDS_ADDR, SSM_ADDR } from './fake-cloud';
 import { Gateways } from './gateways';
 import { GatewayMember } from './member';
 import { EmulatedPlan, loadEmulatedPlan, memberUserData } from './member-image';
+import { Monitoring } from './monitoring';
 import { parseCloudConfig } from './plan';
-import { formatMatrix, MatrixResult } from './report';
+import { Check, formatMatrix, MatrixResult } from './report';
 import { checkHost, okAsync } from './sys';
 import { Topology } from './topology';
-import { Wiring } from './wiring';
+import { slash24, Wiring } from './wiring';
 import { AgentTenant, MemberStatus } from '../contract';
 
 export type { ApplyOptions, ApplyReport } from './apply';
@@ -63,6 +64,8 @@ export class Emulation {
   private readonly gateways: Gateways;
   private current?: EmulatedPlan;
   private step = 0;
+  /** The monitoring host's Prometheus (monitoring.ts), when the plan has gateway metrics. */
+  private monitoring?: Monitoring;
 
   constructor(private readonly opts: EmulateOptions) {
     this.prefix = this.topo.prefix;
@@ -77,6 +80,7 @@ export class Emulation {
     this.cluster = new Cluster({
       topo: this.topo, wiring: this.wiring, runDir: this.runDir, progress: (m) => this.progress(m),
       functionCidr: () => this.plan.standIns.functionCidr, probeAddress: (t) => this.probeAddress(t),
+      metricsPort: () => this.agentMetricsPort(),
       container: image ? () => ({ image, spec: agentContainerSpec(this.plan.plan.json), namePrefix: this.prefix }) : undefined,
     });
   }
@@ -109,15 +113,45 @@ export class Emulation {
       this.progress(`pair ${pair}: document ${doc.parameter.name} version ${version} in SSM (${Buffer.byteLength(doc.value)} bytes stored, ${doc.parameter.tier} tier)`);
     }
     this.gateways.create(this.plan);
+    const nodes = this.opts.nodes ?? 2;
+    // Before the boot: Prometheus's first scrapes wait about 5 s for service discovery.
+    await this.startMonitoring(nodes);
     this.progress(`skipping the package install step (user data packages: ${parseCloudConfig(memberUserData(this.plan, this.plan.plan.members[0])).packages.join(', ')}); they are installed on this host`);
     this.progress('skipping runcmd\'s systemctl calls: starting the units it enables, in its order, from their ExecStart lines (honouring Restart=)');
     await this.gateways.boot();
     await this.gateways.waitForMaster(20000);
-    const nodes = this.opts.nodes ?? 2;
     this.progress(`${nodes} cluster nodes in ${this.plan.standIns.nodeSubnet}`);
     this.wiring.addNodes(nodes, this.plan.standIns.nodeSubnet);
     await this.cluster.startAgents(this.plan.agentConfigText);
     await this.cluster.addPodsForTenants(this.activeTenants().map((t) => t.name), true);
+    await this.monitoring?.scraped();
+  }
+
+  // ---- Prometheus (monitoring.ts): a monitoring host scrapes members and agents; checks read it back ----
+
+  private agentMetricsPort(): number {
+    return metricsPortOf(agentContainerSpec(this.plan.plan.json).args);
+  }
+
+  private async startMonitoring(nodes: number): Promise<void> {
+    const { functionCidr, nodeSubnet } = this.plan.standIns;
+    const podNets = Array.from({ length: nodes }, (_, i) => this.cluster.podNet(i));
+    const taken = [nodeSubnet, ...this.members().map((m) => slash24(m.env.SELF_IP)), ...podNets];
+    this.monitoring = await Monitoring.start({
+      emu: this, wiring: this.wiring, json: this.plan.plan.json, functionCidr, takenSubnets: [...new Set(taken)], agentMetricsPort: this.agentMetricsPort(),
+      nodeIps: Array.from({ length: nodes }, (_, i) => Wiring.nodeIpIn(nodeSubnet, i)),
+      servesMetrics: (m) => this.gateways.servesMetrics(m), runDir: this.runDir, progress: (m) => this.progress(m),
+    });
+  }
+
+  /** The run's Prometheus, when the plan has gateway metrics. */
+  prometheus(): Monitoring | undefined {
+    return this.monitoring;
+  }
+
+  /** Prometheus saw the pair's MASTER move between its members since `sinceMs` (undefined without gateway metrics). */
+  vrrpFlipCheck(pair: number, sinceMs: number): Check | undefined {
+    return this.monitoring?.vrrpFlipCheck(pair, sinceMs);
   }
 
   /** VPCs (and Redis, for active tenants) of tenants not wired yet; a new Redis where an edit moved a tenant's probe. */
@@ -159,12 +193,18 @@ export class Emulation {
 
   /**
    * Every pod against every tenant, crafted tunnel packets (unless `attacks: false`, a quick
-   * check between steps), and probes at the gateways; logs the table.
+   * check between steps), and probes at the gateways; with gateway metrics and the attacks,
+   * the Prometheus checks (monitoring.ts) too; logs the table.
    */
   async matrix(opts: { attacks?: boolean } = {}): Promise<MatrixResult> {
-    const result = await runMatrix(this, opts.attacks ?? true);
-    this.log(formatMatrix(result, this.pods()));
-    return result;
+    const attacks = opts.attacks ?? true;
+    // With the attacks (the full matrix), the same run read back through Prometheus.
+    const before = attacks ? this.monitoring?.drops() : undefined;
+    const result = await runMatrix(this, attacks);
+    const checks = attacks && this.monitoring ? [...result.checks, ...(await this.monitoring.checks(before))] : result.checks;
+    const out = { ...result, checks, ok: checks.every((c) => c.pass) };
+    this.log(formatMatrix(out, this.pods()));
+    return out;
   }
 
   // ---- reading the run (for checks, attacks, failover, benchmarks) ----

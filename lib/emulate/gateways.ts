@@ -8,7 +8,7 @@ import { PlanMember } from './plan';
 import { sleep } from './sys';
 import { Topology } from './topology';
 import { Wiring } from './wiring';
-import { MemberStatus, TenantTableRow } from '../contract';
+import { GATEWAY_EXPORTER_UNIT, MemberStatus, TenantTableRow } from '../contract';
 
 /**
  * The gateway members of a run: each one's machine (namespace and ENIs, through Wiring),
@@ -122,6 +122,11 @@ export class Gateways {
     const run = this.list.find((g) => g.id === m.id);
     if (!run) throw new Error(`${m.id} is not a member of this emulation`);
     return run;
+  }
+
+  /** Whether the member's user data runs node_exporter (the plan has the gateway metrics on). */
+  servesMetrics(m: GatewayMember): boolean {
+    return this.own(m).image.units.some((u) => u.name === GATEWAY_EXPORTER_UNIT);
   }
 
   vrrpState(m: GatewayMember): string {

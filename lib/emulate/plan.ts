@@ -139,3 +139,27 @@ function evalExpr(expr: string, resolve: (ref: string) => string): string {
 }
 
 
+
+/** Who a member's primary ENI admits on one TCP port: the plan's ingress rules on its security groups. */
+export interface PortIngress {
+  /** Source CIDRs (cidr_ipv4) of the rules that cover the port. */
+  readonly cidrs: string[];
+  /** Source security groups (referenced_security_group_id) of those rules, as the plan writes them. */
+  readonly groups: string[];
+}
+
+/**
+ * The aws_vpc_security_group_ingress_rule entries that open TCP `port` on the security groups of
+ * a member's primary ENI (the aws_network_interface tagged with its pair and member, no tenant).
+ */
+export function primaryEniIngress(json: any, pair: number, member: string, port: number): PortIngress {
+  const enis = Object.entries<any>(json.resource?.aws_network_interface ?? {}).filter(([, e]) => e.tags?.['crossvpc:pair'] === String(pair) && e.tags?.['crossvpc:member'] === member && !e.tags?.['crossvpc:tenant']);
+  if (enis.length !== 1) throw new Error(`cdk.tf.json: expected one primary aws_network_interface for pair ${pair} member ${member}, found ${enis.length}`);
+  const groups = new Set<string>((enis[0][1].security_groups ?? []).map(String));
+  const rules = Object.values<any>(json.resource?.aws_vpc_security_group_ingress_rule ?? {}).filter((r) => groups.has(String(r.security_group_id))
+    && (r.ip_protocol === '-1' || (r.ip_protocol === 'tcp' && Number(r.from_port) <= port && port <= Number(r.to_port))));
+  return {
+    cidrs: rules.filter((r) => r.cidr_ipv4).map((r) => String(r.cidr_ipv4)),
+    groups: rules.filter((r) => r.referenced_security_group_id).map((r) => String(r.referenced_security_group_id)),
+  };
+}

@@ -25,7 +25,12 @@ export function formatMatrix(r: MatrixResult, pods: readonly Pod[]): string {
     lines.push(`${p.name.padEnd(w)}${r.tenants.map((t) => (got.includes(t) ? 'REACHED' : '-').padEnd(cw)).join('')}${expected}`);
   }
   lines.push('');
-  for (const c of r.checks) lines.push(`${c.pass ? 'PASS' : 'FAIL'}  ${c.name} (${c.detail})`);
+  for (const c of r.checks) lines.push(formatCheck(c));
   lines.push('', r.ok ? 'RESULT: every cell as expected' : `RESULT: ${r.checks.filter((c) => !c.pass).length} wrong cell(s)`);
   return lines.join('\n');
+}
+
+/** One check as the CLI prints it: PASS or FAIL, what, and what was seen. */
+export function formatCheck(c: Check): string {
+  return `${c.pass ? 'PASS' : 'FAIL'}  ${c.name} (${c.detail})`;
 }

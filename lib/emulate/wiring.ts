@@ -28,7 +28,8 @@ function writeAtomic(file: string, text: string): void {
   renameSync(`${file}.tmp`, file);
 }
 
-const slash24 = (ip: string) => `${ip.split('.').slice(0, 3).join('.')}.0/24`;
+/** The /24 an address is in (the emulation's subnets on the function fabric are /24s). */
+export const slash24 = (ip: string) => `${ip.split('.').slice(0, 3).join('.')}.0/24`;
 
 /** A tenant's VPC: its fabric (bridge + VPC router) and, for active tenants, a Redis service namespace. */
 export interface TenantVpc {
@@ -320,7 +321,7 @@ export class Wiring {
     this.routerOn(fab, subnet);
     for (let i = this.nodeIps.length; i < count; i++) {
       const ns = this.topo.addNs(`n${i + 1}`);
-      const ip = cidrhost(subnet, 10 + i);
+      const ip = Wiring.nodeIpIn(subnet, i);
       this.nodeIps.push(ip);
       this.topo.link(ns, 'eth0', fab, `n${i + 1}`, { mtu: VPC_MTU });
       this.topo.enslave(fab, `n${i + 1}`, 'br0');
@@ -328,6 +329,43 @@ export class Wiring {
       this.topo.exec(ns, 'ip', ['route', 'add', 'default', 'via', cidrhost(subnet, 1)]);
       this.topo.exec(ns, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
     }
+  }
+
+  /**
+   * A host of the function VPC outside the cluster (the Prometheus servers' machine): its own
+   * namespace on the fabric at `ip`, in `subnet` behind that subnet's VPC router.
+   */
+  addHost(name: string, ip: string, subnet: string): string {
+    const ns = this.topo.addNs(name);
+    this.routerOn(this.fabricNs, subnet);
+    this.topo.link(ns, 'eth0', this.fabricNs, name, { mtu: VPC_MTU });
+    this.topo.enslave(this.fabricNs, name, 'br0');
+    this.topo.exec(ns, 'ip', ['addr', 'add', `${ip}/${subnet.split('/')[1]}`, 'dev', 'eth0']);
+    this.topo.exec(ns, 'ip', ['route', 'add', 'default', 'via', cidrhost(subnet, 1)]);
+    return ns;
+  }
+
+  /**
+   * The members' security groups for one kind of TCP service, enforced where the fabric delivers
+   * to each member's primary ENI: to `port` on member `dev`, only `sources` (addresses or CIDRs)
+   * get through. Other ports stay unfiltered (the emulation models these rules only). Called
+   * again, it replaces the filter.
+   */
+  admitOnly(name: string, rules: ReadonlyArray<{ dev: string; port: number; sources: readonly string[] }>): void {
+    const table = `crossvpc_sg_${name}`;
+    this.topo.exec(this.fabricNs, 'nft', ['delete', 'table', 'bridge', table], { allowFail: true });
+    const lines = rules.flatMap(({ dev, port, sources }) => [
+      ...(sources.length ? [`    oifname "${dev}" tcp dport ${port} ip saddr { ${sources.join(', ')} } accept`] : []),
+      `    oifname "${dev}" tcp dport ${port} drop`,
+    ]);
+    // forward: frames bridged within a subnet; output: packets the VPC router routed from another subnet.
+    const chain = (hook: string) => `  chain ${hook} {\n    type filter hook ${hook} priority 0; policy accept;\n    jump admit\n  }\n`;
+    this.topo.exec(this.fabricNs, 'nft', ['-f', '-'], { input: `table bridge ${table} {\n  chain admit {\n${lines.join('\n')}\n  }\n${chain('forward')}${chain('output')}}\n` });
+  }
+
+  /** Node i's address in the node subnet (known before the node is wired). */
+  static nodeIpIn(subnet: string, i: number): string {
+    return cidrhost(subnet, 10 + i);
   }
 
   nodeCount(): number {
