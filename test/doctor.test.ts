@@ -256,3 +256,43 @@ describe('crossvpc doctor (CLI, compiled)', () => {
     expect(r.stderr).toMatch(/^crossvpc doctor: cannot read .*cdk\.tf\.json: .*no aws_instance/);
   });
 });
+
+describe('crossvpc doctor: the peering path', () => {
+  const peering = { functionRouteTableIds: ['rtb-f1'], tenantRouteTableIds: ['rtb-g1'] };
+  const gamma: TenantProps = { name: 'gamma', vpcId: 'vpc-gamma', cidrs: ['10.20.0.0/16'], path: 'peering', peering: { ...peering, tenantSecurityGroupIds: ['sg-redis'], ports: ['tcp:6379'] } };
+  const dock: TenantProps = { name: 'dock', vpcId: 'vpc-dock', cidrs: ['172.18.0.0/16'], path: 'peering', peering };
+  let plan: string;
+  beforeAll(() => {
+    plan = synthTo({ ...CLEAN, extraTenants: [gamma, dock] });
+  });
+
+  test('names the sources a peered tenant must allow and the rules the plan adds, under its own heading', () => {
+    const r = doctor(plan);
+    expect(r.peered.map((t) => t.name)).toEqual(['gamma', 'dock']);
+    const [g] = of(r, 'peering-sources', 'gamma');
+    expect(g.what).toMatch(/reached through VPC peering: its services see the functions' own addresses in 10\.0\.0\.0\/20, not a NAT IP\. The plan adds 1 ingress rule\(s\): sg-redis tcp 6379\./);
+    expect(g.fix).toMatch(/^allow 10\.0\.0\.0\/20 in the security groups/);
+    expect(of(r, 'peering-sources', 'dock')[0].what).toMatch(/adds no security-group rule/);
+    expect(formatReport(r)).toMatch(/\ntenant gamma \(VNI \d+, VPC peering\)\n  info    \[peering-sources\]/);
+    expect(of(r, 'peering-route')).toEqual([]);
+  });
+
+  test("a peered range in Docker's pools is a warning that says the node's main table shadows it; gamma's is not", () => {
+    const r = doctor(plan);
+    expect(of(r, 'docker-range', 'dock').map((f) => f.what)).toEqual([expect.stringMatching(/172\.18\.0\.0\/16 overlaps .*pods of a peered tenant follow the node's main table/)]);
+    expect(of(r, 'docker-range', 'gamma')).toEqual([]);
+  });
+
+  test('a plan missing a function-side route or the peering is an error', () => {
+    const noRoute = edited(plan, (json) => {
+      for (const [id, r] of Object.entries<any>(json.resource.aws_route)) if (r.destination_cidr_block === '10.20.0.0/16') delete json.resource.aws_route[id];
+    });
+    expect(of(doctor(noRoute), 'peering-route', 'gamma').map((f) => f.severity)).toEqual(['error']);
+    const noPeering = edited(plan, (json) => {
+      for (const [id, c] of Object.entries<any>(json.resource.aws_vpc_peering_connection)) if (c.tags['crossvpc:tenant'] === 'gamma') delete json.resource.aws_vpc_peering_connection[id];
+    });
+    const r = doctor(noPeering);
+    expect(of(r, 'peering', 'gamma').map((f) => f.severity)).toEqual(['error']);
+    expect(r.exitCode).toBe(2);
+  });
+});

@@ -86,17 +86,28 @@ export function cidrFindings(facts: DoctorFacts): Finding[] {
           out.push({ severity: 'error', check: 'cluster-overlap', tenant, what: `destination ${dest} overlaps ${side.label}: pods route those addresses inside the cluster, never into the tunnel.`, fix: 'renumber one side, or narrow allowedDestinations; the model refuses this at synth, so the plan was edited or is from an older release.' });
         }
       }
-      for (const r of common) {
-        const hit = r.cidrs.find((c) => overlaps(dest, c));
-        // A range the user declared as the cluster's own was checked by the model already.
-        if (!hit || declared.some((d) => overlaps(d, hit))) continue;
-        out.push({ severity: 'warning', check: r.check, tenant, what: `destination ${dest} overlaps ${r.name}: ${r.why}.`, fix: `${r.fix}.` });
-      }
     }
+    out.push(...commonRangeFindings(tenant, row.destinations, common, declared, false));
     const nat = describeAddress(row.natIp, facts.json);
     const dockerHit = nat.literal ? CONTAINER_RANGES.find((r) => r.cidrs.some((c) => overlaps(nat.literal!, c))) : undefined;
     if (dockerHit) {
       out.push({ severity: 'warning', check: 'docker-range', tenant, what: `NAT IP ${nat.literal} lies in ${dockerHit.name}: a tenant host running Docker sends its replies to its own bridge, so connections from the functions hang (seed 003, step 3).`, fix: `pick a natIp outside 172.17.0.0-172.31.255.255, or ${DOCKER_FIX}.` });
+    }
+  }
+  // Peered tenants' pods follow the node's main table, so a local range shadows them outright.
+  for (const t of facts.agent.peered ?? []) out.push(...commonRangeFindings(t.name, t.cidrs, common, declared, true));
+  return out;
+}
+
+function commonRangeFindings(tenant: string, dests: readonly string[], common: readonly CommonRange[], declared: readonly string[], peered: boolean): Finding[] {
+  const out: Finding[] = [];
+  for (const dest of dests) {
+    for (const r of common) {
+      const hit = r.cidrs.find((c) => overlaps(dest, c));
+      // A range the user declared as the cluster's own was checked by the model already.
+      if (!hit || declared.some((d) => overlaps(d, hit))) continue;
+      const why = peered ? 'a node with that range routes it locally, and the pods of a peered tenant follow the node\'s main table (no tunnel, no fwmark table): they never reach the tenant' : r.why;
+      out.push({ severity: 'warning', check: r.check, tenant, what: `destination ${dest} overlaps ${r.name}: ${why}.`, fix: `${r.fix}.` });
     }
   }
   return out;

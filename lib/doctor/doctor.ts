@@ -5,6 +5,7 @@ import { DoctorExitCode, exitCodeOf, Finding, formatFindings, sortFindings } fro
 import { gatewayFindings } from './gateway-checks';
 import { mtuFindings } from './mtu-checks';
 import { natIpFindings, servedTenants } from './nat-ip-checks';
+import { peeringFindings } from './peering-checks';
 
 export type { DoctorExitCode, Finding, Severity } from './findings';
 
@@ -13,6 +14,8 @@ export interface DoctorReport {
   readonly plan: string;
   /** Tenants the gateways serve, in plan order, with their VNI and pair. */
   readonly tenants: Array<{ readonly name: string; readonly vni: number; readonly pair: number }>;
+  /** Tenants reached through VPC peering, in plan order. */
+  readonly peered: Array<{ readonly name: string; readonly vni: number }>;
   /** Grouped per tenant (plan order), then pair- and plan-wide; errors first within a group. */
   readonly findings: Finding[];
   readonly exitCode: DoctorExitCode;
@@ -28,12 +31,17 @@ export function doctorPlanFile(planFile: string): DoctorReport {
 
 export function doctorFacts(plan: string, facts: DoctorFacts): DoctorReport {
   const tenants = servedTenants(facts).map(({ row, pair }) => ({ name: row.name, vni: row.vni, pair }));
-  const findings = sortFindings([...natIpFindings(facts), ...cidrFindings(facts), ...mtuFindings(facts), ...gatewayFindings(facts)], tenants.map((t) => t.name));
-  return { plan, tenants, findings, exitCode: exitCodeOf(findings) };
+  const peered = (facts.agent.peered ?? []).map((t) => ({ name: t.name, vni: t.vni }));
+  const order = [...tenants, ...peered].map((t) => t.name);
+  const findings = sortFindings([...natIpFindings(facts), ...peeringFindings(facts), ...cidrFindings(facts), ...mtuFindings(facts), ...gatewayFindings(facts)], order);
+  return { plan, tenants, peered, findings, exitCode: exitCodeOf(findings) };
 }
 
 /** The human report: one line per finding, grouped per tenant, then a summary line. */
 export function formatReport(report: DoctorReport): string {
-  const headings = new Map(report.tenants.map((t) => [t.name, `tenant ${t.name} (VNI ${t.vni}, pair ${t.pair})`]));
+  const headings = new Map([
+    ...report.tenants.map((t): [string, string] => [t.name, `tenant ${t.name} (VNI ${t.vni}, pair ${t.pair})`]),
+    ...report.peered.map((t): [string, string] => [t.name, `tenant ${t.name} (VNI ${t.vni}, VPC peering)`]),
+  ]);
   return `crossvpc doctor: ${report.plan}\n${formatFindings(report.findings, headings)}`;
 }
