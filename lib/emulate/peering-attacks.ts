@@ -1,0 +1,172 @@
+import { existsSync, readFileSync } from 'fs';
+import { join } from 'path';
+import { counter } from './attacks';
+import type { Emulation, Pod } from './emulator';
+import type { CraftedPacket } from './probe-tools';
+import type { Check } from './report';
+import { compiled, sleep, spawnLogged } from './sys';
+import { cidrContains, cidrHost } from '../contract/ipv4';
+import { GATEWAY_NFT_TABLE, NODE_NFT_TABLE } from '../contract/names';
+
+/** Datagrams per probe, as in attacks.ts. */
+const REPEAT = 3;
+const LISTEN_SECONDS = 8;
+
+/**
+ * The peering path's isolation claims, each attack beside a control that shows the probe
+ * works when sent by someone entitled to send it (node 0's pods, node rp_filter as the
+ * attacks leave it):
+ * (a) every other pod (other tenants', other peered tenants', unlabelled) sending to an address
+ *     of each of the peered tenant's ranges delivers nothing there; the node's `peering_denied`
+ *     counts those whose own path does not cover the address (a NAT tenant overlapping the range
+ *     sends into its own tunnel instead). Control: the peered tenant's pod is delivered.
+ * (b) a host of the peered tenant's VPC opening flows to pods (its own tenant's, another's, an
+ *     unlabelled one), with pod /32s routed in the function fabric (EKS VPC CNI) so the packets do
+ *     reach the node: nothing is delivered and `peering_denied` counts them. Control: the same
+ *     datagram from another node of the function VPC is delivered to each pod.
+ * (c) the same host crafting VXLAN with every NAT tenant's VNI to the HaVips and members'
+ *     addresses: nothing reaches a NAT tenant; the gateways count them (spoofed_tunnel,
+ *     tunnel_not_havip). Control: the node sending the same packet to the HaVip is delivered.
+ */
+export async function peeringAttackChecks(emu: Emulation): Promise<Check[]> {
+  const checks: Check[] = [];
+  let port = 7300;
+  for (const t of emu.peeredTenants()) {
+    checks.push(...(await new PeeringAttack(emu, t.name, port).run()));
+    port += 20;
+  }
+  return checks;
+}
+
+class PeeringAttack {
+  private readonly tools = compiled('dist/lib/emulate/probe-tools.js');
+  private readonly logs: string[] = [];
+
+  constructor(private readonly emu: Emulation, private readonly tenant: string, private readonly basePort: number) {}
+
+  async run(): Promise<Check[]> {
+    const emu = this.emu;
+    const svc = emu.tenantService(this.tenant);
+    const own = emu.podsOn(0).find((p) => p.tenant === this.tenant);
+    if (!svc || !own || emu.nodeCount() < 2) return [];
+    const others = emu.podsOn(0).filter((p) => p !== own);
+    const nodeNs = emu.nodeNs(0);
+    const denied = () => counter(emu, nodeNs, NODE_NFT_TABLE, 'peering_denied');
+    const checks: Check[] = [];
+    const at = `[peering ${this.tenant}]`;
+
+    // (a) One address in each of the tenant's ranges: its Redis host, plus a /32 on it in the other ranges.
+    const ranges = emu.peeredTenants().find((t) => t.name === this.tenant)!.cidrs;
+    const extra = ranges.filter((c) => !cidrContains(c, svc.address)).map((c) => cidrHost(c, 3));
+    const vpc = emu.tenantFabric(this.tenant);
+    for (const ip of extra) {
+      emu.exec(svc.ns, 'ip', ['addr', 'add', `${ip}/32`, 'dev', 'eth0']);
+      emu.exec(vpc, 'ip', ['route', 'replace', `${ip}/32`, 'dev', 'br0']);
+    }
+    try {
+      const targets = [svc.address, ...extra];
+      const logA = targets.map((ip, i) => this.listen(svc.ns, ip, this.basePort + i, `a-${i}`));
+      await this.listening(logA);
+      const before = denied();
+      targets.forEach((ip, i) => {
+        for (const p of others) this.udpSend(p.ns, p.ip, ip, this.basePort + i, `foreign:${p.name}`);
+        this.udpSend(own.ns, own.ip, ip, this.basePort + i, `own:${own.name}`);
+      });
+      await sleep(800);
+      const moved = denied() - before;
+      const covered = (p: Pod, ip: string) => !!p.tenant && emu.activeTenants().some((n) => n.name === p.tenant && n.cidrs.some((c) => cidrContains(c, ip)));
+      const counted = targets.reduce((n, ip) => n + others.filter((p) => !covered(p, ip)).length, 0);
+      const leaked = logA.flatMap((l, i) => this.read(l).filter((x) => x.startsWith('foreign:')).map((x) => `${x} -> ${targets[i]}`));
+      checks.push({
+        name: `${at} ${others.length} other pods (${others.map((p) => p.name).join(', ')}) sending to ${this.tenant}'s ${targets.join(', ')} deliver nothing there; node counter peering_denied counts those whose own path does not cover the address`,
+        pass: leaked.length === 0 && before >= 0 && moved >= counted * REPEAT,
+        detail: `${leaked.length ? `DELIVERED ${leaked.join('; ')}` : '0 deliveries'}, peering_denied +${moved} (>= ${counted * REPEAT})`,
+      });
+      const delivered = logA.filter((l) => this.read(l).includes(`own:${own.name}`)).length;
+      checks.push({ name: `${at} control: ${own.name} sending the same datagrams is delivered`, pass: delivered === targets.length, detail: `${delivered}/${targets.length} delivered` });
+    } finally {
+      for (const ip of extra) {
+        emu.exec(svc.ns, 'ip', ['addr', 'del', `${ip}/32`, 'dev', 'eth0'], { allowFail: true });
+        emu.exec(vpc, 'ip', ['route', 'del', `${ip}/32`], { allowFail: true });
+      }
+    }
+
+    // (b) The tenant's VPC opening flows to pods, with pod IPs routed in the function VPC.
+    const victims = [own, ...others.filter((p) => p.tenant !== this.tenant)];
+    emu.routePodIpsInFabric(true);
+    try {
+      const logB = victims.map((p, i) => this.listen(p.ns, p.ip, this.basePort + 10 + i, `b-${p.name}`));
+      await this.listening(logB);
+      const before = denied();
+      victims.forEach((p, i) => this.udpSend(svc.ns, svc.address, p.ip, this.basePort + 10 + i, `from-tenant:${p.name}`));
+      await sleep(800);
+      const moved = denied() - before;
+      const leaked = logB.flatMap((l) => this.read(l).filter((x) => x.startsWith('from-tenant:')));
+      checks.push({
+        name: `${at} a host of ${this.tenant}'s VPC (${svc.address}) sending to ${victims.length} pods (${victims.map((p) => p.name).join(', ')}), pod IPs routed in the function VPC, delivers nothing; node counter peering_denied counts them`,
+        pass: leaked.length === 0 && before >= 0 && moved >= victims.length * REPEAT,
+        detail: `${leaked.length ? `DELIVERED ${leaked.join('; ')}` : '0 deliveries'}, peering_denied +${moved} (>= ${victims.length * REPEAT})`,
+      });
+      const n2 = emu.nodeNs(1);
+      victims.forEach((p, i) => this.udpSend(n2, emu.nodeIp(1), p.ip, this.basePort + 10 + i, `from-node:${p.name}`));
+      await sleep(500);
+      const delivered = logB.filter((l, i) => this.read(l).includes(`from-node:${victims[i].name}`)).length;
+      checks.push({ name: `${at} control: node n2 sending the same datagrams to those pods is delivered`, pass: delivered === victims.length, detail: `${delivered}/${victims.length} delivered` });
+    } finally {
+      emu.routePodIpsInFabric(false);
+    }
+
+    // (c) Crafted VXLAN from the tenant's VPC into the NAT tenants' tunnels.
+    const nat = emu.activeTenants();
+    if (nat.length) {
+      const logC = nat.map((t, i) => this.listen(emu.tenantService(t.name)!.ns, emu.probeAddress(t.name), this.basePort + 15 + i, `c-${t.name}`));
+      await this.listening(logC);
+      const members = emu.members();
+      const gw = () => members.reduce((n, m) => n + counter(emu, m.ns, GATEWAY_NFT_TABLE, 'spoofed_tunnel') + counter(emu, m.ns, GATEWAY_NFT_TABLE, 'tunnel_not_havip'), 0);
+      const dsts = [...new Set([...members.map((m) => m.env.HAVIP), ...members.map((m) => m.env.SELF_IP)])];
+      const packet = (dst: string, i: number, src: string, payload: string): CraftedPacket => ({
+        dst, vni: nat[i].vni, mac: nat[i].gatewayMac, src, inner: emu.probeAddress(nat[i].name), port: this.basePort + 15 + i, payload,
+      });
+      const before = gw();
+      this.craft(svc.ns, dsts.flatMap((dst) => nat.map((_, i) => packet(dst, i, svc.address, `tenant-vxlan:${dst}`))));
+      this.craft(nodeNs, nat.map((t, i) => packet(t.haVip, i, emu.nodeIp(0), 'control-vxlan')));
+      await sleep(800);
+      const moved = gw() - before;
+      const received = logC.map((l) => this.read(l));
+      const leaked = received.flatMap((r, i) => r.filter((x) => x.startsWith('tenant-vxlan:')).map((x) => `${x} -> ${nat[i].name}`));
+      const sent = dsts.length * nat.length;
+      // Each packet reaches one member: the HaVip's holder, or the member whose address it is.
+      checks.push({
+        name: `${at} a host of ${this.tenant}'s VPC crafting VXLAN with ${nat.length} NAT tenants' VNIs to ${dsts.join(', ')} delivers nothing; the gateways count them (spoofed_tunnel, tunnel_not_havip)`,
+        pass: leaked.length === 0 && moved >= sent * REPEAT,
+        detail: `${leaked.length ? `DELIVERED ${leaked.join('; ')}` : '0 deliveries'}, gateway counters +${moved} (>= ${sent * REPEAT})`,
+      });
+      const controls = received.filter((r) => r.includes('control-vxlan')).length;
+      checks.push({ name: `${at} control: the node sending the same packet to the HaVip is delivered`, pass: controls === nat.length, detail: `${controls}/${nat.length} delivered` });
+    }
+    return checks;
+  }
+
+  private listen(ns: string, ip: string, port: number, tag: string): string {
+    const log = join(this.emu.runDir, `peering-${this.tenant}-${tag}.log`);
+    spawnLogged('ip', ['netns', 'exec', ns, process.execPath, this.tools, 'udp-listen', ip, String(port), String(LISTEN_SECONDS)], log);
+    this.logs.push(log);
+    return log;
+  }
+
+  private async listening(logs: string[]): Promise<void> {
+    for (let i = 0; i < 60 && !logs.every((l) => this.read(l).includes('listening')); i++) await sleep(50);
+  }
+
+  private read(log: string): string[] {
+    return existsSync(log) ? readFileSync(log, 'utf8').split('\n') : [];
+  }
+
+  private udpSend(ns: string, src: string, dst: string, port: number, payload: string): void {
+    this.emu.exec(ns, process.execPath, [this.tools, 'udp-send', src, dst, String(port), payload, String(REPEAT)], { allowFail: true });
+  }
+
+  private craft(ns: string, packets: CraftedPacket[]): void {
+    this.emu.exec(ns, process.execPath, [this.tools, 'craft-vxlan-batch', JSON.stringify({ packets, repeat: REPEAT })], { allowFail: true });
+  }
+}
