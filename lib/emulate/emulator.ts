@@ -202,6 +202,10 @@ export class Emulation {
     const next = loadEmulatedPlan(file, before.standIns.placed);
     this.current = next;
     try {
+      const peered = (p: EmulatedPlan) => JSON.stringify([p.peerings, p.agentConfig.peered ?? []]);
+      if (peered(before) !== peered(next)) {
+        throw new TransitionRefused(`plan B changes the peered tenants (${[...new Set([...before.peerings, ...next.peerings].map((x) => x.tenant))].join(', ')}); the emulator does not apply peering changes to a running run yet: emulate plan B on its own`);
+      }
       return await applyPlan({
         wiring: this.wiring, gateways: this.gateways, cluster: this.cluster, progress: (m) => this.progress(m),
         isActive: (t) => this.isActive(t), wireTenants: (ts) => this.addTenants(ts),

@@ -40,6 +40,8 @@ function peeringsOf(plan: Plan, config: AgentConfig): PlanPeering[] {
   if (!peered.length) return [];
   const { cluster } = config;
   if (!cluster) throw new Error('cdk.tf.json: the ConfigMap has peered tenants but no `cluster` ranges; the emulator tells the tenant-side routes by them');
+  // The emulated pods take function-VPC addresses and reach a peering from their node's IP (wiring.vpcCniSnat).
+  if (cluster.podCidrs.length) throw new Error(`cdk.tf.json: peered tenants (${peered.join(', ')}) with functionVpc.podCidrs (${cluster.podCidrs.join(', ')}): the tenants see pod addresses there, and the emulator's pods are not in those ranges; emulating this is not supported yet`);
   const peerings = readPeerings(plan.json, [cluster.vpcCidr, ...cluster.podCidrs, ...cluster.nodeCidrs]);
   const names = peerings.map((p) => p.tenant);
   if (names.join(',') !== [...peered].sort().join(',')) throw new Error(`cdk.tf.json: the ConfigMap's peered tenants (${peered.join(', ')}) are not the tenants of the aws_vpc_peering_connection resources (${names.join(', ') || 'none'})`);
