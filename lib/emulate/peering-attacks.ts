@@ -38,9 +38,17 @@ export async function peeringAttackChecks(emu: Emulation): Promise<Check[]> {
   return checks;
 }
 
+/** What the three attacks share: the tenant's service, its pod on node 0 and node 0's other pods. */
+interface Scene {
+  readonly svc: { ns: string; address: string };
+  readonly own: Pod;
+  readonly others: Pod[];
+  readonly at: string;
+  readonly denied: () => number;
+}
+
 class PeeringAttack {
   private readonly tools = compiled('dist/lib/emulate/probe-tools.js');
-  private readonly logs: string[] = [];
 
   constructor(private readonly emu: Emulation, private readonly tenant: string, private readonly basePort: number) {}
 
@@ -48,14 +56,23 @@ class PeeringAttack {
     const emu = this.emu;
     const svc = emu.tenantService(this.tenant);
     const own = emu.podsOn(0).find((p) => p.tenant === this.tenant);
-    if (!svc || !own || emu.nodeCount() < 2) return [];
-    const others = emu.podsOn(0).filter((p) => p !== own);
+    if (!svc || !own) return [];
     const nodeNs = emu.nodeNs(0);
-    const denied = () => counter(emu, nodeNs, NODE_NFT_TABLE, 'peering_denied');
-    const checks: Check[] = [];
-    const at = `[peering ${this.tenant}]`;
+    const scene: Scene = {
+      svc, own, others: emu.podsOn(0).filter((p) => p !== own), at: `[peering ${this.tenant}]`,
+      denied: () => counter(emu, nodeNs, NODE_NFT_TABLE, 'peering_denied'),
+    };
+    const checks = await this.otherPods(scene);
+    if (emu.nodeCount() < 2) emu.progress(`${scene.at} the attack from the tenant's VPC needs a second node for its control: not run with one node`);
+    else checks.push(...(await this.fromTenantVpc(scene)));
+    checks.push(...(await this.craftedFromTenantVpc(scene)));
+    return checks;
+  }
 
-    // (a) One address in each of the tenant's ranges: its Redis host, plus a /32 on it in the other ranges.
+  /** (a) One address in each of the tenant's ranges: its Redis host, plus a /32 on it in the other ranges. */
+  private async otherPods({ svc, own, others, at, denied }: Scene): Promise<Check[]> {
+    const emu = this.emu;
+    const checks: Check[] = [];
     const ranges = emu.peeredTenants().find((t) => t.name === this.tenant)!.cidrs;
     const extra = ranges.filter((c) => !cidrContains(c, svc.address)).map((c) => cidrHost(c, 3));
     const vpc = emu.tenantFabric(this.tenant);
@@ -65,8 +82,8 @@ class PeeringAttack {
     }
     try {
       const targets = [svc.address, ...extra];
-      const logA = targets.map((ip, i) => this.listen(svc.ns, ip, this.basePort + i, `a-${i}`));
-      await this.listening(logA);
+      const logs = targets.map((ip, i) => this.listen(svc.ns, ip, this.basePort + i, `a-${i}`));
+      await this.listening(logs);
       const before = denied();
       targets.forEach((ip, i) => {
         for (const p of others) this.udpSend(p.ns, p.ip, ip, this.basePort + i, `foreign:${p.name}`);
@@ -76,13 +93,13 @@ class PeeringAttack {
       const moved = denied() - before;
       const covered = (p: Pod, ip: string) => !!p.tenant && emu.activeTenants().some((n) => n.name === p.tenant && n.cidrs.some((c) => cidrContains(c, ip)));
       const counted = targets.reduce((n, ip) => n + others.filter((p) => !covered(p, ip)).length, 0);
-      const leaked = logA.flatMap((l, i) => this.read(l).filter((x) => x.startsWith('foreign:')).map((x) => `${x} -> ${targets[i]}`));
+      const leaked = logs.flatMap((l, i) => this.read(l).filter((x) => x.startsWith('foreign:')).map((x) => `${x} -> ${targets[i]}`));
       checks.push({
         name: `${at} ${others.length} other pods (${others.map((p) => p.name).join(', ')}) sending to ${this.tenant}'s ${targets.join(', ')} deliver nothing there; node counter peering_denied counts those whose own path does not cover the address`,
         pass: leaked.length === 0 && before >= 0 && moved >= counted * REPEAT,
         detail: `${leaked.length ? `DELIVERED ${leaked.join('; ')}` : '0 deliveries'}, peering_denied +${moved} (>= ${counted * REPEAT})`,
       });
-      const delivered = logA.filter((l) => this.read(l).includes(`own:${own.name}`)).length;
+      const delivered = logs.filter((l) => this.read(l).includes(`own:${own.name}`)).length;
       checks.push({ name: `${at} control: ${own.name} sending the same datagrams is delivered`, pass: delivered === targets.length, detail: `${delivered}/${targets.length} delivered` });
     } finally {
       for (const ip of extra) {
@@ -90,67 +107,76 @@ class PeeringAttack {
         emu.exec(vpc, 'ip', ['route', 'del', `${ip}/32`], { allowFail: true });
       }
     }
+    return checks;
+  }
 
-    // (b) The tenant's VPC opening flows to pods, with pod IPs routed in the function VPC.
+  /** (b) The tenant's VPC opening flows to pods, with pod IPs routed in the function VPC. */
+  private async fromTenantVpc({ svc, own, others, at, denied }: Scene): Promise<Check[]> {
+    const emu = this.emu;
+    const checks: Check[] = [];
     const victims = [own, ...others.filter((p) => p.tenant !== this.tenant)];
+    const port = (i: number) => this.basePort + 10 + i;
     emu.routePodIpsInFabric(true);
     try {
-      const logB = victims.map((p, i) => this.listen(p.ns, p.ip, this.basePort + 10 + i, `b-${p.name}`));
-      await this.listening(logB);
+      const logs = victims.map((p, i) => this.listen(p.ns, p.ip, port(i), `b-${p.name}`));
+      await this.listening(logs);
       const before = denied();
-      victims.forEach((p, i) => this.udpSend(svc.ns, svc.address, p.ip, this.basePort + 10 + i, `from-tenant:${p.name}`));
+      victims.forEach((p, i) => this.udpSend(svc.ns, svc.address, p.ip, port(i), `from-tenant:${p.name}`));
       await sleep(800);
       const moved = denied() - before;
-      const leaked = logB.flatMap((l) => this.read(l).filter((x) => x.startsWith('from-tenant:')));
+      const leaked = logs.flatMap((l) => this.read(l).filter((x) => x.startsWith('from-tenant:')));
       checks.push({
         name: `${at} a host of ${this.tenant}'s VPC (${svc.address}) sending to ${victims.length} pods (${victims.map((p) => p.name).join(', ')}), pod IPs routed in the function VPC, delivers nothing; node counter peering_denied counts them`,
         pass: leaked.length === 0 && before >= 0 && moved >= victims.length * REPEAT,
         detail: `${leaked.length ? `DELIVERED ${leaked.join('; ')}` : '0 deliveries'}, peering_denied +${moved} (>= ${victims.length * REPEAT})`,
       });
-      const n2 = emu.nodeNs(1);
-      victims.forEach((p, i) => this.udpSend(n2, emu.nodeIp(1), p.ip, this.basePort + 10 + i, `from-node:${p.name}`));
+      victims.forEach((p, i) => this.udpSend(emu.nodeNs(1), emu.nodeIp(1), p.ip, port(i), `from-node:${p.name}`));
       await sleep(500);
-      const delivered = logB.filter((l, i) => this.read(l).includes(`from-node:${victims[i].name}`)).length;
+      const delivered = logs.filter((l, i) => this.read(l).includes(`from-node:${victims[i].name}`)).length;
       checks.push({ name: `${at} control: node n2 sending the same datagrams to those pods is delivered`, pass: delivered === victims.length, detail: `${delivered}/${victims.length} delivered` });
     } finally {
       emu.routePodIpsInFabric(false);
     }
+    return checks;
+  }
 
-    // (c) Crafted VXLAN from the tenant's VPC into the NAT tenants' tunnels.
+  /** (c) Crafted VXLAN from the tenant's VPC into the NAT tenants' tunnels. */
+  private async craftedFromTenantVpc({ svc, at }: Scene): Promise<Check[]> {
+    const emu = this.emu;
     const nat = emu.activeTenants();
-    if (nat.length) {
-      const logC = nat.map((t, i) => this.listen(emu.tenantService(t.name)!.ns, emu.probeAddress(t.name), this.basePort + 15 + i, `c-${t.name}`));
-      await this.listening(logC);
-      const members = emu.members();
-      const gw = () => members.reduce((n, m) => n + counter(emu, m.ns, GATEWAY_NFT_TABLE, 'spoofed_tunnel') + counter(emu, m.ns, GATEWAY_NFT_TABLE, 'tunnel_not_havip'), 0);
-      const dsts = [...new Set([...members.map((m) => m.env.HAVIP), ...members.map((m) => m.env.SELF_IP)])];
-      const packet = (dst: string, i: number, src: string, payload: string): CraftedPacket => ({
-        dst, vni: nat[i].vni, mac: nat[i].gatewayMac, src, inner: emu.probeAddress(nat[i].name), port: this.basePort + 15 + i, payload,
-      });
-      const before = gw();
-      this.craft(svc.ns, dsts.flatMap((dst) => nat.map((_, i) => packet(dst, i, svc.address, `tenant-vxlan:${dst}`))));
-      this.craft(nodeNs, nat.map((t, i) => packet(t.haVip, i, emu.nodeIp(0), 'control-vxlan')));
-      await sleep(800);
-      const moved = gw() - before;
-      const received = logC.map((l) => this.read(l));
-      const leaked = received.flatMap((r, i) => r.filter((x) => x.startsWith('tenant-vxlan:')).map((x) => `${x} -> ${nat[i].name}`));
-      const sent = dsts.length * nat.length;
-      // Each packet reaches one member: the HaVip's holder, or the member whose address it is.
-      checks.push({
+    if (!nat.length) return [];
+    const port = (i: number) => this.basePort + 15 + i;
+    const logs = nat.map((t, i) => this.listen(emu.tenantService(t.name)!.ns, emu.probeAddress(t.name), port(i), `c-${t.name}`));
+    await this.listening(logs);
+    const members = emu.members();
+    const gw = () => members.reduce((n, m) => n + counter(emu, m.ns, GATEWAY_NFT_TABLE, 'spoofed_tunnel') + counter(emu, m.ns, GATEWAY_NFT_TABLE, 'tunnel_not_havip'), 0);
+    const dsts = [...new Set([...members.map((m) => m.env.HAVIP), ...members.map((m) => m.env.SELF_IP)])];
+    const packet = (dst: string, i: number, src: string, payload: string): CraftedPacket => ({
+      dst, vni: nat[i].vni, mac: nat[i].gatewayMac, src, inner: emu.probeAddress(nat[i].name), port: port(i), payload,
+    });
+    const before = gw();
+    this.craft(svc.ns, dsts.flatMap((dst) => nat.map((_, i) => packet(dst, i, svc.address, `tenant-vxlan:${dst}`))));
+    this.craft(emu.nodeNs(0), nat.map((t, i) => packet(t.haVip, i, emu.nodeIp(0), 'control-vxlan')));
+    await sleep(800);
+    const moved = gw() - before;
+    const received = logs.map((l) => this.read(l));
+    const leaked = received.flatMap((r, i) => r.filter((x) => x.startsWith('tenant-vxlan:')).map((x) => `${x} -> ${nat[i].name}`));
+    // Each packet reaches one member: the HaVip's holder, or the member whose address it is.
+    const sent = dsts.length * nat.length;
+    const controls = received.filter((r) => r.includes('control-vxlan')).length;
+    return [
+      {
         name: `${at} a host of ${this.tenant}'s VPC crafting VXLAN with ${nat.length} NAT tenants' VNIs to ${dsts.join(', ')} delivers nothing; the gateways count them (spoofed_tunnel, tunnel_not_havip)`,
         pass: leaked.length === 0 && moved >= sent * REPEAT,
         detail: `${leaked.length ? `DELIVERED ${leaked.join('; ')}` : '0 deliveries'}, gateway counters +${moved} (>= ${sent * REPEAT})`,
-      });
-      const controls = received.filter((r) => r.includes('control-vxlan')).length;
-      checks.push({ name: `${at} control: the node sending the same packet to the HaVip is delivered`, pass: controls === nat.length, detail: `${controls}/${nat.length} delivered` });
-    }
-    return checks;
+      },
+      { name: `${at} control: the node sending the same packet to the HaVip is delivered`, pass: controls === nat.length, detail: `${controls}/${nat.length} delivered` },
+    ];
   }
 
   private listen(ns: string, ip: string, port: number, tag: string): string {
     const log = join(this.emu.runDir, `peering-${this.tenant}-${tag}.log`);
     spawnLogged('ip', ['netns', 'exec', ns, process.execPath, this.tools, 'udp-listen', ip, String(port), String(LISTEN_SECONDS)], log);
-    this.logs.push(log);
     return log;
   }
 
