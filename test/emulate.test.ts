@@ -121,7 +121,8 @@ curl -s --aws-sigv4 "aws:amz:$(md placement/region):ssm" --user "$(jq -r .Access
       expect(r.reached['n1-unlabelled']).toBeUndefined();
       // The peering's attacks ran, each with its control.
       expect(r.checks.filter((c) => c.name.startsWith('[peering delta]')).map((c) => c.name.replace(/^\[peering delta\] (control: )?(\S+ \S+ \S+).*/, '$1$2'))).toEqual([
-        '4 other pods', 'control: n1-delta sending the', "a host of", 'control: node n2 sending', 'a host of', 'control: the node sending',
+        '4 other pods', 'control: n1-delta sending the', 'a host of', 'control: node n2 sending', 'a host of', 'control: the node sending',
+        'n1-delta connecting to', "control: the tenant's VPC",
       ]);
     });
   });

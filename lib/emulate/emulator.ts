@@ -11,7 +11,7 @@ import { Gateways } from './gateways';
 import { GatewayMember } from './member';
 import { EmulatedPlan, loadEmulatedPlan, memberUserData } from './member-image';
 import { Monitoring } from './monitoring';
-import { parseCloudConfig } from './plan';
+import { parseCloudConfig, PlanPeering } from './plan';
 import { Check, formatMatrix, MatrixResult } from './report';
 import { checkHost, okAsync } from './sys';
 import { Topology } from './topology';
@@ -242,6 +242,13 @@ export class Emulation {
   /** Peered tenants of the current plan that have a Redis and pods. */
   peeredTenants(): AgentPeeredTenant[] {
     return (this.plan.agentConfig.peered ?? []).filter((t) => this.isActive(t.name));
+  }
+
+  /** A peered tenant's peering as the running plan builds it. */
+  peering(tenant: string): PlanPeering {
+    const p = this.plan.peerings.find((x) => x.tenant === tenant);
+    if (!p) throw new Error(`tenant ${tenant} is not peered in the running plan`);
+    return p;
   }
 
   /** The namespace of a tenant's VPC fabric (its router). */

@@ -5,9 +5,12 @@ import type { Emulation, Pod } from './emulator';
 import type { CraftedPacket } from './probe-tools';
 import type { Check } from './report';
 import { compiled, sleep, spawnLogged } from './sys';
+import { PEERING_SG_REFUSED, PEERING_SG_TABLE } from './wiring';
 import { cidrContains, cidrHost } from '../contract/ipv4';
 import { GATEWAY_NFT_TABLE, NODE_NFT_TABLE } from '../contract/names';
 
+/** TCP ports the security-group check tries, in order, for one the plan's rules leave closed. */
+const CLOSED_PORT_CANDIDATES = [22, 80, 443, 5432, 8080];
 /** Datagrams per probe, as in attacks.ts. */
 const REPEAT = 3;
 const LISTEN_SECONDS = 8;
@@ -27,6 +30,7 @@ const LISTEN_SECONDS = 8;
  * (c) the same host crafting VXLAN with every NAT tenant's VNI to the HaVips and members'
  *     addresses: nothing reaches a NAT tenant; the gateways count them (spoofed_tunnel,
  *     tunnel_not_havip). Control: the node sending the same packet to the HaVip is delivered.
+ * (d) the tenant's own pod refused by its security group on a port the plan's rules leave closed.
  */
 export async function peeringAttackChecks(emu: Emulation): Promise<Check[]> {
   const checks: Check[] = [];
@@ -66,7 +70,47 @@ class PeeringAttack {
     if (emu.nodeCount() < 2) emu.progress(`${scene.at} the attack from the tenant's VPC needs a second node for its control: not run with one node`);
     else checks.push(...(await this.fromTenantVpc(scene)));
     checks.push(...(await this.craftedFromTenantVpc(scene)));
+    checks.push(...(await this.securityGroup(scene)));
     return checks;
+  }
+
+  /**
+   * (d) The tenant's security group as the plan writes it: the tenant's own pod connecting to a
+   * TCP port no rule opens is refused there (sg_refused counts it). Control: a listener on that
+   * port, which the tenant's VPC router (inside the VPC, not through the peering) connects to.
+   */
+  private async securityGroup({ svc, own, at }: Scene): Promise<Check[]> {
+    const emu = this.emu;
+    const rules = emu.peering(this.tenant).ingress;
+    const opens = (port: number) => rules.some((r) => r.protocol === '-1' || (r.protocol === 'tcp' && r.fromPort! <= port && port <= r.toPort!));
+    const closed = CLOSED_PORT_CANDIDATES.find((p) => !opens(p));
+    if (!rules.length || closed === undefined) {
+      emu.progress(`${at} the plan's security-group rules ${rules.length ? `open every port of ${CLOSED_PORT_CANDIDATES.join(', ')}` : 'are left to the user'}: no refused port to check`);
+      return [];
+    }
+    const fab = emu.tenantFabric(this.tenant);
+    const refused = () => Number(/packets (\d+)/.exec(emu.exec(fab, 'nft', ['list', 'counter', 'inet', PEERING_SG_TABLE, PEERING_SG_REFUSED], { allowFail: true }))?.[1] ?? -1);
+    const listener = spawnLogged('ip', ['netns', 'exec', svc.ns, process.execPath, '-e',
+      `const s = require('net').createServer((c) => c.end()).listen(${closed}, '${svc.address}', () => console.log('listening')); setTimeout(() => s.close(), ${LISTEN_SECONDS * 1000}).unref();`], join(emu.runDir, `peering-${this.tenant}-sg.log`));
+    try {
+      const log = join(emu.runDir, `peering-${this.tenant}-sg.log`);
+      await this.listening([log]);
+      const connects = (ns: string) => emu.okAsync(ns, 'timeout', ['1', 'bash', '-c', `exec 3<>/dev/tcp/${svc.address}/${closed}`], 3000);
+      const before = refused();
+      const fromPod = await connects(own.ns);
+      const moved = refused() - before;
+      const fromInside = await connects(fab);
+      return [
+        {
+          name: `${at} ${own.name} connecting to ${svc.address}:${closed}, a TCP port no security-group rule of the plan opens, is refused by the tenant's security group`,
+          pass: !fromPod && before >= 0 && moved >= 1,
+          detail: `${fromPod ? 'CONNECTED' : 'no connection'}, ${PEERING_SG_REFUSED} +${moved} (>= 1)`,
+        },
+        { name: `${at} control: the tenant's VPC router connects to the same listener`, pass: fromInside, detail: fromInside ? 'connected' : 'no connection' },
+      ];
+    } finally {
+      listener.kill('SIGKILL');
+    }
   }
 
   /** (a) One address in each of the tenant's ranges: its Redis host, plus a /32 on it in the other ranges. */

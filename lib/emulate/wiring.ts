@@ -41,6 +41,10 @@ export interface TenantVpc {
   readonly former: ReadonlyArray<{ readonly svc: string; readonly probe: string }>;
 }
 
+/** Where a peered tenant's fabric enforces its security-group rules, and the counter of what they refuse. */
+export const PEERING_SG_TABLE = 'crossvpc_sg_peering';
+export const PEERING_SG_REFUSED = 'sg_refused';
+
 /** The link-local next hops of peering connection k: host 1 on the function side, 2 on the tenant side. */
 const peeringHop = (k: number, host: 1 | 2) => `169.254.250.${4 * k + host}`;
 
@@ -226,7 +230,7 @@ export class Wiring {
     if (!p.ingress.length) return;
     const admit = p.ingress.map((r) => `    iifname "pcx" ip saddr ${r.cidr} ${ingressMatch(r)}accept`);
     this.topo.exec(vpc.fab, 'nft', ['-f', '-'], {
-      input: `table inet crossvpc_sg_peering {\n  counter sg_refused {}\n  chain forward {\n    type filter hook forward priority 0; policy accept;\n    iifname "pcx" ct state established,related accept\n${admit.join('\n')}\n    iifname "pcx" counter name sg_refused drop\n  }\n}\n`,
+      input: `table inet ${PEERING_SG_TABLE} {\n  counter ${PEERING_SG_REFUSED} {}\n  chain forward {\n    type filter hook forward priority 0; policy accept;\n    iifname "pcx" ct state established,related accept\n${admit.join('\n')}\n    iifname "pcx" counter name ${PEERING_SG_REFUSED} drop\n  }\n}\n`,
     });
   }
 
