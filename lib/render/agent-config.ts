@@ -13,7 +13,7 @@ export function buildAgentConfig(model: CrossVpcModel, podLabelKey: string, haVi
     return v;
   };
   return {
-    version: agentConfigVersionFor(model.peered),
+    version: agentConfigVersionFor(model.peered, model.tenants.map((t) => ({ internetEgress: t.internetEgress === 'tenantVpc' }))),
     podLabelKey,
     tunnel: model.tunnel,
     vxlanPort: VXLAN_PORT,
@@ -28,6 +28,7 @@ export function buildAgentConfig(model: CrossVpcModel, podLabelKey: string, haVi
       haVip: haVipOf(t.pairIndex),
       gatewayMac: t.gatewayMac,
       table: t.table,
+      ...(t.internetEgress === 'tenantVpc' ? { internetEgress: true as const } : {}),
     })),
     ...(model.peered.length ? { peered: model.peered.map((t) => ({ name: t.name, vni: t.vni, mark: t.mark, cidrs: [...t.destinations] })) } : {}),
     cluster: {
