@@ -111,7 +111,7 @@ maybe('the node agent in a podman container with the DaemonSet\'s security conte
         expect(d.report?.tenants.map((t) => `${t.name} ${t.vni} ${t.device}`)).toEqual(['alpha 1001 cx1001', 'beta 1002 cx1002']);
         // It did reach the agent and read the node table (not silently skipped).
         expect(d.report?.findings.find((f) => f.check === 'agent-health')?.what).toBe('ok.');
-        expect(d.report?.findings.find((f) => f.check === 'node-drops')?.what).toMatch(/^drops by reason: pod_spoof 0, tunnel_spoof 0, tunnel_denied 0, return_denied \d+ packets/);
+        expect(d.report?.findings.find((f) => f.check === 'node-drops')?.what).toMatch(/^drops by reason: pod_spoof 0, tunnel_spoof 0, tunnel_denied 0, return_denied \d+, peering_denied 0 packets/);
       }
       const n1 = emu.nodeNs(0);
       const link = () => emu.exec(n1, 'ip', ['-j', 'link', 'show', 'cx1001']);

@@ -99,17 +99,31 @@ curl -s --aws-sigv4 "aws:amz:$(md placement/region):ssm" --user "$(jq -r .Access
     });
   });
 
-  test('three tenants with identical CIDRs and identical NAT IPs stay apart', async () => {
-    await withEmulation(synth({ tenants: [tenant('alpha', 1001), tenant('beta', 1002), tenant('gamma', 1003)] }), async (emu) => {
+  test('three tenants with identical CIDRs and identical NAT IPs, and a peered tenant on the same CIDR, stay apart', async () => {
+    // delta takes the peering path: its first range is the NAT tenants' 172.16.0.0/16 (its Redis is
+    // at 172.16.0.3 too), its second overlaps nothing; neither overlaps the function VPC. Its security
+    // group admits Redis and the attacks' UDP probe ports, so the node alone stands between pods and it.
+    const delta = {
+      name: 'delta', vpcId: 'vpc-0delta', cidrs: ['172.16.0.0/16', '10.20.0.0/16'], vni: 1004, path: 'peering' as const,
+      peering: { functionRouteTableIds: ['rtb-0f1'], tenantRouteTableIds: ['rtb-0d1'], tenantSecurityGroupIds: ['sg-0d1'], ports: ['tcp:6379', 'udp:7300-7399'] },
+    };
+    await withEmulation(synth({ tenants: [tenant('alpha', 1001), tenant('beta', 1002), tenant('gamma', 1003), delta] }), async (emu) => {
       const natIps = new Set(emu.members()[0].tenants.map((row) => row.natIp));
       expect(natIps.size).toBe(1);
       expect([...natIps][0]).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+      expect(emu.probeAddress('delta')).toBe(emu.probeAddress('alpha'));
       const r = await emu.matrix();
       expect(r.checks.filter((c) => !c.pass)).toEqual([]);
-      for (const t of ['alpha', 'beta', 'gamma']) {
+      for (const t of ['alpha', 'beta', 'gamma', 'delta']) {
         expect(r.reached[`n1-${t}`]).toEqual([t]);
         expect(r.reached[`n2-${t}`]).toEqual([t]);
       }
+      expect(r.reached['n1-unlabelled']).toBeUndefined();
+      // The peering's attacks ran, each with its control.
+      expect(r.checks.filter((c) => c.name.startsWith('[peering delta]')).map((c) => c.name.replace(/^\[peering delta\] (control: )?(\S+ \S+ \S+).*/, '$1$2'))).toEqual([
+        '4 other pods', 'control: n1-delta sending the', 'a host of', 'control: node n2 sending', 'a host of', 'control: the node sending',
+        'n1-delta connecting to', "control: the tenant's VPC",
+      ]);
     });
   });
 

@@ -8,6 +8,7 @@ import { join } from 'path';
 import { TenantProps } from '../lib';
 import { evaluate, Plan, readPlan } from '../lib/emulate/plan';
 import { buildStandIns, StandIns, tenantSubnets } from '../lib/emulate/standins';
+import { loadEmulatedPlan } from '../lib/emulate/member-image';
 import { synthExample } from './helpers';
 import { OverlappingTenantsOptions } from '../examples/overlapping-tenants/stack';
 
@@ -117,3 +118,38 @@ function contains(cidr: string, ip: string): boolean {
   const size = 2 ** (32 - Number(len));
   return Math.floor(n(ip) / size) === Math.floor(n(base) / size);
 }
+
+describe('peered tenants as the emulator reads them', () => {
+  const delta = (extra: Partial<TenantProps> = {}): TenantProps => ({
+    name: 'delta', vpcId: 'vpc-0delta', cidrs: ['172.16.0.0/16', '10.20.0.0/16'], vni: 1004, path: 'peering',
+    peering: { functionRouteTableIds: ['rtb-0f1', 'rtb-0f2'], tenantRouteTableIds: ['rtb-0d1'], tenantSecurityGroupIds: ['sg-0d1'], ports: ['tcp:6379', 'all'] }, ...extra,
+  });
+  const fileOf = (opts: OverlappingTenantsOptions, edit: (json: any) => void = () => undefined): string => {
+    const dir = mkdtempSync(join(tmpdir(), 'crossvpc-standins-'));
+    const json = JSON.parse(synthExample(opts));
+    edit(json);
+    writeFileSync(join(dir, 'cdk.tf.json'), JSON.stringify(json));
+    return join(dir, 'cdk.tf.json');
+  };
+
+  test('routes split by side (function side: the destinations once per CIDR; tenant side: the sources), rules, and a probe on the first range', () => {
+    const p = loadEmulatedPlan(fileOf({ extraTenants: [delta()] }));
+    expect(p.peerings).toEqual([{
+      tenant: 'delta', connection: expect.stringContaining('Peering-delta_Connection'),
+      toTenant: ['10.20.0.0/16', '172.16.0.0/16'], toFunction: ['10.0.0.0/16'],
+      ingress: [{ protocol: '-1', fromPort: undefined, toPort: undefined, cidr: '10.0.0.0/16' }, { protocol: 'tcp', fromPort: 6379, toPort: 6379, cidr: '10.0.0.0/16' }],
+    }]);
+    expect(p.standIns.probe('delta')).toEqual({ ip: '172.16.0.3', net: '172.16.0.0/24', prefix: 24 });
+    // What Terraform would build is what is routed: a route missing from the plan is missing here too.
+    const bug = loadEmulatedPlan(fileOf({ extraTenants: [delta()] }, (j) => {
+      for (const k of Object.keys(j.resource.aws_route)) if (k.includes('TenantRoute')) delete j.resource.aws_route[k];
+    }));
+    expect(bug.peerings[0].toFunction).toEqual([]);
+    expect(loadEmulatedPlan(fileOf({})).peerings).toEqual([]);
+  });
+
+  test('a peering the ConfigMap does not list, or pods the emulation cannot stand in for, fail with the reason', () => {
+    expect(() => loadEmulatedPlan(fileOf({ extraTenants: [delta()] }, (j) => delete j.resource.aws_vpc_peering_connection))).toThrow(/the ConfigMap's peered tenants \(delta\) are not the tenants of the aws_vpc_peering_connection resources \(none\)/);
+    expect(() => loadEmulatedPlan(fileOf({ extraTenants: [delta()], functionVpc: { podCidrs: ['100.64.0.0/16'] } }))).toThrow(/functionVpc.podCidrs \(100.64.0.0\/16\).*not supported yet/);
+  });
+});

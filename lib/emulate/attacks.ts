@@ -91,7 +91,9 @@ export class AttackRunner {
     const packet = (dst: string, t: (typeof tenants)[number], src: string, payload: string): CraftedPacket => ({
       dst, vni: t.vni, mac: t.gatewayMac, src, inner: emu.probeAddress(t.name), port: portOf.get(t.name)!, payload,
     });
-    const attackers = [...tenants.map((t) => podOf(t.name)), unlabelled];
+    // Peered tenants' pods have no tunnel at all: they may not craft one either.
+    const peered = emu.peeredTenants().map((t) => onNode.find((p) => p.tenant === t.name)).filter((p): p is Pod => !!p);
+    const attackers = [...tenants.map((t) => podOf(t.name)), ...peered, unlabelled];
     const crafted = new Map<Pod, CraftedPacket[]>();
     for (const a of attackers) {
       const victims = tenants.filter((t) => t.name !== a.tenant);

@@ -11,12 +11,12 @@ import { Gateways } from './gateways';
 import { GatewayMember } from './member';
 import { EmulatedPlan, loadEmulatedPlan, memberUserData } from './member-image';
 import { Monitoring } from './monitoring';
-import { parseCloudConfig } from './plan';
+import { parseCloudConfig, PlanPeering } from './plan';
 import { Check, formatMatrix, MatrixResult } from './report';
 import { checkHost, okAsync } from './sys';
 import { Topology } from './topology';
 import { slash24, Wiring } from './wiring';
-import { AgentTenant, MemberStatus } from '../contract';
+import { AgentPeeredTenant, AgentTenant, MemberStatus } from '../contract';
 
 export type { ApplyOptions, ApplyReport } from './apply';
 export type { Pod } from './cluster';
@@ -108,6 +108,7 @@ export class Emulation {
     this.progress(`emulated cloud API: IMDSv2 on ${IMDS_ADDR} (credentials per member), EC2 AssignPrivateIpAddresses on ${EC2_ADDR} (moves floating IPs in the emulated VPC routers), SSM GetParameter on ${SSM_ADDR}; each call allowed only if the member's role policy in the plan allows it`);
     this.wiring.cloud();
     this.addTenants(this.plan.agentConfig.tenants);
+    this.addPeerings();
     for (const [pair, doc] of this.plan.documents) {
       const { version } = this.wiring.putParameter(doc.parameter.name, doc.value);
       this.progress(`pair ${pair}: document ${doc.parameter.name} version ${version} in SSM (${Buffer.byteLength(doc.value)} bytes stored, ${doc.parameter.tier} tier)`);
@@ -122,8 +123,13 @@ export class Emulation {
     await this.gateways.waitForMaster(20000);
     this.progress(`${nodes} cluster nodes in ${this.plan.standIns.nodeSubnet}`);
     this.wiring.addNodes(nodes, this.plan.standIns.nodeSubnet);
+    if (this.plan.peerings.length) {
+      const vpcCidr = this.plan.agentConfig.cluster!.vpcCidr;
+      this.progress(`nodes SNAT pod traffic to destinations outside ${vpcCidr} to their own IP, as the EKS VPC CNI does by default (the peered tenants see node addresses)`);
+      this.wiring.vpcCniSnat(vpcCidr);
+    }
     await this.cluster.startAgents(this.plan.agentConfigText);
-    await this.cluster.addPodsForTenants(this.activeTenants().map((t) => t.name), true);
+    await this.cluster.addPodsForTenants([...this.activeTenants(), ...this.peeredTenants()].map((t) => t.name), true);
     await this.monitoring?.scraped();
   }
 
@@ -166,6 +172,22 @@ export class Emulation {
   }
 
   /**
+   * Peered tenants: a VPC fabric with Redis (as NAT tenants get), linked to the function fabric
+   * by the peering connection with exactly the plan's routes and security-group rules.
+   */
+  private addPeerings(): void {
+    const byName = new Map((this.plan.agentConfig.peered ?? []).map((t) => [t.name, t]));
+    this.plan.peerings.forEach((p, k) => {
+      if (this.wiring.tenant(p.tenant)) return;
+      const probe = this.isActive(p.tenant) ? this.plan.standIns.probe(p.tenant) : undefined;
+      const rules = p.ingress.length ? `its security group admits ${p.ingress.map((r) => `${r.cidr} ${r.protocol === '-1' ? 'all' : `${r.protocol}${r.fromPort === undefined ? '' : `:${r.fromPort === r.toPort ? r.fromPort : `${r.fromPort}-${r.toPort}`}`}`}`).join(', ')}` : 'no security-group rules in the plan (left to the user): unfiltered';
+      this.progress(`peered tenant ${p.tenant}: VPC fabric ${byName.get(p.tenant)?.cidrs.join(', ')}${probe ? ' and Redis' : ''}; peering ${p.connection}: the function VPC routes ${p.toTenant.join(', ') || 'nothing'} to it, it routes ${p.toFunction.join(', ') || 'nothing'} back; ${rules}`);
+      this.wiring.addTenant(p.tenant, probe);
+      this.wiring.peer(p, k);
+    });
+  }
+
+  /**
    * Apply a new plan to the running emulation as `terraform apply` would (apply.ts): members
    * rollingUpdate does not name are never disrupted (the transition is refused otherwise), new
    * NAT ENIs are hot-plugged and retired ones deleted, the pairs' documents are written to
@@ -180,6 +202,10 @@ export class Emulation {
     const next = loadEmulatedPlan(file, before.standIns.placed);
     this.current = next;
     try {
+      const peered = (p: EmulatedPlan) => JSON.stringify([p.peerings, p.agentConfig.peered ?? []]);
+      if (peered(before) !== peered(next)) {
+        throw new TransitionRefused(`plan B changes the peered tenants (${[...new Set([...before.peerings, ...next.peerings].map((x) => x.tenant))].join(', ')}); the emulator does not apply peering changes to a running run yet: emulate plan B on its own`);
+      }
       return await applyPlan({
         wiring: this.wiring, gateways: this.gateways, cluster: this.cluster, progress: (m) => this.progress(m),
         isActive: (t) => this.isActive(t), wireTenants: (ts) => this.addTenants(ts),
@@ -213,7 +239,26 @@ export class Emulation {
     return !this.opts.activeTenants || this.opts.activeTenants.includes(tenant);
   }
 
-  /** Tenants of the current plan that have a Redis and pods. */
+  /** Peered tenants of the current plan that have a Redis and pods. */
+  peeredTenants(): AgentPeeredTenant[] {
+    return (this.plan.agentConfig.peered ?? []).filter((t) => this.isActive(t.name));
+  }
+
+  /** A peered tenant's peering as the running plan builds it. */
+  peering(tenant: string): PlanPeering {
+    const p = this.plan.peerings.find((x) => x.tenant === tenant);
+    if (!p) throw new Error(`tenant ${tenant} is not peered in the running plan`);
+    return p;
+  }
+
+  /** The namespace of a tenant's VPC fabric (its router). */
+  tenantFabric(tenant: string): string {
+    const vpc = this.wiring.tenant(tenant);
+    if (!vpc) throw new Error(`tenant ${tenant} has no VPC fabric in this run`);
+    return vpc.fab;
+  }
+
+  /** NAT tenants of the current plan that have a Redis and pods. */
   activeTenants(): AgentTenant[] {
     return this.plan.agentConfig.tenants.filter((t) => this.isActive(t.name));
   }
@@ -230,7 +275,7 @@ export class Emulation {
    * `<name>@<address> (former)`. Only a current tenant's own pods may reach its current service.
    */
   serviceTargets(): ServiceTarget[] {
-    const current = new Set(this.activeTenants().map((t) => t.name));
+    const current = new Set([...this.activeTenants(), ...this.peeredTenants()].map((t) => t.name));
     const out: ServiceTarget[] = [];
     for (const name of this.wiring.tenantNames()) {
       const vpc = this.wiring.tenant(name)!;

@@ -1,7 +1,7 @@
 import { chmodSync, mkdirSync, writeFileSync } from 'fs';
 import { dirname, join } from 'path';
 import { PairDocumentValue, readPairDocuments } from './pair-documents';
-import { evaluate, parseCloudConfig, Plan, PlanMember, readPlan } from './plan';
+import { evaluate, parseCloudConfig, Plan, PlanMember, PlanPeering, readPeerings, readPlan } from './plan';
 import { buildStandIns, PlacedStandIns, StandIns } from './standins';
 import { parseUnit, UnitSpec } from './units';
 import { AgentConfig, CONF_DIR, GatewayEnvKey, PairMemberName, parseGatewayEnv, STATE_DIR, TenantTableRow } from '../contract';
@@ -17,6 +17,8 @@ export interface EmulatedPlan {
   readonly agentConfig: AgentConfig;
   /** Each pair's configuration document (the SSM parameter value), by pair index. */
   readonly documents: ReadonlyMap<number, PairDocumentValue>;
+  /** Peered tenants as the plan builds them: connection, routes on both sides, security-group rules. */
+  readonly peerings: PlanPeering[];
 }
 
 /** `previous`: the stand-ins of the plan the emulation runs now (subnets and ENIs keep their addresses). */
@@ -24,10 +26,26 @@ export function loadEmulatedPlan(file: string, previous?: PlacedStandIns): Emula
   const plan = readPlan(file);
   // The tenant table (with stand-in-free literal CIDRs) tells the stand-ins where tenants live.
   const rawTenants = JSON.parse(plan.agentConfigRaw.replace(/\$\{[^}]*\}/g, 'X')) as AgentConfig;
-  const standIns = buildStandIns(plan, Object.fromEntries(rawTenants.tenants.map((t) => [t.name, t.cidrs])), previous);
+  const allTenants = [...rawTenants.tenants, ...(rawTenants.peered ?? [])];
+  const standIns = buildStandIns(plan, Object.fromEntries(allTenants.map((t) => [t.name, t.cidrs])), previous);
   const agentConfigText = evaluate(plan.agentConfigRaw, standIns.resolve);
   const documents = readPairDocuments(plan, standIns.resolve);
-  return { plan, standIns, agentConfigText, agentConfig: JSON.parse(agentConfigText), documents };
+  const agentConfig: AgentConfig = JSON.parse(agentConfigText);
+  return { plan, standIns, agentConfigText, agentConfig, documents, peerings: peeringsOf(plan, agentConfig) };
+}
+
+/** The plan's peerings, one for each peered tenant of the ConfigMap and no other. */
+function peeringsOf(plan: Plan, config: AgentConfig): PlanPeering[] {
+  const peered = (config.peered ?? []).map((t) => t.name);
+  if (!peered.length) return [];
+  const { cluster } = config;
+  if (!cluster) throw new Error('cdk.tf.json: the ConfigMap has peered tenants but no `cluster` ranges; the emulator tells the tenant-side routes by them');
+  // The emulated pods take function-VPC addresses and reach a peering from their node's IP (wiring.vpcCniSnat).
+  if (cluster.podCidrs.length) throw new Error(`cdk.tf.json: peered tenants (${peered.join(', ')}) with functionVpc.podCidrs (${cluster.podCidrs.join(', ')}): the tenants see pod addresses there, and the emulator's pods are not in those ranges; emulating this is not supported yet`);
+  const peerings = readPeerings(plan.json, [cluster.vpcCidr, ...cluster.podCidrs, ...cluster.nodeCidrs]);
+  const names = peerings.map((p) => p.tenant);
+  if (names.join(',') !== [...peered].sort().join(',')) throw new Error(`cdk.tf.json: the ConfigMap's peered tenants (${peered.join(', ')}) are not the tenants of the aws_vpc_peering_connection resources (${names.join(', ') || 'none'})`);
+  return peerings;
 }
 
 /** A member's tenant rows: its half of its pair's document (what its reconciler applies, and which NAT ENIs are attached to it). */

@@ -1,7 +1,7 @@
 import { readFileSync } from 'fs';
 import { parse } from 'yaml';
 import { AGENT_CONFIG_KEY } from '../contract/agent-config';
-import { cidrHost as cidrhost } from '../contract/ipv4';
+import { cidrContains, cidrHost as cidrhost, intToIpv4, splitCidr } from '../contract/ipv4';
 import { unpackBase64Gzip, unpackUserData } from '../render/user-data';
 
 export { cidrhost };
@@ -162,4 +162,62 @@ export function primaryEniIngress(json: any, pair: number, member: string, port:
     cidrs: rules.filter((r) => r.cidr_ipv4).map((r) => String(r.cidr_ipv4)),
     groups: rules.filter((r) => r.referenced_security_group_id).map((r) => String(r.referenced_security_group_id)),
   };
+}
+
+/** One ingress rule a peered tenant's security groups get in the plan (aws_vpc_security_group_ingress_rule tagged with the tenant). */
+export interface PeeringIngressRule {
+  /** 'tcp', 'udp', 'icmp' or '-1' (all), as the plan writes it. */
+  readonly protocol: string;
+  readonly fromPort?: number;
+  readonly toPort?: number;
+  readonly cidr: string;
+}
+
+/** A peered tenant as Terraform would build it: the connection, the routes through it on both sides, and the tenant's ingress rules. */
+export interface PlanPeering {
+  readonly tenant: string;
+  /** aws_vpc_peering_connection logical id. */
+  readonly connection: string;
+  /** Destinations of the function-side aws_route entries through the connection: what the function VPC sends to the tenant. */
+  readonly toTenant: string[];
+  /** Destinations of the tenant-side aws_route entries: the function side's sources the tenant VPC routes back. */
+  readonly toFunction: string[];
+  /** The tenant's security-group ingress rules; none when the plan leaves them to the user (tenantSecurityGroupIds not given). */
+  readonly ingress: PeeringIngressRule[];
+}
+
+/**
+ * Every aws_vpc_peering_connection tagged crossvpc:tenant, with the aws_route entries whose
+ * vpc_peering_connection_id references it (directly or through its accepter). A route is on the
+ * tenant side when its destination lies in the function VPC's ranges (`clusterRanges`: the
+ * ConfigMap's vpcCidr, podCidrs, nodeCidrs), on the function side otherwise: the emulation routes
+ * exactly these, so a route missing from the plan shows as an unreachable tenant.
+ */
+export function readPeerings(json: any, clusterRanges: readonly string[]): PlanPeering[] {
+  const res = json.resource ?? {};
+  const accepters = Object.entries<any>(res.aws_vpc_peering_connection_accepter ?? {});
+  const out: PlanPeering[] = [];
+  for (const [connection, c] of Object.entries<any>(res.aws_vpc_peering_connection ?? {})) {
+    const tenant = c.tags?.['crossvpc:tenant'];
+    if (!tenant) continue;
+    const refs = new Set([`\${aws_vpc_peering_connection.${connection}.id}`]);
+    for (const [id, a] of accepters) {
+      if (a.vpc_peering_connection_id === `\${aws_vpc_peering_connection.${connection}.id}`) refs.add(`\${aws_vpc_peering_connection_accepter.${id}.vpc_peering_connection_id}`);
+    }
+    const dests = Object.values<any>(res.aws_route ?? {}).filter((r) => refs.has(String(r.vpc_peering_connection_id))).map((r) => String(r.destination_cidr_block));
+    const functionSide = (cidr: string) => clusterRanges.some((range) => cidrWithin(cidr, range));
+    const ingress = Object.values<any>(res.aws_vpc_security_group_ingress_rule ?? {}).filter((r) => r.tags?.['crossvpc:tenant'] === tenant).map((r) => {
+      if (!r.cidr_ipv4) throw new Error(`cdk.tf.json: an ingress rule of peered tenant ${tenant} has no cidr_ipv4; the emulator models CIDR sources only`);
+      return { protocol: String(r.ip_protocol), fromPort: r.from_port === undefined ? undefined : Number(r.from_port), toPort: r.to_port === undefined ? undefined : Number(r.to_port), cidr: String(r.cidr_ipv4) };
+    });
+    out.push({ tenant, connection, toTenant: [...new Set(dests.filter((d) => !functionSide(d)))], toFunction: [...new Set(dests.filter(functionSide))], ingress });
+  }
+  return out.sort((a, b) => a.tenant.localeCompare(b.tenant));
+}
+
+/** `inner` lies wholly inside `outer`. */
+function cidrWithin(inner: string, outer: string): boolean {
+  const a = splitCidr(inner);
+  const b = splitCidr(outer);
+  return a.prefix >= b.prefix && cidrContains(outer, intToIpv4(a.addr));
 }

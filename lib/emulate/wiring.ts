@@ -3,7 +3,7 @@ import { join } from 'path';
 import { CloudIdentity, SsmStore } from './cloud-api';
 import { EC2_ADDR, IMDS_ADDR, SSM_ADDR } from './fake-cloud';
 import { GatewayMember } from './member';
-import { cidrhost } from './plan';
+import { cidrhost, PeeringIngressRule, PlanPeering } from './plan';
 import { ProbePlacement } from './standins';
 import { compiled, sleepSync, spawnLogged } from './sys';
 import { Topology } from './topology';
@@ -39,6 +39,22 @@ export interface TenantVpc {
   readonly probe?: string;
   /** Earlier services of the tenant, on destinations an edit took away (they keep running: the old destination must be refused). */
   readonly former: ReadonlyArray<{ readonly svc: string; readonly probe: string }>;
+}
+
+/** Where a peered tenant's fabric enforces its security-group rules, and the counter of what they refuse. */
+export const PEERING_SG_TABLE = 'crossvpc_sg_peering';
+export const PEERING_SG_REFUSED = 'sg_refused';
+
+/** The link-local next hops of peering connection k: host 1 on the function side, 2 on the tenant side. */
+const peeringHop = (k: number, host: 1 | 2) => `169.254.250.${4 * k + host}`;
+
+/** The nft match of one security-group rule's protocol and ports (empty for all traffic). */
+function ingressMatch(r: PeeringIngressRule): string {
+  if (r.protocol === '-1') return '';
+  if (r.protocol === 'tcp' || r.protocol === 'udp') return `${r.protocol} dport ${r.fromPort === r.toPort ? r.fromPort : `${r.fromPort}-${r.toPort}`} `;
+  if (r.protocol === 'icmp') return 'ip protocol icmp ';
+  if (/^\d+$/.test(r.protocol)) return `ip protocol ${r.protocol} `;
+  throw new Error(`security-group rule protocol ${r.protocol} is not modelled by the emulator`);
 }
 
 /**
@@ -189,6 +205,49 @@ export class Wiring {
     const next: TenantVpc = { fab, svc, probe: ip, former: vpc.svc && vpc.probe ? [...vpc.former, { svc: vpc.svc, probe: vpc.probe }] : vpc.former };
     this.tenantVpcs.set(name, next);
     return next;
+  }
+
+  /**
+   * A VPC peering connection between the function fabric and a tenant's fabric (a veth between
+   * the two VPC routers, on link-local next hops): each side routes what the plan's aws_route
+   * entries route through the connection, nothing else. The tenant's security-group rules from
+   * the plan are enforced where the tenant fabric delivers from the peering (stateful, as a
+   * security group: replies to the tenant's own connections pass); a plan without rules leaves
+   * the group to the user, so nothing is filtered. `k` (0..) numbers the connection.
+   */
+  peer(p: PlanPeering, k: number): void {
+    const vpc = this.tenantVpcs.get(p.tenant);
+    if (!vpc) throw new Error(`peered tenant ${p.tenant} has no VPC fabric in this run`);
+    const fab = this.fabricNs;
+    const dev = `pcx${k}`;
+    if (this.topo.ok(fab, 'ip', ['link', 'show', dev], 2000)) return;
+    const [fnSide, tenantSide] = [peeringHop(k, 1), peeringHop(k, 2)];
+    this.topo.link(fab, dev, vpc.fab, 'pcx', { mtu: VPC_MTU });
+    this.topo.exec(fab, 'ip', ['addr', 'add', `${fnSide}/30`, 'dev', dev]);
+    this.topo.exec(vpc.fab, 'ip', ['addr', 'add', `${tenantSide}/30`, 'dev', 'pcx']);
+    for (const cidr of p.toTenant) this.topo.exec(fab, 'ip', ['route', 'replace', cidr, 'via', tenantSide, 'dev', dev]);
+    for (const cidr of p.toFunction) this.topo.exec(vpc.fab, 'ip', ['route', 'replace', cidr, 'via', fnSide, 'dev', 'pcx']);
+    if (!p.ingress.length) return;
+    const admit = p.ingress.map((r) => `    iifname "pcx" ip saddr ${r.cidr} ${ingressMatch(r)}accept`);
+    this.topo.exec(vpc.fab, 'nft', ['-f', '-'], {
+      input: `table inet ${PEERING_SG_TABLE} {\n  counter ${PEERING_SG_REFUSED} {}\n  chain forward {\n    type filter hook forward priority 0; policy accept;\n    iifname "pcx" ct state established,related accept\n${admit.join('\n')}\n    iifname "pcx" counter name ${PEERING_SG_REFUSED} drop\n  }\n}\n`,
+    });
+  }
+
+  /**
+   * The EKS VPC CNI's default (AWS_VPC_K8S_CNI_EXTERNALSNAT=false): pod traffic leaving the node
+   * for a destination outside the VPC CIDR is SNATed to the node's primary IP, so a peered tenant
+   * sees node addresses (the plan's sources are nodeCidrs). Tunnel traffic leaves by the tunnel
+   * devices (the agent SNATs it) and traffic inside the VPC keeps the pod address.
+   */
+  vpcCniSnat(vpcCidr: string): void {
+    for (let i = 0; i < this.nodeIps.length; i++) {
+      const ns = this.nodeNs(i);
+      this.topo.exec(ns, 'nft', ['delete', 'table', 'ip', 'crossvpc_emu_cni'], { allowFail: true });
+      this.topo.exec(ns, 'nft', ['-f', '-'], {
+        input: `table ip crossvpc_emu_cni {\n  chain postrouting {\n    type nat hook postrouting priority srcnat + 10; policy accept;\n    oifname "eth0" ip daddr != ${vpcCidr} snat to ${this.nodeIps[i]}\n  }\n}\n`,
+      });
+    }
   }
 
   /**
