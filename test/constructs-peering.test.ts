@@ -1,7 +1,8 @@
 import { App, TerraformStack, Testing } from 'cdktf';
 import { AwsProvider } from '@cdktf/provider-aws/lib/provider';
 import { CrossVpcNat, FunctionVpcLink, TenantProps } from '../lib';
-import { documentOf, expectCrossVpcError } from './helpers';
+import { parseConfig } from '../agent/config';
+import { asDeployed, documentOf, expectCrossVpcError } from './helpers';
 
 const alpha: TenantProps = { name: 'alpha', vpcId: 'vpc-a', subnetId: 'subnet-a', cidrs: ['172.16.0.0/16'], vni: 1001 };
 const gamma: TenantProps = {
@@ -109,5 +110,9 @@ describe('CrossVpcNat: internet egress', () => {
     expect(table.version).toBe(3);
     expect(table.tenants.map((t: any) => [t.name, t.internetEgress])).toEqual([['alpha', true], ['beta', undefined]]);
     expect(table.cluster.vpcCidr).toBe('10.0.0.0/16');
+    // The node agent accepts it: version 3 carries `peered` (empty here), which the agent requires.
+    expect(table.peered).toEqual([]);
+    const parsed = parseConfig(asDeployed(Object.values<any>(json.resource.kubernetes_config_map_v1)[0].data['tenants.json']));
+    expect(parsed.tenants.map((t) => [t.name, t.internetEgress])).toEqual([['alpha', true], ['beta', undefined]]);
   });
 });
