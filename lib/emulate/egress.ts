@@ -127,6 +127,7 @@ async function seenSource(emu: Emulation, pod: Pod, host: string): Promise<strin
 export async function egressChecks(emu: Emulation): Promise<Check[]> {
   const egress = emu.internetTenants();
   if (!egress.length) return [];
+  const t0 = Date.now();
   const internet = emu.internetNs()!;
   const pods = emu.pods();
   const checks: Check[] = [];
@@ -166,6 +167,7 @@ export async function egressChecks(emu: Emulation): Promise<Check[]> {
   checks.push(...(await forcedThroughTunnel(emu, egress)));
   const reachable = emu.ok(egress[0].fab, 'redis-cli', ['-h', PRIVATE_HOST, 'ping'], 3000);
   checks.push({ name: `egress: control: tenant ${egress[0].name}'s VPC itself reaches the private host ${PRIVATE_HOST} in ${internet}`, pass: reachable, detail: reachable ? 'PONG' : 'no answer' });
+  emu.progress(`internet egress checks: ${checks.length} in ${Date.now() - t0} ms`);
   return checks;
 }
 
@@ -211,9 +213,9 @@ async function forcedThroughTunnel(emu: Emulation, egress: readonly EgressTenant
       const before = read();
       const seen = await seenSource(emu, pod, c.dst);
       const after = read();
-      const how = after.unmatched > before.unmatched ? 'dropped by the ruleset as unmatched' : 'routed nowhere by its gateway table';
       const pass = seen === '' && before.tunnelRx >= 0 && after.tunnelRx > before.tunnelRx && before.eniTx >= 0 && after.eniTx === before.eniTx;
-      checks.push({ name, pass, detail: `${seen ? `REACHED as ${seen}` : 'no connection'}; ${tunnelDev(t.vni)} rx ${before.tunnelRx} -> ${after.tunnelRx}, ${tenantDev(t.vni)} tx ${before.eniTx} -> ${after.eniTx}, unmatched ${before.unmatched} -> ${after.unmatched}: ${how}` });
+      const how = !pass ? '' : after.unmatched > before.unmatched ? ': dropped by the ruleset as unmatched' : ': routed nowhere by its gateway table';
+      checks.push({ name, pass, detail: `${seen ? `REACHED as ${seen}` : 'no connection'}; ${tunnelDev(t.vni)} rx ${before.tunnelRx} -> ${after.tunnelRx}, ${tenantDev(t.vni)} tx ${before.eniTx} -> ${after.eniTx}, unmatched ${before.unmatched} -> ${after.unmatched}${how}` });
     } finally {
       emu.exec(node, 'ip', ['route', 'del', `${c.dst}/32`, 'table', String(t.table)], { allowFail: true });
     }
