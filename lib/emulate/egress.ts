@@ -7,6 +7,7 @@
  */
 import { join } from 'path';
 import { counter } from './attacks';
+import { readStatus } from './failover';
 import type { Emulation, Pod } from './emulator';
 import type { EmulatedPlan } from './member-image';
 import { Check } from './report';
@@ -221,4 +222,34 @@ async function forcedThroughTunnel(emu: Emulation, egress: readonly EgressTenant
     }
   }
   return checks;
+}
+
+/**
+ * One long-lived INCR connection through each egress tenant's egress (from its first pod to the
+ * internet server), for the failover scenarios: `finish()` stops them and checks each never
+ * reconnected nor failed an INCR, and is still open from the tenant's EIP stand-in.
+ */
+export function holdEgressConnections(emu: Emulation): { finish(): Check[] } {
+  const clients = emu.internetTenants().flatMap((t) => {
+    const pod = emu.pods().find((p) => p.tenant === t.name);
+    return pod ? [{ t, pod, ...emu.startIncrClient(pod, `egress:${t.name}`, INTERNET_SERVER) }] : [];
+  });
+  return {
+    finish(): Check[] {
+      try {
+        const open = emu.exec(emu.internetNs()!, 'redis-cli', ['-h', INTERNET_SERVER, 'client', 'list'], { allowFail: true }).split('\n').filter((l) => l.includes('cmd=incr'));
+        return clients.map(({ t, pod, statusFile }) => {
+          const st = readStatus(statusFile);
+          const still = open.some((l) => l.includes(`addr=${t.eip}:`));
+          return {
+            name: `egress: pod ${pod.name}'s connection through tenant ${t.name}'s egress lived through the faults (one TCP connection, no reconnect, no failed INCR, still open from ${t.eip})`,
+            pass: st.acked > 0 && st.reconnects === 0 && st.failedOps === 0 && st.sequenceBreaks === 0 && still,
+            detail: `${st.acked} INCRs acknowledged, longest pause ${st.maxGapMs} ms, ${st.reconnects} reconnects, ${st.failedOps} failed, ${still ? 'open' : 'NOT open'} at the server`,
+          };
+        });
+      } finally {
+        for (const c of clients) c.child.kill('SIGTERM');
+      }
+    },
+  };
 }
