@@ -134,10 +134,10 @@ export async function egressChecks(emu: Emulation): Promise<Check[]> {
   const checks: Check[] = [];
   const byTenant = new Map(egress.map((t) => [t.name, t]));
   const probes = pods.map((pod) => ({ pod, t: pod.tenant ? byTenant.get(pod.tenant) : undefined }));
-  const seen = await inParallel(probes, 8, ({ pod }) => seenSource(emu, pod, INTERNET_SERVER));
+  const egressPods = probes.filter((p): p is { pod: Pod; t: EgressTenant } => !!p.t);
+  const seen = await inParallel(egressPods, 8, ({ pod }) => seenSource(emu, pod, INTERNET_SERVER));
   // The control first: every egress pod reaches the server, as exactly its own EIP.
-  probes.forEach(({ pod, t }, i) => {
-    if (!t) return;
+  egressPods.forEach(({ pod, t }, i) => {
     const other = egress.find((o) => o.eip === seen[i] && o.name !== t.name);
     checks.push({ name: `egress: pod ${pod.name} reaches the internet server ${INTERNET_SERVER}, which sees tenant ${t.name}'s EIP stand-in ${t.eip}`, pass: seen[i] === t.eip, detail: `server saw ${seen[i] || 'no connection'}${other ? ` (tenant ${other.name}'s EIP)` : ''}` });
   });
@@ -159,11 +159,10 @@ export async function egressChecks(emu: Emulation): Promise<Check[]> {
   });
   if (others.length) checks.push({ name: `egress: the gateway's unmatched drops while pods without egress tried the internet (their nodes route it nowhere, so none are expected)`, pass: unmatchedAfter === unmatchedBefore, detail: `${master?.id ?? 'no master'} unmatched ${unmatchedBefore} -> ${unmatchedAfter}` });
   // A private address is no internet destination: the internet namespace holds one, and the tenant fabric routes to it.
-  const egressPods = probes.filter(({ t }) => t);
   const privSeen = await inParallel(egressPods, 8, ({ pod }) => seenSource(emu, pod, PRIVATE_HOST));
   egressPods.forEach(({ pod, t }, i) => {
-    const control = seen[probes.indexOf(egressPods[i])];
-    checks.push({ name: `egress: pod ${pod.name} -> private host ${PRIVATE_HOST} behind tenant ${t!.name}'s NAT gateway stand-in gets nothing (control: the public ${INTERNET_SERVER} answers)`, pass: privSeen[i] === '' && control === t!.eip, detail: `private ${privSeen[i] ? `REACHED as ${privSeen[i]}` : 'no connection'}; public ${control || 'no connection'}` });
+    const control = seen[i];
+    checks.push({ name: `egress: pod ${pod.name} -> private host ${PRIVATE_HOST} behind tenant ${t.name}'s NAT gateway stand-in gets nothing (control: the public ${INTERNET_SERVER} answers)`, pass: privSeen[i] === '' && control === t.eip, detail: `private ${privSeen[i] ? `REACHED as ${privSeen[i]}` : 'no connection'}; public ${control || 'no connection'}` });
   });
   checks.push(...(await forcedThroughTunnel(emu, egress)));
   const reachable = emu.ok(egress[0].fab, 'redis-cli', ['-h', PRIVATE_HOST, 'ping'], 3000);

@@ -179,8 +179,9 @@ export class Emulation {
   /** Egress tenants (the plan's `egress` column): their VPC's NAT gateway stand-in toward the emulated internet. */
   private addInternet(): void {
     for (const t of egressTenantsOf(this.plan)) {
+      const t0 = Date.now();
       const linked = this.internet.connect(t, this.tenantFabric(t.name));
-      this.progress(`tenant ${t.name} has internet egress: its VPC routes 0.0.0.0/0 to a NAT gateway stand-in that SNATs ${t.subnets.join(', ')} to the EIP stand-in ${linked.eip}; the emulated internet (${this.internet.ns}) has a server on ${INTERNET_SERVER} that answers with the source it sees`);
+      this.progress(`tenant ${t.name} has internet egress: its VPC routes 0.0.0.0/0 to a NAT gateway stand-in that SNATs ${t.subnets.join(', ')} to the EIP stand-in ${linked.eip}; the emulated internet (${this.internet.ns}) has a server on ${INTERNET_SERVER} that answers with the source it sees (wired in ${Date.now() - t0} ms)`);
     }
   }
 
