@@ -235,6 +235,7 @@ export function holdEgressConnections(emu: Emulation): { finish(): Check[] } {
   });
   return {
     finish(): Check[] {
+      if (!clients.length) return [];
       try {
         const open = emu.exec(emu.internetNs()!, 'redis-cli', ['-h', INTERNET_SERVER, 'client', 'list'], { allowFail: true }).split('\n').filter((l) => l.includes('cmd=incr'));
         return clients.map(({ t, pod, statusFile }) => {
