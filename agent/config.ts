@@ -3,7 +3,7 @@ import { AGENT_CONFIG_VERSIONS_READ, AgentConfig, AgentPeeredTenant, AgentTenant
 
 // The agent's view of the contract. lib/contract imports nothing but itself, so the image ships it compiled beside dist/agent.
 export type { AgentConfig, AgentPeeredTenant, AgentTenant };
-export { AGENT_CONFIG_PATH, canonicalCidr, cidrContains, cidrsOverlap, ipv4ToInt, MARK_MAX, MARK_MIN, NODE_COUNTERS, NODE_NFT_TABLE as NFT_TABLE, nodeMac, TENANT_MARK_MASK, TUNNEL_DEV_PREFIX, tunnelDev } from '../lib/contract';
+export { AGENT_CONFIG_PATH, canonicalCidr, cidrContains, cidrsOverlap, ipv4ToInt, MARK_MAX, MARK_MIN, NODE_COUNTERS, NODE_NFT_TABLE as NFT_TABLE, nodeMac, NON_PUBLIC_RANGES, TENANT_MARK_MASK, TUNNEL_DEV_PREFIX, tunnelDev } from '../lib/contract';
 
 /** Priority of the agent's per-tenant fwmark rules; the unmarked-packets rule sits one below. */
 export const RULE_PRIORITY = 100;
@@ -60,6 +60,19 @@ export function parseConfig(text: string): AgentConfig {
     if (!MAC_PATTERN.test(String(t.gatewayMac).toLowerCase())) fail(`tenant ${t.name}: bad gatewayMac ${t.gatewayMac}`);
     return { ...t, gatewayMac: t.gatewayMac.toLowerCase(), cidrs };
   });
+  const egress = tenants.filter((t) => t.internetEgress !== undefined);
+  for (const t of egress) if (t.internetEgress !== true) fail(`tenant ${t.name}: internetEgress must be true or absent`);
+  if (egress.length && c.version !== 3) fail('internetEgress needs version 3');
+  if (egress.length && !c.cluster) fail('internetEgress needs the cluster ranges (they stay out of the tunnel)');
+  let cluster = c.cluster;
+  if (cluster && egress.length) {
+    try {
+      const list = (v: unknown) => (Array.isArray(v) ? v.map((x) => canonicalCidr(String(x))) : fail('cluster: podCidrs and nodeCidrs must be lists'));
+      cluster = { vpcCidr: canonicalCidr(String(cluster.vpcCidr)), podCidrs: list(cluster.podCidrs), nodeCidrs: list(cluster.nodeCidrs), ...(cluster.serviceCidr === undefined ? {} : { serviceCidr: canonicalCidr(String(cluster.serviceCidr)) }) };
+    } catch (e) {
+      fail(`cluster: ${(e as Error).message}`);
+    }
+  }
   if (c.version === 3 && !Array.isArray(c.peered)) fail('peered missing (version 3)');
   if (c.version === 2 && c.peered !== undefined) fail('peered needs version 3');
   const peered = (c.peered ?? []).map((t): AgentPeeredTenant => ({ ...t, cidrs: identity(t, t.mark, 'mark') }));
@@ -68,7 +81,7 @@ export function parseConfig(text: string): AgentConfig {
     const clash = t.cidrs.find((a) => o.cidrs.some((b) => cidrsOverlap(a, b)));
     if (clash) fail(`peered tenants ${o.name} and ${t.name} overlap at ${clash}`);
   }));
-  return { ...c, gatewayCidrs, tenants, ...(c.version === 3 ? { peered } : {}) };
+  return { ...c, gatewayCidrs, tenants, ...(cluster ? { cluster } : {}), ...(c.version === 3 ? { peered } : {}) };
 }
 
 export function loadConfig(path: string): AgentConfig {

@@ -2,7 +2,7 @@
 import { AGENT_METRIC, type Finding } from '../lib/contract';
 import { AgentConfig, AgentTenant, cidrsOverlap, NFT_TABLE, NODE_COUNTERS, RULE_PRIORITY, TENANT_MARK_MASK, TUNNEL_DEV_PREFIX, tunnelDev } from './config';
 import type { NodeCounterValue } from './node-table';
-import type { HostState } from './tunnels';
+import { type HostState, tableRoutes } from './tunnels';
 
 /** How often the agent re-checks tunnels, routes and rules (main.ts: every 6th 5 s tick). */
 export const TUNNEL_CHECK_SECONDS = 30;
@@ -104,11 +104,12 @@ function tenantFindings(c: AgentConfig, t: AgentTenant, facts: NodeFacts): Findi
     f('error', 'tenant-rule', `no rule "fwmark 0x${t.table.toString(16)} lookup ${t.table}" at priority ${RULE_PRIORITY}: marked pods of ${t.name} are routed by the main table, never into ${dev}.`, `${AGENT_FIX_LATER}; at once: ip rule add fwmark ${t.table} lookup ${t.table} priority ${RULE_PRIORITY}.`);
   }
   const routes = facts.host.routes.get(t.table) ?? [];
-  const missing = t.cidrs.filter((cidr) => !routes.includes(cidr));
+  const wanted = tableRoutes(c, t);
+  const missing = wanted.filter((key) => !routes.includes(key));
   if (missing.length) {
-    f('error', 'tenant-route', `table ${t.table} lacks ${missing.join(', ')}${becauseDown}: pods of ${t.name} cannot reach ${missing.length === 1 ? 'it' : 'them'}.`, `${AGENT_FIX_LATER}; at once: ${missing.map((m) => (c.tunnel === 'vxlan' ? `ip route replace ${m} via ${c.nextHop} dev ${dev} onlink table ${t.table}` : `ip route replace ${m} dev ${dev} table ${t.table}`)).join('; ')}.`);
+    f('error', 'tenant-route', `table ${t.table} lacks ${missing.join(', ')}${becauseDown}: pods of ${t.name} cannot reach ${missing.length === 1 ? 'it' : 'them'}.`, `${AGENT_FIX_LATER}; at once: ${missing.map((m) => (m.startsWith('throw ') ? `ip route replace ${m} table ${t.table}` : c.tunnel === 'vxlan' ? `ip route replace ${m} via ${c.nextHop} dev ${dev} onlink table ${t.table}` : `ip route replace ${m} dev ${dev} table ${t.table}`)).join('; ')}.`);
   }
-  const extra = routes.filter((r) => !t.cidrs.includes(r));
+  const extra = routes.filter((r) => !wanted.includes(r));
   if (extra.length) {
     f('warning', 'tenant-route', `table ${t.table} also routes ${extra.join(', ')}, which the ConfigMap does not give ${t.name}: its pods send those into the tunnel, where the gateway drops them as unmatched.`, `${AGENT_FIX_LATER} by deleting them; if they return, something else writes table ${t.table} (the range 0x1000000-0x1ffffff is the agent's).`);
   }

@@ -1,12 +1,12 @@
 // Tunnels, routes and fwmark rules: what the host has (observeHost) and the steps to the wanted state (planTunnels).
-import { AgentConfig, AgentTenant, MARK_MAX, MARK_MIN, RULE_PRIORITY, nodeMac, TENANT_MARK_MASK, TUNNEL_DEV_PREFIX, tunnelDev } from './config';
+import { AgentConfig, AgentTenant, cidrContains, MARK_MAX, MARK_MIN, NON_PUBLIC_RANGES, RULE_PRIORITY, nodeMac, TENANT_MARK_MASK, TUNNEL_DEV_PREFIX, tunnelDev } from './config';
 import { Exec, Step } from './exec';
 
 /** What the agent cares about on the host, as read back from `ip -j`. */
 export interface HostState {
   readonly links: LinkState[];
   readonly rules: RuleState[];
-  /** Destinations per routing table, only tables in our mark range. */
+  /** Routes per routing table, only tables in our mark range: the destination (`0.0.0.0/0` for default), `throw <cidr>` for a throw route. */
   readonly routes: Map<number, string[]>;
   /** Permanent neighbour entries: `${dev} ${ip}` → lladdr. */
   readonly neighbours: Map<string, string>;
@@ -52,7 +52,7 @@ export async function observeHost(exec: Exec): Promise<HostState> {
     const t = num(r.table);
     if (!inRange(t)) continue;
     const dst = r.dst === 'default' ? '0.0.0.0/0' : r.dst.includes('/') ? r.dst : `${r.dst}/32`;
-    byTable.set(t, [...(byTable.get(t) ?? []), dst]);
+    byTable.set(t, [...(byTable.get(t) ?? []), r.type === 'throw' ? `throw ${dst}` : dst]);
   }
   return {
     links: links
@@ -78,6 +78,22 @@ export async function observeHost(exec: Exec): Promise<HostState> {
 }
 
 const run = (...argv: string[]): Step => ({ kind: 'run', argv });
+
+/** A route key of HostState.routes: `throw <cidr>` or a destination through the tunnel. */
+const isThrow = (key: string) => key.startsWith('throw ');
+/**
+ * The routes a tenant's table must hold: its destinations into the tunnel and, with internet
+ * egress, a default into the tunnel plus a `throw` (back to the next rule, the main table) for
+ * every non-internet range and the cluster's own ranges, except those a destination already
+ * covers (a longer destination prefix wins inside a throw range anyway).
+ */
+export function tableRoutes(c: AgentConfig, t: AgentTenant): string[] {
+  if (!t.internetEgress) return [...t.cidrs];
+  const cl = c.cluster!;
+  const local = [...new Set([...NON_PUBLIC_RANGES, cl.vpcCidr, ...cl.podCidrs, ...cl.nodeCidrs, ...(cl.serviceCidr ? [cl.serviceCidr] : [])])];
+  const covered = (r: string) => t.cidrs.some((d) => d === r || (Number(d.split('/')[1]) <= Number(r.split('/')[1]) && cidrContains(d, r.split('/')[0])));
+  return [...t.cidrs, '0.0.0.0/0', ...local.filter((r) => !covered(r)).map((r) => `throw ${r}`)];
+}
 /** Exit 2: the table vanished with the links already deleted, which is the goal. */
 const flush = (table: number): Step => ({ kind: 'run', argv: ['ip', 'route', 'flush', 'table', `${table}`], okCodes: [0, 2] });
 
@@ -135,13 +151,16 @@ export function planTunnels(c: AgentConfig, nodeIp: string, host: HostState): St
     // Deleting a link takes its routes along; flush whatever else is left so the table is only ours.
     if (!have && routes.length) steps.push(flush(t.table));
     const present = new Set(have ? routes : []);
-    if (have) for (const dst of routes) if (!t.cidrs.includes(dst)) steps.push(run('ip', 'route', 'del', dst, 'table', `${t.table}`));
-    for (const cidr of t.cidrs) {
-      if (present.has(cidr)) continue;
+    const wantRoutes = tableRoutes(c, t);
+    if (have) for (const key of routes) if (!wantRoutes.includes(key)) steps.push(run('ip', 'route', 'del', ...key.split(' '), 'table', `${t.table}`));
+    for (const key of wantRoutes) {
+      if (present.has(key)) continue;
       steps.push(
-        c.tunnel === 'vxlan'
-          ? run('ip', 'route', 'replace', cidr, 'via', c.nextHop, 'dev', dev, 'onlink', 'table', `${t.table}`)
-          : run('ip', 'route', 'replace', cidr, 'dev', dev, 'table', `${t.table}`),
+        isThrow(key)
+          ? run('ip', 'route', 'replace', ...key.split(' '), 'table', `${t.table}`)
+          : c.tunnel === 'vxlan'
+            ? run('ip', 'route', 'replace', key, 'via', c.nextHop, 'dev', dev, 'onlink', 'table', `${t.table}`)
+            : run('ip', 'route', 'replace', key, 'dev', dev, 'table', `${t.table}`),
       );
     }
   }

@@ -94,10 +94,10 @@ const ev = (type: string, name: string, tenant?: string, ip = POD_IP) =>
     agent = undefined;
   }
   /** The ConfigMap as kubelet updates it: a whole new file in place. */
-  const writeTenants = (tenants: object[], peered?: object[]) =>
+  const writeTenants = (tenants: object[], peered?: object[], cluster?: object) =>
     writeFileSync(
       join(dir, 'tenants.json'),
-      JSON.stringify({ version: peered ? 3 : 2, podLabelKey: 'crossvpc.io/tenant', tunnel: 'vxlan', vxlanPort: 4789, mtu: 1450, nextHop: '169.254.0.1', gatewayEndpoints: [HA_VIP], gatewayCidrs: ['10.0.1.0/24'], tenants, ...(peered ? { peered } : {}) }),
+      JSON.stringify({ version: peered ? 3 : 2, podLabelKey: 'crossvpc.io/tenant', tunnel: 'vxlan', vxlanPort: 4789, mtu: 1450, nextHop: '169.254.0.1', gatewayEndpoints: [HA_VIP], gatewayCidrs: ['10.0.1.0/24'], tenants, ...(peered ? { peered } : {}), ...(cluster ? { cluster } : {}) }),
     );
   const podTenant = () => sh(NS.node, 'nft', 'list', 'map', 'inet', 'crossvpc_node', 'pod_tenant');
   const counter = (name: string) => Number(/packets (\d+)/.exec(sh(NS.node, 'nft', 'list', 'counter', 'inet', 'crossvpc_node', name))![1]);
@@ -337,6 +337,38 @@ const ev = (type: string, name: string, tenant?: string, ip = POD_IP) =>
     } finally {
       if (agent) await stopAgent();
       appendFileSync(podsFile, ev('DELETED', 'f2') + ev('DELETED', 'thief'));
+      writeTenants([ALPHA, BETA]);
+    }
+  });
+
+  it("internet egress: an egress tenant's pods reach a public address through their tunnel; cluster and private ranges keep the main table; a tenant without egress does not", async () => {
+    const INTERNET_HOST = '203.0.113.9';
+    const cluster = { vpcCidr: '10.0.0.0/16', podCidrs: ['10.244.0.0/16'], nodeCidrs: ['10.0.1.0/24'] };
+    writeTenants([{ ...ALPHA, internetEgress: true }, BETA], [], cluster);
+    // The minimal gateway hands decapsulated alpha traffic for the documentation range to the tenant host, which answers there too.
+    sh(NS.tenant, 'ip', 'addr', 'add', `${INTERNET_HOST}/32`, 'dev', 't0');
+    sh(NS.gw, 'ip', 'route', 'add', `${INTERNET_HOST}/32`, 'via', TENANT_HOST);
+    const server = spawn('ip', ['netns', 'exec', NS.tenant, process.execPath, '-e', `require('net').createServer(s=>s.end(s.remoteAddress)).listen(8080,'${INTERNET_HOST}',()=>console.log('up'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    procs.push(server);
+    await new Promise((r) => server.stdout!.once('data', r));
+    try {
+      appendFileSync(podsFile, ev('ADDED', 'f1', 'alpha'));
+      await startAgent('e');
+      await until('alpha pod marked', () => podTenant().includes(`"p1" . ${POD_IP} : 0x01000064`), 1000);
+      const dev = (dst: string, mark: number) => /dev (\S+)/.exec(sh(NS.node, 'ip', 'route', 'get', dst, 'mark', String(mark)))?.[1];
+      expect(dev(INTERNET_HOST, ALPHA.table)).toBe('cx100'); // public: into alpha's tunnel
+      expect(dev('10.50.0.9', ALPHA.table)).toBe('cx100'); // alpha's own destination, inside a thrown range
+      expect(dev('10.0.1.77', ALPHA.table)).toBe('u0'); // the cluster: main table
+      expect(() => dev('192.168.7.7', ALPHA.table)).toThrow(); // private, not alpha's: main table, which has no route
+      expect(connect(NS.pod, undefined, INTERNET_HOST)).toBe(NODE_IP); // a real connection through the tunnel, SNATed to the node
+      appendFileSync(podsFile, ev('DELETED', 'f1') + ev('ADDED', 'f2', 'beta'));
+      await until('pod now of beta', () => podTenant().includes(`"p1" . ${POD_IP} : 0x010000c8`), 1000);
+      expect(connect(NS.pod, undefined, INTERNET_HOST)).not.toBe(NODE_IP); // beta has no egress: no path
+    } finally {
+      if (agent) await stopAgent();
+      server.kill('SIGKILL');
+      appendFileSync(podsFile, ev('DELETED', 'f1') + ev('DELETED', 'f2'));
+      sh(NS.gw, 'ip', 'route', 'del', `${INTERNET_HOST}/32`, 'via', TENANT_HOST);
       writeTenants([ALPHA, BETA]);
     }
   });

@@ -5,7 +5,7 @@ import { tmpdir } from 'os';
 import { join } from 'path';
 import { AgentConfig, AgentTenant, canonicalCidr, nodeMac, parseConfig } from '../agent/config';
 import { diffBindings, gatewayNets, PodBinding, renderElementOps, renderRuleset } from '../agent/node-table';
-import { HostState, planTunnels } from '../agent/tunnels';
+import { HostState, planTunnels, tableRoutes } from '../agent/tunnels';
 import { observePodRoutes, PodRoutes } from '../agent/pod-routes';
 import { RecordingExec, Step } from '../agent/exec';
 import { KubePodSource } from '../agent/kube';
@@ -119,6 +119,48 @@ describe('peered tenants (version 3)', () => {
       'add element inet crossvpc_node pod_tenant { 15 . 10.244.0.5 : 0x100012c }',
       '',
     ].join('\n'));
+  });
+});
+
+describe('internet egress (version 3)', () => {
+  const cluster = { vpcCidr: '10.0.0.0/16', podCidrs: ['100.64.0.0/16'], nodeCidrs: ['10.0.0.0/16'], serviceCidr: '10.100.0.0/16' };
+  const egressConfig = parseConfig(JSON.stringify({ ...RAW, version: 3, peered: [], cluster, tenants: [{ ...RAW.tenants[0], internetEgress: true }, RAW.tenants[1]] }));
+  const [a] = egressConfig.tenants;
+
+  it('routes public destinations into the tunnel and throws every non-internet and cluster range back to the main table', () => {
+    const want = tableRoutes(egressConfig, a);
+    expect(want.slice(0, 2)).toEqual(['10.50.0.0/16', '0.0.0.0/0']);
+    expect(want).toEqual(expect.arrayContaining(['throw 10.0.0.0/8', 'throw 172.16.0.0/12', 'throw 192.168.0.0/16', 'throw 100.64.0.0/10', 'throw 169.254.0.0/16', 'throw 10.100.0.0/16']));
+    // The documentation ranges are the emulation's internet: not thrown.
+    expect(want.filter((r) => /198\.51\.100|203\.0\.113|192\.0\.2\./.test(r))).toEqual([]);
+    // beta has no egress: its table holds its destinations only.
+    expect(tableRoutes(egressConfig, egressConfig.tenants[1])).toEqual(['10.50.0.0/16', '172.16.0.0/12']);
+    const steps = lines(planTunnels(egressConfig, NODE, EMPTY));
+    expect(steps).toContain('ip route replace 0.0.0.0/0 via 169.254.0.1 dev cx100 onlink table 16777316');
+    expect(steps).toContain('ip route replace throw 10.0.0.0/8 table 16777316');
+    expect(steps.filter((s) => /table 16777416/.test(s) && /0\.0\.0\.0\/0|throw/.test(s))).toEqual([]);
+  });
+
+  it('a destination that covers a non-internet range takes its place (no throw under it); an applied table is left alone', () => {
+    const wide = parseConfig(JSON.stringify({ ...RAW, version: 3, peered: [], cluster, tenants: [{ ...RAW.tenants[0], cidrs: ['172.16.0.0/12'], internetEgress: true }] }));
+    expect(tableRoutes(wide, wide.tenants[0])).not.toContain('throw 172.16.0.0/12');
+    const link = { name: 'cx100', kind: 'vxlan', id: 100, remote: '10.0.1.1', local: NODE, port: 4789, mtu: 8951, address: nodeMac(NODE), up: true };
+    const host = (routes: string[]): HostState => ({ ...EMPTY, links: [link], neighbours: new Map([['cx100 169.254.0.1', a.gatewayMac]]), routes: new Map([[a.table, routes]]) });
+    const forA = (h: HostState) => lines(planTunnels(egressConfig, NODE, h)).filter((s) => s.includes(`table ${a.table}`));
+    expect(forA(host(tableRoutes(egressConfig, a)))).toEqual([]);
+    // A throw the agent no longer wants is deleted as a throw; a missing one is added back.
+    expect(forA(host([...tableRoutes(egressConfig, a).filter((r) => r !== 'throw 10.0.0.0/8'), 'throw 198.51.100.0/24']))).toEqual([
+      'ip route del throw 198.51.100.0/24 table 16777316', 'ip route replace throw 10.0.0.0/8 table 16777316',
+    ]);
+  });
+
+  it.each([
+    ['egress in a version 2 config', { tenants: [{ ...RAW.tenants[0], internetEgress: true }], cluster }, /internetEgress needs version 3/],
+    ['egress without the cluster ranges', { version: 3, peered: [], tenants: [{ ...RAW.tenants[0], internetEgress: true }] }, /needs the cluster ranges/],
+    ['egress as a string', { version: 3, peered: [], cluster, tenants: [{ ...RAW.tenants[0], internetEgress: 'yes' }] }, /internetEgress must be true or absent/],
+    ['a bad cluster CIDR', { version: 3, peered: [], cluster: { ...cluster, vpcCidr: '10.0.0.0/33' }, tenants: [{ ...RAW.tenants[0], internetEgress: true }] }, /cluster: not an IPv4 CIDR/],
+  ])('rejects %s', (_what, patch, msg) => {
+    expect(() => parseConfig(JSON.stringify({ ...RAW, ...patch }))).toThrow(msg);
   });
 });
 

@@ -1,7 +1,8 @@
 import { App, TerraformStack, Testing } from 'cdktf';
 import { AwsProvider } from '@cdktf/provider-aws/lib/provider';
 import { CrossVpcNat, FunctionVpcLink, TenantProps } from '../lib';
-import { expectCrossVpcError } from './helpers';
+import { parseConfig } from '../agent/config';
+import { asDeployed, documentOf, expectCrossVpcError } from './helpers';
 
 const alpha: TenantProps = { name: 'alpha', vpcId: 'vpc-a', subnetId: 'subnet-a', cidrs: ['172.16.0.0/16'], vni: 1001 };
 const gamma: TenantProps = {
@@ -91,5 +92,27 @@ describe('CrossVpcNat: the peering path', () => {
     expectCrossVpcError(() => new CrossVpcNat(s, 'Nat', {
       functionVpc: { vpcId: 'vpc-f', nodeSubnetIds: ['subnet-n'], vpcCidr: '10.0.0.0/16' }, gateway: { subnetId: 'subnet-g' }, tenants: [alpha, gamma], tenantProviders: { alpha: p },
     }), [/tenantProviders\.alpha/, /no active tenant on the peering path/, /key tenantProviders by a peered tenant: gamma/], 'S/Nat');
+  });
+});
+
+describe('CrossVpcNat: internet egress', () => {
+  const json = synth([{ ...alpha, internetEgress: 'tenantVpc' }, { ...alpha, name: 'beta', vpcId: 'vpc-b', subnetId: 'subnet-b', vni: 1002 }]);
+  test("the pair document's tenant rows say which tenant egresses; the agent table (version 3) adds the cluster ranges it throws", () => {
+    const doc = JSON.parse(documentOf(json, 0));
+    const egress = (text: string) => {
+      const [header, ...rows] = text.trim().split('\n');
+      const col = header.slice(1).split('\t').indexOf('egress');
+      return Object.fromEntries(rows.map((r) => [r.split('\t')[0], r.split('\t')[col]]));
+    };
+    expect(egress(doc.members.a.tenants)).toEqual({ alpha: 'tenant_vpc', beta: 'none' });
+    expect(doc.members.a.ruleset).toMatch(/set egress_ifs \{ typeof iifname \. oifname; elements = \{ "cx1001" \. "tn1001" \} \}/);
+    const table = JSON.parse(Object.values<any>(json.resource.kubernetes_config_map_v1)[0].data['tenants.json'].replace(/\$\{[^}]*\}/g, 'X'));
+    expect(table.version).toBe(3);
+    expect(table.tenants.map((t: any) => [t.name, t.internetEgress])).toEqual([['alpha', true], ['beta', undefined]]);
+    expect(table.cluster.vpcCidr).toBe('10.0.0.0/16');
+    // The node agent accepts it: version 3 carries `peered` (empty here), which the agent requires.
+    expect(table.peered).toEqual([]);
+    const parsed = parseConfig(asDeployed(Object.values<any>(json.resource.kubernetes_config_map_v1)[0].data['tenants.json']));
+    expect(parsed.tenants.map((t) => [t.name, t.internetEgress])).toEqual([['alpha', true], ['beta', undefined]]);
   });
 });

@@ -218,4 +218,31 @@ const plain = (s: Series, metric: string, labels = '') => s.get(`${GATEWAY_METRI
     expect(() => inNs(NS.podA, 'curl', '-sf', '-m', '2', url)).toThrow();
     expect(drops(parse(collect()))).toBeGreaterThan(before);
   }, 60_000);
+
+  test("internet egress: alpha's pods reach a public host from the NAT IP; a private host, and beta (no egress), are dropped as unmatched even with a route", () => {
+    const INTERNET = '203.0.113.9';
+    const PRIVATE = '192.168.7.7';
+    const tableOf = (vni: number) => String(spec.tenants.find((x) => x.vni === vni)!.table);
+    for (const [vni, ten, pod] of [[1001, NS.tenA, NS.podA], [1002, NS.tenB, NS.podB]] as const) {
+      // alpha's table defaults to its ENI as crossvpc-apply does; beta gets the same route, so
+      // only the ruleset stands between beta's pods and the internet.
+      inNs(NS.gw, 'ip', 'route', 'replace', 'default', 'dev', tenantDev(vni), 'table', tableOf(vni));
+      for (const host of [INTERNET, PRIVATE]) {
+        inNs(ten, 'ip', 'addr', 'add', `${host}/32`, 'dev', 'eth0');
+        inNs(pod, 'ip', 'route', 'add', `${host}/32`, 'via', '10.0.1.1', 'dev', 'eth0');
+      }
+      procs.push(spawn('ip', ['netns', 'exec', ten, process.execPath, '-e',
+        // One socket per address, so each answers from the address it was asked on.
+        `for(const a of ['${INTERNET}','${PRIVATE}']){const s=require('dgram').createSocket('udp4');s.on('message',(m,r)=>s.send(r.address,r.port,r.address));s.bind(${ECHO_PORT + 1},a)}setTimeout(()=>process.exit(0),60000)`], { stdio: 'ignore', detached: true }));
+    }
+    /** One datagram to host: what the host saw as the source, or '' without an answer. */
+    const probe = (pod: string, host: string) =>
+      inNs(pod, process.execPath, '-e', `const s=require('dgram').createSocket('udp4');s.on('message',(m)=>{console.log(String(m));process.exit(0)});s.bind(0,()=>{const t=setInterval(()=>s.send('x',${ECHO_PORT + 1},'${host}'),100);setTimeout(()=>{clearInterval(t);console.log('');process.exit(0)},1500)})`).trim();
+    const unmatched = () => plain(parse(collect()), 'dropped_packets_total', ',reason="unmatched"')!;
+    expect(probe(NS.podA, INTERNET)).toBe(NAT_IP); // the public host sees the tenant's NAT IP
+    const before = unmatched();
+    expect(probe(NS.podA, PRIVATE)).toBe(''); // private: never the default policy
+    expect(probe(NS.podB, INTERNET)).toBe(''); // beta has no egress, route or not
+    expect(unmatched()).toBeGreaterThanOrEqual(before + 2);
+  }, 60_000);
 });

@@ -79,3 +79,15 @@ describe('model: the peering path', () => {
     test.each(cases)('%s', (_, tenant, parts) => expectError(() => build([tenant]), parts));
   });
 });
+
+describe('model: internet egress', () => {
+  test("'tenantVpc' on the NAT path; 'none' by default", () => {
+    const m = build([nat('alpha', { internetEgress: 'tenantVpc' }), nat('beta')]);
+    expect(m.tenants.map((t) => [t.name, t.internetEgress])).toEqual([['alpha', 'tenantVpc'], ['beta', 'none']]);
+  });
+  test.each<[string, TenantInput, RegExp[]]>([
+    ['an unknown mode', nat('a', { internetEgress: 'internet' as any }), [/tenants\[0\]\.internetEgress/, /"internet"/, /'none' or 'tenantVpc'/]],
+    ['egress on the peering path', peered('a', ['10.20.0.0/16'], { internetEgress: 'tenantVpc' }), [/tenants\[0\]\.internetEgress/, /needs path 'nat'/]],
+    ['egress on the auto path', nat('a', { path: 'auto', peering, internetEgress: 'none' }), [/tenants\[0\]\.internetEgress/, /path 'auto'/]],
+  ])('refuses %s', (_, tenant, parts) => expectError(() => build([tenant, nat('b')]), parts));
+});

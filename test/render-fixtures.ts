@@ -15,7 +15,7 @@ export function twoTenantModel() {
     functionVpc: { vpcId: 'vpc-f', nodeSubnetIds: ['subnet-n'], vpcCidr: '10.0.0.0/16' },
     gateway: { subnetId: 'subnet-g' },
     tenants: [
-      { name: 'alpha', vpcId: 'vpc-a', subnetId: 'subnet-a', cidrs: ['172.16.0.0/16'], vni: 1001 },
+      { name: 'alpha', vpcId: 'vpc-a', subnetId: 'subnet-a', cidrs: ['172.16.0.0/16'], vni: 1001, internetEgress: 'tenantVpc' },
       { name: 'beta', vpcId: 'vpc-b', subnetId: 'subnet-b', cidrs: ['172.16.0.0/16'], vni: 1002 },
     ],
   });

@@ -4,8 +4,9 @@ import { join, resolve } from 'path';
 import { LIVE_DOCTOR_USAGE, runLiveDoctor } from '../../agent/doctor';
 import { doctorPlanFile, formatReport } from '../doctor/doctor';
 import { Emulation } from '../emulate/emulator';
+import { holdEgressConnections } from '../emulate/egress';
 import { FailoverRunner, formatFailover } from '../emulate/failover';
-import { formatCheck } from '../emulate/report';
+import { Check, formatCheck } from '../emulate/report';
 import { formatStep, formatSteps, StepReport, TransitionRunner } from '../emulate/transitions';
 import { integerOption, packageVersion, parseCommandLine, UsageError } from './args';
 
@@ -146,14 +147,25 @@ async function emulate({ stackDir, then, nodes, failover, agentImage }: EmulateA
     }
     if (!failover) return result.ok && stepsOk ? 0 : 1;
     const failoverStart = Date.now();
-    const results = await new FailoverRunner(emu).runAll();
+    // A connection through each egress tenant's egress lives through the survivable faults too.
+    const runner = new FailoverRunner(emu);
+    const egress = holdEgressConnections(emu);
+    let results: Awaited<ReturnType<FailoverRunner['runAll']>>;
+    let held: Check[];
+    try {
+      results = await runner.runAll(['hard-kill', 'failback', 'graceful-stop', 'split-brain']);
+    } finally {
+      held = egress.finish();
+    }
+    results.push(...(await runner.runAll(['double-fault'])));
     console.log(formatFailover(results));
+    for (const c of held) console.log(formatCheck(c));
     // With gateway metrics: Prometheus saw the MASTER role move.
     const flip = emu.vrrpFlipCheck(0, failoverStart);
     if (flip) console.log(formatCheck(flip));
     const after = await emu.matrix();
     const survived = results.filter((r) => r.fault !== 'double-fault').every((r) => r.survived && r.isolated);
-    return result.ok && stepsOk && after.ok && survived && (flip?.pass ?? true) ? 0 : 1;
+    return result.ok && stepsOk && after.ok && survived && held.every((c) => c.pass) && (flip?.pass ?? true) ? 0 : 1;
   } finally {
     if (!stopping) {
       emu.stop();

@@ -8,11 +8,12 @@
 /** Bumped whenever a field the agent needs is added: an agent never runs on a table it cannot read whole. */
 export const AGENT_CONFIG_VERSION = 3;
 /**
- * The version a config is written with: 2 unless it has peered tenants. An agent older than
- * the peering path would ignore `peered` and leave the peered CIDRs open to every pod, so such
- * a config must stop it (fail closed); without peered tenants older agents keep working.
+ * The version a config is written with: 2 unless it has peered tenants or internet egress. An
+ * agent older than the peering path would ignore `peered` and leave the peered CIDRs open to
+ * every pod, and one older than egress would silently keep pods on the node's own internet path,
+ * so such a config must stop it (fail closed); without them older agents keep working.
  */
-export const agentConfigVersionFor = (peered: readonly unknown[]): 2 | 3 => (peered.length ? 3 : 2);
+export const agentConfigVersionFor = (peered: readonly unknown[], tenants: ReadonlyArray<{ internetEgress?: boolean }>): 2 | 3 => (peered.length || tenants.some((t) => t.internetEgress) ? 3 : 2);
 /** The versions this release's agent reads. */
 export const AGENT_CONFIG_VERSIONS_READ: readonly number[] = [2, 3];
 
@@ -72,6 +73,12 @@ export interface AgentTenant {
   readonly gatewayMac: string;
   /** fwmark and routing table on the node (tenantTable(vni)). */
   readonly table: number;
+  /**
+   * Version 3, present only when true: the tenant's table also sends public destinations into
+   * the tunnel (a default route), with `throw` routes for NON_PUBLIC_RANGES and the cluster's
+   * ranges so cluster traffic keeps the main table.
+   */
+  readonly internetEgress?: true;
 }
 
 export interface AgentPeeredTenant {

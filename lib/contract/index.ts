@@ -14,3 +14,4 @@ export * from './pair-document';
 export * from './gateway-metrics';
 export * from './doctor-findings';
 export * from './agent-metrics';
+export * from './egress';

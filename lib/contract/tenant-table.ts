@@ -1,3 +1,5 @@
+import { EGRESS_MODES, EgressMode } from './egress';
+
 /**
  * /etc/crossvpc/tenants.tsv: one line per tenant a gateway member serves, read by the gateway
  * scripts (tenant_next in crossvpc-lib.sh) and by the emulator, always by column name.
@@ -25,6 +27,8 @@ export interface TenantTableRow {
   readonly subnetCidr: string;
   readonly routerIp: string;
   readonly destinations: readonly string[];
+  /** Internet egress: `none`, or `tenant_vpc` (public destinations leave through the tenant ENI to the tenant VPC's router). */
+  readonly egress: EgressMode;
 }
 
 /** Row field -> column name, in the order the renderer writes them. The single source of the column list. */
@@ -41,6 +45,7 @@ export const TENANT_TABLE_COLUMN_OF = {
   subnetCidr: 'subnet_cidr',
   routerIp: 'router_ip',
   destinations: 'destinations',
+  egress: 'egress',
 } as const satisfies Record<keyof TenantTableRow, string>;
 
 export type TenantTableColumn = (typeof TENANT_TABLE_COLUMN_OF)[keyof TenantTableRow];
@@ -77,6 +82,7 @@ export function parseTenantTable(text: string): TenantTableRow[] {
     const get = (f: keyof TenantTableRow) => cells[index.get(TENANT_TABLE_COLUMN_OF[f])!];
     const row: Record<string, unknown> = {};
     for (const f of FIELDS) row[f] = NUMERIC.has(f) ? Number(get(f)) : f === 'destinations' ? get(f).split(',') : get(f);
+    if (!(EGRESS_MODES as readonly string[]).includes(row.egress as string)) throw new Error(`tenant table row ${n + 1}: egress ${JSON.stringify(row.egress)} is not one of ${EGRESS_MODES.join(', ')}`);
     return row as unknown as TenantTableRow;
   });
 }

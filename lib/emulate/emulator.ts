@@ -7,6 +7,7 @@ import { applyPlan, ApplyOptions, ApplyReport, TransitionRefused } from './apply
 import { runMatrix, ServiceTarget } from './checks';
 import { Cluster, metricsPortOf, Pod } from './cluster';
 import { EC2_ADDR, IMDS_ADDR, SSM_ADDR } from './fake-cloud';
+import { egressTenantsOf, EgressTenant, Internet, INTERNET_SERVER } from './egress';
 import { Gateways } from './gateways';
 import { GatewayMember } from './member';
 import { EmulatedPlan, loadEmulatedPlan, memberUserData } from './member-image';
@@ -62,6 +63,8 @@ export class Emulation {
   private readonly cluster: Cluster;
   private readonly log: (line: string) => void;
   private readonly gateways: Gateways;
+  /** The emulated internet and the egress tenants' NAT gateway stand-ins (egress.ts). */
+  private readonly internet: Internet;
   private current?: EmulatedPlan;
   private step = 0;
   /** The monitoring host's Prometheus (monitoring.ts), when the plan has gateway metrics. */
@@ -72,6 +75,7 @@ export class Emulation {
     this.runDir = opts.runDir ?? join(tmpdir(), `crossvpc-emulate-${this.prefix}`);
     this.log = opts.log ?? ((l) => console.log(l));
     this.wiring = new Wiring(this.topo, this.runDir);
+    this.internet = new Internet(this.topo, this.runDir);
     this.gateways = new Gateways(this.topo, this.wiring, this.runDir, (m) => this.progress(m));
     const runtime = opts.agentRuntime ?? 'process';
     if (runtime !== 'process' && runtime !== 'podman') throw new Error(`agentRuntime: got '${String(runtime)}', expected 'process' or 'podman'`);
@@ -109,6 +113,7 @@ export class Emulation {
     this.wiring.cloud();
     this.addTenants(this.plan.agentConfig.tenants);
     this.addPeerings();
+    this.addInternet();
     for (const [pair, doc] of this.plan.documents) {
       const { version } = this.wiring.putParameter(doc.parameter.name, doc.value);
       this.progress(`pair ${pair}: document ${doc.parameter.name} version ${version} in SSM (${Buffer.byteLength(doc.value)} bytes stored, ${doc.parameter.tier} tier)`);
@@ -169,6 +174,25 @@ export class Emulation {
       if (probe) this.progress(`tenant ${t.name}: ${have ? `Redis on its new destination ${probe.ip} (the one on ${have.probe} stays, now off limits)` : `VPC fabric ${t.cidrs.join(', ')} and Redis`}`);
       this.wiring.addTenant(t.name, probe);
     }
+  }
+
+  /** Egress tenants (the plan's `egress` column): their VPC's NAT gateway stand-in toward the emulated internet. */
+  private addInternet(): void {
+    for (const t of egressTenantsOf(this.plan)) {
+      const t0 = Date.now();
+      const linked = this.internet.connect(t, this.tenantFabric(t.name));
+      this.progress(`tenant ${t.name} has internet egress: its VPC routes 0.0.0.0/0 to a NAT gateway stand-in that SNATs ${t.subnets.join(', ')} to the EIP stand-in ${linked.eip}; the emulated internet (${this.internet.ns}) has a server on ${INTERNET_SERVER} that answers with the source it sees (wired in ${Date.now() - t0} ms)`);
+    }
+  }
+
+  /** The egress tenants wired to the emulated internet, with their fabric and EIP stand-in. */
+  internetTenants(): EgressTenant[] {
+    return this.internet.tenants();
+  }
+
+  /** The emulated internet's namespace, when the plan has egress tenants. */
+  internetNs(): string | undefined {
+    return this.internet.tenants().length ? this.internet.ns : undefined;
   }
 
   /**

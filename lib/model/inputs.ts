@@ -45,6 +45,9 @@ export interface PeeringInput {
   readonly peerRegion?: string;
 }
 
+/** A tenant's internet egress (seed 000's default NAT policy). */
+export type InternetEgress = 'none' | 'tenantVpc';
+
 /** One member to roll, for every pair or per pair index. */
 export type RollingUpdate = 'none' | 'a' | 'b' | Record<number, 'none' | 'a' | 'b'>;
 
@@ -103,6 +106,15 @@ export interface TenantInput {
    * @default 'nat'
    */
   readonly path?: TenantPath;
+  /**
+   * Seed 000's default policy: where the tenant's pods' traffic to public destinations (no
+   * allowed destination, no private or reserved range) goes. `'tenantVpc'`: through the
+   * tenant's NAT ENI to its VPC router, SNATed to the NAT IP; the tenant subnet's route table
+   * must send 0.0.0.0/0 to the tenant's own NAT gateway, whose EIP the internet then sees.
+   * NAT path only.
+   * @default 'none' (dropped at the gateway and counted as unmatched; pods keep the node's own internet path)
+   */
+  readonly internetEgress?: InternetEgress;
   /**
    * The peering's route tables and security groups: required for path `peering` and `auto`,
    * refused for `nat`.

@@ -1,4 +1,4 @@
-import { TunnelType } from './inputs';
+import { InternetEgress, TunnelType } from './inputs';
 
 export interface TenantModel {
   readonly name: string;
@@ -17,6 +17,8 @@ export interface TenantModel {
   readonly natIp?: string;
   readonly availabilityZone?: string;
   readonly retired: boolean;
+  /** Public destinations through the tenant VPC (seed 000's default policy). */
+  readonly internetEgress: InternetEgress;
 }
 
 /** One security-group rule's protocol and ports on the peering path. */

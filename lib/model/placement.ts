@@ -92,6 +92,7 @@ export function placeTenants(all: TenantDraft[], paths: ReadonlyArray<'nat' | 'p
       natIp: t.natIp,
       availabilityZone: t.availabilityZone,
       retired: t.retired === true,
+      internetEgress: t.internetEgress ?? 'none',
     });
   }
   return placed;

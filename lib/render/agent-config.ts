@@ -12,8 +12,9 @@ export function buildAgentConfig(model: CrossVpcModel, podLabelKey: string, haVi
     if (v === undefined) throw new Error(`no HaVip given for pair ${index}, which holds active tenants`);
     return v;
   };
+  const version = agentConfigVersionFor(model.peered, model.tenants.map((t) => ({ internetEgress: t.internetEgress === 'tenantVpc' })));
   return {
-    version: agentConfigVersionFor(model.peered),
+    version,
     podLabelKey,
     tunnel: model.tunnel,
     vxlanPort: VXLAN_PORT,
@@ -28,8 +29,10 @@ export function buildAgentConfig(model: CrossVpcModel, podLabelKey: string, haVi
       haVip: haVipOf(t.pairIndex),
       gatewayMac: t.gatewayMac,
       table: t.table,
+      ...(t.internetEgress === 'tenantVpc' ? { internetEgress: true as const } : {}),
     })),
-    ...(model.peered.length ? { peered: model.peered.map((t) => ({ name: t.name, vni: t.vni, mark: t.mark, cidrs: [...t.destinations] })) } : {}),
+    // Version 3 always carries the list (the agent requires it), empty when only egress raised the version.
+    ...(version === 3 ? { peered: model.peered.map((t) => ({ name: t.name, vni: t.vni, mark: t.mark, cidrs: [...t.destinations] })) } : {}),
     cluster: {
       vpcCidr: model.functionVpc.vpcCidr,
       podCidrs: [...model.functionVpc.podCidrs],

@@ -1,4 +1,5 @@
 import { tenantCounter } from '../contract/gateway-metrics';
+import { NON_PUBLIC_RANGES } from '../contract/egress';
 import { GATEWAY_COUNTERS, GATEWAY_NFT_TABLE, GatewayCounter, tenantDev, tunnelDev } from '../contract/names';
 import { CONNTRACKD_SYNC_PORT, GatewayMemberSpec, VXLAN_UDP_PORT } from './gateway-spec';
 
@@ -21,7 +22,8 @@ const COUNTER_COMMENTS: Record<GatewayCounter, string> = {
  * - interface → conntrack zone keeps tenants apart even with identical NAT IPs;
  * - interface → fwmark selects the tenant's routing table;
  * - (tunnel, tenant ENI, source, destination) is the NAT policy set;
- * - tenant ENI → NAT IP is the SNAT map.
+ * - tenant ENI → NAT IP is the SNAT map;
+ * - (tunnel, tenant ENI) of tenants with internet egress, to anything outside non_public.
  */
 export function renderGatewayRuleset(spec: GatewayMemberSpec): string {
   const ts = spec.tenants;
@@ -31,6 +33,7 @@ export function renderGatewayRuleset(spec: GatewayMemberSpec): string {
     spec.nodeCidrs.flatMap((src) => t.destinations.map((dst) => `${q(tunnelDev(t.vni))} . ${q(tenantDev(t.vni))} . ${src} . ${dst}`)),
   );
   const natIp = ts.map((t) => `${q(tenantDev(t.vni))} : ${t.natIp}`);
+  const egress = ts.filter((t) => t.egress === 'tenant_vpc').map((t) => `${q(tunnelDev(t.vni))} . ${q(tenantDev(t.vni))}`);
   const trafficOf = ts.flatMap((t) => [`${q(tunnelDev(t.vni))} : ${q(tenantCounter(t.vni, 'to_tenant'))}`, `${q(tenantDev(t.vni))} : ${q(tenantCounter(t.vni, 'to_pods'))}`]);
   const tenantCounters = ts.map((t) => `  counter ${tenantCounter(t.vni, 'to_tenant')} {}\n  counter ${tenantCounter(t.vni, 'to_pods')} {}`).join('\n');
   const counters = GATEWAY_COUNTERS.map((c) => `  counter ${c} { comment ${q(COUNTER_COMMENTS[c])} }`).join('\n');
@@ -47,6 +50,8 @@ table ${table} {
   map mark_of_if { typeof iifname : meta mark;${list(markOf)} }
   set nat_policy { typeof iifname . oifname . ip saddr . ip daddr; flags interval;${list(policy)} }
   map nat_ip_of_if { typeof oifname : ip saddr;${list(natIp)} }
+  set egress_ifs { typeof iifname . oifname;${list(egress)} }
+  set non_public { type ipv4_addr; flags interval; auto-merge;${list([...NON_PUBLIC_RANGES, ...spec.clusterCidrs])} }
   set tenant_conns { typeof ct zone; size 65535; flags dynamic; }
   map traffic_of_if { type ifname : counter;${list(trafficOf)} }
 
@@ -87,6 +92,9 @@ ${tenantCounters}
     ct state invalid counter name unmatched drop
     iifname . oifname . ip saddr . ip daddr @nat_policy add @tenant_conns { ct zone ct count over ${spec.connLimitPerTenant} } counter name over_limit drop
     iifname . oifname . ip saddr . ip daddr @nat_policy goto accepted
+    # Internet egress (seed 000's default policy): public destinations only, out the tenant's own ENI.
+    iifname . oifname @egress_ifs ip saddr @node_cidrs ip daddr != @non_public add @tenant_conns { ct zone ct count over ${spec.connLimitPerTenant} } counter name over_limit drop
+    iifname . oifname @egress_ifs ip saddr @node_cidrs ip daddr != @non_public goto accepted
     counter name unmatched drop
   }
 

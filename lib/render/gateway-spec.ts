@@ -23,6 +23,8 @@ export interface GatewayMemberSpec {
   readonly tunnelMtu: number;
   readonly underlayMtu: number;
   readonly nodeCidrs: string[];
+  /** The function VPC's own ranges (VPC, pod, node, Service CIDRs): never the internet, even when they are public space. */
+  readonly clusterCidrs: string[];
   /** VRRP router id; unique per pair within the function subnet. */
   readonly vrid: number;
   /** VRRP advert interval in seconds (sub-second needs VRRPv3). */
@@ -86,6 +88,7 @@ export function buildGatewayMemberSpec(
     tunnelMtu: model.tunnelMtu,
     underlayMtu: model.underlayMtu,
     nodeCidrs: [...model.functionVpc.nodeCidrs],
+    clusterCidrs: [...new Set([model.functionVpc.vpcCidr, ...model.functionVpc.podCidrs, ...model.functionVpc.nodeCidrs, ...(model.functionVpc.serviceCidr ? [model.functionVpc.serviceCidr] : [])])],
     vrid: (pairIndex % 254) + 1,
     advertIntervalSec: opts.advertIntervalSec,
     connLimitPerTenant: opts.connLimitPerTenant,
@@ -103,6 +106,7 @@ export function buildGatewayMemberSpec(
         table: t.table,
         gatewayMac: t.gatewayMac,
         destinations: [...t.destinations],
+        egress: t.internetEgress === 'tenantVpc' ? 'tenant_vpc' : 'none',
         ...b,
       };
     }),

@@ -25,8 +25,8 @@ if_by_mac() {
 declare -A listed=()
 pending=()
 rules=$(ip rule show pref 1000)
-name='' vni='' table='' gateway_mac='' eni_mac='' eni_ip='' subnet_cidr='' router_ip='' destinations=''
-while tenant_next name vni table gateway_mac eni_mac eni_ip subnet_cidr router_ip destinations; do
+name='' vni='' table='' gateway_mac='' eni_mac='' eni_ip='' subnet_cidr='' router_ip='' destinations='' egress=''
+while tenant_next name vni table gateway_mac eni_mac eni_ip subnet_cidr router_ip destinations egress; do
   listed[$vni]=1
   tn="$TENANT_DEV_PREFIX$vni"
   cx="$TUNNEL_DEV_PREFIX$vni"
@@ -78,7 +78,13 @@ while tenant_next name vni table gateway_mac eni_mac eni_ip subnet_cidr router_i
     ip route replace "$src" dev "$cx" table "$table"
     want+=" $src ${src%/32}"
   done
-  ip route replace unreachable default table "$table"
+  # Internet egress: the default goes to the tenant VPC's router (the ruleset admits public
+  # destinations only); without it a packet to anything else dies here.
+  if [ "$egress" = tenant_vpc ]; then
+    ip route replace default via "$router_ip" dev "$tn" onlink table "$table"
+  else
+    ip route replace unreachable default table "$table"
+  fi
   ip -4 route show table "$table" | while read -r first second _; do
     dst=$first
     if [ "$first" = unreachable ]; then dst=$second; fi
