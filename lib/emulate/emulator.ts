@@ -7,6 +7,7 @@ import { applyPlan, ApplyOptions, ApplyReport, TransitionRefused } from './apply
 import { runMatrix, ServiceTarget } from './checks';
 import { Cluster, metricsPortOf, Pod } from './cluster';
 import { EC2_ADDR, IMDS_ADDR, SSM_ADDR } from './fake-cloud';
+import { diagnosePairs } from './diagnose';
 import { egressTenantsOf, EgressTenant, Internet, INTERNET_SERVER } from './egress';
 import { Gateways } from './gateways';
 import { GatewayMember } from './member';
@@ -254,6 +255,8 @@ export class Emulation {
     const checks = attacks && this.monitoring ? [...result.checks, ...(await this.monitoring.checks(before))] : result.checks;
     const out = { ...result, checks, ok: checks.every((c) => c.pass) };
     this.log(formatMatrix(out, this.pods()));
+    // A failed matrix explains itself in the log: where each floating IP is, and why.
+    if (!out.ok) this.log(diagnosePairs(this));
     return out;
   }
 
