@@ -16,11 +16,11 @@ function tail(file: string, n = TAIL_LINES): string[] {
   return readFileSync(file, 'utf8').split('\n').filter(Boolean).slice(-n);
 }
 
-/** The member whose ENI (one of `enis`) the cloud last moved `ip` to, with when. */
-function cloudOwner(emu: Emulation, ip: string, enis: ReadonlySet<string>): string {
-  const moves = emu.cloudCalls().filter((c) => c.ip === ip && c.result === 'moved' && enis.has(c.eni ?? ''));
+/** Whose ENI (`owners`: ENI id -> member) the cloud last moved `ip` to, by whose call, and when. */
+function cloudOwner(emu: Emulation, ip: string, owners: ReadonlyMap<string, string>): string {
+  const moves = emu.cloudCalls().filter((c) => c.ip === ip && c.result === 'moved' && owners.has(c.eni ?? ''));
   const last = moves[moves.length - 1];
-  return last ? `${last.member ?? '?'} (${last.eni}, at ${new Date(last.at).toISOString().slice(11, 23)}, ${moves.length} move(s))` : 'never moved';
+  return last ? `${owners.get(last.eni!)} (${last.eni}, moved by ${last.member ?? '?'} at ${new Date(last.at).toISOString().slice(11, 23)}, ${moves.length} move(s))` : 'never moved';
 }
 
 function memberLines(emu: Emulation, m: GatewayMember): string[] {
@@ -44,9 +44,9 @@ export function diagnosePairs(emu: Emulation): string {
     // NAT IPs may repeat across tenants (each in its own VPC): the cloud log tells them apart by ENI.
     for (const m of members.filter((x) => x.member === members[0].member)) {
       const pair = members.filter((x) => x.pair === m.pair);
-      lines.push(`cloud: pair ${m.pair} HaVip ${m.env.HAVIP} -> ${cloudOwner(emu, m.env.HAVIP, new Set(pair.map((x) => x.env.SELF_ENI)))}`);
+      lines.push(`cloud: pair ${m.pair} HaVip ${m.env.HAVIP} -> ${cloudOwner(emu, m.env.HAVIP, new Map(pair.map((x) => [x.env.SELF_ENI, x.id])))}`);
       for (const t of m.tenants) {
-        const enis = new Set(pair.flatMap((x) => x.tenants.filter((r) => r.name === t.name).map((r) => r.eniId)));
+        const enis = new Map(pair.flatMap((x) => x.tenants.filter((r) => r.name === t.name).map((r) => [r.eniId, x.id] as const)));
         // What the tenant VPC's router does with it: the neighbour entry the cloud wrote.
         const mac = /lladdr ([0-9a-f:]+)/.exec(emu.exec(emu.tenantFabric(t.name), 'ip', ['neigh', 'show', t.natIp, 'dev', 'br0'], { allowFail: true }))?.[1];
         const holder = pair.find((x) => x.tenants.some((r) => r.name === t.name && r.eniMac === mac));
