@@ -235,6 +235,20 @@ export class Wiring {
   }
 
   /**
+   * `terraform destroy` of peering connection k (peer()): deleting the link takes the routes
+   * through it on both sides with it (as AWS does a connection's routes, which turn blackhole and
+   * then go with their aws_route), and the tenant's security-group rules for the function side.
+   */
+  unpeer(tenant: string, k: number): void {
+    const vpc = this.tenantVpcs.get(tenant);
+    if (!vpc) throw new Error(`peered tenant ${tenant} has no VPC fabric in this run`);
+    this.topo.exec(this.fabricNs, 'ip', ['link', 'del', 'dev', `pcx${k}`], { allowFail: true });
+    this.topo.exec(vpc.fab, 'nft', ['delete', 'table', 'inet', PEERING_SG_TABLE], { allowFail: true });
+    const left = [this.topo.exec(this.fabricNs, 'ip', ['-o', 'route', 'show', 'dev', `pcx${k}`], { allowFail: true }), this.topo.exec(vpc.fab, 'ip', ['-o', 'link', 'show', 'dev', 'pcx'], { allowFail: true })].join('').trim();
+    if (left) throw new Error(`peering ${k} of tenant ${tenant} is still wired after its removal: ${left}`);
+  }
+
+  /**
    * The EKS VPC CNI's default (AWS_VPC_K8S_CNI_EXTERNALSNAT=false): pod traffic leaving the node
    * for a destination outside the VPC CIDR is SNATed to the node's primary IP, so a peered tenant
    * sees node addresses (the plan's sources are nodeCidrs). Tunnel traffic leaves by the tunnel
