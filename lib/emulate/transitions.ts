@@ -103,6 +103,19 @@ export class TransitionRunner {
     this.clients.delete(tenant);
   }
 
+  /**
+   * A switched tenant's connection: its path is gone, so once its client has exited, its
+   * orphaned socket is aborted. Left alone it would retransmit its FIN into the new path for
+   * minutes (the gateway counts those as invalid, `unmatched`, long after the step).
+   */
+  private async abandon(tenant: string): Promise<void> {
+    const c = this.clients.get(tenant);
+    if (!c) return;
+    this.disconnect(tenant);
+    for (let i = 0; i < 40 && c.child.exitCode === null && c.child.signalCode === null; i++) await sleep(50);
+    this.emu.exec(c.pod.ns, 'ss', ['-K', 'dst', c.address, 'dport', '=', '6379'], { allowFail: true });
+  }
+
   /** Every connection ends (SIGTERM to the clients this runner started). */
   stop(): void {
     for (const t of [...this.clients.keys()]) this.disconnect(t);
@@ -207,7 +220,8 @@ export class TransitionRunner {
 
     // Connections for what the next step starts from: retired tenants' end, moved and switched ones follow (new path, new source), new ones open.
     for (const t of retired) this.disconnect(t);
-    for (const t of tenants.filter((x) => x.formerRefused !== undefined || x.change === 'switched')) this.disconnect(t.tenant);
+    for (const t of tenants.filter((x) => x.formerRefused !== undefined)) this.disconnect(t.tenant);
+    for (const t of tenants.filter((x) => x.change === 'switched')) await this.abandon(t.tenant);
     await this.connect();
     return { index, stackDir, apply: report, tenants, vrrp, fault: faultReport, matrix, problems, ok: problems.length === 0 };
   }
