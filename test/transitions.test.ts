@@ -266,6 +266,18 @@ maybe('plan transitions under load', () => {
     expect(checks.find((c) => c.name.startsWith('egress: pod n1-alpha reaches'))).toMatchObject({ pass: true });
     console.log(formatStep(r));
   }, 240_000);
+
+  test('a switch that would move another tenant into the freed slot is refused before anything moves', async () => {
+    const before = emu.members().map((m) => `${m.id} ${m.tenants.map((t) => t.name).join(',')}`);
+    const version = emu.ssmParameter(emu.documentName(0)!)!.version;
+    // delta to peering without its pair and slot: epsilon, after it, would take its slot (a new device_index).
+    const { pair: _p, slot: _s, ...unpinned } = deltaPeered;
+    await expect(emu.apply(synth({ ...chainEnd, tenants: [{ ...alpha, ...egress }, beta, retiredGamma, unpinned, epsilon, { ...zeta, retired: true }] })))
+      .rejects.toThrow(/plan B replaces NAT ENI attachments of tenant\(s\) epsilon \(\S+Tenant-epsilon-MemberA_Attachment\S+: device_index 5 -> 4;.*keep every tenant's slot/);
+    expect(emu.members().map((m) => `${m.id} ${m.tenants.map((t) => t.name).join(',')}`)).toEqual(before);
+    expect(emu.ssmParameter(emu.documentName(0)!)!.version).toBe(version);
+    expect(emu.peeredTenants()).toEqual([]);
+  }, 60_000);
 });
 
 if (!canRun) {
