@@ -193,8 +193,8 @@ export class Emulation {
    * emulated internet. A tenant linked before keeps it (its VPC keeps its own NAT gateway).
    */
   private addInternet(plan: EmulatedPlan): void {
-    const linked = new Set(this.internet.tenants().map((t) => t.name));
-    for (const t of egressTenantsOf(plan).filter((x) => !linked.has(x.name))) {
+    const wired = new Set(this.internet.tenants().map((t) => t.name));
+    for (const t of egressTenantsOf(plan).filter((x) => !wired.has(x.name))) {
       const t0 = Date.now();
       const linked = this.internet.connect(t, this.tenantFabric(t.name));
       this.progress(`tenant ${t.name} has internet egress: its VPC routes 0.0.0.0/0 to a NAT gateway stand-in that SNATs ${t.subnets.join(', ')} to the EIP stand-in ${linked.eip}; the emulated internet (${this.internet.ns}) has a server on ${INTERNET_SERVER} that answers with the source it sees (wired in ${Date.now() - t0} ms)`);
@@ -217,8 +217,8 @@ export class Emulation {
   }
 
   /**
-   * Peered tenants: a VPC fabric with Redis (as NAT tenants get), linked to the function fabric
-   * by the peering connection with exactly the plan's routes and security-group rules.
+   * Peered tenants' VPC fabrics with Redis (as NAT tenants get); linkPeerings then joins them to
+   * the function fabric by their peering connection with exactly the plan's routes and rules.
    */
   private addPeeredTenants(plan: EmulatedPlan, tenants: readonly string[]): void {
     const byName = new Map((plan.agentConfig.peered ?? []).map((t) => [t.name, t]));
@@ -260,7 +260,8 @@ export class Emulation {
    * their routes (also when a tenant switches between the NAT and peering paths), egress tenants'
    * VPCs get their NAT gateway stand-in, the pairs' documents are written to the emulated SSM,
    * and the members' reconcilers take them from there; agents get the new tenant table and new
-   * tenants get pods. A peered tenant edited in place is refused (TransitionRefused). Resolves once every live member reports the new
+   * tenants get pods. A peered tenant edited in place, or a NAT ENI attachment Terraform would
+   * replace, is refused (TransitionRefused). Resolves once every live member reports the new
    * document version (bounded), with the timings.
    */
   async apply(stackDir: string, opts: ApplyOptions = {}): Promise<ApplyReport> {

@@ -1,8 +1,8 @@
 /**
  * Plan transitions under load: `crossvpc emulate A --then B --then C`. Every active tenant
- * keeps one long-lived INCR connection to its Redis; each step applies the next plan
- * (Emulation.apply) and reports, per tenant, how long a new or edited tenant took from the
- * document write to its first reply, what the others' connections saw (reconnects, failed
+ * (NAT or peered) keeps one long-lived INCR connection to its Redis; each step applies the
+ * next plan (Emulation.apply) and reports, per tenant, how long a new, edited or switched
+ * (NAT <-> peering) tenant took from the document write to its first reply, what the others' connections saw (reconnects, failed
  * operations, the longest pause), each member's VRRP state changes, and the full matrix.
  * A step holds when members settled on the new version, no member entered FAULT, no
  * failover happened unless a rolling member was replaced or a fault was injected, the

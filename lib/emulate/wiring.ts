@@ -221,6 +221,7 @@ export class Wiring {
     const fab = this.fabricNs;
     const dev = `pcx${k}`;
     if (this.topo.ok(fab, 'ip', ['link', 'show', dev], 2000)) return;
+    if (!Number.isInteger(k) || k < 0 || k > 63) throw new Error(`peering link ${k} of tenant ${p.tenant}: a run numbers at most 64 peering links (169.254.250.0/24 in /30s)`);
     const [fnSide, tenantSide] = [peeringHop(k, 1), peeringHop(k, 2)];
     this.topo.link(fab, dev, vpc.fab, 'pcx', { mtu: VPC_MTU });
     this.topo.exec(fab, 'ip', ['addr', 'add', `${fnSide}/30`, 'dev', dev]);
