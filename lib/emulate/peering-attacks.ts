@@ -1,3 +1,4 @@
+import { ChildProcess } from 'child_process';
 import { existsSync, readFileSync } from 'fs';
 import { join } from 'path';
 import { counter } from './attacks';
@@ -13,7 +14,12 @@ import { GATEWAY_NFT_TABLE, NODE_NFT_TABLE } from '../contract/names';
 const CLOSED_PORT_CANDIDATES = [22, 80, 443, 5432, 8080];
 /** Datagrams per probe, as in attacks.ts. */
 const REPEAT = 3;
-const LISTEN_SECONDS = 8;
+/**
+ * Upper bound of a listener's life: the sends are sequential processes, which take seconds
+ * on a loaded 2-core host, so the last pod's listener must outlive them (each attack ends its
+ * listeners when it is done, so ports are free for the next).
+ */
+const LISTEN_SECONDS = 30;
 /** Where a peered tenant's VPC counts the datagrams that arrive from the peering (attack a). */
 const ARRIVALS_TABLE = 'crossvpc_emu_arrivals';
 
@@ -56,9 +62,19 @@ interface Scene {
 class PeeringAttack {
   private readonly tools = compiled('dist/lib/emulate/probe-tools.js');
 
+  private readonly listeners: ChildProcess[] = [];
+
   constructor(private readonly emu: Emulation, private readonly tenant: string, private readonly basePort: number) {}
 
   async run(): Promise<Check[]> {
+    try {
+      return await this.attacks();
+    } finally {
+      for (const l of this.listeners.splice(0)) l.kill('SIGKILL');
+    }
+  }
+
+  private async attacks(): Promise<Check[]> {
     const emu = this.emu;
     const svc = emu.tenantService(this.tenant);
     const own = emu.podsOn(0).find((p) => p.tenant === this.tenant);
@@ -224,7 +240,7 @@ class PeeringAttack {
 
   private listen(ns: string, ip: string, port: number, tag: string): string {
     const log = join(this.emu.runDir, `peering-${this.tenant}-${tag}.log`);
-    spawnLogged('ip', ['netns', 'exec', ns, process.execPath, this.tools, 'udp-listen', ip, String(port), String(LISTEN_SECONDS)], log);
+    this.listeners.push(spawnLogged('ip', ['netns', 'exec', ns, process.execPath, this.tools, 'udp-listen', ip, String(port), String(LISTEN_SECONDS)], log));
     return log;
   }
 
