@@ -11,7 +11,7 @@ import { Emulation } from '../lib/emulate/emulator';
 import { holdEgressConnections } from '../lib/emulate/egress';
 import { FailoverRunner } from '../lib/emulate/failover';
 import { haveTool, isRootLinux, synthStackDir } from './helpers';
-import { GATEWAY_METRIC_PREFIX, GATEWAY_TEXTFILE, GATEWAY_TEXTFILE_SUBDIR, RUN_DIR, tenantDev } from '../lib/contract';
+import { GATEWAY_METRIC_PREFIX, GATEWAY_TEXTFILE, GATEWAY_TEXTFILE_SUBDIR, RUN_DIR } from '../lib/contract';
 
 const canRun = isRootLinux() && haveTool('keepalived', ['--version']) && haveTool('redis-server', ['--version']);
 const maybe = canRun ? describe : describe.skip;
@@ -372,15 +372,6 @@ curl -s --aws-sigv4 "aws:amz:$(md placement/region):ssm" --user "$(jq -r .Access
         expect({ fault: r.fault, survived: r.survived, connection: r.connectionSurvived, counters: r.countersMatch, isolated: r.isolated, moved: r.to !== r.from && r.to !== 'none' })
           .toEqual({ fault: r.fault, survived: true, connection: true, counters: true, isolated: true, moved: true });
         expect(r.recoveryMs).toBeLessThan(10_000); // a sanity bound; the 3 s target is reported by the CLI and README, not asserted on a shared CI box
-      }
-      // A member that is not master announcing the NAT IPs (as a loser of a split did while it was
-      // master) moves nothing: the VPC delivers by the cloud API only, never by gratuitous ARP.
-      const standby = emu.members(0).find((m) => emu.vrrpState(m) !== 'MASTER')!;
-      for (const t of standby.tenants) {
-        const dev = tenantDev(t.vni);
-        emu.exec(standby.ns, 'ip', ['addr', 'add', `${t.natIp}/32`, 'dev', dev]);
-        emu.exec(standby.ns, 'arping', ['-q', '-U', '-c', '2', '-I', dev, t.natIp], { allowFail: true });
-        emu.exec(standby.ns, 'ip', ['addr', 'del', `${t.natIp}/32`, 'dev', dev]);
       }
       // After the faults, egress still works for alpha only (the full matrix holds the egress checks).
       const after = await emu.matrix();
