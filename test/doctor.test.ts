@@ -257,6 +257,20 @@ describe('crossvpc doctor (CLI, compiled)', () => {
   });
 });
 
+describe('crossvpc doctor: internet egress', () => {
+  test("names what an egress tenant's own VPC must route, for egress tenants only", () => {
+    const alpha = { name: 'alpha', vpcId: 'vpc-0a', subnetId: 'subnet-0a1', cidrs: ['172.16.0.0/16'], vni: 1001 };
+    const r = doctor(synthTo({ ...CLEAN, tenants: [alpha, { ...alpha, name: 'beta', vpcId: 'vpc-0b', subnetId: 'subnet-0b2', vni: 1002, internetEgress: 'tenantVpc' }] }));
+    const [beta] = of(r, 'egress', 'beta');
+    expect(beta).toMatchObject({ severity: 'info' });
+    expect(beta.what).toMatch(/^tenant beta has internet egress through its own VPC: .* with the NAT IP \(host -2 of subnet subnet-0b2/);
+    expect(beta.fix).toMatch(/route 0\.0\.0\.0\/0 from subnet subnet-0b2 to a NAT gateway/);
+    // Control: the tenant without egress gets no such finding, and the clean plan none at all.
+    expect(of(r, 'egress', 'alpha')).toEqual([]);
+    expect(of(doctor(clean), 'egress')).toEqual([]);
+  });
+});
+
 describe('crossvpc doctor: the peering path', () => {
   const peering = { functionRouteTableIds: ['rtb-f1'], tenantRouteTableIds: ['rtb-g1'] };
   const gamma: TenantProps = { name: 'gamma', vpcId: 'vpc-gamma', cidrs: ['10.20.0.0/16'], path: 'peering', peering: { ...peering, tenantSecurityGroupIds: ['sg-redis'], ports: ['tcp:6379'] } };

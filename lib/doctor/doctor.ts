@@ -4,6 +4,7 @@ import { DoctorFacts, gatherFacts } from './facts';
 import { DoctorExitCode, exitCodeOf, Finding, formatFindings, sortFindings } from './findings';
 import { gatewayFindings } from './gateway-checks';
 import { mtuFindings } from './mtu-checks';
+import { egressFindings } from './egress-checks';
 import { natIpFindings, servedTenants } from './nat-ip-checks';
 import { peeringFindings } from './peering-checks';
 
@@ -33,7 +34,7 @@ export function doctorFacts(plan: string, facts: DoctorFacts): DoctorReport {
   const tenants = servedTenants(facts).map(({ row, pair }) => ({ name: row.name, vni: row.vni, pair }));
   const peered = (facts.agent.peered ?? []).map((t) => ({ name: t.name, vni: t.vni }));
   const order = [...tenants, ...peered].map((t) => t.name);
-  const findings = sortFindings([...natIpFindings(facts), ...peeringFindings(facts), ...cidrFindings(facts), ...mtuFindings(facts), ...gatewayFindings(facts)], order);
+  const findings = sortFindings([...natIpFindings(facts), ...egressFindings(facts), ...peeringFindings(facts), ...cidrFindings(facts), ...mtuFindings(facts), ...gatewayFindings(facts)], order);
   return { plan, tenants, peered, findings, exitCode: exitCodeOf(findings) };
 }
 
