@@ -14,7 +14,7 @@ import { parseCidr } from '../lib/model/cidr';
 const ROOT = join(__dirname, '..');
 const row = (name: string, vni: number): TenantTableRow => ({
   name, vni, zone: vni + 1, table: 0x1000000 + vni, gatewayMac: '0a:00:00:03:e9:01', natIp: '172.16.255.254', eniId: `eni-${name}`,
-  eniMac: '02:00:00:00:01:01', eniIp: '172.16.255.11', subnetCidr: '172.16.255.0/24', routerIp: '172.16.255.1', destinations: ['172.16.0.0/16', '10.9.0.0/24'], egress: 'none',
+  eniMac: '02:00:00:00:01:01', eniIp: '172.16.255.11', subnetCidr: '172.16.255.0/24', routerIp: '172.16.255.1', destinations: ['172.16.0.0/16', '10.9.0.0/24'], egress: 'none', inbound: 'none',
 });
 
 describe('tenant table', () => {

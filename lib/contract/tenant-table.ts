@@ -1,4 +1,5 @@
 import { EGRESS_MODES, EgressMode } from './egress';
+import { INBOUND_MODES, InboundMode } from './ingress';
 
 /**
  * /etc/crossvpc/tenants.tsv: one line per tenant a gateway member serves, read by the gateway
@@ -29,6 +30,8 @@ export interface TenantTableRow {
   readonly destinations: readonly string[];
   /** Internet egress: `none`, or `tenant_vpc` (public destinations leave through the tenant ENI to the tenant VPC's router). */
   readonly egress: EgressMode;
+  /** Ingress: `none`, or `dnat` (port forwards on the NAT IP: the member keeps the tenant's inbound table for their replies). */
+  readonly inbound: InboundMode;
 }
 
 /** Row field -> column name, in the order the renderer writes them. The single source of the column list. */
@@ -46,6 +49,7 @@ export const TENANT_TABLE_COLUMN_OF = {
   routerIp: 'router_ip',
   destinations: 'destinations',
   egress: 'egress',
+  inbound: 'inbound',
 } as const satisfies Record<keyof TenantTableRow, string>;
 
 export type TenantTableColumn = (typeof TENANT_TABLE_COLUMN_OF)[keyof TenantTableRow];
@@ -83,6 +87,7 @@ export function parseTenantTable(text: string): TenantTableRow[] {
     const row: Record<string, unknown> = {};
     for (const f of FIELDS) row[f] = NUMERIC.has(f) ? Number(get(f)) : f === 'destinations' ? get(f).split(',') : get(f);
     if (!(EGRESS_MODES as readonly string[]).includes(row.egress as string)) throw new Error(`tenant table row ${n + 1}: egress ${JSON.stringify(row.egress)} is not one of ${EGRESS_MODES.join(', ')}`);
+    if (!(INBOUND_MODES as readonly string[]).includes(row.inbound as string)) throw new Error(`tenant table row ${n + 1}: inbound ${JSON.stringify(row.inbound)} is not one of ${INBOUND_MODES.join(', ')}`);
     return row as unknown as TenantTableRow;
   });
 }
