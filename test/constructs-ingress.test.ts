@@ -44,7 +44,10 @@ describe('CrossVpcNat: ingress port forwards (seed 001)', () => {
 
   test("forwards live in the pair document only: user data, AMIs and beta's resources do not change", () => {
     const rows = parseTenantTable(JSON.parse(documentOf(json, 0)).members.a.tenants);
-    expect(rows.map((r) => [r.name, r.inbound])).toEqual([['alpha', 'dnat'], ['beta', 'none']]);
+    expect(rows.map((r) => [r.name, r.inbound])).toEqual([
+      ['alpha', [{ protocol: 'tcp', port: 443, targetIp: '10.0.5.10', targetPort: 8443 }, { protocol: 'udp', port: 53, targetIp: '10.0.0.2', targetPort: 53 }]],
+      ['beta', []],
+    ]);
     expect(JSON.parse(documentOf(json, 0)).members.b.ruleset).toContain('"tn1001" . ${');
     expect(documentOf(json, 0)).not.toBe(documentOf(plain, 0)); // control: the document did change
     for (const [id, inst] of of(json, 'aws_instance')) {

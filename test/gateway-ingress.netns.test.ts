@@ -200,7 +200,7 @@ const udpProbe = (ns: string, host: string, port: number) =>
 
   test('a document without the forwards closes the port and removes the inbound table and rule (last: it changes the gateway)', () => {
     expect(tcpProbe(NS.tenA, NAT_IP, ports.tcp)).toMatch(new RegExp(`^${HAVIP}:`)); // control: open before
-    const closed = { ...spec, tenants: spec.tenants.map((t) => ({ ...t, inbound: 'none' as const, forwards: [] })) };
+    const closed = { ...spec, tenants: spec.tenants.map((t) => ({ ...t, inbound: [] })) };
     const doc = renderMemberDocument(closed);
     writeFileSync(join(dir, 'state/tenants.tsv'), doc.tenants);
     writeFileSync(join(dir, 'state/ruleset.nft'), doc.ruleset);

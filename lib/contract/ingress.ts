@@ -6,10 +6,6 @@
  * tenant's own range (by ENI slot), so replies come back to whichever member holds the HaVip,
  * and the port alone tells which tenant (conntrack zone) and which routing table they belong to.
  */
-/** The tenant table's `inbound` column: `none`, or `dnat` (the tenant has port forwards). */
-export const INBOUND_MODES = ['none', 'dnat'] as const;
-export type InboundMode = (typeof INBOUND_MODES)[number];
-
 /** First SNAT port of slot 1's range is INBOUND_SNAT_PORT_BASE + INBOUND_PORTS_PER_SLOT (clear of VXLAN 4789 and conntrackd 3780). */
 export const INBOUND_SNAT_PORT_BASE = 20000;
 /** SNAT ports per tenant: its concurrent forwarded flows per target (address, port and protocol). */
@@ -39,4 +35,25 @@ export interface InboundForward {
   readonly port: number;
   readonly targetIp: string;
   readonly targetPort: number;
+}
+
+/** The tenant table's `inbound` cell of no forwards. */
+export const NO_INBOUND = 'none';
+const FORWARD_CELL = /^(tcp|udp)\/([1-9][0-9]{0,4})=((?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])):([1-9][0-9]{0,4})$/;
+
+/** The tenant table's `inbound` cell: `none`, or `tcp/443=10.0.5.10:8443,udp/53=…` in declaration order. */
+export function formatInboundCell(forwards: readonly InboundForward[]): string {
+  return forwards.length ? forwards.map((f) => `${f.protocol}/${f.port}=${f.targetIp}:${f.targetPort}`).join(',') : NO_INBOUND;
+}
+
+/** Reads an `inbound` cell back; throws naming the bad entry. */
+export function parseInboundCell(cell: string): InboundForward[] {
+  if (cell === NO_INBOUND) return [];
+  return cell.split(',').map((entry) => {
+    const m = FORWARD_CELL.exec(entry);
+    const port = Number(m?.[2]);
+    const targetPort = Number(m?.[4]);
+    if (!m || port > 65535 || targetPort > 65535) throw new Error(`inbound forward ${JSON.stringify(entry)} is not <tcp|udp>/<port>=<a.b.c.d>:<port>`);
+    return { protocol: m[1] as 'tcp' | 'udp', port, targetIp: m[3], targetPort };
+  });
 }

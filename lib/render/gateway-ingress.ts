@@ -25,8 +25,8 @@ export interface IngressRules {
  * and its inbound routing table (a default out of the tenant ENI).
  */
 export function renderIngressRules(spec: GatewayMemberSpec, connLimit: string): IngressRules {
-  const ts = spec.tenants.filter((t) => t.forwards.length > 0);
-  const dnat = ts.flatMap((t) => t.forwards.map((f) => `${q(tenantDev(t.vni))} . ${t.natIp} . ${f.protocol} . ${f.port} : ${f.targetIp} . ${f.targetPort}`));
+  const ts = spec.tenants.filter((t) => t.inbound.length > 0);
+  const dnat = ts.flatMap((t) => t.inbound.map((f) => `${q(tenantDev(t.vni))} . ${t.natIp} . ${f.protocol} . ${f.port} : ${f.targetIp} . ${f.targetPort}`));
   const range = (slot: number) => {
     const r = inboundSnatPorts(slot);
     return `${r.from}-${r.to}`;

@@ -1,5 +1,4 @@
 import { GATEWAY_METRICS_PORT } from '../contract/gateway-metrics';
-import type { InboundForward } from '../contract/ingress';
 import type { TenantTableRow } from '../contract/tenant-table';
 import { CrossVpcModel, TunnelType, VXLAN_PORT } from '../model/crossvpc-model';
 
@@ -48,8 +47,6 @@ export interface GatewayTenantSpec extends TenantTableRow {
   readonly destinations: string[];
   /** The ENI slot: it picks the tenant's SNAT port range for forwarded flows. */
   readonly slot: number;
-  /** Port forwards on the NAT IP (ruleset only; the table says `inbound: dnat`). */
-  readonly forwards: InboundForward[];
 }
 
 /** Deploy-time values of one member, supplied by the construct (or the emulator's stand-ins). */
@@ -112,9 +109,8 @@ export function buildGatewayMemberSpec(
         gatewayMac: t.gatewayMac,
         destinations: [...t.destinations],
         egress: t.internetEgress === 'tenantVpc' ? 'tenant_vpc' : 'none',
-        inbound: t.inbound.length > 0 ? 'dnat' : 'none',
+        inbound: t.inbound.map((f) => ({ ...f })),
         slot: t.slot,
-        forwards: t.inbound.map((f) => ({ ...f })),
         ...b,
       };
     }),

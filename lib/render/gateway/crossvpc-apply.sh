@@ -25,10 +25,10 @@ if_by_mac() {
 # inbound_routes <inbound> <table> [<tn> <subnet_cidr> <router_ip>]: the routing table of the
 # replies of a tenant's port forwards (the ruleset marks them table | INBOUND_MARK_BIT): the
 # client may be anywhere in the tenant VPC, beyond what the tenant's own table reaches.
-# Without forwards (`none`) the table and its rule go.
+# Without forwards (`none`) the table and its rule go; the forwards themselves live in the ruleset.
 inbound_routes() {
   local t=$(($2 | INBOUND_MARK_BIT)) dst
-  if [ "$1" != dnat ]; then
+  if [ "$1" = none ]; then
     ip route flush table "$t" 2>/dev/null || true
     while ip rule del pref 1000 fwmark "$t" lookup "$t" 2>/dev/null; do :; done
     return 0
