@@ -8,6 +8,7 @@ import { readFileSync } from 'fs';
 import { join } from 'path';
 import { Emulation } from '../lib/emulate/emulator';
 import { holdEgressConnections } from '../lib/emulate/egress';
+import { holdIngressConnections } from '../lib/emulate/ingress';
 import { FailoverRunner } from '../lib/emulate/failover';
 import { haveTool, isRootLinux, synthStackDir } from './helpers';
 import { GATEWAY_METRIC_PREFIX, GATEWAY_TEXTFILE, GATEWAY_TEXTFILE_SUBDIR, RUN_DIR } from '../lib/contract';
@@ -18,6 +19,8 @@ jest.setTimeout(240_000);
 
 const synth = synthStackDir;
 
+/** A port forward target in the example's function VPC (10.0.0.0/16), clear of the emulation's stand-in subnets. */
+const FORWARD_TARGET = '10.0.200.10';
 const tenant = (name: string, vni: number) => ({ name, vpcId: `vpc-0${name}`, subnetId: `subnet-0${name}`, cidrs: ['172.16.0.0/16'], vni });
 const lines: string[] = [];
 const log = (l: string) => lines.push(l);
@@ -109,8 +112,10 @@ curl -s --aws-sigv4 "aws:amz:$(md placement/region):ssm" --user "$(jq -r .Access
       peering: { functionRouteTableIds: ['rtb-0f1'], tenantRouteTableIds: ['rtb-0d1'], tenantSecurityGroupIds: ['sg-0d1'], ports: ['tcp:6379', 'udp:7300-7399'] },
     };
     // alpha and gamma have internet egress through their own VPCs (identical NAT IPs, distinct EIPs), beta has none.
+    // alpha forwards its NAT IP's port 6379 to a Redis in the function VPC (seed 001); nobody else forwards.
     const egress = { internetEgress: 'tenantVpc' as const };
-    await withEmulation(synth({ tenants: [{ ...tenant('alpha', 1001), ...egress }, tenant('beta', 1002), { ...tenant('gamma', 1003), ...egress }, delta] }), async (emu) => {
+    const inbound = [{ protocol: 'tcp' as const, port: 6379, target: `${FORWARD_TARGET}:6379` }];
+    await withEmulation(synth({ tenants: [{ ...tenant('alpha', 1001), ...egress, inbound }, tenant('beta', 1002), { ...tenant('gamma', 1003), ...egress }, delta] }), async (emu) => {
       const natIps = new Set(emu.members()[0].tenants.map((row) => row.natIp));
       expect(natIps.size).toBe(1);
       expect([...natIps][0]).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
@@ -149,6 +154,12 @@ curl -s --aws-sigv4 "aws:amz:$(md placement/region):ssm" --user "$(jq -r .Access
         .toEqual(['n1-beta internet server true', 'n1-alpha private host true']);
       // alpha has egress, so only the ruleset stands between its tunnel and a private host.
       expect(egressChecks.find((c) => c.name.includes('n1-alpha\'s traffic to the private host'))!.detail).toContain('dropped by the ruleset as unmatched');
+      // Ingress: alpha's client reaches the target through NAT IP:6379, seen as the HaVip; an unlisted port and
+      // beta's and gamma's clients (the same NAT IP, the same port, from their own VPCs) get nothing.
+      const ingress = r.checks.filter((c) => c.name.startsWith('ingress:')).map((c) => `${c.name.replace(/^ingress: (tenant \S+) ?(\S+ \S+ \S+).*/, '$1 $2')} ${c.pass}`);
+      expect(ingress).toEqual(["tenant alpha's client 172.16.0.3 reaches true", "tenant alpha's client -> NAT true", "tenant beta's client -> its true", "tenant gamma's client -> its true"]);
+      const havip = emu.members(0)[0].env.HAVIP;
+      expect(r.checks.find((c) => c.name.startsWith("ingress: tenant alpha's client 172.16.0.3 reaches"))!.detail).toMatch(new RegExp(`^target saw ${havip.replace(/\./g, '\\.')}:2\\d{4}$`));
     });
   });
 
@@ -322,19 +333,26 @@ curl -s --aws-sigv4 "aws:amz:$(md placement/region):ssm" --user "$(jq -r .Access
   test('failover under load: hard kill, failback, graceful stop keep the connection and every write; a split heals cleanly', async () => {
     // Gateway metrics open to a security group (the Prometheus servers'): the monitoring host stands in for it.
     // alpha has internet egress, beta none: a connection through alpha's egress lives through every fault too.
-    const tenants = [{ ...tenant('alpha', 1001), internetEgress: 'tenantVpc' as const }, tenant('beta', 1002)];
+    // alpha also forwards NAT IP:6379 to a Redis in the function VPC: a connection through it lives through the faults too.
+    const tenants = [{ ...tenant('alpha', 1001), internetEgress: 'tenantVpc' as const, inbound: [{ protocol: 'tcp' as const, port: 6379, target: `${FORWARD_TARGET}:6379` }] }, tenant('beta', 1002)];
     await withEmulation(synth({ tenants, gateway: { metricsSecurityGroupId: 'sg-0123456789abcdef0' } }), async (emu) => {
       const t0 = Date.now();
       const first = emu.master(0)!.member;
       const other = emu.members(0).find((m) => m.member !== first)!.member;
       const egress = holdEgressConnections(emu);
+      const ingress = holdIngressConnections(emu);
       let results: Awaited<ReturnType<FailoverRunner['runAll']>>;
       let held: ReturnType<typeof egress.finish>;
+      let heldIn: ReturnType<typeof ingress.finish>;
       try {
         results = await new FailoverRunner(emu).runAll(['hard-kill', 'failback', 'graceful-stop', 'split-brain']);
       } finally {
         held = egress.finish();
+        heldIn = ingress.finish();
       }
+      // The forwarded connection (zone-T entries with their DNAT and SNAT, synced by conntrackd; the HaVip and NAT IP move).
+      expect(heldIn.map((c) => [c.name.replace(/ \(.*/, ''), c.pass, c.detail])).toEqual([[expect.stringMatching(/^ingress: tenant alpha's connection through NAT IP \S+:6379 to 10\.0\.200\.10 lived through the faults$/), true, expect.any(String)]]);
+      expect(Number(/^(\d+) INCRs/.exec(heldIn[0].detail)![1])).toBeGreaterThan(100);
       // The egress connection (conntrackd syncs its zone's entries): never reconnected, replies in sequence, still open from alpha's EIP.
       expect(held.map((c) => [c.name.replace(/ \(.*/, ''), c.pass])).toEqual([["egress: pod n1-alpha's connection through tenant alpha's egress lived through the faults", true]]);
       expect(Number(/longest pause (\d+) ms/.exec(held[0].detail)![1])).toBeLessThan(10_000);

@@ -6,10 +6,10 @@
  * otherwise, a failure under CI=true.
  */
 import { ChildProcess, execFileSync, spawn } from 'child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { dirname, join } from 'path';
-import { haveTool, isRootLinux } from './helpers';
+import { cleanUpNetnsTest, haveTool, isRootLinux } from './helpers';
 import { buildCrossVpcModel, buildGatewayMemberSpec, renderGatewayFiles, renderMemberDocument } from './render-fixtures';
 import { CONF_DIR, hex, inboundSnatPorts, inboundTable, RUN_DIR, STATE_DIR, tenantDev } from '../lib/contract';
 
@@ -121,23 +121,7 @@ const udpProbe = (ns: string, host: string, port: number) =>
       `require('net').createServer((c)=>c.end('open\\n')).listen(${ports.unlisted},'${TARGET}');setTimeout(()=>process.exit(0),120000)`], { stdio: 'ignore', detached: true }));
   }, 60_000);
 
-  afterAll(() => {
-    for (const p of procs) {
-      try {
-        if (p.pid) process.kill(-p.pid, 'SIGKILL');
-      } catch {
-        /* already gone */
-      }
-    }
-    for (const ns of Object.values(NS)) {
-      try {
-        ip('netns', 'del', ns);
-      } catch {
-        /* never created */
-      }
-    }
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => cleanUpNetnsTest(procs, Object.values(NS), dir));
 
   test('crossvpc-apply builds the inbound table only for the tenant with forwards', () => {
     expect(inboundRoutes(alpha.table)).toContain(`default via ${ROUTER} dev ${tenantDev(alpha.vni)} onlink`);
