@@ -77,8 +77,12 @@ export async function gatewayProbeChecks(emu: Emulation): Promise<Check[]> {
       const row = run.tenants.find((r) => r.name === t.name);
       if (!row) continue;
       const { natIp, eniIp } = row;
-      for (const [ip, port, what] of [[natIp, 22, 'NAT IP ssh'], [natIp, 6379, 'NAT IP unsolicited'], [eniIp, 22, `${run.id} ENI ssh`], [eniIp, 3780, `${run.id} ENI conntrackd port`]] as Array<[string, number, string]>) {
-        if (what.startsWith('NAT') && run.member !== 'a') continue;
+      // A port forward (ingress.ts) opens its port on the NAT IP: probe the next one instead.
+      const forwarded = (port: number) => row.inbound.some((f) => f.protocol === 'tcp' && f.port === port);
+      let unsolicited = 6379;
+      while (forwarded(unsolicited)) unsolicited += 1;
+      for (const [ip, port, what] of [[natIp, 22, 'NAT IP ssh'], [natIp, unsolicited, 'NAT IP unsolicited'], [eniIp, 22, `${run.id} ENI ssh`], [eniIp, 3780, `${run.id} ENI conntrackd port`]] as Array<[string, number, string]>) {
+        if (what.startsWith('NAT') && (run.member !== 'a' || forwarded(port))) continue;
         probes.push({ name: `tenant ${t.name} -> ${what} ${ip}:${port} is refused/dropped`, run: tcp(svc, ip, port), yes: 'CONNECTED', no: 'no connection' });
       }
       if (run.member === 'a') {
