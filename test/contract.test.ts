@@ -4,7 +4,7 @@ import { builtinModules } from 'module';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import {
-  canonicalCidr, cidrContains, cidrHost, GATEWAY_ENV_KEYS, GATEWAY_ENV_OVERRIDES, GATEWAY_NFT_TABLE, gatewayShellConstants, hex, intToIpv4, ipv4ToInt,
+  canonicalCidr, cidrContains, formatInboundCell, cidrHost, GATEWAY_ENV_KEYS, GATEWAY_ENV_OVERRIDES, GATEWAY_NFT_TABLE, gatewayShellConstants, hex, intToIpv4, ipv4ToInt,
   nodeMac, parseGatewayEnv, parseTenantTable, renderGatewayEnv, renderTenantTable, TENANT_MARK_MASK, TENANT_TABLE_COLUMN_OF, TENANT_TABLE_COLUMNS,
   TENANT_DEV_PREFIX, tenantDev, TenantTableRow, TUNNEL_DEV_PREFIX, tunnelDev,
 } from '../lib/contract';
@@ -14,7 +14,7 @@ import { parseCidr } from '../lib/model/cidr';
 const ROOT = join(__dirname, '..');
 const row = (name: string, vni: number): TenantTableRow => ({
   name, vni, zone: vni + 1, table: 0x1000000 + vni, gatewayMac: '0a:00:00:03:e9:01', natIp: '172.16.255.254', eniId: `eni-${name}`,
-  eniMac: '02:00:00:00:01:01', eniIp: '172.16.255.11', subnetCidr: '172.16.255.0/24', routerIp: '172.16.255.1', destinations: ['172.16.0.0/16', '10.9.0.0/24'], egress: 'none',
+  eniMac: '02:00:00:00:01:01', eniIp: '172.16.255.11', subnetCidr: '172.16.255.0/24', routerIp: '172.16.255.1', destinations: ['172.16.0.0/16', '10.9.0.0/24'], egress: 'none', inbound: [],
 });
 
 describe('tenant table', () => {
@@ -38,6 +38,17 @@ describe('tenant table', () => {
     expect(() => renderTenantTable([{ ...row('a', 1), eniId: 'x\ty' }])).toThrow(/eni_id/);
     expect(() => parseTenantTable('alpha\t1\n')).toThrow(/header/);
     expect(() => parseTenantTable('#name\tvni\nalpha\t1\n')).toThrow(/lacks zone, table/);
+  });
+
+  test('port forwards round-trip through the inbound column; a malformed one is refused naming it', () => {
+    const forwards = [{ protocol: 'tcp' as const, port: 443, targetIp: '10.0.5.10', targetPort: 8443 }, { protocol: 'udp' as const, port: 53, targetIp: '10.0.0.2', targetPort: 53 }];
+    const text = renderTenantTable([{ ...row('a', 1), inbound: forwards }]);
+    expect(text).toContain('\ttcp/443=10.0.5.10:8443,udp/53=10.0.0.2:53');
+    expect(parseTenantTable(text)[0].inbound).toEqual(forwards);
+    expect(parseTenantTable(renderTenantTable([row('a', 1)]))[0].inbound).toEqual([]); // control: none
+    for (const bad of ['icmp/1=10.0.0.1:1', 'tcp/0=10.0.0.1:1', 'tcp/70000=10.0.0.1:1', 'tcp/1=10.0.0.256:1', 'tcp/1=10.0.0.1']) {
+      expect(() => parseTenantTable(text.replace('tcp/443=10.0.5.10:8443', bad))).toThrow(new RegExp(`row 1: inbound forward "${bad.replace(/[./]/g, '\\$&')}"`));
+    }
   });
 });
 
@@ -149,7 +160,10 @@ describe('gateway scripts against the contract (bash, no root)', () => {
   });
 
   test('tenant_next reads every column by name, whatever the column order, as parseTenantTable does', () => {
-    const rows = Array.from({ length: 40 }, (_, i) => ({ ...row(`t${i}`, 1000 + i * 7919), natIp: intToIpv4(0xac100000 + i), destinations: [`10.${i}.0.0/16`] }));
+    const rows = Array.from({ length: 40 }, (_, i) => ({
+      ...row(`t${i}`, 1000 + i * 7919), natIp: intToIpv4(0xac100000 + i), destinations: [`10.${i}.0.0/16`],
+      inbound: i % 3 ? [] : [{ protocol: 'tcp' as const, port: 1000 + i, targetIp: '10.0.5.10', targetPort: 80 }],
+    }));
     const text = renderTenantTable(rows);
     // Columns reversed, plus one this release does not know, and no newline after the last row: readers go by the header only.
     const shuffled = text.trim().split('\n').map((l, n) => {
@@ -161,7 +175,7 @@ describe('gateway scripts against the contract (bash, no root)', () => {
     const expected = parseTenantTable(text).map((r) => TENANT_TABLE_COLUMNS.map((c) => {
       const field = (Object.keys(TENANT_TABLE_COLUMN_OF) as Array<keyof TenantTableRow>).find((f) => TENANT_TABLE_COLUMN_OF[f] === c)!;
       const v = r[field];
-      return `${c}=${Array.isArray(v) ? v.join(',') : v}\n`;
+      return `${c}=${field === 'inbound' ? formatInboundCell(r.inbound) : Array.isArray(v) ? v.join(',') : v}\n`;
     }).join('')).join('');
     expect(bash(dump, text)).toBe(expected);
     expect(bash(dump, shuffled)).toBe(expected);

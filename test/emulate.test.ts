@@ -9,6 +9,7 @@ import { tmpdir } from 'os';
 import { join } from 'path';
 import { Emulation } from '../lib/emulate/emulator';
 import { holdEgressConnections } from '../lib/emulate/egress';
+import { holdIngressConnections, ingressChecks } from '../lib/emulate/ingress';
 import { FailoverRunner } from '../lib/emulate/failover';
 import { haveTool, isRootLinux, synthStackDir } from './helpers';
 import { GATEWAY_METRIC_PREFIX, GATEWAY_TEXTFILE, GATEWAY_TEXTFILE_SUBDIR, RUN_DIR } from '../lib/contract';
@@ -19,6 +20,8 @@ jest.setTimeout(240_000);
 
 const synth = synthStackDir;
 
+/** A port forward target in the example's function VPC (10.0.0.0/16), clear of the emulation's stand-in subnets. */
+const FORWARD_TARGET = '10.0.200.10';
 const tenant = (name: string, vni: number) => ({ name, vpcId: `vpc-0${name}`, subnetId: `subnet-0${name}`, cidrs: ['172.16.0.0/16'], vni });
 const lines: string[] = [];
 const log = (l: string) => lines.push(l);
@@ -340,6 +343,33 @@ curl -s --aws-sigv4 "aws:amz:$(md placement/region):ssm" --user "$(jq -r .Access
       expect(connected).toBe(3);
       expect(Number(/packets (\d+)/.exec(counters)![1])).toBeGreaterThan(0);
       expect(betaReplies).toEqual(['PONG', 'PONG', 'PONG', 'PONG']);
+    });
+  });
+
+  test('ingress (seed 001): a tenant client reaches a function-VPC target through NAT IP:port, nobody else does, and a held connection survives failover and failback', async () => {
+    // alpha forwards NAT IP:6379 to a Redis in the function VPC; beta (the same CIDRs and NAT IP) forwards nothing.
+    const tenants = [{ ...tenant('alpha', 1001), inbound: [{ protocol: 'tcp' as const, port: 6379, target: `${FORWARD_TARGET}:6379` }] }, tenant('beta', 1002)];
+    await withEmulation(synth({ tenants }), async (emu) => {
+      const label = (c: { name: string; pass: boolean }) => `${c.name.replace(/^ingress: (tenant \S+) ?(\S+ \S+ \S+).*/, '$1 $2')} ${c.pass}`;
+      const expected = ["tenant alpha's client 172.16.0.3 reaches true", "tenant alpha's client -> NAT true", "tenant beta's client -> its true"];
+      const before = await ingressChecks(emu);
+      expect(before.map(label)).toEqual(expected);
+      const havip = emu.members(0)[0].env.HAVIP;
+      expect(before[0].detail).toMatch(new RegExp(`^target saw ${havip.replace(/\./g, '\\.')}:21\\d{3}$`)); // alpha sits in slot 1: ports 21000-21999
+      const ingress = holdIngressConnections(emu);
+      let results: Awaited<ReturnType<FailoverRunner['runAll']>>;
+      let held: ReturnType<typeof ingress.finish>;
+      try {
+        results = await new FailoverRunner(emu).runAll(['hard-kill', 'failback']);
+      } finally {
+        held = ingress.finish();
+      }
+      // The forwarded connection (zone-T entries with their DNAT and SNAT, synced by conntrackd; the HaVip and NAT IP move).
+      expect(held.map((c) => [c.name.replace(/ \(.*/, ''), c.pass])).toEqual([[expect.stringMatching(/^ingress: tenant alpha's connection through NAT IP \S+:6379 to 10\.0\.200\.10 lived through the faults$/), true]]);
+      expect(Number(/^(\d+) INCRs/.exec(held[0].detail)![1])).toBeGreaterThan(50);
+      for (const r of results) expect({ fault: r.fault, survived: r.survived, isolated: r.isolated }).toEqual({ fault: r.fault, survived: true, isolated: true });
+      // After the faults, on the other member and back: the same answers.
+      expect((await ingressChecks(emu)).map(label)).toEqual(expected);
     });
   });
 

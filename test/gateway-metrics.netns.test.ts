@@ -6,10 +6,10 @@
  * conntrack, promtool and prometheus-node-exporter; skipped otherwise, a failure under CI=true.
  */
 import { ChildProcess, execFileSync, spawn } from 'child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { dirname, join } from 'path';
-import { haveTool, isRootLinux } from './helpers';
+import { cleanUpNetnsTest, haveTool, isRootLinux } from './helpers';
 import { buildGatewayMemberSpec, renderGatewayFiles, renderGatewayRuleset, renderMemberDocument, twoTenantModel } from './render-fixtures';
 import { CONF_DIR, GATEWAY_METRIC_PREFIX, GATEWAY_METRICS, GATEWAY_TEXTFILE, GATEWAY_TEXTFILE_SUBDIR, RUN_DIR, STATE_DIR, tenantDev, tunnelDev } from '../lib/contract';
 
@@ -124,23 +124,7 @@ const plain = (s: Series, metric: string, labels = '') => s.get(`${GATEWAY_METRI
     inNs(NS.gw, 'nft', '-f', join(dir, 'ruleset.nft'));
   }, 60_000);
 
-  afterAll(() => {
-    for (const p of procs) {
-      try {
-        if (p.pid) process.kill(-p.pid, 'SIGKILL');
-      } catch {
-        /* already gone */
-      }
-    }
-    for (const ns of Object.values(NS)) {
-      try {
-        ip('netns', 'del', ns);
-      } catch {
-        /* never created */
-      }
-    }
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => cleanUpNetnsTest(procs, Object.values(NS), dir));
 
   test('promtool accepts the textfile; the static sources read as written', () => {
     const text = collect();

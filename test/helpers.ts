@@ -1,5 +1,5 @@
-import { execFileSync } from 'child_process';
-import { mkdtempSync } from 'fs';
+import { ChildProcess, execFileSync } from 'child_process';
+import { mkdtempSync, rmSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { App, Testing } from 'cdktf';
@@ -77,4 +77,23 @@ export function expectCrossVpcError(fn: () => unknown, parts: Array<string | Reg
   if (path) expect(msg).toContain(path);
   expect(msg).toContain('Fix:');
   for (const p of parts) expect(msg).toMatch(p);
+}
+
+/** A netns test's teardown: its detached processes (by process group), its namespaces and its temp dir, each once, whatever failed. */
+export function cleanUpNetnsTest(procs: readonly ChildProcess[], namespaces: readonly string[], dir: string | undefined): void {
+  for (const p of procs) {
+    try {
+      if (p.pid) process.kill(-p.pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+  for (const ns of namespaces) {
+    try {
+      execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+    } catch {
+      /* never created */
+    }
+  }
+  if (dir) rmSync(dir, { recursive: true, force: true });
 }

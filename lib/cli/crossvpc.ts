@@ -5,6 +5,7 @@ import { LIVE_DOCTOR_USAGE, runLiveDoctor } from '../../agent/doctor';
 import { doctorPlanFile, formatReport } from '../doctor/doctor';
 import { Emulation } from '../emulate/emulator';
 import { holdEgressConnections } from '../emulate/egress';
+import { holdIngressConnections } from '../emulate/ingress';
 import { FailoverRunner, formatFailover } from '../emulate/failover';
 import { Check, formatCheck } from '../emulate/report';
 import { formatStep, formatSteps, StepReport, TransitionRunner } from '../emulate/transitions';
@@ -149,15 +150,16 @@ async function emulate({ stackDir, then, nodes, failover, agentImage }: EmulateA
     }
     if (!failover) return result.ok && stepsOk ? 0 : 1;
     const failoverStart = Date.now();
-    // A connection through each egress tenant's egress lives through the survivable faults too.
+    // A connection through each egress tenant's egress, and through each port forward, lives through the survivable faults too.
     const runner = new FailoverRunner(emu);
     const egress = holdEgressConnections(emu);
+    const ingress = holdIngressConnections(emu);
     let results: Awaited<ReturnType<FailoverRunner['runAll']>>;
     let held: Check[];
     try {
       results = await runner.runAll(['hard-kill', 'failback', 'graceful-stop', 'split-brain']);
     } finally {
-      held = egress.finish();
+      held = [...egress.finish(), ...ingress.finish()];
     }
     results.push(...(await runner.runAll(['double-fault'])));
     console.log(formatFailover(results));

@@ -24,8 +24,19 @@ export interface NatEniProps extends AwsConstructProps {
   /** Tenant destinations the ENI may send to. */
   readonly egressCidrs: string[];
   /**
+   * Port forwards on the NAT IP (seed 001): the group admits each (protocol, port) from
+   * `inboundCidrs`. Ignored with `securityGroupIds` (admit them in your groups).
+   * @default - none: no ingress rules
+   */
+  readonly inboundPorts?: Array<{ readonly protocol: 'tcp' | 'udp'; readonly port: number }>;
+  /**
+   * Where the forwarded ports are admitted from: the tenant's clients.
+   * @default - none
+   */
+  readonly inboundCidrs?: string[];
+  /**
    * Security groups for the ENI.
-   * @default - a new group with no ingress rules (replies to our own flows still pass; nothing unsolicited does) and egress to `egressCidrs` only
+   * @default - a new group admitting only `inboundPorts` from `inboundCidrs` (replies to our own flows still pass; nothing else unsolicited does) and egress to `egressCidrs` only
    */
   readonly securityGroupIds?: string[];
   /**
@@ -59,12 +70,14 @@ export class NatEni extends Construct {
     const name = props.name ?? `crossvpc-${props.tenantName}`;
     let groups = props.securityGroupIds;
     if (!groups) {
+      const inbound = (props.inboundPorts ?? []).filter(() => (props.inboundCidrs ?? []).length > 0);
       this.securityGroup = new SecurityGroup(this, 'SecurityGroup', {
         provider: props.provider,
         vpcId: props.vpcId,
         namePrefix: `crossvpc-${props.tenantName}-`,
-        description: `crossvpc NAT ENI of tenant ${props.tenantName}: no inbound, egress to tenant destinations`,
-        ingress: [],
+        // Unchanged without forwards: a new description replaces the group (create before destroy).
+        description: `crossvpc NAT ENI of tenant ${props.tenantName}: ${inbound.length ? 'port forwards only' : 'no inbound'}, egress to tenant destinations`,
+        ingress: inbound.map((f) => ({ description: `port forward ${f.protocol}/${f.port} on the NAT IP`, protocol: f.protocol, fromPort: f.port, toPort: f.port, cidrBlocks: [...props.inboundCidrs!] })),
         egress: [{ description: 'tenant destinations', protocol: '-1', fromPort: 0, toPort: 0, cidrBlocks: [...props.egressCidrs] }],
         tags: { ...tags, Name: `${name}-sg` },
         lifecycle: { createBeforeDestroy: true },

@@ -25,6 +25,7 @@ import { buildGatewayMemberSpec, CONNTRACKD_SYNC_PORT, GatewayMemberSpec, Member
 import { MAX_USER_DATA_BYTES, packBase64Gzip, packedUserDataBytes, packUserData } from '../render/user-data';
 import { SSM_ADVANCED_VALUE_MAX_BYTES } from '../contract/pair-document';
 import { GATEWAY_METRICS_PORT } from '../contract/gateway-metrics';
+import { inboundSnatPorts } from '../contract/ingress';
 import { packedDocumentBytes } from '../render/document-size';
 import { AwsConstructProps } from './aws-construct-props';
 import { NatEni } from './nat-eni';
@@ -251,6 +252,8 @@ export class ProxyNodePair extends Construct {
       });
     }
 
+    this.admitForwardReplies(pair, subnet.cidrBlock, provider);
+
     const members = (['a', 'b'] as const).map((m, i) => {
       // Nothing here may depend on the tenants: a tenant change must leave every instance as it is.
       const instance = new Instance(this, `Member${m.toUpperCase()}`, {
@@ -275,6 +278,7 @@ export class ProxyNodePair extends Construct {
         member.natEnis[t.name] = new NatEni(this, `Tenant-${t.name}-Member${member.name.toUpperCase()}`, {
           provider, tenantName: t.name, vpcId: t.vpcId, subnetId: t.subnetId, instanceId: member.instance.id,
           deviceIndex: t.slot, egressCidrs: t.destinations, tags, name: `crossvpc-pair${p}-${t.name}-${member.name}`,
+          inboundPorts: t.inbound.map((f) => ({ protocol: f.protocol, port: f.port })), inboundCidrs: t.cidrs,
           attachmentPreconditions: [{
             condition: Op.eq(tenantSubnets[t.name].availabilityZone, gatewaySubnetAz),
             errorMessage: `crossvpc tenant ${t.name}: its subnet ${t.subnetId} must be in the gateway subnet's AZ, because EC2 attaches a multi-VPC ENI only within its own AZ.`,
@@ -353,5 +357,29 @@ export class ProxyNodePair extends Construct {
       }
       member.instance.userDataBase64 = packUserData(cloudConfig);
     });
+  }
+
+  /**
+   * Port forwards (seed 001): the targets' replies come to the HaVip on the tenant's SNAT ports.
+   * The member that opened the flow has it tracked, but after a failover the other member
+   * holds the HaVip with no record of it in EC2's connection tracking: admit them here. The plan
+   * checks each target is neither the HaVip nor a reserved host of the gateway subnet.
+   */
+  private admitForwardReplies(pair: PairModel, gatewaySubnetCidr: string, provider: AwsConstructProps['provider']): void {
+    for (const t of pair.tenants) {
+      const ports = t.inbound.length ? inboundSnatPorts(t.slot) : undefined;
+      t.inbound.forEach((f, k) => {
+        new VpcSecurityGroupIngressRule(this, `Tenant-${t.name}-ForwardReplies${k}`, {
+          provider, securityGroupId: this.securityGroup.id, cidrIpv4: `${f.targetIp}/32`, ipProtocol: f.protocol, fromPort: ports!.from, toPort: ports!.to,
+          description: `replies of tenant ${t.name} port forward ${f.protocol}/${f.port}`,
+          lifecycle: {
+            precondition: [{
+              condition: Op.not(Fn.contains([this.haVip, ...AWS_RESERVED_HOSTS.map((h) => Fn.cidrhost(gatewaySubnetCidr, h))], f.targetIp)),
+              errorMessage: `crossvpc tenant ${t.name}: port forward target ${f.targetIp} is pair ${pair.index}'s HaVip or an AWS-reserved address of the gateway subnet (network, router, DNS, future use, broadcast); give the address of the service in the function VPC.`,
+            }],
+          },
+        });
+      });
+    }
   }
 }

@@ -15,3 +15,4 @@ export * from './gateway-metrics';
 export * from './doctor-findings';
 export * from './agent-metrics';
 export * from './egress';
+export * from './ingress';

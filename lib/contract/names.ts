@@ -6,6 +6,7 @@
 
 /** Gateway configuration and run-time state directories (the scripts' CONF and RUN). */
 import { FAILOVERS_FILE, GATEWAY_CONNTRACK_COUNT_INTERVAL_SEC, GATEWAY_CONNTRACK_COUNT_TIMEOUT_SEC, GATEWAY_METRIC_PREFIX, GATEWAY_METRICS_INTERVAL_SEC, GATEWAY_TEXTFILE, GATEWAY_TEXTFILE_SUBDIR, IP_MOVES_FILE, TENANT_COUNTER_PREFIX, TRAFFIC_DIRECTIONS, VRRP_STATES } from './gateway-metrics';
+import { INBOUND_MARK_BIT } from './ingress';
 import { NODE_MAC_PREFIX } from './mac';
 import { MEMBER_STATUS_FILE, MEMBER_STATUS_RESULTS } from './member-status';
 import { STATE_DIR } from './pair-document';
@@ -66,6 +67,7 @@ export function gatewayShellConstants(): Record<string, string> {
     TENANT_DEV_PREFIX,
     GATEWAY_NFT_TABLE,
     TENANT_MARK_MASK: hex(TENANT_MARK_MASK),
+    INBOUND_MARK_BIT: hex(INBOUND_MARK_BIT),
     NODE_MAC_PREFIX: NODE_MAC_PREFIX.map((b) => b.toString(16).padStart(2, '0')).join(':'),
     GATEWAY_COUNTERS: GATEWAY_COUNTERS.join(' '),
     MEMBER_STATUS_FILE,

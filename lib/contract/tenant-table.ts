@@ -1,4 +1,5 @@
 import { EGRESS_MODES, EgressMode } from './egress';
+import { formatInboundCell, InboundForward, parseInboundCell } from './ingress';
 
 /**
  * /etc/crossvpc/tenants.tsv: one line per tenant a gateway member serves, read by the gateway
@@ -29,6 +30,11 @@ export interface TenantTableRow {
   readonly destinations: readonly string[];
   /** Internet egress: `none`, or `tenant_vpc` (public destinations leave through the tenant ENI to the tenant VPC's router). */
   readonly egress: EgressMode;
+  /**
+   * Port forwards on the NAT IP (seed 001), written `none` or `tcp/443=10.0.5.10:8443,…`: the
+   * ruleset holds them, the member keeps the tenant's inbound routing table when there are any.
+   */
+  readonly inbound: readonly InboundForward[];
 }
 
 /** Row field -> column name, in the order the renderer writes them. The single source of the column list. */
@@ -46,6 +52,7 @@ export const TENANT_TABLE_COLUMN_OF = {
   routerIp: 'router_ip',
   destinations: 'destinations',
   egress: 'egress',
+  inbound: 'inbound',
 } as const satisfies Record<keyof TenantTableRow, string>;
 
 export type TenantTableColumn = (typeof TENANT_TABLE_COLUMN_OF)[keyof TenantTableRow];
@@ -58,7 +65,7 @@ export const TENANT_TABLE_HEADER = `#${TENANT_TABLE_COLUMNS.join('\t')}`;
 
 function cell(row: TenantTableRow, field: keyof TenantTableRow): string {
   const v = row[field];
-  const text = Array.isArray(v) ? v.join(',') : String(v);
+  const text = field === 'inbound' ? formatInboundCell(row.inbound) : Array.isArray(v) ? v.join(',') : String(v);
   if (text === '' || /[\t\n\r]/.test(text)) throw new Error(`tenant table: tenant ${row.name} ${TENANT_TABLE_COLUMN_OF[field]} ${JSON.stringify(text)} is empty or holds a tab or newline`);
   return text;
 }
@@ -82,6 +89,11 @@ export function parseTenantTable(text: string): TenantTableRow[] {
     const get = (f: keyof TenantTableRow) => cells[index.get(TENANT_TABLE_COLUMN_OF[f])!];
     const row: Record<string, unknown> = {};
     for (const f of FIELDS) row[f] = NUMERIC.has(f) ? Number(get(f)) : f === 'destinations' ? get(f).split(',') : get(f);
+    try {
+      row.inbound = parseInboundCell(get('inbound'));
+    } catch (e) {
+      throw new Error(`tenant table row ${n + 1}: ${(e as Error).message}`);
+    }
     if (!(EGRESS_MODES as readonly string[]).includes(row.egress as string)) throw new Error(`tenant table row ${n + 1}: egress ${JSON.stringify(row.egress)} is not one of ${EGRESS_MODES.join(', ')}`);
     return row as unknown as TenantTableRow;
   });

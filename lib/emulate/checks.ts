@@ -1,5 +1,6 @@
 import { AttackRunner, counter } from './attacks';
 import { egressChecks } from './egress';
+import { ingressChecks } from './ingress';
 import { tunnelInjectionChecks } from './injection';
 import { peeringAttackChecks } from './peering-attacks';
 import type { Emulation } from './emulator';
@@ -48,7 +49,7 @@ export async function runMatrix(emu: Emulation, attacks: boolean): Promise<Matri
     const what = pod.tenant && !current.has(pod.tenant) ? ` (its tenant ${pod.tenant} is not in the plan)` : '';
     checks.push({ name: `pod ${pod.name} reaches exactly ${want.length ? want.join(',') : 'no tenant'}${what}`, pass: got.join(',') === want.join(','), detail: `reached: ${got.join(',') || 'none'}` });
   }
-  if (attacks) checks.push(...(await new AttackRunner(emu).run()), ...(await tunnelInjectionChecks(emu)), ...(await peeringAttackChecks(emu)), ...(await egressChecks(emu)));
+  if (attacks) checks.push(...(await new AttackRunner(emu).run()), ...(await tunnelInjectionChecks(emu)), ...(await peeringAttackChecks(emu)), ...(await egressChecks(emu)), ...(await ingressChecks(emu)));
   checks.push(...(await gatewayProbeChecks(emu)));
   return { tenants: targets.map((t) => t.label), reached, checks, ok: checks.every((c) => c.pass) };
 }
@@ -81,8 +82,12 @@ export async function gatewayProbeChecks(emu: Emulation): Promise<Check[]> {
       const row = run.tenants.find((r) => r.name === t.name);
       if (!row) continue;
       const { natIp, eniIp } = row;
-      for (const [ip, port, what] of [[natIp, 22, 'NAT IP ssh'], [natIp, 6379, 'NAT IP unsolicited'], [eniIp, 22, `${run.id} ENI ssh`], [eniIp, 3780, `${run.id} ENI conntrackd port`]] as Array<[string, number, string]>) {
-        if (what.startsWith('NAT') && run.member !== 'a') continue;
+      // A port forward (ingress.ts) opens its port on the NAT IP: probe the next one instead.
+      const forwarded = (port: number) => row.inbound.some((f) => f.protocol === 'tcp' && f.port === port);
+      let unsolicited = 6379;
+      while (forwarded(unsolicited)) unsolicited += 1;
+      for (const [ip, port, what] of [[natIp, 22, 'NAT IP ssh'], [natIp, unsolicited, 'NAT IP unsolicited'], [eniIp, 22, `${run.id} ENI ssh`], [eniIp, 3780, `${run.id} ENI conntrackd port`]] as Array<[string, number, string]>) {
+        if (what.startsWith('NAT') && (run.member !== 'a' || forwarded(port))) continue;
         probes.push({ name: `tenant ${t.name} -> ${what} ${ip}:${port} is refused/dropped`, run: tcp(svc, ip, port), yes: 'CONNECTED', no: 'no connection' });
       }
       if (run.member === 'a') {

@@ -10,6 +10,7 @@ import { EC2_ADDR, IMDS_ADDR, SSM_ADDR } from './fake-cloud';
 import { diagnosePairs } from './diagnose';
 import { egressTenantsOf, EgressTenant, Internet, INTERNET_SERVER } from './egress';
 import { Gateways } from './gateways';
+import { IngressTenant, ingressTargetsOf, ingressTenantsOf } from './ingress';
 import { GatewayMember } from './member';
 import { EmulatedPlan, loadEmulatedPlan, memberUserData } from './member-image';
 import { Monitoring } from './monitoring';
@@ -17,7 +18,7 @@ import { parseCloudConfig, PlanPeering } from './plan';
 import { Check, formatMatrix, MatrixResult } from './report';
 import { checkHost, okAsync } from './sys';
 import { Topology } from './topology';
-import { slash24, Wiring } from './wiring';
+import { slash24, startRedis, Wiring } from './wiring';
 import { AgentPeeredTenant, AgentTenant, MemberStatus } from '../contract';
 
 export type { ApplyOptions, ApplyReport } from './apply';
@@ -121,6 +122,7 @@ export class Emulation {
     this.addPeeredTenants(this.plan, this.plan.peerings.map((p) => p.tenant));
     this.linkPeerings(this.plan, this.plan.peerings.map((p) => p.tenant));
     this.addInternet(this.plan);
+    this.addForwardTargets();
     for (const [pair, doc] of this.plan.documents) {
       const { version } = this.wiring.putParameter(doc.parameter.name, doc.value);
       this.progress(`pair ${pair}: document ${doc.parameter.name} version ${version} in SSM (${Buffer.byteLength(doc.value)} bytes stored, ${doc.parameter.tier} tier)`);
@@ -157,6 +159,9 @@ export class Emulation {
       servesMetrics: (m) => this.gateways.servesMetrics(m), runDir: this.runDir, progress: (m) => this.progress(m),
     });
   }
+
+  /** Hosts on the function fabric serving the port forwards' targets (ingress.ts), by address. */
+  private readonly forwardTargets = new Map<string, string>();
 
   /** The run's Prometheus, when the plan has gateway metrics. */
   prometheus(): Monitoring | undefined {
@@ -199,6 +204,31 @@ export class Emulation {
       const linked = this.internet.connect(t, this.tenantFabric(t.name));
       this.progress(`tenant ${t.name} has internet egress: its VPC routes 0.0.0.0/0 to a NAT gateway stand-in that SNATs ${t.subnets.join(', ')} to the EIP stand-in ${linked.eip}; the emulated internet (${this.internet.ns}) has a server on ${INTERNET_SERVER} that answers with the source it sees (wired in ${Date.now() - t0} ms)`);
     }
+  }
+
+  /** Port forwards (the plan's `inbound` column): a Redis host on the function fabric at each target. */
+  private addForwardTargets(): void {
+    const { targets, notEmulated } = ingressTargetsOf(ingressTenantsOf(this.plan));
+    if (notEmulated.length) this.progress(`port forwards not emulated (the targets serve Redis on tcp/6379 only): ${notEmulated.join(', ')}`);
+    for (const ip of targets) {
+      if (this.forwardTargets.has(ip)) continue;
+      const ns = this.wiring.addHost(`fwd${this.forwardTargets.size}`, ip, slash24(ip));
+      startRedis(this.topo, ns, ip, join(this.runDir, `redis-forward-${ip}.log`));
+      this.forwardTargets.set(ip, ns);
+      this.progress(`port forward target ${ip}: a host on the function fabric in ${slash24(ip)} running Redis (CLIENT INFO answers with the source it saw)`);
+    }
+  }
+
+  /** The plan's tenants with port forwards. */
+  ingressTenants(): IngressTenant[] {
+    return ingressTenantsOf(this.plan);
+  }
+
+  /** The namespace of the host serving a forward target. */
+  ingressTargetNs(ip: string): string {
+    const ns = this.forwardTargets.get(ip);
+    if (!ns) throw new Error(`no forward target host on ${ip} in this run`);
+    return ns;
   }
 
   /**
@@ -271,12 +301,14 @@ export class Emulation {
     const next = loadEmulatedPlan(file, before.standIns.placed);
     this.current = next;
     try {
-      return await applyPlan({
+      const report = await applyPlan({
         wiring: this.wiring, gateways: this.gateways, cluster: this.cluster, progress: (m) => this.progress(m),
         isActive: (t) => this.isActive(t), wireTenants: (ts) => this.addTenants(ts),
         wirePeered: (p, ts) => this.addPeeredTenants(p, ts), linkPeerings: (p, ts) => this.linkPeerings(p, ts),
         unlinkPeerings: (ts) => this.unlinkPeerings(ts), wireInternet: (p) => this.addInternet(p),
       }, before, next, opts);
+      this.addForwardTargets();
+      return report;
     } catch (e) {
       // A refused transition changed nothing: the emulation keeps running plan A.
       if (e instanceof TransitionRefused) this.current = before;

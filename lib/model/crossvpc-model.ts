@@ -8,6 +8,7 @@ import { checkFunctionVpc } from './function-vpc-checks';
 import { checkGatewayAddresses, checkGatewayShape } from './gateway-checks';
 import { FunctionVpcInput, GatewayInput, TenantInput } from './inputs';
 import { tenantTable } from './identity';
+import { checkInbound, checkInboundSlots } from './ingress-checks';
 import { CrossVpcModel, NatPolicy, PairModel, PeeredTenantModel } from './model-types';
 import { resolvePaths } from './peering-checks';
 import { checkPlacement, placeTenants } from './placement';
@@ -51,10 +52,11 @@ export function buildCrossVpcModel(
     throw c.err('tenants', input.tenants, 'the tenant list is empty, so there is nothing to connect', 'pass at least one tenant');
   }
   checkGatewayAddresses(gw, podCidrs, c);
-  const drafts = checkTenants(input.tenants, clusterSide, c, serviceCidr);
+  const drafts = checkTenants(input.tenants, clusterSide, c, serviceCidr).map((d) => ({ ...d, inbound: checkInbound(d.t, `tenants[${d.i}]`, vpcCidr, gw, c) }));
   const paths = resolvePaths(drafts, c);
   const placed = placeTenants(drafts, paths, gw, shape, c);
   checkPlacement(placed, gw, c);
+  checkInboundSlots(placed, input.tenants, c);
 
   const active = placed.filter((t) => !t.retired);
   const sources = (podCidrs.length > 0 ? podCidrs : nodeCidrs).map((x) => x.text);

@@ -48,6 +48,23 @@ export interface PeeringInput {
 /** A tenant's internet egress (seed 000's default NAT policy). */
 export type InternetEgress = 'none' | 'tenantVpc';
 
+/**
+ * One DNAT port forward on a tenant's NAT IP (seed 001): the tenant's clients connect to
+ * `<NAT IP>:<port>` and reach `target` in the function VPC (an internal load balancer, a NodePort).
+ */
+export interface InboundInput {
+  /** `'tcp'` or `'udp'`. */
+  readonly protocol: 'tcp' | 'udp';
+  /** The port on the NAT IP, an integer from 1 to 65535; (protocol, port) is unique per tenant. */
+  readonly port: number;
+  /**
+   * `'a.b.c.d:port'`: an address inside functionVpc.vpcCidr (not a HaVip) and its port. It
+   * sees the pair's HaVip as the source, with a port from the tenant's own range (README,
+   * "Ingress (seed 001)"): its security group must admit the gateway subnet.
+   */
+  readonly target: string;
+}
+
 /** One member to roll, for every pair or per pair index. */
 export type RollingUpdate = 'none' | 'a' | 'b' | Record<number, 'none' | 'a' | 'b'>;
 
@@ -115,6 +132,14 @@ export interface TenantInput {
    * @default 'none' (dropped at the gateway and counted as unmatched; pods keep the node's own internet path)
    */
   readonly internetEgress?: InternetEgress;
+  /**
+   * Port forwards on the tenant's NAT IP into the function VPC. Only these (protocol, port)
+   * pairs are open, and only from the tenant's own VPC: the NAT ENIs' security group admits
+   * them from the tenant's cidrs. NAT path only; the tenant must sit in slot 1..44 of its pair
+   * (each such slot owns 1,000 SNAT ports on the HaVip).
+   * @default - none: nothing inbound (everything from the tenant VPC to the NAT IP is dropped)
+   */
+  readonly inbound?: InboundInput[];
   /**
    * The peering's route tables and security groups: required for path `peering` and `auto`,
    * refused for `nat`.

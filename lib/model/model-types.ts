@@ -1,3 +1,4 @@
+import type { InboundForward } from '../contract/ingress';
 import { InternetEgress, TunnelType } from './inputs';
 
 export interface TenantModel {
@@ -19,6 +20,8 @@ export interface TenantModel {
   readonly retired: boolean;
   /** Public destinations through the tenant VPC (seed 000's default policy). */
   readonly internetEgress: InternetEgress;
+  /** Port forwards on the NAT IP into the function VPC (seed 001), in declaration order. */
+  readonly inbound: InboundForward[];
 }
 
 /** One security-group rule's protocol and ports on the peering path. */

@@ -93,6 +93,7 @@ export function placeTenants(all: TenantDraft[], paths: ReadonlyArray<'nat' | 'p
       availabilityZone: t.availabilityZone,
       retired: t.retired === true,
       internetEgress: t.internetEgress ?? 'none',
+      inbound: d.inbound ?? [],
     });
   }
   return placed;

@@ -1,6 +1,7 @@
 import { Cidr, cidrContains, cidrContainsIp, cidrsOverlap, parseCidr, parseIp } from './cidr';
 import { Checker } from './checker';
 import { LabelledCidr } from './function-vpc-checks';
+import type { InboundForward } from '../contract/ingress';
 import { AUTO_VNI_FLOOR, derivedVni, VNI_MAX, VNI_MIN } from './identity';
 import { TenantInput, TenantPath } from './inputs';
 import { PeeringModel } from './model-types';
@@ -33,6 +34,8 @@ export interface TenantDraft {
   readonly path: TenantPath;
   /** Present when the tenant may take the peering path. */
   readonly peering?: PeeringModel;
+  /** Port forwards (ingress-checks), attached by buildCrossVpcModel. */
+  readonly inbound?: InboundForward[];
 }
 
 /**

@@ -45,6 +45,8 @@ export interface GatewayMemberSpec {
 /** One tenant on one member: exactly a row of the tenant table (tenants.tsv). */
 export interface GatewayTenantSpec extends TenantTableRow {
   readonly destinations: string[];
+  /** The ENI slot: it picks the tenant's SNAT port range for forwarded flows. */
+  readonly slot: number;
 }
 
 /** Deploy-time values of one member, supplied by the construct (or the emulator's stand-ins). */
@@ -107,6 +109,8 @@ export function buildGatewayMemberSpec(
         gatewayMac: t.gatewayMac,
         destinations: [...t.destinations],
         egress: t.internetEgress === 'tenantVpc' ? 'tenant_vpc' : 'none',
+        inbound: t.inbound.map((f) => ({ ...f })),
+        slot: t.slot,
         ...b,
       };
     }),

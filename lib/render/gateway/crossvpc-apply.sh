@@ -22,11 +22,30 @@ if_by_mac() {
     'index(tolower($0), "link/ether " mac " ") { name = $2; sub(/:$/, "", name); sub(/@.*/, "", name); print name; exit }'
 }
 
+# inbound_routes <inbound> <table> [<tn> <subnet_cidr> <router_ip>]: the routing table of the
+# replies of a tenant's port forwards (the ruleset marks them table | INBOUND_MARK_BIT): the
+# client may be anywhere in the tenant VPC, beyond what the tenant's own table reaches.
+# Without forwards (`none`) the table and its rule go; the forwards themselves live in the ruleset.
+inbound_routes() {
+  local t=$(($2 | INBOUND_MARK_BIT)) dst
+  if [ "$1" = none ]; then
+    ip route flush table "$t" 2>/dev/null || true
+    while ip rule del pref 1000 fwmark "$t" lookup "$t" 2>/dev/null; do :; done
+    return 0
+  fi
+  ip route replace "$4" dev "$3" table "$t"
+  ip route replace default via "$5" dev "$3" onlink table "$t"
+  ip -4 route show table "$t" | while read -r dst _; do
+    case "$dst" in default | "$4") ;; *) ip route del "$dst" table "$t" ;; esac
+  done
+  [[ $rules == *"fwmark $(printf '%#x' "$t") lookup $t"* ]] || ip rule add pref 1000 fwmark "$t" lookup "$t"
+}
+
 declare -A listed=()
 pending=()
 rules=$(ip rule show pref 1000)
-name='' vni='' table='' gateway_mac='' eni_mac='' eni_ip='' subnet_cidr='' router_ip='' destinations='' egress=''
-while tenant_next name vni table gateway_mac eni_mac eni_ip subnet_cidr router_ip destinations egress; do
+name='' vni='' table='' gateway_mac='' eni_mac='' eni_ip='' subnet_cidr='' router_ip='' destinations='' egress='' inbound=''
+while tenant_next name vni table gateway_mac eni_mac eni_ip subnet_cidr router_ip destinations egress inbound; do
   listed[$vni]=1
   tn="$TENANT_DEV_PREFIX$vni"
   cx="$TUNNEL_DEV_PREFIX$vni"
@@ -92,6 +111,7 @@ while tenant_next name vni table gateway_mac eni_mac eni_ip subnet_cidr router_i
   done
   # Matched in a variable: `ip rule | grep -q` under pipefail fails when grep quits early (SIGPIPE).
   [[ $rules == *"fwmark $(printf '%#x' "$table") lookup $table"* ]] || ip rule add pref 1000 fwmark "$table" lookup "$table"
+  inbound_routes "$inbound" "$table" "$tn" "$subnet_cidr" "$router_ip"
   log "tenant $name: vni $vni on $cx, ENI $tn $eni_ip"
 done <"$STATE/tenants.tsv"
 
@@ -111,6 +131,7 @@ if [ -r "$RUN/applied.tsv" ]; then
     fi
     ip route flush table "$table" 2>/dev/null || true
     while ip rule del pref 1000 fwmark "$table" lookup "$table" 2>/dev/null; do :; done
+    inbound_routes none "$table"
     conntrack -D -w "$zone" >/dev/null 2>&1 || true
     rm -f "$RUN/broken/$vni"
     log "tenant $name (vni $vni) retired: tunnel, routes and sessions removed"
