@@ -109,11 +109,11 @@ curl -s --aws-sigv4 "aws:amz:$(md placement/region):ssm" --user "$(jq -r .Access
     execFileSync(process.execPath, [join(__dirname, '../dist/examples/all-paths/main.js')], { env: { ...process.env, CDKTF_OUTDIR: outdir } });
     try {
       await withEmulation(join(outdir, 'stacks', 'all-paths'), async (emu) => {
-        expect(emu.activeTenants().map((t) => t.name)).toEqual(['alpha', 'beta']);
+        expect(emu.activeTenants().map((t) => t.name)).toEqual(['alpha', 'beta', 'delta']);
         expect(emu.peeredTenants().map((t) => t.name)).toEqual(['gamma']);
         const r = await emu.matrix();
         expect(r.checks.filter((c) => !c.pass)).toEqual([]);
-        for (const t of ['alpha', 'beta', 'gamma']) for (const n of [1, 2]) expect(r.reached[`n${n}-${t}`]).toEqual([t]);
+        for (const t of ['alpha', 'beta', 'gamma', 'delta']) for (const n of [1, 2]) expect(r.reached[`n${n}-${t}`]).toEqual([t]);
         expect(r.reached['n1-unlabelled']).toBeUndefined();
         // Each path's own checks ran: beta's egress (its EIP stand-in seen, nobody else's pods), gamma's peering attacks.
         const eip = emu.internetTenants().map((t) => [t.name, t.eip]);
@@ -121,6 +121,10 @@ curl -s --aws-sigv4 "aws:amz:$(md placement/region):ssm" --user "$(jq -r .Access
         for (const n of [1, 2]) expect(r.checks.find((c) => c.name.startsWith(`egress: pod n${n}-beta reaches`))).toMatchObject({ pass: true, detail: `server saw ${eip[0][1]}` });
         for (const p of ['n1-alpha', 'n2-gamma', 'n1-unlabelled']) expect(r.checks.find((c) => c.name.startsWith(`egress: pod ${p} (`))).toMatchObject({ pass: true, detail: 'no connection' });
         expect(r.checks.filter((c) => c.name.startsWith('[peering gamma]')).length).toBe(8);
+        // delta's port forward: its client reaches the target through NAT IP:6379; an unlisted port and every other tenant's client get nothing.
+        expect(r.checks.filter((c) => c.name.startsWith('ingress:')).map((c) => c.name.replace(/^ingress: (tenant \S+) ?(\S+ \S+ \S+).*/, '$1 $2'))).toEqual([
+          "tenant delta's client 172.16.0.3 reaches", "tenant delta's client -> NAT", "tenant alpha's client -> its", "tenant beta's client -> its",
+        ]);
       });
     } finally {
       rmSync(outdir, { recursive: true, force: true });

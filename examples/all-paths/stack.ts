@@ -11,6 +11,13 @@ export const ALL_PATHS_TENANTS: readonly TenantProps[] = [
   // NAT with internet egress through its own VPC (seed 000's default policy): public destinations
   // leave through its NAT ENI to its VPC router, and its own NAT gateway gives them its EIP.
   { name: 'beta', vpcId: 'vpc-0b2b2b2b2b2b2b2b2', subnetId: 'subnet-0b2b2b2b2b2b2b2b2', cidrs: ['172.16.0.0/16'], vni: 1002, availabilityZone: 'eu-west-1a', internetEgress: 'tenantVpc' },
+  // NAT with a port forward into the cluster (seed 001): delta's clients connect to its NAT IP on
+  // tcp/6379 and reach 10.0.200.10:6379 in the function VPC (say, a Service's internal load
+  // balancer); every other port of the NAT IP stays closed.
+  {
+    name: 'delta', vpcId: 'vpc-0d4d4d4d4d4d4d4d4', subnetId: 'subnet-0d4d4d4d4d4d4d4d4', cidrs: ['172.16.0.0/16'], vni: 1004, availabilityZone: 'eu-west-1a',
+    inbound: [{ protocol: 'tcp', port: 6379, target: '10.0.200.10:6379' }],
+  },
   // VPC peering (seed 003): its range overlaps nothing routed in the function VPC, so no gateway is
   // involved; the plan adds the routes on both sides and a Redis rule to its security group.
   {
@@ -20,7 +27,7 @@ export const ALL_PATHS_TENANTS: readonly TenantProps[] = [
 ];
 
 /**
- * Every path side by side: a function VPC whose pods reach three tenants, each the way its
+ * Every path side by side: a function VPC whose pods reach four tenants, each the way its
  * network allows. Node and pod ranges as on EKS with the VPC CNI (pods on VPC addresses).
  */
 export class AllPathsStack extends TerraformStack {
