@@ -82,7 +82,7 @@ describe('external validators', () => {
     // Every accept of forward goes through the counting chain.
     const fwd = rs.slice(rs.indexOf('chain forward {'), rs.indexOf('chain accepted {'));
     expect(fwd).not.toMatch(/\baccept\b/);
-    expect(fwd.match(/goto accepted/g)).toHaveLength(3) // established, NAT policy, internet egress;
+    expect(fwd.match(/goto accepted/g)).toHaveLength(4); // established, NAT policy, internet egress through the tenant VPC and through an EIP
   });
   test('without metrics, user data ships neither the metrics script, its units nor its constants', () => {
     const off = renderGatewayFiles({ ...spec, metrics: false }, { conntrackMax: 262144 });

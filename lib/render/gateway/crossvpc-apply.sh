@@ -16,6 +16,8 @@ log() { echo "crossvpc-apply: $*" >&2; }
 exec 8>"$RUN/apply.lock"
 flock -w 60 8 || { log "another apply holds the lock for 60s"; exit 1; }
 underlay=$(cat "$RUN/underlay")
+# The gateway subnet's router (the main table's default on the underlay), for EIP egress.
+underlay_router=$(ip -4 route show default dev "$underlay" | awk '$2 == "via" { print $3; exit }')
 
 if_by_mac() {
   ip -o link show | awk -v mac="$(echo "$1" | tr 'A-F' 'a-f')" \
@@ -82,6 +84,10 @@ while tenant_next name vni table gateway_mac eni_mac eni_ip subnet_cidr router_i
   # destinations only); without it a packet to anything else dies here.
   if [ "$egress" = tenant_vpc ]; then
     ip route replace default via "$router_ip" dev "$tn" onlink table "$table"
+  elif [ "$egress" = eip ]; then
+    # EIP egress: out the underlay to the gateway subnet's router, as the member's own traffic.
+    [ -n "$underlay_router" ] || { log "tenant $name: EIP egress needs the main table's default route on $underlay, and there is none"; exit 1; }
+    ip route replace default via "$underlay_router" dev "$underlay" onlink table "$table"
   else
     ip route replace unreachable default table "$table"
   fi
