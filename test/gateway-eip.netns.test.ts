@@ -8,7 +8,7 @@
  * Needs root on Linux with ip, nft and conntrack; skipped otherwise, a failure under CI=true.
  */
 import { ChildProcess, execFileSync, spawn } from 'child_process';
-import { haveTool, isRootLinux } from './helpers';
+import { haveTool, isRootLinux, removeNetnsRun } from './helpers';
 import { buildCrossVpcModel, buildGatewayMemberSpec, renderGatewayRuleset } from './render-fixtures';
 import { GATEWAY_NFT_TABLE, tunnelDev } from '../lib/contract';
 
@@ -107,20 +107,7 @@ const probe = (ns: string, host: string, port = PORT) =>
   }, 60_000);
 
   afterAll(() => {
-    for (const p of procs) {
-      try {
-        if (p.pid) process.kill(-p.pid, 'SIGKILL');
-      } catch {
-        /* already gone */
-      }
-    }
-    for (const ns of Object.values(NS)) {
-      try {
-        ip('netns', 'del', ns);
-      } catch {
-        /* never created */
-      }
-    }
+    removeNetnsRun(procs, Object.values(NS));
   });
 
   test("each EIP tenant's pods reach the internet as their own EIP; the flow sits in the tenant's conntrack zone", () => {

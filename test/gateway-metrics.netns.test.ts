@@ -9,7 +9,7 @@ import { ChildProcess, execFileSync, spawn } from 'child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { dirname, join } from 'path';
-import { haveTool, isRootLinux } from './helpers';
+import { haveTool, isRootLinux, removeNetnsRun } from './helpers';
 import { buildGatewayMemberSpec, renderGatewayFiles, renderGatewayRuleset, renderMemberDocument, twoTenantModel } from './render-fixtures';
 import { CONF_DIR, GATEWAY_METRIC_PREFIX, GATEWAY_METRICS, GATEWAY_TEXTFILE, GATEWAY_TEXTFILE_SUBDIR, RUN_DIR, STATE_DIR, tenantDev, tunnelDev } from '../lib/contract';
 
@@ -125,20 +125,7 @@ const plain = (s: Series, metric: string, labels = '') => s.get(`${GATEWAY_METRI
   }, 60_000);
 
   afterAll(() => {
-    for (const p of procs) {
-      try {
-        if (p.pid) process.kill(-p.pid, 'SIGKILL');
-      } catch {
-        /* already gone */
-      }
-    }
-    for (const ns of Object.values(NS)) {
-      try {
-        ip('netns', 'del', ns);
-      } catch {
-        /* never created */
-      }
-    }
+    removeNetnsRun(procs, Object.values(NS));
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 

@@ -1,4 +1,4 @@
-import { execFileSync } from 'child_process';
+import { ChildProcess, execFileSync } from 'child_process';
 import { mkdtempSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
@@ -77,4 +77,22 @@ export function expectCrossVpcError(fn: () => unknown, parts: Array<string | Reg
   if (path) expect(msg).toContain(path);
   expect(msg).toContain('Fix:');
   for (const p of parts) expect(msg).toMatch(p);
+}
+
+/** A netns test's teardown: its detached process groups (by PID), then its namespaces; whatever is already gone is skipped. */
+export function removeNetnsRun(procs: readonly ChildProcess[], namespaces: readonly string[]): void {
+  for (const p of procs) {
+    try {
+      if (p.pid) process.kill(-p.pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+  for (const ns of namespaces) {
+    try {
+      execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+    } catch {
+      /* never created */
+    }
+  }
 }
