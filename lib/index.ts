@@ -13,6 +13,6 @@ export { FunctionVpcLink, DEFAULT_POD_LABEL_KEY } from './constructs/function-vp
 export type { FunctionVpcLinkProps } from './constructs/function-vpc-link';
 export { buildCrossVpcModel, pairsInUse } from './model/crossvpc-model';
 export type {
-  BuildOptions, CrossVpcModel, FunctionVpcInput, GatewayInput, NatPolicy, PairModel, ProxyNodePairOptions, RollingUpdate, TenantInput, TenantModel, TunnelType, TenantPath, PeeringInput, PeeringModel, PeeringPort, PeeredTenantModel,
+  BuildOptions, CrossVpcModel, FunctionVpcInput, GatewayInput, NatPolicy, PairModel, ProxyNodePairOptions, RollingUpdate, TenantInput, TenantModel, TunnelType, TenantPath, PeeringInput, PeeringModel, PeeringPort, PeeredTenantModel, EipEgress, InternetEgress,
 } from './model/crossvpc-model';
 export { CrossVpcError } from './model/errors';
