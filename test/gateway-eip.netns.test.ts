@@ -8,9 +8,12 @@
  * Needs root on Linux with ip, nft and conntrack; skipped otherwise, a failure under CI=true.
  */
 import { ChildProcess, execFileSync, spawn } from 'child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'fs';
+import { tmpdir } from 'os';
+import { dirname, join } from 'path';
 import { haveTool, isRootLinux, removeNetnsRun } from './helpers';
-import { buildCrossVpcModel, buildGatewayMemberSpec, renderGatewayRuleset } from './render-fixtures';
-import { GATEWAY_NFT_TABLE, tunnelDev } from '../lib/contract';
+import { buildCrossVpcModel, buildGatewayMemberSpec, renderGatewayFiles, renderGatewayRuleset } from './render-fixtures';
+import { CONF_DIR, GATEWAY_NFT_TABLE, renderTenantTable, RUN_DIR, STATE_DIR, TENANT_TABLE_COLUMNS, tunnelDev } from '../lib/contract';
 
 const capable = isRootLinux() && haveTool('nft', ['--version']) && haveTool('conntrack', ['--version']);
 
@@ -140,4 +143,62 @@ const probe = (ns: string, host: string, port = PORT) =>
     expect(counter('to_gateway')).toBeGreaterThan(before);
     expect(probe(NS.rtr, SELF_IP)).toBe(ROUTER);
   }, 30_000);
+});
+
+/**
+ * crossvpc-apply itself, in a namespace with its own mounts of the member's directories: an EIP
+ * tenant that leaves the table (retired, or to another mode) takes its egress IP off the
+ * underlay; the others' stay. The tenants' ENIs are not attached (the rows wait as pending).
+ */
+(capable ? describe : describe.skip)('crossvpc-apply releases the egress IPs the table no longer lists (netns)', () => {
+  const ns = `${P}u`;
+  let dir = '';
+  const run = () => execFileSync('ip', ['netns', 'exec', ns, 'unshare', '-m', '--propagation', 'private', 'sh', '-c',
+    `R=$1; shift; mount --bind "$R/etc" ${CONF_DIR} && mount --bind "$R/state" ${STATE_DIR} && mount --bind "$R/run" ${RUN_DIR} && exec "$@"`, 'x', dir, `${CONF_DIR}/bin/crossvpc-apply`],
+  { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
+  const held = () => inNs(ns, 'ip', '-o', '-4', 'addr', 'show', 'dev', 'fn0').split('\n').map((l) => /inet ([\d.]+)\/32/.exec(l)?.[1]).filter(Boolean).sort();
+  const rows = (names: string[]) => renderTenantTable(spec.tenants.filter((t) => names.includes(t.name)));
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'crossvpc-eip-apply-'));
+    for (const d of [CONF_DIR, STATE_DIR, RUN_DIR]) mkdirSync(d, { recursive: true }); // mount points
+    for (const f of renderGatewayFiles(spec, { conntrackMax: 262144 })) {
+      if (!f.path.startsWith(`${CONF_DIR}/`)) continue;
+      const p = join(dir, 'etc', f.path.slice(CONF_DIR.length + 1));
+      mkdirSync(dirname(p), { recursive: true });
+      writeFileSync(p, f.content, { mode: parseInt(f.permissions, 8) });
+    }
+    for (const d of ['state', 'run']) mkdirSync(join(dir, d), { recursive: true });
+    writeFileSync(join(dir, 'state/ruleset.nft'), renderGatewayRuleset(spec));
+    writeFileSync(join(dir, 'run/underlay'), 'fn0\n');
+    writeFileSync(join(dir, 'run/vrrp-state'), 'BACKUP\n');
+    ip('netns', 'add', ns);
+    inNs(ns, 'ip', 'link', 'add', 'fn0', 'type', 'veth', 'peer', 'name', 'fn1');
+    inNs(ns, 'ip', 'link', 'set', 'fn1', 'up');
+    inNs(ns, 'ip', 'link', 'set', 'fn0', 'up');
+    inNs(ns, 'ip', 'addr', 'add', `${SELF_IP}/24`, 'dev', 'fn0');
+    inNs(ns, 'ip', 'route', 'add', 'default', 'via', ROUTER, 'dev', 'fn0');
+  });
+  afterAll(() => {
+    removeNetnsRun([], [ns]);
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("alpha retired: its egress IP leaves the underlay, beta's stays (the control: an IP the table still lists); a table from before EIP egress is read without the columns", () => {
+    for (const t of [T.alpha, T.beta]) inNs(ns, 'ip', 'addr', 'add', `${t.egressIp}/32`, 'dev', 'fn0');
+    writeFileSync(join(dir, 'run/applied.tsv'), rows(['alpha', 'beta', 'gamma']));
+    writeFileSync(join(dir, 'state/tenants.tsv'), rows(['beta', 'gamma']));
+    run();
+    expect(held()).toEqual([T.beta.egressIp]);
+    // An older member's applied table (no egress columns) does not stop the apply.
+    const old = rows(['beta', 'gamma']).split('\n').map((l) => l.split('\t').slice(0, TENANT_TABLE_COLUMNS.indexOf('egress')).join('\t')).join('\n');
+    writeFileSync(join(dir, 'run/applied.tsv'), old);
+    writeFileSync(join(dir, 'state/tenants.tsv'), rows(['gamma']));
+    run();
+    expect(held()).toEqual([T.beta.egressIp]);
+    // beta leaves the table in turn: now its address goes too.
+    writeFileSync(join(dir, 'run/applied.tsv'), rows(['beta', 'gamma']));
+    run();
+    expect(held()).toEqual([]);
+  }, 120_000);
 });

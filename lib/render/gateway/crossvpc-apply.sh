@@ -27,9 +27,11 @@ if_by_mac() {
 declare -A listed=()
 pending=()
 rules=$(ip rule show pref 1000)
-name='' vni='' table='' gateway_mac='' eni_mac='' eni_ip='' subnet_cidr='' router_ip='' destinations='' egress=''
-while tenant_next name vni table gateway_mac eni_mac eni_ip subnet_cidr router_ip destinations egress; do
+declare -A egress_ips=()
+name='' vni='' table='' gateway_mac='' eni_mac='' eni_ip='' subnet_cidr='' router_ip='' destinations='' egress='' egress_ip=''
+while tenant_next name vni table gateway_mac eni_mac eni_ip subnet_cidr router_ip destinations egress egress_ip; do
   listed[$vni]=1
+  if [ "$egress" = eip ]; then egress_ips[$egress_ip]=1; fi
   tn="$TENANT_DEV_PREFIX$vni"
   cx="$TUNNEL_DEV_PREFIX$vni"
   # A replaced ENI (the tenant moved subnet): the old one still carries the name; set it aside.
@@ -103,6 +105,18 @@ done <"$STATE/tenants.tsv"
 
 # One transaction: the file deletes and re-creates the table, so no packet sees half a ruleset.
 nft -f "$STATE/ruleset.nft"
+
+# EIP egress IPs of the last applied table that this one lacks (the tenant retired, left EIP
+# egress or moved address) leave the underlay: nothing behind their EIP may reach this member.
+# A table from before EIP egress has no such column.
+header=''
+if [ -r "$RUN/applied.tsv" ] && read -r header <"$RUN/applied.tsv" && [[ $header == *$'\t'egress_ip* ]]; then
+  while tenant_next name egress egress_ip; do
+    if [ "$egress" != eip ] || [ -n "${egress_ips[$egress_ip]+x}" ]; then continue; fi
+    ip addr del "$egress_ip/32" dev "$underlay" 2>/dev/null || true
+    log "tenant $name: EIP egress IP $egress_ip no longer in the table; released on this member"
+  done <"$RUN/applied.tsv"
+fi
 
 # Retired tenants (in the last applied table, not in this one): their tunnel, routes, rule,
 # NAT IP and sessions go. Their ENI is being detached by Terraform; until then it stays down.
