@@ -36,16 +36,14 @@ export class EipEgress extends Construct {
   constructor(scope: Construct, id: string, props: EipEgressProps) {
     super(scope, id);
     const { provider, pair } = props;
-    const tenants = pair.tenants.filter((t) => isEipEgress(t.internetEgress));
-    for (const t of tenants) {
-      if (!isEipEgress(t.internetEgress)) continue;
-      const { privateIp, eipAllocationId } = t.internetEgress;
-      new Ec2SubnetCidrReservation(this, `Tenant-${t.name}-EgressIpReservation`, {
-        provider, subnetId: props.gatewaySubnetId, cidrBlock: `${privateIp}/32`, reservationType: 'explicit', description: `crossvpc pair ${pair.index} EIP egress of tenant ${t.name} (${eipAllocationId})`,
+    const tenants = pair.tenants.flatMap((t) => (isEipEgress(t.internetEgress) ? [{ name: t.name, ...t.internetEgress }] : []));
+    for (const { name, privateIp, eipAllocationId } of tenants) {
+      new Ec2SubnetCidrReservation(this, `Tenant-${name}-EgressIpReservation`, {
+        provider, subnetId: props.gatewaySubnetId, cidrBlock: `${privateIp}/32`, reservationType: 'explicit', description: `crossvpc pair ${pair.index} EIP egress of tenant ${name} (${eipAllocationId})`,
         lifecycle: {
           precondition: [{
             condition: Op.and(props.usableHostOf(privateIp, props.gatewaySubnetCidr), Op.neq(privateIp, props.haVip)),
-            errorMessage: `crossvpc tenant ${t.name}: internetEgress.privateIp ${privateIp} must be a usable host of the gateway subnet ${props.gatewaySubnetId} (inside its CIDR, not its network, broadcast or the three AWS-reserved addresses after the network) and not pair ${pair.index}'s HaVip. Pick a free address of that subnet.`,
+            errorMessage: `crossvpc tenant ${name}: internetEgress.privateIp ${privateIp} must be a usable host of the gateway subnet ${props.gatewaySubnetId} (inside its CIDR, not its network, broadcast or the three AWS-reserved addresses after the network) and not pair ${pair.index}'s HaVip. Pick a free address of that subnet.`,
           }],
         },
       });
@@ -54,7 +52,7 @@ export class EipEgress extends Construct {
     const partition = new DataAwsPartition(this, 'Partition', { provider }).partition;
     const region = new DataAwsRegion(this, 'Region', { provider }).region;
     const account = new DataAwsCallerIdentity(this, 'Account', { provider }).accountId;
-    const eipArns = tenants.map((t) => `arn:${partition}:ec2:${region}:${account}:elastic-ip/${isEipEgress(t.internetEgress) ? t.internetEgress.eipAllocationId : ''}`);
+    const eipArns = tenants.map((t) => `arn:${partition}:ec2:${region}:${account}:elastic-ip/${t.eipAllocationId}`);
     new IamRolePolicy(this, 'AssociateEips', {
       provider, role: props.role.id,
       policy: new DataAwsIamPolicyDocument(this, 'AssociateEipsPolicy', {
