@@ -203,12 +203,12 @@ async function forcedThroughTunnel(emu: Emulation, egress: readonly EgressTenant
   const node = emu.nodeNs(0);
   const egressNames = new Set(egress.map((t) => t.name));
   const pods = emu.podsOn(0);
-  const cases: Array<{ tenant: string; dst: string; what: string; fab: string; where: string }> = [];
+  const cases: Array<{ tenant: string; dst: string; what: string; fab: string; where: string; fromMembers?: boolean }> = [];
   const without = emu.activeTenants().find((t) => !egressNames.has(t.name) && pods.some((p) => p.tenant === t.name));
   if (without) cases.push({ tenant: without.name, dst: INTERNET_SERVER, what: `the internet server ${INTERNET_SERVER} (tenant ${without.name} has no egress)`, fab: emu.tenantFabric(without.name), where: 'the tenant VPC' });
   // The first tenant of each egress mode with a pod here: its way out is its own fabric.
   const firsts = (['tenant_vpc', 'eip'] as const).map((m) => egress.find((t) => t.mode === m && pods.some((p) => p.tenant === t.name))).filter((t): t is EgressTenant => !!t);
-  for (const e of firsts) cases.push({ tenant: e.name, dst: PRIVATE_HOST, what: `the private host ${PRIVATE_HOST} (not a destination of tenant ${e.name})`, fab: e.fab, where: e.mode === 'eip' ? 'the function VPC' : 'the tenant VPC' });
+  for (const e of firsts) cases.push({ tenant: e.name, dst: PRIVATE_HOST, what: `the private host ${PRIVATE_HOST} (not a destination of tenant ${e.name})`, fab: e.fab, where: e.mode === 'eip' ? 'the function VPC from a member' : 'the tenant VPC', fromMembers: e.mode === 'eip' });
   const checks: Check[] = [];
   for (const c of cases) {
     const t = emu.tenants().find((x) => x.name === c.tenant)!;
@@ -223,10 +223,14 @@ async function forcedThroughTunnel(emu: Emulation, egress: readonly EgressTenant
     }
     // The VPC it would leave by counts what arrives for that destination (before its router routes it).
     const fab = c.fab;
-    emu.exec(fab, 'nft', ['-f', '-'], { input: `table ip ${LEAK_TABLE} {\n  counter arrived {}\n  chain prerouting {\n    type filter hook prerouting priority raw; policy accept;\n    ip daddr ${c.dst} counter name arrived\n  }\n}\n` });
+    // In the function VPC the node's own path (once the agent has reconciled the forced route
+    // away) arrives too: there, only frames from the members' ports count.
+    const family = c.fromMembers ? 'bridge' : 'ip';
+    const from = c.fromMembers ? `iifname { ${emu.members(0).map((m) => `"${m.id}"`).join(', ')} } ` : '';
+    emu.exec(fab, 'nft', ['-f', '-'], { input: `table ${family} ${LEAK_TABLE} {\n  counter arrived {}\n  chain prerouting {\n    type filter hook prerouting priority ${c.fromMembers ? -300 : 'raw'}; policy accept;\n    ${from}ip daddr ${c.dst} counter name arrived\n  }\n}\n` });
     emu.exec(node, 'ip', ['route', 'replace', `${c.dst}/32`, ...via, 'table', String(t.table)]);
     try {
-      const arrived = () => Number(/packets (\d+)/.exec(emu.exec(fab, 'nft', ['list', 'counter', 'ip', LEAK_TABLE, 'arrived'], { allowFail: true }))?.[1] ?? -1);
+      const arrived = () => Number(/packets (\d+)/.exec(emu.exec(fab, 'nft', ['list', 'counter', family, LEAK_TABLE, 'arrived'], { allowFail: true }))?.[1] ?? -1);
       const read = () => ({ unmatched: counter(emu, master.ns, GATEWAY_NFT_TABLE, 'unmatched'), tunnelRx: packets(emu, master.ns, tunnelDev(t.vni), 'rx') });
       const before = read();
       const seen = await seenSource(emu, pod, c.dst);
@@ -237,7 +241,7 @@ async function forcedThroughTunnel(emu: Emulation, egress: readonly EgressTenant
       checks.push({ name, pass, detail: `${seen ? `REACHED as ${seen}` : 'no connection'}; ${tunnelDev(t.vni)} rx ${before.tunnelRx} -> ${after.tunnelRx}, ${leaked} packet(s) for ${c.dst} arrived in ${c.where}, unmatched ${before.unmatched} -> ${after.unmatched}${how}` });
     } finally {
       emu.exec(node, 'ip', ['route', 'del', `${c.dst}/32`, 'table', String(t.table)], { allowFail: true });
-      emu.exec(fab, 'nft', ['delete', 'table', 'ip', LEAK_TABLE], { allowFail: true });
+      emu.exec(fab, 'nft', ['delete', 'table', family, LEAK_TABLE], { allowFail: true });
     }
   }
   return checks;
