@@ -86,6 +86,27 @@ describe('CrossVpcNat: the peering path', () => {
     }
   });
 
+  test('retiring or dropping a peered tenant removes its peering resources only; the others keep every resource and ConfigMap entry', () => {
+    const table = (j: any) => JSON.parse(Object.values<any>(j.resource.kubernetes_config_map_v1)[0].data['tenants.json'].replace(/\$\{[^}]*\}/g, 'X'));
+    const before = synth([alpha, gamma, delta]);
+    for (const after of [synth([alpha, { ...gamma, retired: true }, delta]), synth([alpha, delta])]) {
+      const gone: string[] = [];
+      for (const [type, resources] of Object.entries<any>(before.resource)) {
+        if (type === 'kubernetes_config_map_v1') continue;
+        for (const [k, v] of Object.entries<any>(resources)) {
+          if (after.resource[type]?.[k] === undefined) gone.push(`${type}.${k}`);
+          else expect([type, k, after.resource[type][k]]).toEqual([type, k, v]);
+        }
+      }
+      // Control: what went is gamma's peering, all of it (connection, accepter, 2 tables x 2 destinations + 1 routes, 2 port rules).
+      expect(gone.every((g) => g.includes('Peering-gamma'))).toBe(true);
+      expect(gone.length).toBe(9);
+      const [b, a] = [table(before), table(after)];
+      expect(a.tenants).toEqual(b.tenants);
+      expect(a.peered).toEqual(b.peered.filter((t: any) => t.name !== 'gamma'));
+    }
+  });
+
   test('a tenantProviders key that names no peered tenant is refused', () => {
     const s = new TerraformStack(new App(), 'S');
     const p = new AwsProvider(s, 'aws', { region: 'eu-west-1' });

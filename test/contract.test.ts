@@ -125,7 +125,7 @@ describe('gateway scripts against the contract (bash, no root)', () => {
   const bash = (body: string, input = ''): string => {
     const dir = mkdtempSync(join(tmpdir(), 'crossvpc-shlib-'));
     writeFileSync(join(dir, 'lib.sh'), lib);
-    return execFileSync('bash', ['-c', `set -euo pipefail; . "$1"; ${body}`, 'bash', join(dir, 'lib.sh')], { input, encoding: 'utf8' });
+    return execFileSync('bash', ['--norc', '-c', `set -euo pipefail; . "$1"; ${body}`, 'bash', join(dir, 'lib.sh')], { input, encoding: 'utf8' });
   };
 
   test('every script reads tenants.tsv only through tenant_next, and only columns the contract has', () => {

@@ -16,7 +16,8 @@ import { gatewayScript, MEMBER_CLI } from '../lib/render/gateway-files';
 import { CONNTRACKD_SYNC_PORT } from '../lib/render/gateway-spec';
 import { haveTool, isRootLinux, synthStackDir } from './helpers';
 
-const script = (args: string[]) => spawnSync('bash', ['-c', gatewayScript('crossvpc'), 'crossvpc', ...args], { encoding: 'utf8' });
+// --norc: with a socket on stdin (Node's pipes), bash -c would source ~/.bashrc as if rshd ran it.
+const script = (args: string[]) => spawnSync('bash', ['--norc', '-c', gatewayScript('crossvpc'), 'crossvpc', ...args], { encoding: 'utf8' });
 
 describe('the member\'s crossvpc command line (no root)', () => {
   test('--help exits 0; anything but doctor --live is refused, naming what runs where', () => {

@@ -3,6 +3,14 @@
  * replace or restart going from plan A to plan B, on hand-made plans and on synthesized ones.
  */
 import { checkInstanceChanges, formatInstanceChanges, isRollingInstance } from '../lib/emulate/replacements';
+import { mkdtempSync, writeFileSync } from 'fs';
+import { tmpdir } from 'os';
+import { join } from 'path';
+import { TenantProps } from '../lib';
+import { egressChanges, replacedAttachments, tenantChanges, unsupportedPeeringEdit } from '../lib/emulate/apply';
+import type { GatewayMember } from '../lib/emulate/member';
+import { EmulatedPlan, loadEmulatedPlan, memberRows } from '../lib/emulate/member-image';
+import { OverlappingTenantsOptions } from '../examples/overlapping-tenants/stack';
 import { synthJson } from './helpers';
 
 const USER_DATA_1 = '${base64gzip("#cloud-config\\nv: 1\\n")}';
@@ -156,5 +164,79 @@ describe('checkInstanceChanges on synthesized plans', () => {
     const r = checkInstanceChanges(synthJson({}), synthJson({ gateway: { advertIntervalSec: 0.5 } }));
     expect(r.changes).toEqual([]);
     expect(r.diffs.map((d) => d.ignored)).toEqual([['user_data_base64'], ['user_data_base64']]);
+  });
+});
+
+/** Tenant changes between synthesized plans, as Emulation.apply reads them (no root). */
+describe('tenantChanges and egressChanges on synthesized plans', () => {
+  const nat = (name: string, vni: number, extra: Partial<TenantProps> = {}): TenantProps =>
+    ({ name, vpcId: `vpc-0${name}`, subnetId: `subnet-0${name}`, cidrs: ['172.16.0.0/16'], vni, availabilityZone: 'eu-west-1a', ...extra });
+  const peering = { functionRouteTableIds: ['rtb-0f1'], tenantRouteTableIds: ['rtb-0z1'], tenantSecurityGroupIds: ['sg-0z1'], ports: ['tcp:6379'] };
+  const peered = (name: string, vni: number, cidrs: string[], extra: Partial<TenantProps> = {}): TenantProps =>
+    ({ name, vpcId: `vpc-0${name}`, cidrs, vni, path: 'peering', peering, ...extra });
+  const gateway = { instanceType: 'c6in.4xlarge' };
+  const load = (opts: OverlappingTenantsOptions): EmulatedPlan => {
+    const dir = mkdtempSync(join(tmpdir(), 'crossvpc-changes-'));
+    writeFileSync(join(dir, 'cdk.tf.json'), JSON.stringify(synthJson({ gateway, ...opts })));
+    return loadEmulatedPlan(join(dir, 'cdk.tf.json'));
+  };
+  /** Plan A's members (their rows) against plan B's rows, as the applier compares them. */
+  const changes = (a: EmulatedPlan, b: EmulatedPlan) => {
+    const members = (['a', 'b'] as const).map((member) => ({ pair: 0, member, tenants: memberRows(a, { pair: 0, member }) }) as unknown as GatewayMember);
+    return tenantChanges(a, b, members, (m) => memberRows(b, m));
+  };
+  const alpha = nat('alpha', 1001);
+  const beta = nat('beta', 1002);
+  const zeta = peered('zeta', 1006, ['10.20.0.0/16']);
+  const base = load({ tenants: [alpha, beta] });
+
+  test('adding a peered tenant adds it and leaves every other tenant, its rows and the documents as they were', () => {
+    const b = load({ tenants: [alpha, beta, zeta] });
+    expect(changes(base, b)).toEqual({ added: ['zeta'], retired: [], edited: [], switched: [], unchanged: ['alpha', 'beta'], paths: { alpha: 'nat', beta: 'nat', zeta: 'peering' } });
+    expect([...b.documents.values()].map((d) => d.value)).toEqual([...base.documents.values()].map((d) => d.value));
+    expect(b.agentConfig.peered!.map((t) => t.name)).toEqual(['zeta']);
+    // Control: an edit of beta shows as one (the comparison sees entries and rows).
+    expect(changes(base, load({ tenants: [alpha, nat('beta', 1002, { cidrs: ['172.16.0.0/16', '172.20.0.0/16'] }), zeta] })).edited).toEqual(['beta']);
+  });
+
+  test('retiring a peered tenant (retired: true, or dropped from the list) retires it and nothing else', () => {
+    const b = load({ tenants: [alpha, beta, zeta] });
+    for (const c of [load({ tenants: [alpha, beta, { ...zeta, retired: true }] }), base]) {
+      expect(changes(b, c)).toMatchObject({ added: [], retired: ['zeta'], edited: [], switched: [], unchanged: ['alpha', 'beta'] });
+      expect(changes(b, c).paths.zeta).toBe('peering');
+      expect(c.peerings).toEqual([]);
+    }
+  });
+
+  test('NAT -> peering and back with the pair and slot pinned: a switch, the others unchanged, the same VNI', () => {
+    const a = load({ tenants: [alpha, beta, nat('delta', 1004)] });
+    const b = load({ tenants: [alpha, beta, peered('delta', 1004, ['172.16.0.0/16'], { pair: 0, slot: 3 })] });
+    expect(changes(a, b)).toMatchObject({ added: [], retired: [], edited: [], switched: [{ tenant: 'delta', to: 'peering' }], unchanged: ['alpha', 'beta'] });
+    expect(changes(b, a)).toMatchObject({ added: [], retired: [], edited: [], switched: [{ tenant: 'delta', to: 'nat' }], unchanged: ['alpha', 'beta'] });
+    expect(b.agentConfig.peered!.find((t) => t.name === 'delta')!.vni).toBe(a.agentConfig.tenants.find((t) => t.name === 'delta')!.vni);
+    // In the middle of the list: pinned, beta after it stays; unpinned (the control), beta moves into its slot.
+    const c = load({ tenants: [alpha, nat('delta', 1004), beta] });
+    expect(changes(c, load({ tenants: [alpha, peered('delta', 1004, ['172.16.0.0/16'], { pair: 0, slot: 2 }), beta] }))).toMatchObject({ edited: [], unchanged: ['alpha', 'beta'] });
+    expect(replacedAttachments(c.plan.json, load({ tenants: [alpha, peered('delta', 1004, ['172.16.0.0/16'], { pair: 0, slot: 2 }), beta] }).plan.json)).toEqual({});
+    // Its rows do not say where an ENI sits: the attachments do (the applier refuses this transition).
+    const moved = replacedAttachments(c.plan.json, load({ tenants: [alpha, peered('delta', 1004, ['172.16.0.0/16']), beta] }).plan.json);
+    expect(Object.keys(moved)).toEqual(['beta']);
+    expect(moved.beta.join('\n')).toMatch(/Tenant-beta-MemberA_Attachment\S*: device_index 3 -> 2/);
+  });
+
+  test('internet egress on and off are edits of that tenant only, and egressChanges names them', () => {
+    const on = load({ tenants: [{ ...alpha, internetEgress: 'tenantVpc' }, beta] });
+    expect(egressChanges(base, on)).toEqual({ on: ['alpha'], off: [] });
+    expect(egressChanges(on, base)).toEqual({ on: [], off: ['alpha'] });
+    expect(changes(base, on)).toMatchObject({ edited: ['alpha'], unchanged: ['beta'] });
+    expect(egressChanges(base, base)).toEqual({ on: [], off: [] });
+  });
+
+  test('a peered tenant edited in place is refused with its name; adds, retirements and switches are not', () => {
+    const b = load({ tenants: [alpha, beta, zeta] });
+    const edited = load({ tenants: [alpha, beta, peered('zeta', 1006, ['10.20.0.0/16'], { peering: { ...peering, ports: ['tcp:6379', 'tcp:6380'] } })] });
+    expect(unsupportedPeeringEdit(changes(b, edited))).toMatch(/^plan B edits peered tenant\(s\) zeta in place .*emulate plan B on its own$/);
+    expect(unsupportedPeeringEdit(changes(base, b))).toBeUndefined();
+    expect(unsupportedPeeringEdit(changes(b, base))).toBeUndefined();
   });
 });

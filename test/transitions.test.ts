@@ -5,8 +5,12 @@
  * the document write, the others untouched, no FAULT, no failover unless a rolling member is
  * replaced or a fault injected. Needs root on Linux; with CI=true it fails instead of skipping.
  */
+import { Testing } from 'cdktf';
 import { TenantProps } from '../lib';
+import { egressChecks } from '../lib/emulate/egress';
 import { Emulation } from '../lib/emulate/emulator';
+import { peeringAttackChecks } from '../lib/emulate/peering-attacks';
+import { OverlappingTenantsOptions, OverlappingTenantsStack } from '../examples/overlapping-tenants/stack';
 import { formatStep, StepOptions, StepReport, TransitionRunner } from '../lib/emulate/transitions';
 import { haveTool, isRootLinux, synthStackDir } from './helpers';
 
@@ -27,6 +31,16 @@ const epsilon = tenant('epsilon', 1005);
 // Room for five tenants on one pair (c6in.4xlarge: 8 ENIs); every plan of the chain keeps it.
 const gateway = { instanceType: 'c6in.4xlarge' };
 const upgrade = { ...gateway, rollingUpdate: 'b' as const, conntrackMax: 131072 };
+// The peering path: zeta overlaps nothing; delta moves between NAT and peering keeping its pair and slot
+// (nobody moves). Their groups admit Redis and the peering attacks' UDP ports.
+const peering = (t: string) => ({ functionRouteTableIds: ['rtb-0f1'], tenantRouteTableIds: [`rtb-0${t}1`], tenantSecurityGroupIds: [`sg-0${t}1`], ports: ['tcp:6379', 'udp:7300-7399'] });
+const zeta: TenantProps = { name: 'zeta', vpcId: 'vpc-0zeta', cidrs: ['10.20.0.0/16'], vni: 1006, path: 'peering', peering: peering('zeta') };
+const egress = { internetEgress: 'tenantVpc' as const };
+/** A tenant's pair and slot in a plan (the model's placement). */
+const placement = (opts: OverlappingTenantsOptions, name: string) => {
+  const t = new OverlappingTenantsStack(Testing.app(), 'placement', opts).nat.model.tenants.find((x) => x.name === name)!;
+  return { pair: t.pairIndex, slot: t.slot };
+};
 
 const lines: string[] = [];
 const log = (l: string) => lines.push(l);
@@ -183,6 +197,87 @@ maybe('plan transitions under load', () => {
     expect(emu.memberStatus(a)?.version).toBe(r.apply.documents[0]);
     console.log(formatStep(r));
   }, 180_000);
+
+  // The same run through the peering and egress change paths: plan F adds a peered tenant, moves
+  // delta from NAT to peering and gives alpha and beta internet egress; plan G retires the peered
+  // tenant, moves delta back to NAT and revokes beta's egress.
+  const retiredGamma = { ...gammaEdited, retired: true };
+  const chainEnd: OverlappingTenantsOptions = { tenants: [alpha, beta, retiredGamma, delta, epsilon], gateway: { ...upgrade, amiId: 'ami-0123456789abcdef0' } };
+  const deltaSlot = placement(chainEnd, 'delta');
+  const deltaPeered: TenantProps = { name: 'delta', vpcId: delta.vpcId, cidrs: delta.cidrs, vni: delta.vni, path: 'peering', peering: peering('delta'), ...deltaSlot };
+
+  test('add a peered tenant, move a NAT tenant to peering, turn egress on: each live, nobody else reaches them, the others untouched', async () => {
+    const r = await runner.step(synth({ ...chainEnd, tenants: [{ ...alpha, ...egress }, { ...beta, ...egress }, retiredGamma, deltaPeered, epsilon, zeta] }), quick);
+    expect(r.ok ? [] : failed(r)).toEqual([]);
+    expect(r.apply.instances.changes).toEqual([]);
+    expect(r.apply.tenants).toMatchObject({ added: ['zeta'], retired: [], edited: ['alpha', 'beta'], switched: [{ tenant: 'delta', to: 'peering' }], unchanged: ['epsilon'] });
+    expect(r.apply.egress).toEqual({ on: ['alpha', 'beta'], off: [] });
+    // delta's NAT ENIs left both members; the peering carries it now.
+    expect(r.apply.enis.g0a.detached).toEqual(['delta']);
+    for (const m of emu.members()) expect(m.tenants.map((t) => t.name)).toEqual(['alpha', 'beta', 'epsilon']);
+    expect(emu.peeredTenants().map((t) => t.name).sort()).toEqual(['delta', 'zeta']);
+    within(r, r.tenants.find((t) => t.tenant === 'zeta')!.liveMs, 10_000, 'zeta live after the document write');
+    within(r, r.tenants.find((t) => t.tenant === 'delta')!.liveMs, 10_000, 'delta live on its peering after the document write');
+    expect(r.tenants.find((t) => t.tenant === 'delta')!.change).toBe('switched');
+    // Only zeta's pods reach zeta, only delta's reach delta (every other pod tried, matrix).
+    const reaching = (t: string) => Object.entries(r.matrix.reached).filter(([, got]) => got.includes(t)).map(([pod]) => pod).sort();
+    expect(reaching('zeta')).toEqual(['n1-zeta', 'n2-zeta']);
+    expect(reaching('delta')).toEqual(['n1-delta', 'n2-delta']);
+    expect(others(r, ['epsilon'])).toEqual(untouched(['epsilon']));
+    expect(vrrpQuiet(r)).toEqual(quiet(['g0a', 'g0b']));
+    // The peering attacks, each with its control, on both peered tenants; egress for alpha and beta.
+    const attacks = [...(await peeringAttackChecks(emu)), ...(await egressChecks(emu))];
+    expect(attacks.filter((c) => !c.pass)).toEqual([]);
+    expect(new Set(attacks.filter((c) => c.name.startsWith('[peering ')).map((c) => /^\[peering (\w+)\]/.exec(c.name)![1]))).toEqual(new Set(['delta', 'zeta']));
+    const eip = Object.fromEntries(emu.internetTenants().map((t) => [t.name, t.eip]));
+    expect(Object.keys(eip).sort()).toEqual(['alpha', 'beta']);
+    for (const t of ['alpha', 'beta']) expect(attacks.find((c) => c.name.startsWith(`egress: pod n1-${t} reaches`))).toMatchObject({ pass: true, detail: `server saw ${eip[t]}` });
+    for (const t of ['delta', 'zeta', 'epsilon']) expect(attacks.find((c) => c.name.startsWith(`egress: pod n1-${t} (tenant ${t} has no egress)`))).toMatchObject({ pass: true });
+    console.log(formatStep(r));
+  }, 240_000);
+
+  test('retire the peered tenant, move delta back to NAT, revoke beta\'s egress: the retired reaches nothing, beta is checked as without egress', async () => {
+    const r = await runner.step(synth({ ...chainEnd, tenants: [{ ...alpha, ...egress }, beta, retiredGamma, { ...delta, ...deltaSlot }, epsilon, { ...zeta, retired: true }] }), quick);
+    expect(r.ok ? [] : failed(r)).toEqual([]);
+    expect(r.apply.tenants).toMatchObject({ added: [], retired: ['zeta'], edited: ['beta'], switched: [{ tenant: 'delta', to: 'nat' }], unchanged: ['alpha', 'epsilon'] });
+    expect(r.apply.egress).toEqual({ on: [], off: ['beta'] });
+    expect(r.apply.enis.g0a.attached).toEqual(['delta']);
+    for (const m of emu.members()) expect(m.tenants.map((t) => t.name)).toEqual(['alpha', 'beta', 'delta', 'epsilon']);
+    expect(emu.peeredTenants()).toEqual([]);
+    within(r, r.tenants.find((t) => t.tenant === 'delta')!.liveMs, 10_000, 'delta live through its NAT ENIs again after the document write');
+    const z = r.tenants.find((t) => t.tenant === 'zeta')!;
+    expect({ change: z.change, isolated: z.isolated }).toEqual({ change: 'retired', isolated: true });
+    expect(r.matrix.reached['n1-zeta']).toBeUndefined();
+    expect(r.matrix.reached['n2-zeta']).toBeUndefined();
+    expect(r.matrix.tenants).toContain('zeta (retired)');
+    expect(Object.entries(r.matrix.reached).filter(([, got]) => got.includes('zeta (retired)'))).toEqual([]);
+    // Control: zeta's Redis still answers in its own VPC (only the peering went).
+    const svc = emu.tenantService('zeta')!;
+    expect(emu.exec(svc.ns, 'redis-cli', ['-h', svc.address, 'ping'], { allowFail: true }).trim()).toBe('PONG');
+    expect(others(r, ['alpha', 'epsilon'])).toEqual(untouched(['alpha', 'epsilon']));
+    expect(vrrpQuiet(r)).toEqual(quiet(['g0a', 'g0b']));
+    // beta's VPC keeps its NAT gateway stand-in, but beta is no egress tenant: its pods reach nothing on the internet,
+    // and node n1 forcing its traffic into its tunnel gets nothing through the gateway; alpha still egresses (control).
+    expect(emu.internetTenants().map((t) => t.name)).toEqual(['alpha']);
+    const checks = await egressChecks(emu);
+    expect(checks.filter((c) => !c.pass)).toEqual([]);
+    for (const n of [1, 2]) expect(checks.find((c) => c.name.startsWith(`egress: pod n${n}-beta (tenant beta has no egress) does not reach`))).toMatchObject({ pass: true, detail: 'no connection' });
+    expect(checks.find((c) => c.name.startsWith('egress: node n1 forcing pod n1-beta'))).toMatchObject({ pass: true });
+    expect(checks.find((c) => c.name.startsWith('egress: pod n1-alpha reaches'))).toMatchObject({ pass: true });
+    console.log(formatStep(r));
+  }, 240_000);
+
+  test('a switch that would move another tenant into the freed slot is refused before anything moves', async () => {
+    const before = emu.members().map((m) => `${m.id} ${m.tenants.map((t) => t.name).join(',')}`);
+    const version = emu.ssmParameter(emu.documentName(0)!)!.version;
+    // delta to peering without its pair and slot: epsilon, after it, would take its slot (a new device_index).
+    const { pair: _p, slot: _s, ...unpinned } = deltaPeered;
+    await expect(emu.apply(synth({ ...chainEnd, tenants: [{ ...alpha, ...egress }, beta, retiredGamma, unpinned, epsilon, { ...zeta, retired: true }] })))
+      .rejects.toThrow(/plan B replaces NAT ENI attachments of tenant\(s\) epsilon \(\S+Tenant-epsilon-MemberA_Attachment\S+: device_index 5 -> 4;.*keep every tenant's slot/);
+    expect(emu.members().map((m) => `${m.id} ${m.tenants.map((t) => t.name).join(',')}`)).toEqual(before);
+    expect(emu.ssmParameter(emu.documentName(0)!)!.version).toBe(version);
+    expect(emu.peeredTenants()).toEqual([]);
+  }, 60_000);
 });
 
 if (!canRun) {

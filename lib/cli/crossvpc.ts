@@ -29,7 +29,9 @@ const EMULATE_USAGE = `usage: crossvpc emulate [stack dir] [--then <stack dir B>
   --then B:   after the matrix, apply stack B to the running emulation as terraform apply
               would (repeat for B, C, ...): new NAT ENIs hot-plugged, the pairs' documents
               written to the emulated SSM, members replaced only where rollingUpdate says
-              (refused otherwise). Each active tenant keeps one INCR connection throughout;
+              (refused otherwise), peerings created and destroyed (tenants added, retired,
+              or switched between NAT and peering), egress stand-ins for new egress
+              tenants. Each active tenant keeps one INCR connection throughout;
               each step reports per tenant the time from the document write to its first
               reply (new or edited tenants), reconnects and failed operations (the others),
               each member's VRRP changes, and the matrix

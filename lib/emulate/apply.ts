@@ -1,15 +1,18 @@
 /**
  * `terraform apply` of plan B over a running emulation of plan A, in the order Terraform
  * may take: the instance check first (a member may be disrupted only if rollingUpdate names
- * it), then new tenant VPCs, IAM policies, NAT ENI attachments and the pairs' documents in SSM
- * (the write is t0), detachments of retired ENIs, replaced members, the agents' ConfigMap and
- * the new tenants' pods. Nothing is rerun on the members: their reconcilers fetch the
+ * it), then new tenant VPCs (NAT or peered) and egress tenants' NAT gateway stand-ins, IAM
+ * policies, NAT ENI attachments and the pairs' documents in SSM (the write is t0), detachments
+ * of retired ENIs, replaced members, peerings that go, the agents' ConfigMap, peerings that
+ * come, and the new tenants' pods. A tenant may switch between the NAT and peering paths
+ * (same name and VNI): its ENIs come or go with its rows, its peering with the plan. Nothing is rerun on the members: their reconcilers fetch the
  * document. Then it waits, bounded, until every live member reports the new version.
  */
 import type { Cluster } from './cluster';
 import type { Gateways } from './gateways';
 import type { GatewayMember } from './member';
 import type { EmulatedPlan } from './member-image';
+import { egressTenantsOf } from './egress';
 import { checkInstanceChanges, formatInstanceChanges, ReplacementReport } from './replacements';
 import { sleep } from './sys';
 import type { Wiring } from './wiring';
@@ -31,12 +34,25 @@ export interface ApplyOptions {
   readonly settleMs?: number;
 }
 
+export type TenantPath = 'nat' | 'peering';
+
+/** Tenants of either path, by name (a tenant keeps its name, and its VNI, across a path switch). */
 export interface TenantChanges {
   readonly added: string[];
   readonly retired: string[];
-  /** In both plans, with a different agent entry or member row (destinations, CIDRs, ENIs). */
+  /** In both plans on the same path, with a different agent entry, member row (destinations, CIDRs, ENIs) or peering. */
   readonly edited: string[];
+  /** In both plans on different paths (NAT ENIs go or come, the peering appears or goes). */
+  readonly switched: Array<{ readonly tenant: string; readonly to: TenantPath }>;
   readonly unchanged: string[];
+  /** Each tenant of either plan: its path in plan B, or in plan A for a retired one. */
+  readonly paths: Record<string, TenantPath>;
+}
+
+/** Tenants whose internet egress ('tenantVpc') plan B turns on or off. */
+export interface EgressChanges {
+  readonly on: string[];
+  readonly off: string[];
 }
 
 export interface MemberApplied {
@@ -62,6 +78,9 @@ export interface ApplyReport {
   readonly documents: Record<number, number>;
   /** The document write (ms since the epoch); undefined when no document changed. */
   readonly t0?: number;
+  /** The agents' ConfigMap write (ms since the epoch): t0 of a change no document carries (peered tenants). */
+  readonly agentsAt: number;
+  readonly egress: EgressChanges;
   /** ENIs hot-plugged and unplugged, per member. */
   readonly enis: Record<string, { attached: string[]; detached: string[] }>;
   readonly members: MemberApplied[];
@@ -78,6 +97,14 @@ export interface ApplyContext {
   readonly isActive: (tenant: string) => boolean;
   /** VPC (and Redis for active tenants) of new tenants; a second service for tenants whose probe moved. */
   readonly wireTenants: (tenants: readonly AgentTenant[]) => void;
+  /** VPC fabric and Redis of new peered tenants of plan B (not linked yet). */
+  readonly wirePeered: (plan: EmulatedPlan, tenants: readonly string[]) => void;
+  /** Plan B's peering connections (and routes, rules) of these tenants. */
+  readonly linkPeerings: (plan: EmulatedPlan, tenants: readonly string[]) => void;
+  /** Destroy these tenants' peering connections with their routes and rules. */
+  readonly unlinkPeerings: (tenants: readonly string[]) => void;
+  /** Plan B's egress tenants' NAT gateway stand-ins toward the emulated internet (idempotent). */
+  readonly wireInternet: (plan: EmulatedPlan) => void;
 }
 
 /** Plan B may not be applied as it is: nothing was changed. */
@@ -87,16 +114,70 @@ export class TransitionRefused extends Error {
 
 const rowKey = (rows: readonly TenantTableRow[], name: string) => JSON.stringify(rows.find((r) => r.name === name) ?? null);
 
+/** Each tenant of a plan: its path and what the plan holds for it (agent entry; a peered tenant's peering too). */
+function tenantEntries(p: EmulatedPlan): Map<string, { path: TenantPath; key: string }> {
+  const out = new Map<string, { path: TenantPath; key: string }>();
+  for (const t of p.agentConfig.tenants) out.set(t.name, { path: 'nat', key: JSON.stringify(t) });
+  for (const t of p.agentConfig.peered ?? []) out.set(t.name, { path: 'peering', key: JSON.stringify([t, p.peerings.find((x) => x.tenant === t.name) ?? null]) });
+  return out;
+}
+
+/** What plan B does to each tenant of either path; `members`' rows (plan A's) against `nextRows` (plan B's) for NAT tenants. */
 export function tenantChanges(before: EmulatedPlan, after: EmulatedPlan, members: readonly GatewayMember[], nextRows: (m: GatewayMember) => readonly TenantTableRow[]): TenantChanges {
-  const a = new Map(before.agentConfig.tenants.map((t) => [t.name, JSON.stringify(t)]));
-  const b = new Map(after.agentConfig.tenants.map((t) => [t.name, JSON.stringify(t)]));
-  const edited = [...b.keys()].filter((n) => a.has(n) && (a.get(n) !== b.get(n) || members.some((m) => rowKey(m.tenants, n) !== rowKey(nextRows(m), n))));
+  const a = tenantEntries(before);
+  const b = tenantEntries(after);
+  const both = [...b.keys()].filter((n) => a.has(n));
+  const switched = both.filter((n) => a.get(n)!.path !== b.get(n)!.path).map((tenant) => ({ tenant, to: b.get(tenant)!.path }));
+  const edited = both.filter((n) => a.get(n)!.path === b.get(n)!.path && (a.get(n)!.key !== b.get(n)!.key || (b.get(n)!.path === 'nat' && members.some((m) => rowKey(m.tenants, n) !== rowKey(nextRows(m), n)))));
   return {
     added: [...b.keys()].filter((n) => !a.has(n)),
     retired: [...a.keys()].filter((n) => !b.has(n)),
     edited,
-    unchanged: [...b.keys()].filter((n) => a.has(n) && !edited.includes(n)),
+    switched,
+    unchanged: both.filter((n) => !edited.includes(n) && !switched.some((s) => s.tenant === n)),
+    paths: Object.fromEntries([...a, ...b].map(([n, e]) => [n, e.path])),
   };
+}
+
+/** Egress tenants of plan B that plan A lacked (on), and the other way round (off). */
+export function egressChanges(before: EmulatedPlan, after: EmulatedPlan): EgressChanges {
+  const a = egressTenantsOf(before).map((t) => t.name);
+  const b = egressTenantsOf(after).map((t) => t.name);
+  return { on: b.filter((n) => !a.includes(n)), off: a.filter((n) => !b.includes(n)) };
+}
+
+/** Arguments of aws_network_interface_attachment whose change makes Terraform replace the attachment (detach, attach). */
+const ATTACHMENT_FORCE_NEW = ['device_index', 'instance_id', 'network_interface_id', 'network_card_index'] as const;
+
+/**
+ * NAT ENI attachments in both plans that Terraform would replace (detach and attach again,
+ * cutting the tenant's sessions on that member), e.g. a tenant moved into a freed slot: tenant
+ * name -> what changed. Tenants come from the attached ENI's crossvpc:tenant tag.
+ */
+export function replacedAttachments(before: any, after: any): Record<string, string[]> {
+  const a = before.resource?.aws_network_interface_attachment ?? {};
+  const b = after.resource?.aws_network_interface_attachment ?? {};
+  const out: Record<string, string[]> = {};
+  for (const [id, att] of Object.entries<any>(b)) {
+    const old = a[id];
+    if (!old) continue;
+    const changed = ATTACHMENT_FORCE_NEW.filter((k) => JSON.stringify(old[k]) !== JSON.stringify(att[k])).map((k) => `${k} ${JSON.stringify(old[k])} -> ${JSON.stringify(att[k])}`);
+    if (!changed.length) continue;
+    const eni = /^\$\{aws_network_interface\.([^.]+)\.id\}$/.exec(String(att.network_interface_id))?.[1];
+    const tenant = String(after.resource?.aws_network_interface?.[eni ?? '']?.tags?.['crossvpc:tenant'] ?? id);
+    (out[tenant] ??= []).push(`${id}: ${changed.join(', ')}`);
+  }
+  return out;
+}
+
+/**
+ * The peered tenants plan B changes in a way the emulator does not apply to a running run
+ * (a peered tenant's routes, rules, CIDRs or destinations edited in place): the reason, or undefined.
+ */
+export function unsupportedPeeringEdit(changes: TenantChanges): string | undefined {
+  const edited = changes.edited.filter((n) => changes.paths[n] === 'peering');
+  if (!edited.length) return undefined;
+  return `plan B edits peered tenant(s) ${edited.join(', ')} in place (ConfigMap entry or peering: CIDRs, destinations, routes, rules); the emulator applies peering adds, retirements and NAT <-> peering switches to a running run, not peering edits: emulate plan B on its own`;
 }
 
 export async function applyPlan(ctx: ApplyContext, before: EmulatedPlan, next: EmulatedPlan, opts: ApplyOptions = {}): Promise<ApplyReport> {
@@ -111,10 +192,21 @@ export async function applyPlan(ctx: ApplyContext, before: EmulatedPlan, next: E
   const restarted = instances.changes.filter((c) => c.kind === 'stop-start').map((c) => c.member);
   const running = gateways.all();
   const tenants = tenantChanges(before, next, running, (m) => gateways.nextRows(next, m));
-  progress(`tenants: added ${tenants.added.join(', ') || '-'}; retired ${tenants.retired.join(', ') || '-'}; edited ${tenants.edited.join(', ') || '-'}`);
+  const refused = unsupportedPeeringEdit(tenants);
+  if (refused) throw new TransitionRefused(refused);
+  const reattached = Object.entries(replacedAttachments(before.plan.json, next.plan.json));
+  if (reattached.length) {
+    throw new TransitionRefused(`plan B replaces NAT ENI attachments of tenant(s) ${reattached.map(([t]) => t).join(', ')} (${reattached.flatMap(([, w]) => w).join('; ')}): Terraform would detach and attach their ENIs again, cutting their sessions, and the emulator does not apply that to a running run; keep every tenant's slot (a tenant moved off the NAT path keeps its pair and slot, README "The peering path")`);
+  }
+  const egress = egressChanges(before, next);
+  const peered = (names: readonly string[]) => names.filter((n) => tenants.paths[n] === 'peering');
+  const switchedTo = (to: TenantPath) => tenants.switched.filter((s) => s.to === to).map((s) => s.tenant);
+  progress(`tenants: added ${tenants.added.map((n) => `${n}${tenants.paths[n] === 'peering' ? ' (peered)' : ''}`).join(', ') || '-'}; retired ${tenants.retired.map((n) => `${n}${tenants.paths[n] === 'peering' ? ' (peered)' : ''}`).join(', ') || '-'}; edited ${tenants.edited.join(', ') || '-'}; switched ${tenants.switched.map((s) => `${s.tenant} to ${s.to === 'nat' ? 'NAT' : 'peering'}`).join(', ') || '-'}; internet egress on ${egress.on.join(', ') || '-'}, off ${egress.off.join(', ') || '-'}`);
 
-  // Tenant VPCs exist before anything points at them; the role's new policy before the members need it.
-  ctx.wireTenants(next.agentConfig.tenants.filter((t) => tenants.added.includes(t.name) || tenants.edited.includes(t.name)));
+  // Tenant VPCs (and their own NAT gateways) exist before anything points at them; the role's new policy before the members need it.
+  ctx.wireTenants(next.agentConfig.tenants.filter((t) => tenants.added.includes(t.name) || tenants.edited.includes(t.name) || switchedTo('nat').includes(t.name)));
+  ctx.wirePeered(next, peered(tenants.added));
+  ctx.wireInternet(next);
   gateways.updateIdentities(next, replaced);
 
   const eniFirst = opts.eniFirst ?? true;
@@ -164,14 +256,23 @@ export async function applyPlan(ctx: ApplyContext, before: EmulatedPlan, next: E
     await gateways.reboot(running.find((m) => m.id === id)!, next);
   }
 
+  // The plan does not order peering resources against the ConfigMap; the emulation takes the
+  // order that never routes a peered range the agents do not guard (README, "Plan transitions"):
+  // a peering goes before the agents forget its tenant, and comes after they know it.
+  const unlinked = [...peered(tenants.retired), ...switchedTo('nat')];
+  if (unlinked.length) ctx.unlinkPeerings(unlinked);
+  const agentsAt = Date.now();
   cluster.updateAgentConfig(next.agentConfigText);
+  const linked = [...peered(tenants.added), ...switchedTo('peering')];
+  if (linked.length) ctx.linkPeerings(next, linked);
+  // Pods of new tenants of either path, after the agents got the ConfigMap; a switched tenant keeps its pods.
   await cluster.addPodsForTenants(tenants.added.filter((t) => ctx.isActive(t)), false, false);
   await late;
 
   const members = await settle(ctx, next, [...replaced, ...restarted], documents, t0, opts.settleMs ?? 20_000);
   const settled = members.every((m) => !m.live || m.settledMs !== undefined);
   progress(`members: ${members.map((m) => `${m.id} ${!m.live ? 'down' : m.settledMs !== undefined ? `version ${m.want} after ${(m.settledMs / 1000).toFixed(1)} s` : `NOT at version ${m.want} (status: ${m.status ? `version ${m.status.version} ${m.status.result} pending ${m.status.pending.join(',') || '-'} ${m.status.error}` : m.statusError ?? 'none'})`}`).join('; ')}`);
-  return { instances, tenants, documents, t0, enis, members, settled };
+  return { instances, tenants, documents, t0, agentsAt, egress, enis, members, settled };
 }
 
 /** Poll every member's status until it reports the version of its pair's document with nothing pending. */

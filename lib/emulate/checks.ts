@@ -5,7 +5,7 @@ import { tunnelInjectionChecks } from './injection';
 import { peeringAttackChecks } from './peering-attacks';
 import type { Emulation } from './emulator';
 import { Check, MatrixResult } from './report';
-import { inParallel } from './sys';
+import { inParallel, sleep } from './sys';
 
 /** Probes in flight at once: enough to overlap their timeouts, few enough for a 2-core host. */
 const PARALLEL = 16;
@@ -64,9 +64,14 @@ export async function gatewayProbeChecks(emu: Emulation): Promise<Check[]> {
   const master = emu.liveMaster(members[0]?.pair ?? 0);
   if (pod && master) {
     const before = counter(emu, master.ns, GATEWAY_NFT_TABLE, 'not_from_peer');
-    emu.exec(pod.ns, 'bash', ['-c', `for i in 1 2 3; do echo forged >/dev/udp/${master.env.SELF_IP}/3780; done`], { allowFail: true });
-    const after = counter(emu, master.ns, GATEWAY_NFT_TABLE, 'not_from_peer');
-    checks.push({ name: `pod ${pod.name} -> conntrackd sync port of ${master.id} is dropped by the gateway itself`, pass: before >= 0 && after >= before + 3, detail: `not_from_peer counter ${before} -> ${after}` });
+    const sent = emu.exec(pod.ns, 'bash', ['-c', `for i in 1 2 3; do echo forged >/dev/udp/${master.env.SELF_IP}/3780 || echo "send $i failed"; done 2>&1`], { allowFail: true }).trim();
+    // The datagrams are in flight when the send returns (a neighbour may still be resolving): wait for them, bounded.
+    let after = counter(emu, master.ns, GATEWAY_NFT_TABLE, 'not_from_peer');
+    for (let i = 0; i < 40 && before >= 0 && after < before + 3; i++) {
+      await sleep(50);
+      after = counter(emu, master.ns, GATEWAY_NFT_TABLE, 'not_from_peer');
+    }
+    checks.push({ name: `pod ${pod.name} -> conntrackd sync port of ${master.id} is dropped by the gateway itself`, pass: before >= 0 && after >= before + 3, detail: `not_from_peer counter ${before} -> ${after}${sent ? `; ${sent.replace(/\n/g, '; ')}` : ''}` });
   }
   // Each probe is independent and most must time out: they run side by side.
   const probes: Array<{ name: string; run: () => Promise<boolean>; yes: string; no: string }> = [];

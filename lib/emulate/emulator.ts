@@ -7,6 +7,7 @@ import { applyPlan, ApplyOptions, ApplyReport, TransitionRefused } from './apply
 import { runMatrix, ServiceTarget } from './checks';
 import { Cluster, metricsPortOf, Pod } from './cluster';
 import { EC2_ADDR, IMDS_ADDR, SSM_ADDR } from './fake-cloud';
+import { diagnosePairs } from './diagnose';
 import { egressTenantsOf, EgressTenant, Internet, INTERNET_SERVER } from './egress';
 import { connectEipTenants, eipTenantsOf } from './eip-egress';
 import { Gateways } from './gateways';
@@ -70,6 +71,11 @@ export class Emulation {
   private step = 0;
   /** The monitoring host's Prometheus (monitoring.ts), when the plan has gateway metrics. */
   private monitoring?: Monitoring;
+  /** Each peered tenant's peering link number (Wiring.peer); a number is never reused in a run. */
+  private readonly peeringLinks = new Map<string, number>();
+  private peeringLinksMade = 0;
+  /** The nodes SNAT pod traffic leaving the VPC to their own IP (Wiring.vpcCniSnat). */
+  private cniSnat = false;
 
   constructor(private readonly opts: EmulateOptions) {
     this.prefix = this.topo.prefix;
@@ -113,8 +119,9 @@ export class Emulation {
     this.progress(`emulated cloud API: IMDSv2 on ${IMDS_ADDR} (credentials per member), EC2 AssignPrivateIpAddresses and AssociateAddress on ${EC2_ADDR} (move floating IPs in the emulated VPC routers, map EIPs in the IGW stand-in), SSM GetParameter on ${SSM_ADDR}; each call allowed only if the member's role policy in the plan allows it`);
     this.wiring.cloud();
     this.addTenants(this.plan.agentConfig.tenants);
-    this.addPeerings();
-    this.addInternet();
+    this.addPeeredTenants(this.plan, this.plan.peerings.map((p) => p.tenant));
+    this.linkPeerings(this.plan, this.plan.peerings.map((p) => p.tenant));
+    this.addInternet(this.plan);
     for (const [pair, doc] of this.plan.documents) {
       const { version } = this.wiring.putParameter(doc.parameter.name, doc.value);
       this.progress(`pair ${pair}: document ${doc.parameter.name} version ${version} in SSM (${Buffer.byteLength(doc.value)} bytes stored, ${doc.parameter.tier} tier)`);
@@ -129,11 +136,7 @@ export class Emulation {
     await this.gateways.waitForMaster(20000);
     this.progress(`${nodes} cluster nodes in ${this.plan.standIns.nodeSubnet}`);
     this.wiring.addNodes(nodes, this.plan.standIns.nodeSubnet);
-    if (this.plan.peerings.length) {
-      const vpcCidr = this.plan.agentConfig.cluster!.vpcCidr;
-      this.progress(`nodes SNAT pod traffic to destinations outside ${vpcCidr} to their own IP, as the EKS VPC CNI does by default (the peered tenants see node addresses)`);
-      this.wiring.vpcCniSnat(vpcCidr);
-    }
+    this.nodesSnat(this.plan);
     await this.cluster.startAgents(this.plan.agentConfigText);
     await this.cluster.addPodsForTenants([...this.activeTenants(), ...this.peeredTenants()].map((t) => t.name), true);
     await this.monitoring?.scraped();
@@ -177,14 +180,27 @@ export class Emulation {
     }
   }
 
-  /** Egress tenants (the plan's `egress` column): their VPC's NAT gateway stand-in toward the emulated internet. */
-  private addInternet(): void {
-    for (const t of egressTenantsOf(this.plan)) {
+  /** The EKS VPC CNI's default SNAT on the nodes, once a plan has peered tenants (they see node addresses). */
+  private nodesSnat(plan: EmulatedPlan): void {
+    if (this.cniSnat || !plan.peerings.length || !this.wiring.nodeCount()) return;
+    const vpcCidr = plan.agentConfig.cluster!.vpcCidr;
+    this.progress(`nodes SNAT pod traffic to destinations outside ${vpcCidr} to their own IP, as the EKS VPC CNI does by default (the peered tenants see node addresses)`);
+    this.wiring.vpcCniSnat(vpcCidr);
+    this.cniSnat = true;
+  }
+
+  /**
+   * Egress tenants (the plan's `egress` column): their VPC's NAT gateway stand-in toward the
+   * emulated internet. A tenant linked before keeps it (its VPC keeps its own NAT gateway).
+   */
+  private addInternet(plan: EmulatedPlan): void {
+    const wired = new Set(this.internet.tenants().map((t) => t.name));
+    for (const t of egressTenantsOf(plan).filter((x) => !wired.has(x.name))) {
       const t0 = Date.now();
       const linked = this.internet.connect(t, this.tenantFabric(t.name));
       this.progress(`tenant ${t.name} has internet egress: its VPC routes 0.0.0.0/0 to a NAT gateway stand-in that SNATs ${t.subnets.join(', ')} to the EIP stand-in ${linked.eip}; the emulated internet (${this.internet.ns}) has a server on ${INTERNET_SERVER} that answers with the source it sees (wired in ${Date.now() - t0} ms)`);
     }
-    const eipTenants = eipTenantsOf(this.plan);
+    const eipTenants = eipTenantsOf(plan);
     if (!eipTenants.length) return;
     const t0 = Date.now();
     const { tenants, eips } = connectEipTenants(this.topo, this.internet, this.wiring.fabricNs, eipTenants);
@@ -192,9 +208,14 @@ export class Emulation {
     for (const t of tenants) this.progress(`tenant ${t.name} has EIP egress: the gateway SNATs it to ${t.natIps[0]}; the function VPC's IGW stand-in maps the EIP stand-in ${t.eip} to it once the active member associates it (AssociateAddress) (wired in ${Date.now() - t0} ms)`);
   }
 
-  /** The egress tenants wired to the emulated internet, with their fabric and EIP stand-in. */
+  /**
+   * The running plan's egress tenants, with their fabric and EIP stand-in. A tenant whose egress
+   * a later plan revoked is not one: its VPC keeps its NAT gateway stand-in, and the egress
+   * checks treat it as a tenant without egress (its pods must reach nothing on the internet).
+   */
   internetTenants(): EgressTenant[] {
-    return this.internet.tenants();
+    const current = new Set([...egressTenantsOf(this.plan), ...eipTenantsOf(this.plan)].map((t) => t.name));
+    return this.internet.tenants().filter((t) => current.has(t.name));
   }
 
   /** The emulated internet's namespace, when the plan has egress tenants. */
@@ -203,27 +224,51 @@ export class Emulation {
   }
 
   /**
-   * Peered tenants: a VPC fabric with Redis (as NAT tenants get), linked to the function fabric
-   * by the peering connection with exactly the plan's routes and security-group rules.
+   * Peered tenants' VPC fabrics with Redis (as NAT tenants get); linkPeerings then joins them to
+   * the function fabric by their peering connection with exactly the plan's routes and rules.
    */
-  private addPeerings(): void {
-    const byName = new Map((this.plan.agentConfig.peered ?? []).map((t) => [t.name, t]));
-    this.plan.peerings.forEach((p, k) => {
-      if (this.wiring.tenant(p.tenant)) return;
-      const probe = this.isActive(p.tenant) ? this.plan.standIns.probe(p.tenant) : undefined;
+  private addPeeredTenants(plan: EmulatedPlan, tenants: readonly string[]): void {
+    const byName = new Map((plan.agentConfig.peered ?? []).map((t) => [t.name, t]));
+    for (const name of tenants) {
+      if (this.wiring.tenant(name)) continue;
+      const probe = this.isActive(name) ? plan.standIns.probe(name) : undefined;
+      this.progress(`peered tenant ${name}: VPC fabric ${byName.get(name)?.cidrs.join(', ')}${probe ? ' and Redis' : ''}`);
+      this.wiring.addTenant(name, probe);
+    }
+  }
+
+  /** The plan's peering connections of these tenants (their fabrics exist), and the nodes' SNAT once there are nodes. */
+  private linkPeerings(plan: EmulatedPlan, tenants: readonly string[]): void {
+    for (const p of plan.peerings.filter((x) => tenants.includes(x.tenant))) {
+      const k = this.peeringLinks.get(p.tenant) ?? this.peeringLinksMade++;
       const rules = p.ingress.length ? `its security group admits ${p.ingress.map((r) => `${r.cidr} ${r.protocol === '-1' ? 'all' : `${r.protocol}${r.fromPort === undefined ? '' : `:${r.fromPort === r.toPort ? r.fromPort : `${r.fromPort}-${r.toPort}`}`}`}`).join(', ')}` : 'no security-group rules in the plan (left to the user): unfiltered';
-      this.progress(`peered tenant ${p.tenant}: VPC fabric ${byName.get(p.tenant)?.cidrs.join(', ')}${probe ? ' and Redis' : ''}; peering ${p.connection}: the function VPC routes ${p.toTenant.join(', ') || 'nothing'} to it, it routes ${p.toFunction.join(', ') || 'nothing'} back; ${rules}`);
-      this.wiring.addTenant(p.tenant, probe);
+      this.progress(`peering ${p.connection} of tenant ${p.tenant}: the function VPC routes ${p.toTenant.join(', ') || 'nothing'} to it, it routes ${p.toFunction.join(', ') || 'nothing'} back; ${rules}`);
       this.wiring.peer(p, k);
-    });
+      this.peeringLinks.set(p.tenant, k);
+    }
+    this.nodesSnat(plan);
+  }
+
+  /** Destroy these tenants' peering connections, with their routes on both sides and their rules. */
+  private unlinkPeerings(tenants: readonly string[]): void {
+    for (const t of tenants) {
+      const k = this.peeringLinks.get(t);
+      if (k === undefined) throw new Error(`tenant ${t} has no peering in this run`);
+      this.wiring.unpeer(t, k);
+      this.peeringLinks.delete(t);
+      this.progress(`peering of tenant ${t} destroyed: its routes on both sides and its security-group rules went with it`);
+    }
   }
 
   /**
    * Apply a new plan to the running emulation as `terraform apply` would (apply.ts): members
    * rollingUpdate does not name are never disrupted (the transition is refused otherwise), new
-   * NAT ENIs are hot-plugged and retired ones deleted, the pairs' documents are written to
-   * the emulated SSM, and the members' reconcilers take them from there; agents get the new
-   * tenant table and new tenants get pods. Resolves once every live member reports the new
+   * NAT ENIs are hot-plugged and retired ones deleted, peerings are created and destroyed with
+   * their routes (also when a tenant switches between the NAT and peering paths), egress tenants'
+   * VPCs get their NAT gateway stand-in, the pairs' documents are written to the emulated SSM,
+   * and the members' reconcilers take them from there; agents get the new tenant table and new
+   * tenants get pods. A peered tenant edited in place, or a NAT ENI attachment Terraform would
+   * replace, is refused (TransitionRefused). Resolves once every live member reports the new
    * document version (bounded), with the timings.
    */
   async apply(stackDir: string, opts: ApplyOptions = {}): Promise<ApplyReport> {
@@ -233,13 +278,11 @@ export class Emulation {
     const next = loadEmulatedPlan(file, before.standIns.placed);
     this.current = next;
     try {
-      const peered = (p: EmulatedPlan) => JSON.stringify([p.peerings, p.agentConfig.peered ?? []]);
-      if (peered(before) !== peered(next)) {
-        throw new TransitionRefused(`plan B changes the peered tenants (${[...new Set([...before.peerings, ...next.peerings].map((x) => x.tenant))].join(', ')}); the emulator does not apply peering changes to a running run yet: emulate plan B on its own`);
-      }
       return await applyPlan({
         wiring: this.wiring, gateways: this.gateways, cluster: this.cluster, progress: (m) => this.progress(m),
         isActive: (t) => this.isActive(t), wireTenants: (ts) => this.addTenants(ts),
+        wirePeered: (p, ts) => this.addPeeredTenants(p, ts), linkPeerings: (p, ts) => this.linkPeerings(p, ts),
+        unlinkPeerings: (ts) => this.unlinkPeerings(ts), wireInternet: (p) => this.addInternet(p),
       }, before, next, opts);
     } catch (e) {
       // A refused transition changed nothing: the emulation keeps running plan A.
@@ -261,6 +304,8 @@ export class Emulation {
     const checks = attacks && this.monitoring ? [...result.checks, ...(await this.monitoring.checks(before))] : result.checks;
     const out = { ...result, checks, ok: checks.every((c) => c.pass) };
     this.log(formatMatrix(out, this.pods()));
+    // A failed matrix explains itself in the log: where each floating IP is, and why.
+    if (!out.ok) this.log(diagnosePairs(this));
     return out;
   }
 

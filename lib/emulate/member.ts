@@ -92,7 +92,7 @@ export class Member implements GatewayMember {
   /** A command as an operator's root shell on the instance runs it: in its namespace, with its own /etc, /var/lib and /run, and the units' environment. */
   run(cmd: string[], timeoutMs = 30_000): { status: number | null; stdout: string; stderr: string } {
     const argv = this.argv(cmd);
-    const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', timeout: timeoutMs, env: unitEnv() });
+    const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', timeout: timeoutMs, env: unitEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
     return { status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? r.error?.message ?? '' };
   }
 

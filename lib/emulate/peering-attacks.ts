@@ -1,3 +1,4 @@
+import { ChildProcess } from 'child_process';
 import { existsSync, readFileSync } from 'fs';
 import { join } from 'path';
 import { counter } from './attacks';
@@ -13,7 +14,14 @@ import { GATEWAY_NFT_TABLE, NODE_NFT_TABLE } from '../contract/names';
 const CLOSED_PORT_CANDIDATES = [22, 80, 443, 5432, 8080];
 /** Datagrams per probe, as in attacks.ts. */
 const REPEAT = 3;
-const LISTEN_SECONDS = 8;
+/**
+ * Upper bound of a listener's life: the sends are sequential processes, which take seconds
+ * on a loaded 2-core host, so the last pod's listener must outlive them (each attack ends its
+ * listeners when it is done, so ports are free for the next).
+ */
+const LISTEN_SECONDS = 30;
+/** Where a peered tenant's VPC counts the datagrams that arrive from the peering (attack a). */
+const ARRIVALS_TABLE = 'crossvpc_emu_arrivals';
 
 /**
  * The peering path's isolation claims, each attack beside a control that shows the probe
@@ -54,9 +62,19 @@ interface Scene {
 class PeeringAttack {
   private readonly tools = compiled('dist/lib/emulate/probe-tools.js');
 
+  private readonly listeners: ChildProcess[] = [];
+
   constructor(private readonly emu: Emulation, private readonly tenant: string, private readonly basePort: number) {}
 
   async run(): Promise<Check[]> {
+    try {
+      return await this.attacks();
+    } finally {
+      for (const l of this.listeners.splice(0)) l.kill('SIGKILL');
+    }
+  }
+
+  private async attacks(): Promise<Check[]> {
     const emu = this.emu;
     const svc = emu.tenantService(this.tenant);
     const own = emu.podsOn(0).find((p) => p.tenant === this.tenant);
@@ -113,45 +131,47 @@ class PeeringAttack {
     }
   }
 
-  /** (a) One address in each of the tenant's ranges: its Redis host, plus a /32 on it in the other ranges. */
+  /**
+   * (a) One address in each of the tenant's ranges: its Redis host, plus a /32 on it in the other
+   * ranges. What arrives from the peering is counted where the tenant's VPC receives it, before
+   * its security group, so the probe's port need not be one the plan's rules open: first the
+   * other pods send (nothing may arrive), then the tenant's own pod (everything must).
+   */
   private async otherPods({ svc, own, others, at, denied }: Scene): Promise<Check[]> {
     const emu = this.emu;
-    const checks: Check[] = [];
     const ranges = emu.peeredTenants().find((t) => t.name === this.tenant)!.cidrs;
     const extra = ranges.filter((c) => !cidrContains(c, svc.address)).map((c) => cidrHost(c, 3));
     const vpc = emu.tenantFabric(this.tenant);
-    for (const ip of extra) {
-      emu.exec(svc.ns, 'ip', ['addr', 'add', `${ip}/32`, 'dev', 'eth0']);
-      emu.exec(vpc, 'ip', ['route', 'replace', `${ip}/32`, 'dev', 'br0']);
-    }
+    const targets = [svc.address, ...extra];
+    const port = this.basePort;
+    emu.exec(vpc, 'nft', ['-f', '-'], {
+      input: `table ip ${ARRIVALS_TABLE} {\n  counter arrived {}\n  chain prerouting {\n    type filter hook prerouting priority raw; policy accept;\n    iifname "pcx" ip daddr { ${targets.join(', ')} } udp dport ${port} counter name arrived\n  }\n}\n`,
+    });
+    const arrived = () => Number(/packets (\d+)/.exec(emu.exec(vpc, 'nft', ['list', 'counter', 'ip', ARRIVALS_TABLE, 'arrived'], { allowFail: true }))?.[1] ?? -1);
     try {
-      const targets = [svc.address, ...extra];
-      const logs = targets.map((ip, i) => this.listen(svc.ns, ip, this.basePort + i, `a-${i}`));
-      await this.listening(logs);
       const before = denied();
-      targets.forEach((ip, i) => {
-        for (const p of others) this.udpSend(p.ns, p.ip, ip, this.basePort + i, `foreign:${p.name}`);
-        this.udpSend(own.ns, own.ip, ip, this.basePort + i, `own:${own.name}`);
-      });
-      await sleep(800);
+      const start = arrived();
+      for (const ip of targets) for (const p of others) this.udpSend(p.ns, p.ip, ip, port, `foreign:${p.name}`);
+      await sleep(500);
+      const foreign = arrived() - start;
       const moved = denied() - before;
+      const mid = arrived();
+      for (const ip of targets) this.udpSend(own.ns, own.ip, ip, port, `own:${own.name}`);
+      await sleep(500);
+      const mine = arrived() - mid;
       const covered = (p: Pod, ip: string) => !!p.tenant && emu.activeTenants().some((n) => n.name === p.tenant && n.cidrs.some((c) => cidrContains(c, ip)));
       const counted = targets.reduce((n, ip) => n + others.filter((p) => !covered(p, ip)).length, 0);
-      const leaked = logs.flatMap((l, i) => this.read(l).filter((x) => x.startsWith('foreign:')).map((x) => `${x} -> ${targets[i]}`));
-      checks.push({
-        name: `${at} ${others.length} other pods (${others.map((p) => p.name).join(', ')}) sending to ${this.tenant}'s ${targets.join(', ')} deliver nothing there; node counter peering_denied counts those whose own path does not cover the address`,
-        pass: leaked.length === 0 && before >= 0 && moved >= counted * REPEAT,
-        detail: `${leaked.length ? `DELIVERED ${leaked.join('; ')}` : '0 deliveries'}, peering_denied +${moved} (>= ${counted * REPEAT})`,
-      });
-      const delivered = logs.filter((l) => this.read(l).includes(`own:${own.name}`)).length;
-      checks.push({ name: `${at} control: ${own.name} sending the same datagrams is delivered`, pass: delivered === targets.length, detail: `${delivered}/${targets.length} delivered` });
+      return [
+        {
+          name: `${at} ${others.length} other pods (${others.map((p) => p.name).join(', ')}) sending to ${this.tenant}'s ${targets.join(', ')} deliver nothing there; node counter peering_denied counts those whose own path does not cover the address`,
+          pass: start >= 0 && foreign === 0 && before >= 0 && moved >= counted * REPEAT,
+          detail: `${foreign ? `${foreign} DATAGRAM(S) ARRIVED` : 'none arrived'} in ${this.tenant}'s VPC from the peering, peering_denied +${moved} (>= ${counted * REPEAT})`,
+        },
+        { name: `${at} control: ${own.name} sending the same datagrams is delivered`, pass: mine >= targets.length * REPEAT, detail: `${mine}/${targets.length * REPEAT} arrived` },
+      ];
     } finally {
-      for (const ip of extra) {
-        emu.exec(svc.ns, 'ip', ['addr', 'del', `${ip}/32`, 'dev', 'eth0'], { allowFail: true });
-        emu.exec(vpc, 'ip', ['route', 'del', `${ip}/32`], { allowFail: true });
-      }
+      emu.exec(vpc, 'nft', ['delete', 'table', 'ip', ARRIVALS_TABLE], { allowFail: true });
     }
-    return checks;
   }
 
   /** (b) The tenant's VPC opening flows to pods, with pod IPs routed in the function VPC. */
@@ -220,7 +240,7 @@ class PeeringAttack {
 
   private listen(ns: string, ip: string, port: number, tag: string): string {
     const log = join(this.emu.runDir, `peering-${this.tenant}-${tag}.log`);
-    spawnLogged('ip', ['netns', 'exec', ns, process.execPath, this.tools, 'udp-listen', ip, String(port), String(LISTEN_SECONDS)], log);
+    this.listeners.push(spawnLogged('ip', ['netns', 'exec', ns, process.execPath, this.tools, 'udp-listen', ip, String(port), String(LISTEN_SECONDS)], log));
     return log;
   }
 

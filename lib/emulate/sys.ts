@@ -1,11 +1,17 @@
-import { execFile, execFileSync, spawn, ChildProcess } from 'child_process';
+import { execFileSync, spawn, ChildProcess } from 'child_process';
 import { closeSync, existsSync, openSync } from 'fs';
 import { join } from 'path';
 
 /** Thin, logged wrappers around the host tools; every call is bounded in time. */
+
+/**
+ * Runs a command, stdin /dev/null unless `input` is given. Never a pipe by default: Node's pipes are
+ * sockets, and `bash -c` with a socket on stdin thinks rshd started it and sources ~/.bashrc (on
+ * this kind of machine pyenv's rehash, which waits up to 60 s for a lock other shells hold).
+ */
 export function sh(cmd: string, args: string[], opts: { timeoutMs?: number; input?: string; allowFail?: boolean } = {}): string {
   try {
-    return execFileSync(cmd, args, { encoding: 'utf8', timeout: opts.timeoutMs ?? 30000, input: opts.input, stdio: ['pipe', 'pipe', 'pipe'] });
+    return execFileSync(cmd, args, { encoding: 'utf8', timeout: opts.timeoutMs ?? 30000, input: opts.input, stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
   } catch (e: any) {
     if (opts.allowFail) return '';
     const stderr = (e.stderr ?? '').toString().trim();
@@ -26,7 +32,16 @@ export function ok(cmd: string, args: string[], timeoutMs = 10000): boolean {
 /** ok() without blocking the event loop, so independent probes can run side by side. */
 export function okAsync(cmd: string, args: string[], timeoutMs = 10000): Promise<boolean> {
   return new Promise((resolve) => {
-    execFile(cmd, args, { timeout: timeoutMs }, (err) => resolve(!err));
+    const child = spawn(cmd, args, { stdio: 'ignore' });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', () => {
+      clearTimeout(timer);
+      resolve(false);
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve(code === 0);
+    });
   });
 }
 

@@ -53,6 +53,11 @@ export class Topology {
     this.exec(ns, 'ip', ['link', 'add', name, 'address', mac, 'type', 'bridge']);
     this.exec(ns, 'ip', ['link', 'set', name, 'mtu', String(mtu), 'up']);
     this.exec(ns, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0']);
+    // A VPC router sends no ICMP redirects. A Linux router does (hosts of every subnet share its
+    // bridge), and a redirected host ARPs for the next hop itself: a gratuitous or stale answer
+    // then beats the cloud API, e.g. a tenant's service replying to the NAT IP at a member that
+    // no longer holds it, until its neighbour entry expires.
+    this.exec(ns, 'sysctl', ['-qw', 'net.ipv4.conf.all.send_redirects=0', 'net.ipv4.conf.default.send_redirects=0', `net.ipv4.conf.${name}.send_redirects=0`]);
   }
 
   enslave(ns: string, dev: string, bridge: string): void {

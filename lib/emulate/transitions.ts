@@ -1,8 +1,8 @@
 /**
  * Plan transitions under load: `crossvpc emulate A --then B --then C`. Every active tenant
- * keeps one long-lived INCR connection to its Redis; each step applies the next plan
- * (Emulation.apply) and reports, per tenant, how long a new or edited tenant took from the
- * document write to its first reply, what the others' connections saw (reconnects, failed
+ * (NAT or peered) keeps one long-lived INCR connection to its Redis; each step applies the
+ * next plan (Emulation.apply) and reports, per tenant, how long a new, edited or switched
+ * (NAT <-> peering) tenant took from the document write to its first reply, what the others' connections saw (reconnects, failed
  * operations, the longest pause), each member's VRRP state changes, and the full matrix.
  * A step holds when members settled on the new version, no member entered FAULT, no
  * failover happened unless a rolling member was replaced or a fault was injected, the
@@ -26,7 +26,9 @@ export interface StepOptions extends ApplyOptions {
   readonly liveBoundMs?: number;
 }
 
-export type TenantChange = 'added' | 'edited' | 'unchanged' | 'retired';
+/** `switched`: the tenant moved between the NAT and peering paths (same name and VNI). */
+export type TenantChange = 'added' | 'edited' | 'switched' | 'unchanged' | 'retired';
+const FRESH: readonly TenantChange[] = ['added', 'edited', 'switched'];
 
 export interface ClientDelta {
   readonly reconnects: number;
@@ -39,7 +41,7 @@ export interface ClientDelta {
 export interface TenantStep {
   readonly tenant: string;
   readonly change: TenantChange;
-  /** Added or edited: from the document write to its first reply from one of its pods. */
+  /** Added, edited or switched: from the document write (the ConfigMap write when no document changed) to its first reply from one of its pods. */
   readonly liveMs?: number;
   /** Edited away from a destination: that destination no longer answers its pods. */
   readonly formerRefused?: boolean;
@@ -71,10 +73,10 @@ export class TransitionRunner {
 
   constructor(private readonly emu: Emulation, private readonly pair = 0) {}
 
-  /** A long-lived INCR connection for every active tenant without one, waiting (bounded) until each is answered. */
+  /** A long-lived INCR connection for every active tenant (NAT or peered) without one, waiting (bounded) until each is answered. */
   async connect(): Promise<void> {
     const fresh: Client[] = [];
-    for (const t of this.emu.activeTenants()) {
+    for (const t of [...this.emu.activeTenants(), ...this.emu.peeredTenants()]) {
       if (this.clients.has(t.name)) continue;
       const pod = this.emu.pods().find((p) => p.tenant === t.name && p.node === 0) ?? this.emu.pods().find((p) => p.tenant === t.name);
       if (!pod) continue;
@@ -101,6 +103,19 @@ export class TransitionRunner {
     this.clients.delete(tenant);
   }
 
+  /**
+   * A switched tenant's connection: its path is gone, so once its client has exited, its
+   * orphaned socket is aborted. Left alone it would retransmit its FIN into the new path for
+   * minutes (the gateway counts those as invalid, `unmatched`, long after the step).
+   */
+  private async abandon(tenant: string): Promise<void> {
+    const c = this.clients.get(tenant);
+    if (!c) return;
+    this.disconnect(tenant);
+    for (let i = 0; i < 40 && c.child.exitCode === null && c.child.signalCode === null; i++) await sleep(50);
+    this.emu.exec(c.pod.ns, 'ss', ['-K', 'dst', c.address, 'dport', '=', '6379'], { allowFail: true });
+  }
+
   /** Every connection ends (SIGTERM to the clients this runner started). */
   stop(): void {
     for (const t of [...this.clients.keys()]) this.disconnect(t);
@@ -109,7 +124,8 @@ export class TransitionRunner {
   async step(stackDir: string, opts: StepOptions = {}): Promise<StepReport> {
     const emu = this.emu;
     const index = ++this.steps;
-    const before = new Map(emu.tenants().map((t) => [t.name, JSON.stringify(t)]));
+    const entries = () => new Map([...emu.tenants().map((t) => [t.name, JSON.stringify(['nat', t])] as const), ...emu.peeredTenants().map((t) => [t.name, JSON.stringify(['peering', t])] as const)]);
+    const before = entries();
     const snapshot = new Map([...this.clients].map(([t, c]) => [t, status(c)]));
     const startedAt = Date.now();
     const liveBound = opts.liveBoundMs ?? 15_000;
@@ -123,8 +139,8 @@ export class TransitionRunner {
         ...opts,
         afterDocumentWrite: async (t0) => {
           // The plan is the new one now: probe every tenant whose table entry is new or changed.
-          for (const t of emu.tenants().filter((x) => before.get(x.name) !== JSON.stringify(x) && emu.isActive(x.name))) {
-            probes.push(this.probeLive(t.name, t0, liveBound).then((ms) => void live.set(t.name, ms)));
+          for (const [t, entry] of entries()) {
+            if (before.get(t) !== entry && emu.isActive(t)) probes.push(this.probeLive(t, t0, liveBound).then((ms) => void live.set(t, ms)));
           }
           if (opts.fault) {
             const m = emu.liveMaster(this.pair);
@@ -148,8 +164,10 @@ export class TransitionRunner {
     for (const id of booted) {
       if (!(await this.waitState(emu.members(this.pair).find((m) => m.id === id)!, ['BACKUP', 'MASTER'], 30_000))) notReady.push(id);
     }
-    // Tenants edited only in their rows (ENI, NAT IP) were not probed from t0: probe them now.
-    for (const t of report.tenants.edited.filter((x) => !live.has(x) && emu.isActive(x))) live.set(t, await this.probeLive(t, report.t0 ?? Date.now(), liveBound));
+    // Tenants edited only in their rows (ENI, NAT IP), and changes no document carries (peered
+    // tenants alone), were not probed from t0: probe them now, from t0 or the ConfigMap write.
+    const changed = [...report.tenants.added, ...report.tenants.edited, ...report.tenants.switched.map((x) => x.tenant)];
+    for (const t of changed.filter((x) => !live.has(x) && emu.isActive(x))) live.set(t, await this.probeLive(t, report.t0 ?? report.agentsAt, liveBound));
     const vrrp = watch.stop(booted);
     const deltas = new Map([...this.clients].filter(([t]) => snapshot.get(t)).map(([t, c]) => [t, delta(snapshot.get(t)!, status(c)!, startedAt)]));
 
@@ -168,8 +186,9 @@ export class TransitionRunner {
     }
 
     const matrix = await emu.matrix({ attacks: opts.attacks ?? true });
-    const change = (t: string): TenantChange => (report.tenants.added.includes(t) ? 'added' : report.tenants.edited.includes(t) ? 'edited' : report.tenants.retired.includes(t) ? 'retired' : 'unchanged');
-    const names = [...new Set([...emu.tenants().map((t) => t.name), ...report.tenants.retired])].filter((t) => emu.isActive(t));
+    const { added, edited, switched, retired } = report.tenants;
+    const change = (t: string): TenantChange => (added.includes(t) ? 'added' : edited.includes(t) ? 'edited' : switched.some((x) => x.tenant === t) ? 'switched' : retired.includes(t) ? 'retired' : 'unchanged');
+    const names = [...new Set([...emu.tenants().map((t) => t.name), ...emu.peeredTenants().map((t) => t.name), ...retired])].filter((t) => emu.isActive(t));
     const tenants: TenantStep[] = names.map((t) => {
       const pods = emu.pods().filter((p) => p.tenant === t);
       const former = this.clients.get(t)?.address;
@@ -189,7 +208,7 @@ export class TransitionRunner {
     const rolled = report.instances.changes.some((c) => c.kind === 'replace' || c.kind === 'stop-start');
     if (vrrp.failover && !rolled && !opts.fault) problems.push(`the master changed (${vrrp.masterBefore} -> ${vrrp.masterAfter}) though no member was replaced and no fault injected: ${formatVrrp(vrrp)}`);
     for (const t of tenants) {
-      if ((t.change === 'added' || t.change === 'edited') && t.liveMs === undefined) problems.push(`tenant ${t.tenant} (${t.change}) did not answer within ${liveBound / 1000} s of the document write`);
+      if (FRESH.includes(t.change) && t.liveMs === undefined) problems.push(`tenant ${t.tenant} (${t.change}) did not answer within ${liveBound / 1000} s of the document write`);
       if (t.formerRefused === false) problems.push(`tenant ${t.tenant}'s pods still reach the destination its edit took away`);
       if (!t.isolated) problems.push(`tenant ${t.tenant}: its pods do not reach exactly ${t.change === 'retired' ? 'nothing' : 'its own service'}`);
       if (t.change === 'unchanged' && t.client) {
@@ -199,9 +218,10 @@ export class TransitionRunner {
     }
     if (!matrix.ok) problems.push(`matrix: ${matrix.checks.filter((c) => !c.pass).map((c) => `${c.name} (${c.detail})`).join('; ')}`);
 
-    // Connections for what the next step starts from: retired tenants' end, moved ones follow, new ones open.
-    for (const t of report.tenants.retired) this.disconnect(t);
+    // Connections for what the next step starts from: retired tenants' end, moved and switched ones follow (new path, new source), new ones open.
+    for (const t of retired) this.disconnect(t);
     for (const t of tenants.filter((x) => x.formerRefused !== undefined)) this.disconnect(t.tenant);
+    for (const t of tenants.filter((x) => x.change === 'switched')) await this.abandon(t.tenant);
     await this.connect();
     return { index, stackDir, apply: report, tenants, vrrp, fault: faultReport, matrix, problems, ok: problems.length === 0 };
   }
@@ -244,7 +264,9 @@ const sec = (ms?: number) => (ms === undefined ? '-' : `${(ms / 1000).toFixed(1)
 export function formatStep(r: StepReport): string {
   const a = r.apply;
   const lines = ['', `== step ${r.index}: ${r.stackDir}`];
-  lines.push(`tenants: added ${a.tenants.added.join(', ') || '-'}; edited ${a.tenants.edited.join(', ') || '-'}; retired ${a.tenants.retired.join(', ') || '-'}`);
+  const path = (n: string) => (a.tenants.paths[n] === 'peering' ? ' (peered)' : '');
+  lines.push(`tenants: added ${a.tenants.added.map((n) => n + path(n)).join(', ') || '-'}; edited ${a.tenants.edited.join(', ') || '-'}; switched ${a.tenants.switched.map((x) => `${x.tenant} to ${x.to === 'nat' ? 'NAT' : 'peering'}`).join(', ') || '-'}; retired ${a.tenants.retired.map((n) => n + path(n)).join(', ') || '-'}`);
+  lines.push(`internet egress: on ${a.egress.on.join(', ') || '-'}; off ${a.egress.off.join(', ') || '-'}`);
   lines.push(`instances: ${a.instances.changes.length ? a.instances.changes.map((c) => `${c.member} ${c.kind} (${c.because.join('; ')})`).join(', ') : 'none replaced'}`);
   lines.push(`document: ${Object.entries(a.documents).map(([p, v]) => `pair ${p} version ${v}`).join(', ') || 'unchanged'}`);
   lines.push('', 'tenant          change     live after  reconnects  failed ops  acked     max pause  isolated');
@@ -267,7 +289,7 @@ export function formatStep(r: StepReport): string {
 export function formatSteps(steps: readonly StepReport[]): string {
   const lines = ['', 'step  plan                                      new/edited live after      others: reconnects / failed ops  failover  verdict'];
   for (const s of steps) {
-    const fresh = s.tenants.filter((t) => t.change === 'added' || t.change === 'edited').map((t) => `${t.tenant} ${sec(t.liveMs)}`).join(', ') || '-';
+    const fresh = s.tenants.filter((t) => FRESH.includes(t.change)).map((t) => `${t.tenant} ${sec(t.liveMs)}`).join(', ') || '-';
     const others = s.tenants.filter((t) => t.change === 'unchanged' && t.client);
     const sum = (k: 'reconnects' | 'failedOps') => others.reduce((n, t) => n + t.client![k], 0);
     lines.push(`${String(s.index).padEnd(6)}${s.stackDir.slice(-40).padEnd(42)}${fresh.padEnd(25)}${`${sum('reconnects')} / ${sum('failedOps')}`.padEnd(33)}${(s.vrrp.failover ? `${s.vrrp.masterBefore}->${s.vrrp.masterAfter}` : 'none').padEnd(10)}${s.ok ? 'HOLDS' : 'FAILED'}`);

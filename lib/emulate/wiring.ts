@@ -231,6 +231,7 @@ export class Wiring {
     const fab = this.fabricNs;
     const dev = `pcx${k}`;
     if (this.topo.ok(fab, 'ip', ['link', 'show', dev], 2000)) return;
+    if (!Number.isInteger(k) || k < 0 || k > 63) throw new Error(`peering link ${k} of tenant ${p.tenant}: a run numbers at most 64 peering links (169.254.250.0/24 in /30s)`);
     const [fnSide, tenantSide] = [peeringHop(k, 1), peeringHop(k, 2)];
     this.topo.link(fab, dev, vpc.fab, 'pcx', { mtu: VPC_MTU });
     this.topo.exec(fab, 'ip', ['addr', 'add', `${fnSide}/30`, 'dev', dev]);
@@ -242,6 +243,20 @@ export class Wiring {
     this.topo.exec(vpc.fab, 'nft', ['-f', '-'], {
       input: `table inet ${PEERING_SG_TABLE} {\n  counter ${PEERING_SG_REFUSED} {}\n  chain forward {\n    type filter hook forward priority 0; policy accept;\n    iifname "pcx" ct state established,related accept\n${admit.join('\n')}\n    iifname "pcx" counter name ${PEERING_SG_REFUSED} drop\n  }\n}\n`,
     });
+  }
+
+  /**
+   * `terraform destroy` of peering connection k (peer()): deleting the link takes the routes
+   * through it on both sides with it (as AWS does a connection's routes, which turn blackhole and
+   * then go with their aws_route), and the tenant's security-group rules for the function side.
+   */
+  unpeer(tenant: string, k: number): void {
+    const vpc = this.tenantVpcs.get(tenant);
+    if (!vpc) throw new Error(`peered tenant ${tenant} has no VPC fabric in this run`);
+    this.topo.exec(this.fabricNs, 'ip', ['link', 'del', 'dev', `pcx${k}`], { allowFail: true });
+    this.topo.exec(vpc.fab, 'nft', ['delete', 'table', 'inet', PEERING_SG_TABLE], { allowFail: true });
+    const left = [this.topo.exec(this.fabricNs, 'ip', ['-o', 'route', 'show', 'dev', `pcx${k}`], { allowFail: true }), this.topo.exec(vpc.fab, 'ip', ['-o', 'link', 'show', 'dev', 'pcx'], { allowFail: true })].join('').trim();
+    if (left) throw new Error(`peering ${k} of tenant ${tenant} is still wired after its removal: ${left}`);
   }
 
   /**
