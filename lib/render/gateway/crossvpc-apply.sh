@@ -88,7 +88,7 @@ while tenant_next name vni table gateway_mac eni_mac eni_ip subnet_cidr router_i
     ip route replace default via "$router_ip" dev "$tn" onlink table "$table"
   elif [ "$egress" = eip ]; then
     # EIP egress: out the underlay to the gateway subnet's router, as the member's own traffic.
-    [ -n "$underlay_router" ] || { log "tenant $name: EIP egress needs the main table's default route on $underlay, and there is none"; exit 1; }
+    [ -n "$underlay_router" ] || { log "tenant $name: EIP egress needs a default route on $underlay"; exit 1; }
     ip route replace default via "$underlay_router" dev "$underlay" onlink table "$table"
   else
     ip route replace unreachable default table "$table"
@@ -109,12 +109,9 @@ nft -f "$STATE/ruleset.nft"
 # EIP egress IPs of the last applied table that this one lacks (the tenant retired, left EIP
 # egress or moved address) leave the underlay: nothing behind their EIP may reach this member.
 # A table from before EIP egress has no such column.
-header=''
 if [ -r "$RUN/applied.tsv" ] && read -r header <"$RUN/applied.tsv" && [[ $header == *$'\t'egress_ip* ]]; then
   while tenant_next name egress egress_ip; do
-    if [ "$egress" != eip ] || [ -n "${egress_ips[$egress_ip]+x}" ]; then continue; fi
-    ip addr del "$egress_ip/32" dev "$underlay" 2>/dev/null || true
-    log "tenant $name: EIP egress IP $egress_ip no longer in the table; released on this member"
+    [ "$egress" != eip ] || [ -n "${egress_ips[$egress_ip]+x}" ] || ip addr del "$egress_ip/32" dev "$underlay" 2>/dev/null || true
   done <"$RUN/applied.tsv"
 fi
 

@@ -58,9 +58,7 @@ assign_all() {
     if assign "$eni_id" "$nat_ip"; then log "tenant $name NAT IP $nat_ip -> $eni_id"; else log "tenant $name NAT IP: move failed"; ok=1; fi
     [ "$egress" = eip ] || continue
     # The address first: EC2 associates an EIP only with an address the ENI holds.
-    if assign "$eni" "$egress_ip" && associate "$eip_allocation_id" "$eni" "$egress_ip"; then
-      log "tenant $name egress IP $egress_ip and EIP $eip_allocation_id -> $eni"
-    else log "tenant $name EIP egress: move failed"; ok=1; fi
+    if assign "$eni" "$egress_ip" && associate "$eip_allocation_id" "$eni" "$egress_ip"; then log "tenant $name EIP -> $egress_ip"; else log "tenant $name EIP: move failed"; ok=1; fi
   done <"$table_file"
   return $ok
 }
@@ -69,10 +67,9 @@ assign_all() {
 [ "$target" = self ] && (
   exec 9>&- # the lock belongs to the API pass, not to this slow background job
   garp "$underlay" "$HAVIP"
-  vni='' nat_ip='' egress='' egress_ip=''
-  while tenant_next vni nat_ip egress egress_ip; do
+  vni='' nat_ip=''
+  while tenant_next vni nat_ip; do
     garp "$TENANT_DEV_PREFIX$vni" "$nat_ip"
-    if [ "$egress" = eip ]; then garp "$underlay" "$egress_ip"; fi
   done <"$STATE/tenants.tsv"
 ) &
 
