@@ -13,7 +13,7 @@ export { FunctionVpcLink, DEFAULT_POD_LABEL_KEY } from './constructs/function-vp
 export type { FunctionVpcLinkProps } from './constructs/function-vpc-link';
 export { buildCrossVpcModel, pairsInUse } from './model/crossvpc-model';
 export type {
-  BuildOptions, CrossVpcModel, FunctionVpcInput, GatewayInput, NatPolicy, PairModel, ProxyNodePairOptions, RollingUpdate, TenantInput, TenantModel, TunnelType, TenantPath, PeeringInput, PeeringModel, PeeringPort, PeeredTenantModel, InboundInput,
+  BuildOptions, CrossVpcModel, FunctionVpcInput, GatewayInput, NatPolicy, PairModel, ProxyNodePairOptions, RollingUpdate, TenantInput, TenantModel, TunnelType, TenantPath, PeeringInput, PeeringModel, PeeringPort, PeeredTenantModel, EipEgress, InternetEgress, InboundInput,
 } from './model/crossvpc-model';
 export type { InboundForward } from './contract/ingress';
 export { CrossVpcError } from './model/errors';

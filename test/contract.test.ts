@@ -15,6 +15,7 @@ const ROOT = join(__dirname, '..');
 const row = (name: string, vni: number): TenantTableRow => ({
   name, vni, zone: vni + 1, table: 0x1000000 + vni, gatewayMac: '0a:00:00:03:e9:01', natIp: '172.16.255.254', eniId: `eni-${name}`,
   eniMac: '02:00:00:00:01:01', eniIp: '172.16.255.11', subnetCidr: '172.16.255.0/24', routerIp: '172.16.255.1', destinations: ['172.16.0.0/16', '10.9.0.0/24'], egress: 'none', inbound: [],
+  egressIp: '-', eipAllocationId: '-',
 });
 
 describe('tenant table', () => {
@@ -49,6 +50,14 @@ describe('tenant table', () => {
     for (const bad of ['icmp/1=10.0.0.1:1', 'tcp/0=10.0.0.1:1', 'tcp/70000=10.0.0.1:1', 'tcp/1=10.0.0.256:1', 'tcp/1=10.0.0.1']) {
       expect(() => parseTenantTable(text.replace('tcp/443=10.0.5.10:8443', bad))).toThrow(new RegExp(`row 1: inbound forward "${bad.replace(/[./]/g, '\\$&')}"`));
     }
+  });
+
+  test('EIP egress rows carry an address and an allocation id; other rows neither', () => {
+    const eip = { ...row('a', 1), egress: 'eip' as const, egressIp: '10.0.255.20', eipAllocationId: 'eipalloc-0123456789abcdef0' };
+    expect(parseTenantTable(renderTenantTable([eip]))).toEqual([eip]);
+    expect(() => parseTenantTable(renderTenantTable([{ ...eip, egressIp: '-' }]))).toThrow(/egress eip needs an IPv4 egress_ip/);
+    expect(() => parseTenantTable(renderTenantTable([{ ...eip, eipAllocationId: '-' }]))).toThrow(/needs an eip_allocation_id/);
+    expect(() => parseTenantTable(renderTenantTable([{ ...eip, egress: 'tenant_vpc' }]))).toThrow(/egress tenant_vpc takes no egress_ip/);
   });
 });
 

@@ -6,7 +6,7 @@
 import { mkdtempSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
-import { authenticate, CloudIdentities, CloudIdentity, ec2Authorize, eniArn, parseSigV4, REGION, ssmParameterArn, ssmRequest, SsmStore } from '../lib/emulate/cloud-api';
+import { authenticate, CloudIdentities, CloudIdentity, ec2Authorize, ec2AuthorizeAssociate, elasticIpArn, eniArn, parseSigV4, REGION, ssmParameterArn, ssmRequest, SsmStore } from '../lib/emulate/cloud-api';
 import { instancePermissions, isAllowed, wildcardMatch } from '../lib/emulate/iam';
 import { loadEmulatedPlan, memberRows } from '../lib/emulate/member-image';
 import { readPairDocuments } from '../lib/emulate/pair-documents';
@@ -95,6 +95,25 @@ describe('emulated EC2 AssignPrivateIpAddresses', () => {
     expect([denied.status, denied.log.result]).toEqual([403, 'UnauthorizedOperation']);
     expect((ec2Authorize(h, q('eni-9'), ids, ['eni-1']) as any).log.result).toBe('invalid');
     expect((ec2Authorize({ ...h, authorization: auth(g0a.accessKeyId, 'ssm') }, q('eni-1'), ids, ['eni-1']) as any).log.result).toBe('unsigned');
+  });
+});
+
+describe('emulated EC2 AssociateAddress', () => {
+  const EIP = 'eipalloc-0b0b0b0b0b0b0b0b0';
+  const OTHER_EIP = 'eipalloc-0c0c0c0c';
+  const withEip: CloudIdentities = { '169.254.170.1': identity('g0a', [{ effect: 'Allow', actions: ['ec2:AssociateAddress'], resources: [elasticIpArn(EIP), eniArn('eni-1')] }]) };
+  const q = (eni: string, allocation = EIP, extra: Record<string, string> = {}) => new URLSearchParams({ Action: 'AssociateAddress', AllocationId: allocation, NetworkInterfaceId: eni, PrivateIpAddress: '10.0.255.20', AllowReassociation: 'true', ...extra });
+  const h = { authorization: auth(g0a.accessKeyId, 'ec2'), 'x-amz-security-token': g0a.token };
+  const result = (r: unknown) => (r as any).log?.result ?? 'ok';
+  test("the role's EIPs onto the role's ENIs only, with AllowReassociation", () => {
+    expect(ec2AuthorizeAssociate(h, q('eni-1'), withEip, ['eni-1', 'eni-2'], [EIP, OTHER_EIP])).toEqual({ ok: true, member: 'g0a', eni: 'eni-1', ip: '10.0.255.20', allocationId: EIP });
+    expect(result(ec2AuthorizeAssociate(h, q('eni-2'), withEip, ['eni-1', 'eni-2'], [EIP]))).toBe('UnauthorizedOperation');
+    expect(result(ec2AuthorizeAssociate(h, q('eni-1', OTHER_EIP), withEip, ['eni-1'], [EIP, OTHER_EIP]))).toBe('UnauthorizedOperation');
+    expect(result(ec2AuthorizeAssociate(h, q('eni-1', 'eipalloc-0d0d0d0d'), withEip, ['eni-1'], [EIP]))).toBe('InvalidAllocationID.NotFound');
+    expect(result(ec2AuthorizeAssociate(h, q('eni-1', EIP, { AllowReassociation: 'false' }), withEip, ['eni-1'], [EIP]))).toBe('invalid');
+    expect(result(ec2AuthorizeAssociate({ ...h, authorization: auth(g0a.accessKeyId, 'ssm') }, q('eni-1'), withEip, ['eni-1'], [EIP]))).toBe('unsigned');
+    // The move permission alone does not associate.
+    expect(result(ec2AuthorizeAssociate(h, q('eni-1'), ids, ['eni-1'], [EIP]))).toBe('UnauthorizedOperation');
   });
 });
 

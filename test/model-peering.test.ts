@@ -86,7 +86,7 @@ describe('model: internet egress', () => {
     expect(m.tenants.map((t) => [t.name, t.internetEgress])).toEqual([['alpha', 'tenantVpc'], ['beta', 'none']]);
   });
   test.each<[string, TenantInput, RegExp[]]>([
-    ['an unknown mode', nat('a', { internetEgress: 'internet' as any }), [/tenants\[0\]\.internetEgress/, /"internet"/, /'none' or 'tenantVpc'/]],
+    ['an unknown mode', nat('a', { internetEgress: 'internet' as any }), [/tenants\[0\]\.internetEgress/, /"internet"/, /'none', 'tenantVpc' or \{ eipAllocationId, privateIp \}/]],
     ['egress on the peering path', peered('a', ['10.20.0.0/16'], { internetEgress: 'tenantVpc' }), [/tenants\[0\]\.internetEgress/, /needs path 'nat'/]],
     ['egress on the auto path', nat('a', { path: 'auto', peering, internetEgress: 'none' }), [/tenants\[0\]\.internetEgress/, /path 'auto'/]],
   ])('refuses %s', (_, tenant, parts) => expectError(() => build([tenant, nat('b')]), parts));

@@ -1,5 +1,5 @@
 import { execFileSync } from 'child_process';
-import { mkdtempSync, writeFileSync } from 'fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { parse } from 'yaml';
@@ -82,7 +82,7 @@ describe('external validators', () => {
     // Every accept of forward goes through the counting chain.
     const fwd = rs.slice(rs.indexOf('chain forward {'), rs.indexOf('chain accepted {'));
     expect(fwd).not.toMatch(/\baccept\b/);
-    expect(fwd.match(/goto accepted/g)).toHaveLength(4); // established, NAT policy, internet egress, port forwards
+    expect(fwd.match(/goto accepted/g)).toHaveLength(5); // established, NAT policy, internet egress through the tenant VPC and through an EIP, port forwards
   });
   test('without metrics, user data ships neither the metrics script, its units nor its constants', () => {
     const off = renderGatewayFiles({ ...spec, metrics: false }, { conntrackMax: 262144 });
@@ -152,6 +152,21 @@ describe('GRE (checked statically: this kernel has no GRE)', () => {
 });
 
 describe('user data packaging', () => {
+  test('scripts ship without indentation only because nothing in them depends on it', () => {
+    for (const name of [...GATEWAY_SCRIPT_NAMES, 'crossvpc-lib']) {
+      const lines = readFileSync(join(__dirname, '../lib/render/gateway', `${name}.sh`), 'utf8').split('\n').filter((l) => !/^\s*#/.test(l));
+      // No heredoc (its body keeps its indentation); `<<<` and arithmetic shifts are fine.
+      expect(lines.filter((l) => /(^|[^<(])<<-?\s*['"]?[A-Za-z_]/.test(l)).map((l) => `${name}: ${l}`)).toEqual([]);
+      // A continuation joins the next line without its indentation: a space must separate the words.
+      expect(lines.filter((l) => /[^ \\]\\$/.test(l)).map((l) => `${name}: ${l}`)).toEqual([]);
+      // No double-quoted string spans lines (its indentation is data); single-quoted ones are awk programs.
+      expect(lines.filter((l) => (l.replace(/\\./g, '').replace(/'[^']*'/g, '').match(/"/g) ?? []).length % 2 === 1).map((l) => `${name}: ${l}`)).toEqual([]);
+    }
+    // Control: each check sees what it is for.
+    expect(/(^|[^<(])<<-?\s*['"]?[A-Za-z_]/.test('cat <<EOF')).toBe(true);
+    expect(/[^ \\]\\$/.test('foo\\')).toBe(true);
+  });
+
   const text = '#cloud-config\nrun: "a\\b"\t${HOME} %{x} ${TfToken[TOKEN.1]}\r\n';
 
   test('unpackUserData reads back what packUserData wrote, as Terraform holds it', () => {

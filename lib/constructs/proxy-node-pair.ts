@@ -28,6 +28,7 @@ import { GATEWAY_METRICS_PORT } from '../contract/gateway-metrics';
 import { inboundSnatPorts } from '../contract/ingress';
 import { packedDocumentBytes } from '../render/document-size';
 import { AwsConstructProps } from './aws-construct-props';
+import { EipEgress } from './eip-egress';
 import { NatEni } from './nat-eni';
 
 export { MAX_USER_DATA_BYTES } from '../render/user-data';
@@ -294,6 +295,11 @@ export class ProxyNodePair extends Construct {
       policy: new DataAwsIamPolicyDocument(this, 'MoveFloatingIpsPolicy', {
         provider, statement: [{ sid: 'MoveFloatingIps', actions: ['ec2:AssignPrivateIpAddresses'], resources: enis }],
       }).json,
+    });
+
+    new EipEgress(this, 'EipEgress', {
+      provider, pair, gatewaySubnetId: model.gatewaySubnetId, gatewaySubnetCidr: subnet.cidrBlock, haVip: this.haVip, role: this.role,
+      primaryEniArns: primaries.map((e) => e.arn), usableHostOf,
     });
 
     const configParameter = `/crossvpc/pair${p}-${this.node.addr.slice(0, 12)}`;

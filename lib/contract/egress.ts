@@ -16,6 +16,12 @@ export const NON_PUBLIC_RANGES: readonly string[] = [
   '192.0.0.0/24', '192.168.0.0/16', '198.18.0.0/15', '224.0.0.0/4', '240.0.0.0/4',
 ];
 
-/** How a tenant's pods reach the internet (the tenant table's `egress` column). */
-export const EGRESS_MODES = ['none', 'tenant_vpc'] as const;
+/**
+ * How a tenant's pods reach the internet (the tenant table's `egress` column): `eip` SNATs to
+ * the row's `egress_ip`, which the active member holds and associates with `eip_allocation_id`.
+ */
+export const EGRESS_MODES = ['none', 'tenant_vpc', 'eip'] as const;
 export type EgressMode = (typeof EGRESS_MODES)[number];
+
+/** The `egress_ip` and `eip_allocation_id` cells of a row whose egress is not `eip` (no cell may be empty). */
+export const NO_EIP = '-';

@@ -54,8 +54,8 @@ export const GATEWAY_METRICS = {
   config_version: { type: 'gauge', help: 'SSM parameter version of the pair document applied last (0: none).' },
   config_applied_timestamp_seconds: { type: 'gauge', help: 'Unix time of the last successful apply of the pair document.' },
   tenants_pending: { type: 'gauge', help: 'Tenants of the document whose NAT ENI is not attached yet.' },
-  ip_move_calls_total: { type: 'counter', help: 'EC2 AssignPrivateIpAddresses calls made by crossvpc-converge since boot.' },
-  ip_move_failures_total: { type: 'counter', help: 'EC2 AssignPrivateIpAddresses calls that failed.' },
+  ip_move_calls_total: { type: 'counter', help: 'EC2 calls made by crossvpc-converge since boot (AssignPrivateIpAddresses; AssociateAddress for EIP egress).' },
+  ip_move_failures_total: { type: 'counter', help: 'EC2 calls of crossvpc-converge that failed.' },
   metrics_timestamp_seconds: { type: 'gauge', help: 'Unix time crossvpc-metrics wrote this file.' },
 } as const;
 export type GatewayMetric = keyof typeof GATEWAY_METRICS;

@@ -1,5 +1,6 @@
-import { EGRESS_MODES, EgressMode } from './egress';
 import { formatInboundCell, InboundForward, parseInboundCell } from './ingress';
+import { EGRESS_MODES, EgressMode, NO_EIP } from './egress';
+import { ipv4ToInt } from './ipv4';
 
 /**
  * /etc/crossvpc/tenants.tsv: one line per tenant a gateway member serves, read by the gateway
@@ -35,6 +36,10 @@ export interface TenantTableRow {
    * ruleset holds them, the member keeps the tenant's inbound routing table when there are any.
    */
   readonly inbound: readonly InboundForward[];
+  /** Egress `eip`: the gateway-subnet address the tenant's internet traffic is SNATed to (floats with the HaVip); NO_EIP otherwise. */
+  readonly egressIp: string;
+  /** Egress `eip`: the Elastic IP the active member associates with egressIp; NO_EIP otherwise. */
+  readonly eipAllocationId: string;
 }
 
 /** Row field -> column name, in the order the renderer writes them. The single source of the column list. */
@@ -53,6 +58,8 @@ export const TENANT_TABLE_COLUMN_OF = {
   destinations: 'destinations',
   egress: 'egress',
   inbound: 'inbound',
+  egressIp: 'egress_ip',
+  eipAllocationId: 'eip_allocation_id',
 } as const satisfies Record<keyof TenantTableRow, string>;
 
 export type TenantTableColumn = (typeof TENANT_TABLE_COLUMN_OF)[keyof TenantTableRow];
@@ -95,6 +102,17 @@ export function parseTenantTable(text: string): TenantTableRow[] {
       throw new Error(`tenant table row ${n + 1}: ${(e as Error).message}`);
     }
     if (!(EGRESS_MODES as readonly string[]).includes(row.egress as string)) throw new Error(`tenant table row ${n + 1}: egress ${JSON.stringify(row.egress)} is not one of ${EGRESS_MODES.join(', ')}`);
+    checkEipCells(row as unknown as TenantTableRow, n + 1);
     return row as unknown as TenantTableRow;
   });
+}
+
+/** egress `eip` needs an address and an allocation id; the other modes have neither. */
+function checkEipCells(row: TenantTableRow, n: number): void {
+  if (row.egress === 'eip') {
+    if (ipv4ToInt(row.egressIp) === undefined) throw new Error(`tenant table row ${n}: egress eip needs an IPv4 egress_ip, got ${JSON.stringify(row.egressIp)}`);
+    if (!/^eipalloc-[0-9a-f]+$/.test(row.eipAllocationId)) throw new Error(`tenant table row ${n}: egress eip needs an eip_allocation_id, got ${JSON.stringify(row.eipAllocationId)}`);
+  } else if (row.egressIp !== NO_EIP || row.eipAllocationId !== NO_EIP) {
+    throw new Error(`tenant table row ${n}: egress ${row.egress} takes no egress_ip or eip_allocation_id (${NO_EIP}), got ${row.egressIp} and ${row.eipAllocationId}`);
+  }
 }

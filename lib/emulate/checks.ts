@@ -1,6 +1,7 @@
 import { AttackRunner, counter } from './attacks';
 import { egressChecks } from './egress';
 import { ingressChecks } from './ingress';
+import { eipEgressChecks } from './eip-egress';
 import { tunnelInjectionChecks } from './injection';
 import { peeringAttackChecks } from './peering-attacks';
 import type { Emulation } from './emulator';
@@ -49,7 +50,7 @@ export async function runMatrix(emu: Emulation, attacks: boolean): Promise<Matri
     const what = pod.tenant && !current.has(pod.tenant) ? ` (its tenant ${pod.tenant} is not in the plan)` : '';
     checks.push({ name: `pod ${pod.name} reaches exactly ${want.length ? want.join(',') : 'no tenant'}${what}`, pass: got.join(',') === want.join(','), detail: `reached: ${got.join(',') || 'none'}` });
   }
-  if (attacks) checks.push(...(await new AttackRunner(emu).run()), ...(await tunnelInjectionChecks(emu)), ...(await peeringAttackChecks(emu)), ...(await egressChecks(emu)), ...(await ingressChecks(emu)));
+  if (attacks) checks.push(...(await new AttackRunner(emu).run()), ...(await tunnelInjectionChecks(emu)), ...(await peeringAttackChecks(emu)), ...(await egressChecks(emu)), ...(await eipEgressChecks(emu)), ...(await ingressChecks(emu)));
   checks.push(...(await gatewayProbeChecks(emu)));
   return { tenants: targets.map((t) => t.label), reached, checks, ok: checks.every((c) => c.pass) };
 }

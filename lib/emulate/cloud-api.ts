@@ -106,14 +106,19 @@ export function ssmRequest(h: Headers, body: string, identities: CloudIdentities
   return { status: 200, contentType: JSON_11, body: JSON.stringify({ Parameter: parameter }), log: { ...named, version: p.version, result: 'served' } };
 }
 
+export const elasticIpArn = (allocationId: string) => `arn:aws:ec2:${REGION}:${ACCOUNT}:elastic-ip/${allocationId}`;
+
+/** An EC2 Query API error, as EC2 writes it. */
+export const ec2Error = (status: number, code: string, message: string, log: Record<string, unknown>, result = code): ApiResponse => ({
+  status, contentType: 'text/xml', body: `<Response><Errors><Error><Code>${code}</Code><Message>${message}</Message></Error></Errors></Response>`, log: { ...log, result },
+});
+const xml = ec2Error;
+
 /** EC2 AssignPrivateIpAddresses (Query API): who may move which IP onto which ENI; the fabric move is the caller's. */
 export function ec2Authorize(h: Headers, query: URLSearchParams, identities: CloudIdentities, knownEnis: readonly string[]): ApiResponse | { ok: true; member: string; eni: string; ip: string } {
   const eni = query.get('NetworkInterfaceId') ?? '';
   const ip = query.get('PrivateIpAddress.1') ?? '';
   const base = { service: 'ec2', action: query.get('Action'), eni, ip };
-  const xml = (status: number, code: string, message: string, log: Record<string, unknown>, result = code): ApiResponse => ({
-    status, contentType: 'text/xml', body: `<Response><Errors><Error><Code>${code}</Code><Message>${message}</Message></Error></Errors></Response>`, log: { ...log, result },
-  });
   const authn = authenticate(h, 'ec2', identities);
   if (!authn.ok) return xml(401, 'AuthFailure', authn.message, base, 'unsigned');
   const log = { ...base, member: authn.identity.member };
@@ -124,4 +129,29 @@ export function ec2Authorize(h: Headers, query: URLSearchParams, identities: Clo
     return xml(403, 'UnauthorizedOperation', `You are not authorized to perform this operation. User: arn:aws:sts::${ACCOUNT}:assumed-role/${authn.identity.role}/${authn.identity.member} is not authorized to perform: ec2:AssignPrivateIpAddresses on resource: ${eniArn(eni)}`, log, 'UnauthorizedOperation');
   }
   return { ok: true, member: authn.identity.member, eni, ip };
+}
+
+/**
+ * EC2 AssociateAddress (Query API) of an EIP with a private address of an ENI, with
+ * AllowReassociation: the role must allow it on both the EIP and the ENI. Whether the ENI holds
+ * the address, and the mapping itself, are the caller's (the fabric knows).
+ */
+export function ec2AuthorizeAssociate(h: Headers, query: URLSearchParams, identities: CloudIdentities, knownEnis: readonly string[], knownAllocations: readonly string[]): ApiResponse | { ok: true; member: string; eni: string; ip: string; allocationId: string } {
+  const eni = query.get('NetworkInterfaceId') ?? '';
+  const ip = query.get('PrivateIpAddress') ?? '';
+  const allocationId = query.get('AllocationId') ?? '';
+  const base = { service: 'ec2', action: query.get('Action'), eni, ip, allocation: allocationId };
+  const authn = authenticate(h, 'ec2', identities);
+  if (!authn.ok) return xml(401, 'AuthFailure', authn.message, base, 'unsigned');
+  const log = { ...base, member: authn.identity.member };
+  if (query.get('Action') !== 'AssociateAddress' || !knownEnis.includes(eni) || !ip || query.get('AllowReassociation') !== 'true') {
+    return xml(400, 'InvalidParameterValue', 'the emulated EC2 serves AssociateAddress with a NetworkInterfaceId it knows, a PrivateIpAddress and AllowReassociation=true', log, 'invalid');
+  }
+  if (!knownAllocations.includes(allocationId)) return xml(400, 'InvalidAllocationID.NotFound', `The allocation ID '${allocationId}' does not exist`, log);
+  for (const arn of [elasticIpArn(allocationId), eniArn(eni)]) {
+    if (!isAllowed(authn.identity.statements, 'ec2:AssociateAddress', arn)) {
+      return xml(403, 'UnauthorizedOperation', `You are not authorized to perform this operation. User: arn:aws:sts::${ACCOUNT}:assumed-role/${authn.identity.role}/${authn.identity.member} is not authorized to perform: ec2:AssociateAddress on resource: ${arn}`, log, 'UnauthorizedOperation');
+    }
+  }
+  return { ok: true, member: authn.identity.member, eni, ip, allocationId };
 }

@@ -49,14 +49,18 @@ export function egressTenantsOf(p: EmulatedPlan): EgressTenantPlan[] {
     }
   }
   const fromDocs = [...byName.keys()].sort();
+  // Every egress mode sends the pods' public traffic into the tunnel on the nodes.
+  const withEgress = new Set<string>([...p.documents.values()].flatMap((doc) => Object.values(doc.rows).flatMap((rows) => rows.filter((r) => r.egress !== 'none').map((r) => r.name))));
   const fromConfigMap = p.agentConfig.tenants.filter((t) => t.internetEgress).map((t) => t.name).sort();
-  if (fromDocs.join(',') !== fromConfigMap.join(',')) {
-    throw new Error(`cdk.tf.json: the pair documents give internet egress to ${fromDocs.join(', ') || 'no tenant'}, the agents' ConfigMap to ${fromConfigMap.join(', ') || 'no tenant'}; nodes and gateways would disagree`);
+  if ([...withEgress].sort().join(',') !== fromConfigMap.join(',')) {
+    throw new Error(`cdk.tf.json: the pair documents give internet egress to ${[...withEgress].sort().join(', ') || 'no tenant'}, the agents' ConfigMap to ${fromConfigMap.join(', ') || 'no tenant'}; nodes and gateways would disagree`);
   }
   return fromDocs.map((name) => ({ name, subnets: [...byName.get(name)!.subnets], natIps: [...byName.get(name)!.natIps] }));
 }
 
 export interface EgressTenant extends EgressTenantPlan {
+  /** `tenant_vpc`: fab is the tenant's VPC fabric; `eip`: the function fabric, whose IGW stand-in maps the EIP (eip-egress.ts). */
+  readonly mode: 'tenant_vpc' | 'eip';
   readonly fab: string;
   readonly eip: string;
 }
@@ -80,7 +84,13 @@ export class Internet {
     return [...this.linked.values()];
   }
 
-  private start(): void {
+  /** An EIP tenant, wired by eip-egress.ts through the function fabric's IGW stand-in. */
+  add(t: EgressTenant): void {
+    this.linked.set(t.name, t);
+  }
+
+  /** The namespace with its servers (once). */
+  start(): void {
     if (this.nsName) return;
     const ns = this.topo.addNs('inet');
     this.nsName = ns;
@@ -99,7 +109,7 @@ export class Internet {
     const have = this.linked.get(t.name);
     if (have) return have;
     this.start();
-    const k = this.linked.size;
+    const k = this.tenants().filter((x) => x.mode === 'tenant_vpc').length;
     const eip = eipStandIn(k);
     const dev = `e${k}`;
     this.topo.link(fab, 'inet', this.ns, dev, { mtu: VPC_MTU });
@@ -110,7 +120,7 @@ export class Internet {
     this.topo.exec(fab, 'nft', ['-f', '-'], {
       input: `table ip ${NAT_TABLE} {\n  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n    oifname "inet" ip saddr { ${t.subnets.join(', ')} } snat to ${eip}\n  }\n}\n`,
     });
-    const out: EgressTenant = { ...t, fab, eip };
+    const out: EgressTenant = { ...t, mode: 'tenant_vpc', fab, eip };
     this.linked.set(t.name, out);
     return out;
   }
@@ -144,7 +154,7 @@ export async function egressChecks(emu: Emulation): Promise<Check[]> {
     checks.push({ name: `egress: pod ${pod.name} reaches the internet server ${INTERNET_SERVER}, which sees tenant ${t.name}'s EIP stand-in ${t.eip}`, pass: seen[i] === t.eip, detail: `server saw ${seen[i] || 'no connection'}${other ? ` (tenant ${other.name}'s EIP)` : ''}` });
   });
   // What the tenant VPC sees: the translated flow's inner source in its NAT gateway stand-in is the NAT IP.
-  for (const t of egress) {
+  for (const t of egress.filter((x) => x.mode === 'tenant_vpc')) {
     const flows = emu.exec(t.fab, 'conntrack', ['-L', '-p', 'tcp', '--orig-dst', INTERNET_SERVER], { allowFail: true }).split('\n').filter((l) => l.includes('dport=6379'));
     const sources = [...new Set(flows.map((l) => /src=([\d.]+)/.exec(l)?.[1] ?? '?'))];
     const translated = [...new Set(flows.map((l) => [...l.matchAll(/dst=([\d.]+)/g)][1]?.[1] ?? '?'))];
@@ -193,15 +203,17 @@ async function forcedThroughTunnel(emu: Emulation, egress: readonly EgressTenant
   const node = emu.nodeNs(0);
   const egressNames = new Set(egress.map((t) => t.name));
   const pods = emu.podsOn(0);
-  const cases: Array<{ tenant: string; dst: string; what: string }> = [];
+  const cases: Array<{ tenant: string; dst: string; what: string; fab: string; where: string; fromMembers?: boolean }> = [];
   const without = emu.activeTenants().find((t) => !egressNames.has(t.name) && pods.some((p) => p.tenant === t.name));
-  if (without) cases.push({ tenant: without.name, dst: INTERNET_SERVER, what: `the internet server ${INTERNET_SERVER} (tenant ${without.name} has no egress)` });
-  if (pods.some((p) => p.tenant === egress[0].name)) cases.push({ tenant: egress[0].name, dst: PRIVATE_HOST, what: `the private host ${PRIVATE_HOST} (not a destination of tenant ${egress[0].name})` });
+  if (without) cases.push({ tenant: without.name, dst: INTERNET_SERVER, what: `the internet server ${INTERNET_SERVER} (tenant ${without.name} has no egress)`, fab: emu.tenantFabric(without.name), where: 'the tenant VPC' });
+  // The first tenant of each egress mode with a pod here: its way out is its own fabric.
+  const firsts = (['tenant_vpc', 'eip'] as const).map((m) => egress.find((t) => t.mode === m && pods.some((p) => p.tenant === t.name))).filter((t): t is EgressTenant => !!t);
+  for (const e of firsts) cases.push({ tenant: e.name, dst: PRIVATE_HOST, what: `the private host ${PRIVATE_HOST} (not a destination of tenant ${e.name})`, fab: e.fab, where: e.mode === 'eip' ? 'the function VPC from a member' : 'the tenant VPC', fromMembers: e.mode === 'eip' });
   const checks: Check[] = [];
   for (const c of cases) {
     const t = emu.tenants().find((x) => x.name === c.tenant)!;
     const pod = pods.find((p) => p.tenant === c.tenant)!;
-    const name = `egress: node n1 forcing pod ${pod.name}'s traffic to ${c.what} into its tunnel: it reaches ${master.id}, which sends none of it to the tenant VPC`;
+    const name = `egress: node n1 forcing pod ${pod.name}'s traffic to ${c.what} into its tunnel: it reaches ${master.id}, which sends none of it to ${c.where}`;
     // The agent's own route to the tenant's first destination, with the destination swapped.
     const own = emu.exec(node, 'ip', ['-o', 'route', 'show', 'table', String(t.table), 'exact', t.cidrs[0]]).trim().split('\n')[0];
     const via = own.split(/\s+/).slice(1).filter((w) => w !== '\\');
@@ -209,12 +221,16 @@ async function forcedThroughTunnel(emu: Emulation, egress: readonly EgressTenant
       checks.push({ name, pass: false, detail: `the agent's route to ${t.cidrs[0]} in table ${t.table} is not into ${tunnelDev(t.vni)}: ${own || 'none'}` });
       continue;
     }
-    // The tenant VPC counts what arrives for that destination (from the ENIs, before its router routes it).
-    const fab = emu.tenantFabric(t.name);
-    emu.exec(fab, 'nft', ['-f', '-'], { input: `table ip ${LEAK_TABLE} {\n  counter arrived {}\n  chain prerouting {\n    type filter hook prerouting priority raw; policy accept;\n    ip daddr ${c.dst} counter name arrived\n  }\n}\n` });
+    // The VPC it would leave by counts what arrives for that destination (before its router routes it).
+    const fab = c.fab;
+    // In the function VPC the node's own path (once the agent has reconciled the forced route
+    // away) arrives too: there, only frames from the members' ports count.
+    const family = c.fromMembers ? 'bridge' : 'ip';
+    const from = c.fromMembers ? `iifname { ${emu.members(0).map((m) => `"${m.id}"`).join(', ')} } ` : '';
+    emu.exec(fab, 'nft', ['-f', '-'], { input: `table ${family} ${LEAK_TABLE} {\n  counter arrived {}\n  chain prerouting {\n    type filter hook prerouting priority ${c.fromMembers ? -300 : 'raw'}; policy accept;\n    ${from}ip daddr ${c.dst} counter name arrived\n  }\n}\n` });
     emu.exec(node, 'ip', ['route', 'replace', `${c.dst}/32`, ...via, 'table', String(t.table)]);
     try {
-      const arrived = () => Number(/packets (\d+)/.exec(emu.exec(fab, 'nft', ['list', 'counter', 'ip', LEAK_TABLE, 'arrived'], { allowFail: true }))?.[1] ?? -1);
+      const arrived = () => Number(/packets (\d+)/.exec(emu.exec(fab, 'nft', ['list', 'counter', family, LEAK_TABLE, 'arrived'], { allowFail: true }))?.[1] ?? -1);
       const read = () => ({ unmatched: counter(emu, master.ns, GATEWAY_NFT_TABLE, 'unmatched'), tunnelRx: packets(emu, master.ns, tunnelDev(t.vni), 'rx') });
       const before = read();
       const seen = await seenSource(emu, pod, c.dst);
@@ -222,10 +238,10 @@ async function forcedThroughTunnel(emu: Emulation, egress: readonly EgressTenant
       const leaked = arrived();
       const pass = seen === '' && before.tunnelRx >= 0 && after.tunnelRx > before.tunnelRx && leaked === 0;
       const how = !pass ? '' : after.unmatched > before.unmatched ? ': dropped by the ruleset as unmatched' : ': routed nowhere by its gateway table';
-      checks.push({ name, pass, detail: `${seen ? `REACHED as ${seen}` : 'no connection'}; ${tunnelDev(t.vni)} rx ${before.tunnelRx} -> ${after.tunnelRx}, ${leaked} packet(s) for ${c.dst} arrived in the tenant VPC, unmatched ${before.unmatched} -> ${after.unmatched}${how}` });
+      checks.push({ name, pass, detail: `${seen ? `REACHED as ${seen}` : 'no connection'}; ${tunnelDev(t.vni)} rx ${before.tunnelRx} -> ${after.tunnelRx}, ${leaked} packet(s) for ${c.dst} arrived in ${c.where}, unmatched ${before.unmatched} -> ${after.unmatched}${how}` });
     } finally {
       emu.exec(node, 'ip', ['route', 'del', `${c.dst}/32`, 'table', String(t.table)], { allowFail: true });
-      emu.exec(fab, 'nft', ['delete', 'table', 'ip', LEAK_TABLE], { allowFail: true });
+      emu.exec(fab, 'nft', ['delete', 'table', family, LEAK_TABLE], { allowFail: true });
     }
   }
   return checks;

@@ -9,6 +9,7 @@ import { Cluster, metricsPortOf, Pod } from './cluster';
 import { EC2_ADDR, IMDS_ADDR, SSM_ADDR } from './fake-cloud';
 import { diagnosePairs } from './diagnose';
 import { egressTenantsOf, EgressTenant, Internet, INTERNET_SERVER } from './egress';
+import { connectEipTenants, eipTenantsOf } from './eip-egress';
 import { Gateways } from './gateways';
 import { IngressTenant, ingressTargetsOf, ingressTenantsOf } from './ingress';
 import { GatewayMember } from './member';
@@ -116,7 +117,7 @@ export class Emulation {
     this.current = loadEmulatedPlan(file);
     this.progress(`function VPC fabric ${this.plan.standIns.functionCidr}`);
     this.wiring.fabric();
-    this.progress(`emulated cloud API: IMDSv2 on ${IMDS_ADDR} (credentials per member), EC2 AssignPrivateIpAddresses on ${EC2_ADDR} (moves floating IPs in the emulated VPC routers), SSM GetParameter on ${SSM_ADDR}; each call allowed only if the member's role policy in the plan allows it`);
+    this.progress(`emulated cloud API: IMDSv2 on ${IMDS_ADDR} (credentials per member), EC2 AssignPrivateIpAddresses and AssociateAddress on ${EC2_ADDR} (move floating IPs in the emulated VPC routers, map EIPs in the IGW stand-in), SSM GetParameter on ${SSM_ADDR}; each call allowed only if the member's role policy in the plan allows it`);
     this.wiring.cloud();
     this.addTenants(this.plan.agentConfig.tenants);
     this.addPeeredTenants(this.plan, this.plan.peerings.map((p) => p.tenant));
@@ -204,6 +205,12 @@ export class Emulation {
       const linked = this.internet.connect(t, this.tenantFabric(t.name));
       this.progress(`tenant ${t.name} has internet egress: its VPC routes 0.0.0.0/0 to a NAT gateway stand-in that SNATs ${t.subnets.join(', ')} to the EIP stand-in ${linked.eip}; the emulated internet (${this.internet.ns}) has a server on ${INTERNET_SERVER} that answers with the source it sees (wired in ${Date.now() - t0} ms)`);
     }
+    const eipTenants = eipTenantsOf(plan);
+    if (!eipTenants.length) return;
+    const t0 = Date.now();
+    const { tenants, eips } = connectEipTenants(this.topo, this.internet, this.wiring.fabricNs, eipTenants);
+    this.wiring.setEips(eips);
+    for (const t of tenants) this.progress(`tenant ${t.name} has EIP egress: the gateway SNATs it to ${t.natIps[0]}; the function VPC's IGW stand-in maps the EIP stand-in ${t.eip} to it once the active member associates it (AssociateAddress) (wired in ${Date.now() - t0} ms)`);
   }
 
   /** Port forwards (the plan's `inbound` column): a Redis host on the function fabric at each target. */
@@ -237,7 +244,7 @@ export class Emulation {
    * checks treat it as a tenant without egress (its pods must reach nothing on the internet).
    */
   internetTenants(): EgressTenant[] {
-    const current = new Set(egressTenantsOf(this.plan).map((t) => t.name));
+    const current = new Set([...egressTenantsOf(this.plan), ...eipTenantsOf(this.plan)].map((t) => t.name));
     return this.internet.tenants().filter((t) => current.has(t.name));
   }
 

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import { CloudIdentity, SsmStore } from './cloud-api';
-import { EC2_ADDR, IMDS_ADDR, SSM_ADDR } from './fake-cloud';
+import { EC2_ADDR, EipInfo, IMDS_ADDR, SSM_ADDR } from './fake-cloud';
 import { GatewayMember } from './member';
 import { cidrhost, PeeringIngressRule, PlanPeering } from './plan';
 import { ProbePlacement } from './standins';
@@ -20,7 +20,7 @@ const CLOUD_ADDRS = [IMDS_ADDR, EC2_ADDR, SSM_ADDR];
 /** A member's own address on its link to the cloud; the emulated IMDS tells members apart by it. */
 export const memberLinkAddr = (slot: number) => `169.254.170.${slot}`;
 
-export interface CloudCall { at: number; service?: string; action: string; member?: string; eni?: string; ip?: string; name?: string; version?: number; result: string }
+export interface CloudCall { at: number; service?: string; action: string; member?: string; eni?: string; ip?: string; allocation?: string; name?: string; version?: number; result: string }
 
 /** Readers (the fake cloud) never see a half-written file. */
 function writeAtomic(file: string, text: string): void {
@@ -107,8 +107,18 @@ export class Wiring {
     writeFileSync(this.enisFile, '{}');
     writeFileSync(this.identitiesFile, '{}', { mode: 0o600 });
     writeFileSync(this.ssmFile, '{}');
+    writeFileSync(this.eipsFile, '{}');
     const script = compiled('dist/lib/emulate/fake-cloud.js');
-    spawnLogged('ip', ['netns', 'exec', cloud, process.execPath, script, this.enisFile, this.identitiesFile, this.ssmFile, this.cloudLog], join(this.runDir, 'cloud.out'));
+    spawnLogged('ip', ['netns', 'exec', cloud, process.execPath, script, this.enisFile, this.identitiesFile, this.ssmFile, this.cloudLog, this.eipsFile], join(this.runDir, 'cloud.out'));
+  }
+
+  /** The EIPs the emulated account owns, by allocation id: AssociateAddress maps them in the IGW stand-in. */
+  setEips(eips: Record<string, EipInfo>): void {
+    writeAtomic(this.eipsFile, JSON.stringify({ ...JSON.parse(readFileSync(this.eipsFile, 'utf8')), ...eips }, null, 2));
+  }
+
+  private get eipsFile(): string {
+    return join(this.runDir, 'cloud-eips.json');
   }
 
   private get enisFile(): string {
@@ -369,6 +379,7 @@ export class Wiring {
     };
     pin(this.fabricNs, m.env.HAVIP);
     for (const t of m.tenants) pin(this.tenantVpcs.get(t.name)!.fab, t.natIp);
+    for (const t of m.tenants.filter((r) => r.egress === 'eip')) pin(this.fabricNs, t.egressIp);
   }
 
   /** Drop every frame between two members on the function fabric (cut = false restores it). */

@@ -4,6 +4,7 @@
 import { cidrContainsIp } from './cidr';
 import { checkerAt } from './checker';
 import { isUnresolvedToken } from './errors';
+import { checkEipEgressAddresses } from './eip-egress';
 import { checkFunctionVpc } from './function-vpc-checks';
 import { checkGatewayAddresses, checkGatewayShape } from './gateway-checks';
 import { FunctionVpcInput, GatewayInput, TenantInput } from './inputs';
@@ -57,6 +58,7 @@ export function buildCrossVpcModel(
   const placed = placeTenants(drafts, paths, gw, shape, c);
   checkPlacement(placed, gw, c);
   checkInboundSlots(placed, input.tenants, c);
+  checkEipEgressAddresses(input.tenants, gw, vpcCidr, podCidrs, c);
 
   const active = placed.filter((t) => !t.retired);
   const sources = (podCidrs.length > 0 ? podCidrs : nodeCidrs).map((x) => x.text);

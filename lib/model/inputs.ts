@@ -45,8 +45,20 @@ export interface PeeringInput {
   readonly peerRegion?: string;
 }
 
+/**
+ * Internet egress through an Elastic IP the platform owns: the gateway SNATs the tenant's
+ * public-destination traffic to `privateIp`, a secondary address of the active member's
+ * primary ENI that floats with the HaVip, and the active member associates the EIP with it.
+ */
+export interface EipEgress {
+  /** The EIP's allocation id (`eipalloc-` and 8 or 17 hex digits); a literal: it keys the member role's permission. */
+  readonly eipAllocationId: string;
+  /** A free host of the gateway subnet: not its reserved hosts, not a HaVip, not another tenant's. */
+  readonly privateIp: string;
+}
+
 /** A tenant's internet egress (seed 000's default NAT policy). */
-export type InternetEgress = 'none' | 'tenantVpc';
+export type InternetEgress = 'none' | 'tenantVpc' | EipEgress;
 
 /**
  * One DNAT port forward on a tenant's NAT IP (seed 001): the tenant's clients connect to
@@ -128,6 +140,9 @@ export interface TenantInput {
    * allowed destination, no private or reserved range) goes. `'tenantVpc'`: through the
    * tenant's NAT ENI to its VPC router, SNATed to the NAT IP; the tenant subnet's route table
    * must send 0.0.0.0/0 to the tenant's own NAT gateway, whose EIP the internet then sees.
+   * `{ eipAllocationId, privateIp }`: the gateway pair SNATs them to `privateIp` in the gateway
+   * subnet, which the active member associates with the EIP (the gateway subnet must route
+   * 0.0.0.0/0 to an internet gateway); the internet sees the EIP.
    * NAT path only.
    * @default 'none' (dropped at the gateway and counted as unmatched; pods keep the node's own internet path)
    */

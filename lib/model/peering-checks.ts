@@ -1,5 +1,6 @@
 import { Cidr, cidrsOverlap } from './cidr';
 import { Checker } from './checker';
+import { checkEipEgressProp, isEipEgress } from './eip-egress';
 import { PeeringInput, TenantInput, TenantPath } from './inputs';
 import { PeeringModel, PeeringPort } from './model-types';
 
@@ -29,8 +30,9 @@ export function checkPathProps(t: TenantInput, p: string, c: Checker): TenantPat
     throw c.err(`${p}.subnetId`, t.subnetId, `tenant "${t.name}" takes the peering path, where nothing is created in a tenant subnet`, 'drop subnetId');
   }
   c.literal(t.internetEgress, `${p}.internetEgress`, 'the egress mode', 'because it decides the gateway rules', "'tenantVpc'");
-  if (t.internetEgress !== undefined && !(['none', 'tenantVpc'] as unknown[]).includes(t.internetEgress)) {
-    throw c.err(`${p}.internetEgress`, t.internetEgress, `tenant "${t.name}" internet egress must be 'none' or 'tenantVpc'`, "use 'tenantVpc' (public destinations through the tenant VPC's own NAT gateway), or leave it unset");
+  if (isEipEgress(t.internetEgress)) checkEipEgressProp(t, p, c);
+  else if (t.internetEgress !== undefined && !(['none', 'tenantVpc'] as unknown[]).includes(t.internetEgress)) {
+    throw c.err(`${p}.internetEgress`, t.internetEgress, `tenant "${t.name}" internet egress must be 'none', 'tenantVpc' or { eipAllocationId, privateIp }`, "use 'tenantVpc' (public destinations through the tenant VPC's own NAT gateway), { eipAllocationId, privateIp } (through a platform Elastic IP), or leave it unset");
   }
   if (path !== 'nat' && t.internetEgress !== undefined) {
     throw c.err(`${p}.internetEgress`, t.internetEgress, `tenant "${t.name}" has path '${path}'; internet egress goes through the gateway pair, so it needs path 'nat' (a peered tenant's pods use the node's own internet path)`, "set path: 'nat', or drop internetEgress");

@@ -12,7 +12,7 @@ export function buildAgentConfig(model: CrossVpcModel, podLabelKey: string, haVi
     if (v === undefined) throw new Error(`no HaVip given for pair ${index}, which holds active tenants`);
     return v;
   };
-  const version = agentConfigVersionFor(model.peered, model.tenants.map((t) => ({ internetEgress: t.internetEgress === 'tenantVpc' })));
+  const version = agentConfigVersionFor(model.peered, model.tenants.map((t) => ({ internetEgress: t.internetEgress !== 'none' })));
   return {
     version,
     podLabelKey,
@@ -29,7 +29,7 @@ export function buildAgentConfig(model: CrossVpcModel, podLabelKey: string, haVi
       haVip: haVipOf(t.pairIndex),
       gatewayMac: t.gatewayMac,
       table: t.table,
-      ...(t.internetEgress === 'tenantVpc' ? { internetEgress: true as const } : {}),
+      ...(t.internetEgress !== 'none' ? { internetEgress: true as const } : {}),
     })),
     // Version 3 always carries the list (the agent requires it), empty when only egress raised the version.
     ...(version === 3 ? { peered: model.peered.map((t) => ({ name: t.name, vni: t.vni, mark: t.mark, cidrs: [...t.destinations] })) } : {}),

@@ -27,14 +27,18 @@ export function gatewayScript(name: (typeof GATEWAY_SCRIPTS)[number]): string {
 }
 
 /**
- * A script as it ships in user data: without its comment-only lines and blank lines (the
- * shebang and shellcheck directives stay). EC2 takes 16 KB of user data; the comments are a
- * third of the scripts, and the commented originals ship in the package (dist/lib/render/gateway).
+ * A script as it ships in user data: without its comment-only lines, blank lines and
+ * indentation (the shebang and shellcheck directives stay). EC2 takes 16 KB of user data; the
+ * comments are a third of the scripts, and the commented originals ship in the package
+ * (dist/lib/render/gateway). Indentation is safe to drop: the scripts have no heredocs, their
+ * only multi-line strings are awk programs, and every line continuation has a space before
+ * its backslash (render.test.ts checks both).
  */
 export function shippedScript(text: string): string {
   return text
     .split('\n')
     .filter((line, i) => !(line.trim() === '' || (/^\s*#/.test(line) && !(i === 0 && line.startsWith('#!')) && !/^\s*# shellcheck /.test(line))))
+    .map((line) => line.replace(/^[ \t]+/, ''))
     .join('\n')
     .concat('\n');
 }

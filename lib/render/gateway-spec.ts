@@ -1,6 +1,7 @@
 import { GATEWAY_METRICS_PORT } from '../contract/gateway-metrics';
 import type { TenantTableRow } from '../contract/tenant-table';
 import { CrossVpcModel, TunnelType, VXLAN_PORT } from '../model/crossvpc-model';
+import { egressCells } from './gateway-eip';
 
 /**
  * Everything one gateway member's configuration is rendered from. Values marked
@@ -108,7 +109,7 @@ export function buildGatewayMemberSpec(
         table: t.table,
         gatewayMac: t.gatewayMac,
         destinations: [...t.destinations],
-        egress: t.internetEgress === 'tenantVpc' ? 'tenant_vpc' : 'none',
+        ...egressCells(t),
         inbound: t.inbound.map((f) => ({ ...f })),
         slot: t.slot,
         ...b,

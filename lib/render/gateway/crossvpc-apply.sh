@@ -16,6 +16,8 @@ log() { echo "crossvpc-apply: $*" >&2; }
 exec 8>"$RUN/apply.lock"
 flock -w 60 8 || { log "another apply holds the lock for 60s"; exit 1; }
 underlay=$(cat "$RUN/underlay")
+# The gateway subnet's router (the main table's default on the underlay), for EIP egress.
+underlay_router=$(ip -4 route show default dev "$underlay" | awk '$2 == "via" { print $3; exit }')
 
 if_by_mac() {
   ip -o link show | awk -v mac="$(echo "$1" | tr 'A-F' 'a-f')" \
@@ -44,9 +46,11 @@ inbound_routes() {
 declare -A listed=()
 pending=()
 rules=$(ip rule show pref 1000)
-name='' vni='' table='' gateway_mac='' eni_mac='' eni_ip='' subnet_cidr='' router_ip='' destinations='' egress='' inbound=''
-while tenant_next name vni table gateway_mac eni_mac eni_ip subnet_cidr router_ip destinations egress inbound; do
+declare -A egress_ips=()
+name='' vni='' table='' gateway_mac='' eni_mac='' eni_ip='' subnet_cidr='' router_ip='' destinations='' egress='' egress_ip='' inbound=''
+while tenant_next name vni table gateway_mac eni_mac eni_ip subnet_cidr router_ip destinations egress egress_ip inbound; do
   listed[$vni]=1
+  if [ "$egress" = eip ]; then egress_ips[$egress_ip]=1; fi
   tn="$TENANT_DEV_PREFIX$vni"
   cx="$TUNNEL_DEV_PREFIX$vni"
   # A replaced ENI (the tenant moved subnet): the old one still carries the name; set it aside.
@@ -101,6 +105,10 @@ while tenant_next name vni table gateway_mac eni_mac eni_ip subnet_cidr router_i
   # destinations only); without it a packet to anything else dies here.
   if [ "$egress" = tenant_vpc ]; then
     ip route replace default via "$router_ip" dev "$tn" onlink table "$table"
+  elif [ "$egress" = eip ]; then
+    # EIP egress: out the underlay to the gateway subnet's router, as the member's own traffic.
+    [ -n "$underlay_router" ] || { log "tenant $name: EIP egress needs a default route on $underlay"; exit 1; }
+    ip route replace default via "$underlay_router" dev "$underlay" onlink table "$table"
   else
     ip route replace unreachable default table "$table"
   fi
@@ -117,6 +125,15 @@ done <"$STATE/tenants.tsv"
 
 # One transaction: the file deletes and re-creates the table, so no packet sees half a ruleset.
 nft -f "$STATE/ruleset.nft"
+
+# EIP egress IPs of the last applied table that this one lacks (the tenant retired, left EIP
+# egress or moved address) leave the underlay: nothing behind their EIP may reach this member.
+# A table from before EIP egress has no such column.
+if [ -r "$RUN/applied.tsv" ] && read -r header <"$RUN/applied.tsv" && [[ $header == *$'\t'egress_ip* ]]; then
+  while tenant_next name egress egress_ip; do
+    [ "$egress" != eip ] || [ -n "${egress_ips[$egress_ip]+x}" ] || ip addr del "$egress_ip/32" dev "$underlay" 2>/dev/null || true
+  done <"$RUN/applied.tsv"
+fi
 
 # Retired tenants (in the last applied table, not in this one): their tunnel, routes, rule,
 # NAT IP and sessions go. Their ENI is being detached by Terraform; until then it stays down.

@@ -1,7 +1,8 @@
 #!/bin/bash
 # crossvpc-converge [self|peer]
 # self (the default, run on becoming master): moves the HaVip and every NAT IP onto this
-# member's ENIs through the EC2 API (AssignPrivateIpAddresses, AllowReassignment) and
+# member's ENIs through the EC2 API (AssignPrivateIpAddresses, AllowReassignment), each EIP
+# egress IP onto its primary ENI and the EIP onto that (AssociateAddress, AllowReassociation), and
 # retries with backoff until every move holds, or until this member is no longer master.
 # keepalived does not retry notify scripts, so this loop is what makes a failed move hold.
 # peer (run on leaving MASTER for BACKUP): moves them onto the peer's ENIs, while this
@@ -36,23 +37,28 @@ garp() { # <dev> <ip>: refresh neighbours on an L2 segment; harmless where the c
 }
 
 assign_all() {
-  local endpoint name nat_ip eni_id ok=0 error=
+  local endpoint name nat_ip eni_id egress egress_ip eip_allocation_id ok=0 error=
   aws_credentials || { echo "$error" >&2; return 1; } # converge.log says why
   endpoint=${EC2_ENDPOINT:-https://ec2.$AWS_REGION.amazonaws.com}
   # Every call is counted in $RUN/$IP_MOVES_FILE (calls=N failures=M) for crossvpc-metrics.
-  assign() { # <eni> <ip>
+  ec2() { # <query after Action=>: one signed call, counted
     local rc=0 _ calls=0 fails=0
     curl -sS -f -m 5 --aws-sigv4 "aws:amz:$AWS_REGION:ec2" --user "$AWS_AK:$AWS_SK" -H "x-amz-security-token: $AWS_ST" \
-      "$endpoint/?Action=AssignPrivateIpAddresses&Version=2016-11-15&NetworkInterfaceId=$1&PrivateIpAddress.1=$2&AllowReassignment=true" >/dev/null || rc=1
+      "$endpoint/?Version=2016-11-15&Action=$1" >/dev/null || rc=1
     # Under the converge lock: no other writer.
     [ -r "$RUN/$IP_MOVES_FILE" ] && IFS=' =' read -r _ calls _ fails <"$RUN/$IP_MOVES_FILE"
     [[ $calls =~ ^[0-9]+$ && $fails =~ ^[0-9]+$ ]] || calls=0 fails=0
     printf 'calls=%d failures=%d\n' $((calls + 1)) $((fails + rc)) >"$RUN/$IP_MOVES_FILE.new" && mv -f "$RUN/$IP_MOVES_FILE.new" "$RUN/$IP_MOVES_FILE"
     return $rc
   }
+  assign() { ec2 "AssignPrivateIpAddresses&NetworkInterfaceId=$1&PrivateIpAddress.1=$2&AllowReassignment=true"; } # <eni> <ip>
+  associate() { ec2 "AssociateAddress&AllocationId=$1&NetworkInterfaceId=$2&PrivateIpAddress=$3&AllowReassociation=true"; } # <allocation> <eni> <ip>
   if assign "$eni" "$HAVIP"; then log "HaVip $HAVIP -> $eni"; else log "HaVip $HAVIP: move failed"; ok=1; fi
-  while tenant_next name nat_ip eni_id; do
+  while tenant_next name nat_ip eni_id egress egress_ip eip_allocation_id; do
     if assign "$eni_id" "$nat_ip"; then log "tenant $name NAT IP $nat_ip -> $eni_id"; else log "tenant $name NAT IP: move failed"; ok=1; fi
+    [ "$egress" = eip ] || continue
+    # The address first: EC2 associates an EIP only with an address the ENI holds.
+    if assign "$eni" "$egress_ip" && associate "$eip_allocation_id" "$eni" "$egress_ip"; then log "tenant $name EIP -> $egress_ip"; else log "tenant $name EIP: move failed"; ok=1; fi
   done <"$table_file"
   return $ok
 }

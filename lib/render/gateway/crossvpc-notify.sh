@@ -21,14 +21,16 @@ ctd() {
 }
 underlay=$(cat "$RUN/underlay")
 
-floating_ips() { # <add|del>: the HaVip on the underlay, each NAT IP on its tenant ENI
-  local op=$1 vni nat_ip dev
-  if [ "$op" = add ]; then ip addr replace "$HAVIP/32" dev "$underlay"; else ip addr del "$HAVIP/32" dev "$underlay" 2>/dev/null; fi
+floating_ips() { # <add|del>: the HaVip and each EIP egress IP on the underlay, each NAT IP on its tenant ENI
+  local op=$1 vni nat_ip dev egress egress_ip
+  ip1() { if [ "$op" = add ]; then ip addr replace "$1/32" dev "$2"; else ip addr del "$1/32" dev "$2" 2>/dev/null; fi; } # <ip> <dev>
+  ip1 "$HAVIP" "$underlay"
   [ -r "$STATE/tenants.tsv" ] || return 0 # no document applied yet
-  while tenant_next vni nat_ip; do
+  while tenant_next vni nat_ip egress egress_ip; do
+    if [ "$egress" = eip ]; then ip1 "$egress_ip" "$underlay"; fi
     dev=$TENANT_DEV_PREFIX$vni
     [ -e "/sys/class/net/$dev" ] || continue # its ENI is not attached yet; the next RELOAD raises it
-    if [ "$op" = add ]; then ip addr replace "$nat_ip/32" dev "$dev"; else ip addr del "$nat_ip/32" dev "$dev" 2>/dev/null; fi
+    ip1 "$nat_ip" "$dev"
   done <"$STATE/tenants.tsv"
   return 0
 }
