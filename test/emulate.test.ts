@@ -115,10 +115,12 @@ curl -s --aws-sigv4 "aws:amz:$(md placement/region):ssm" --user "$(jq -r .Access
         expect(r.checks.filter((c) => !c.pass)).toEqual([]);
         for (const t of ['alpha', 'beta', 'gamma', 'delta']) for (const n of [1, 2]) expect(r.reached[`n${n}-${t}`]).toEqual([t]);
         expect(r.reached['n1-unlabelled']).toBeUndefined();
-        // Each path's own checks ran: beta's egress (its EIP stand-in seen, nobody else's pods), gamma's peering attacks.
-        const eip = emu.internetTenants().map((t) => [t.name, t.eip]);
-        expect(eip.map(([n]) => n)).toEqual(['beta']);
-        for (const n of [1, 2]) expect(r.checks.find((c) => c.name.startsWith(`egress: pod n${n}-beta reaches`))).toMatchObject({ pass: true, detail: `server saw ${eip[0][1]}` });
+        // Each path's own checks ran: beta's egress through its VPC and delta's through the platform EIP (each
+        // seen as its own EIP stand-in, nobody else's pods), gamma's peering attacks.
+        const eip = Object.fromEntries(emu.internetTenants().map((t) => [t.name, t.eip]));
+        expect(Object.keys(eip).sort()).toEqual(['beta', 'delta']);
+        for (const t of ['beta', 'delta']) for (const n of [1, 2]) expect(r.checks.find((c) => c.name.startsWith(`egress: pod n${n}-${t} reaches`))).toMatchObject({ pass: true, detail: `server saw ${eip[t]}` });
+        expect(r.checks.find((c) => c.name.startsWith("egress: tenant delta's EIP is associated with the live master"))).toMatchObject({ pass: true });
         for (const p of ['n1-alpha', 'n2-gamma', 'n1-unlabelled']) expect(r.checks.find((c) => c.name.startsWith(`egress: pod ${p} (`))).toMatchObject({ pass: true, detail: 'no connection' });
         expect(r.checks.filter((c) => c.name.startsWith('[peering gamma]')).length).toBe(8);
         // delta's port forward: its client reaches the target through NAT IP:6379; an unlisted port and every other tenant's client get nothing.

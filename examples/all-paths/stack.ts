@@ -13,10 +13,13 @@ export const ALL_PATHS_TENANTS: readonly TenantProps[] = [
   { name: 'beta', vpcId: 'vpc-0b2b2b2b2b2b2b2b2', subnetId: 'subnet-0b2b2b2b2b2b2b2b2', cidrs: ['172.16.0.0/16'], vni: 1002, availabilityZone: 'eu-west-1a', internetEgress: 'tenantVpc' },
   // NAT with a port forward into the cluster (seed 001): delta's clients connect to its NAT IP on
   // tcp/6379 and reach 10.0.200.10:6379 in the function VPC (say, a Service's internal load
-  // balancer); every other port of the NAT IP stays closed.
+  // balancer); every other port of the NAT IP stays closed. Its functions reach the internet
+  // through the gateway pair with the platform's Elastic IP, associated with 10.0.255.20 in the
+  // gateway subnet (whose route table must send 0.0.0.0/0 to an internet gateway).
   {
     name: 'delta', vpcId: 'vpc-0d4d4d4d4d4d4d4d4', subnetId: 'subnet-0d4d4d4d4d4d4d4d4', cidrs: ['172.16.0.0/16'], vni: 1004, availabilityZone: 'eu-west-1a',
     inbound: [{ protocol: 'tcp', port: 6379, target: '10.0.200.10:6379' }],
+    internetEgress: { eipAllocationId: 'eipalloc-0d4d4d4d4d4d4d4d4', privateIp: '10.0.255.20' },
   },
   // VPC peering (seed 003): its range overlaps nothing routed in the function VPC, so no gateway is
   // involved; the plan adds the routes on both sides and a Redis rule to its security group.

@@ -75,10 +75,14 @@ export async function gatewayProbeChecks(emu: Emulation): Promise<Check[]> {
     checks.push({ name: `pod ${pod.name} -> conntrackd sync port of ${master.id} is dropped by the gateway itself`, pass: before >= 0 && after >= before + 3, detail: `not_from_peer counter ${before} -> ${after}${sent ? `; ${sent.replace(/\n/g, '; ')}` : ''}` });
   }
   // Each probe is independent and most must time out: they run side by side.
-  const probes: Array<{ name: string; run: () => Promise<boolean>; yes: string; no: string }> = [];
+  // `answers`: a control, which must get through (the probe tool and the path work); the rest must not.
+  const probes: Array<{ name: string; run: () => Promise<boolean>; yes: string; no: string; answers?: boolean }> = [];
   const tcp = (ns: string, ip: string, port: number) => () => emu.okAsync(ns, 'timeout', ['1', 'bash', '-c', `exec 3<>/dev/tcp/${ip}/${port}`], 3000);
   for (const t of emu.activeTenants()) {
-    const svc = emu.tenantService(t.name)!.ns;
+    const { ns: svc, address: svcIp } = emu.tenantService(t.name)!;
+    const router = /default via ([\d.]+)/.exec(emu.exec(svc, 'ip', ['route', 'show', 'default']))?.[1] ?? 'none';
+    probes.push({ name: `control: tenant ${t.name}'s host connects to its own Redis ${svcIp}:6379 (the TCP probe works)`, run: tcp(svc, svcIp, 6379), yes: 'connected', no: 'NO CONNECTION', answers: true });
+    probes.push({ name: `control: tenant ${t.name}'s host pings its VPC router ${router} (the ping probe works)`, run: () => emu.okAsync(svc, 'ping', ['-c', '1', '-W', '1', router], 3000), yes: 'answered', no: 'NO ANSWER', answers: true });
     for (const run of members) {
       const row = run.tenants.find((r) => r.name === t.name);
       if (!row) continue;
@@ -102,6 +106,6 @@ export async function gatewayProbeChecks(emu: Emulation): Promise<Check[]> {
     }
   }
   const open = await inParallel(probes, PARALLEL, (p) => p.run());
-  probes.forEach((p, i) => checks.push({ name: p.name, pass: !open[i], detail: open[i] ? p.yes : p.no }));
+  probes.forEach((p, i) => checks.push({ name: p.name, pass: open[i] === (p.answers ?? false), detail: open[i] ? p.yes : p.no }));
   return checks;
 }

@@ -88,6 +88,7 @@ export const REQUIRED_TOOLS: Array<{ tool: string; pkg: string }> = [
   { tool: 'jq', pkg: 'jq' },
   { tool: 'gunzip', pkg: 'gzip' },
   { tool: 'arping', pkg: 'iputils-arping' },
+  { tool: 'ping', pkg: 'iputils-ping' },
   { tool: 'sysctl', pkg: 'procps' },
   { tool: 'prometheus-node-exporter', pkg: 'prometheus-node-exporter' },
 ];
