@@ -8,12 +8,12 @@
  * Needs root on Linux with ip, nft and conntrack; skipped otherwise, a failure under CI=true.
  */
 import { ChildProcess, execFileSync, spawn } from 'child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'fs';
-import { tmpdir } from 'os';
-import { dirname, join } from 'path';
+import { writeFileSync } from 'fs';
+import { join } from 'path';
 import { cleanUpNetnsTest, haveTool, isRootLinux } from './helpers';
-import { buildCrossVpcModel, buildGatewayMemberSpec, renderGatewayFiles, renderGatewayRuleset } from './render-fixtures';
-import { CONF_DIR, GATEWAY_NFT_TABLE, renderTenantTable, RUN_DIR, STATE_DIR, TENANT_TABLE_COLUMNS, tunnelDev } from '../lib/contract';
+import { memberRoot, runApply } from './member-root';
+import { buildCrossVpcModel, buildGatewayMemberSpec, renderGatewayRuleset } from './render-fixtures';
+import { GATEWAY_NFT_TABLE, renderTenantTable, TENANT_TABLE_COLUMNS, tunnelDev } from '../lib/contract';
 
 const capable = isRootLinux() && haveTool('nft', ['--version']) && haveTool('conntrack', ['--version']);
 
@@ -151,25 +151,13 @@ const probe = (ns: string, host: string, port = PORT) =>
 (capable ? describe : describe.skip)('crossvpc-apply releases the egress IPs the table no longer lists (netns)', () => {
   const ns = `${P}u`;
   let dir = '';
-  const run = () => execFileSync('ip', ['netns', 'exec', ns, 'unshare', '-m', '--propagation', 'private', 'sh', '-c',
-    `R=$1; shift; mount --bind "$R/etc" ${CONF_DIR} && mount --bind "$R/state" ${STATE_DIR} && mount --bind "$R/run" ${RUN_DIR} && exec "$@"`, 'x', dir, `${CONF_DIR}/bin/crossvpc-apply`],
-  { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
+  const run = () => runApply(ns, dir);
   const held = () => inNs(ns, 'ip', '-o', '-4', 'addr', 'show', 'dev', 'fn0').split('\n').map((l) => /inet ([\d.]+)\/32/.exec(l)?.[1]).filter(Boolean).sort();
   const rows = (names: string[]) => renderTenantTable(spec.tenants.filter((t) => names.includes(t.name)));
 
   beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'crossvpc-eip-apply-'));
-    for (const d of [CONF_DIR, STATE_DIR, RUN_DIR]) mkdirSync(d, { recursive: true }); // mount points
-    for (const f of renderGatewayFiles(spec, { conntrackMax: 262144 })) {
-      if (!f.path.startsWith(`${CONF_DIR}/`)) continue;
-      const p = join(dir, 'etc', f.path.slice(CONF_DIR.length + 1));
-      mkdirSync(dirname(p), { recursive: true });
-      writeFileSync(p, f.content, { mode: parseInt(f.permissions, 8) });
-    }
-    for (const d of ['state', 'run']) mkdirSync(join(dir, d), { recursive: true });
+    dir = memberRoot(spec, 'crossvpc-eip-apply-');
     writeFileSync(join(dir, 'state/ruleset.nft'), renderGatewayRuleset(spec));
-    writeFileSync(join(dir, 'run/underlay'), 'fn0\n');
-    writeFileSync(join(dir, 'run/vrrp-state'), 'BACKUP\n');
     ip('netns', 'add', ns);
     inNs(ns, 'ip', 'link', 'add', 'fn0', 'type', 'veth', 'peer', 'name', 'fn1');
     inNs(ns, 'ip', 'link', 'set', 'fn1', 'up');

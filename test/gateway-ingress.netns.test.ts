@@ -6,12 +6,12 @@
  * otherwise, a failure under CI=true.
  */
 import { ChildProcess, execFileSync, spawn } from 'child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'fs';
-import { tmpdir } from 'os';
-import { dirname, join } from 'path';
+import { writeFileSync } from 'fs';
+import { join } from 'path';
 import { cleanUpNetnsTest, haveTool, isRootLinux } from './helpers';
-import { buildCrossVpcModel, buildGatewayMemberSpec, renderGatewayFiles, renderMemberDocument } from './render-fixtures';
-import { CONF_DIR, hex, inboundSnatPorts, inboundTable, RUN_DIR, STATE_DIR, tenantDev } from '../lib/contract';
+import { memberRoot, runApply } from './member-root';
+import { buildCrossVpcModel, buildGatewayMemberSpec, renderMemberDocument } from './render-fixtures';
+import { hex, inboundSnatPorts, inboundTable, tenantDev } from '../lib/contract';
 
 const capable = isRootLinux() && haveTool('nft', ['--version']) && haveTool('conntrack', ['--version']);
 
@@ -48,7 +48,6 @@ const beta = spec.tenants.find((t) => t.name === 'beta')!;
 
 const ip = (...args: string[]) => execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 const inNs = (ns: string, ...argv: string[]) => execFileSync('ip', ['netns', 'exec', ns, ...argv], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 20_000 });
-const MOUNT_WRAPPER = `R=$1; shift; mount --bind "$R/etc" ${CONF_DIR} && mount --bind "$R/state" ${STATE_DIR} && mount --bind "$R/run" ${RUN_DIR} && exec "$@"`;
 const inboundRoutes = (table: number) => inNs(NS.gw, 'sh', '-c', `ip route show table ${inboundTable(table)} 2>/dev/null || true`).trim();
 const counter = (name: string) => Number(/packets (\d+)/.exec(inNs(NS.gw, 'nft', 'list', 'counter', 'inet', 'crossvpc_gw', name))![1]);
 
@@ -72,30 +71,13 @@ const udpProbe = (ns: string, host: string, port: number) =>
   }
 
   /** Runs the real crossvpc-apply in the gateway namespace on the document in dir/state. */
-  function apply(): void {
-    try {
-      execFileSync('ip', ['netns', 'exec', NS.gw, 'unshare', '-m', '--propagation', 'private', 'sh', '-c', MOUNT_WRAPPER, 'x', dir, `${CONF_DIR}/bin/crossvpc-apply`], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
-    } catch (e) {
-      throw new Error(`crossvpc-apply failed: ${String((e as { stderr?: unknown }).stderr)}`);
-    }
-  }
+  const apply = (): void => void runApply(NS.gw, dir, 30_000);
 
   beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'crossvpc-gin-'));
-    for (const d of [CONF_DIR, STATE_DIR, RUN_DIR]) mkdirSync(d, { recursive: true }); // mount points
-    for (const f of renderGatewayFiles(spec, { conntrackMax: 262144 })) {
-      if (!f.path.startsWith(`${CONF_DIR}/`)) continue;
-      const p = join(dir, 'etc', f.path.slice(CONF_DIR.length + 1));
-      mkdirSync(dirname(p), { recursive: true });
-      writeFileSync(p, f.content, { mode: parseInt(f.permissions, 8) });
-    }
+    dir = memberRoot(spec, 'crossvpc-gin-');
     const doc = renderMemberDocument(spec);
-    mkdirSync(join(dir, 'state'), { recursive: true });
-    mkdirSync(join(dir, 'run'), { recursive: true });
     writeFileSync(join(dir, 'state/tenants.tsv'), doc.tenants);
     writeFileSync(join(dir, 'state/ruleset.nft'), doc.ruleset);
-    writeFileSync(join(dir, 'run/underlay'), 'fn0\n');
-    writeFileSync(join(dir, 'run/vrrp-state'), 'BACKUP\n'); // apply starts no converge
 
     for (const ns of Object.values(NS)) ip('netns', 'add', ns);
     inNs(NS.gw, 'ip', 'link', 'set', 'lo', 'up');
