@@ -267,6 +267,12 @@ describe('crossvpc doctor: internet egress', () => {
     expect(beta.fix).toMatch(/route 0\.0\.0\.0\/0 from subnet subnet-0b2 to a NAT gateway/);
     // Control: the tenant without egress gets no such finding, and the clean plan none at all.
     expect(of(r, 'egress', 'alpha')).toEqual([]);
+    // Through a platform EIP: the gateway subnet's internet gateway and the EIP are named instead.
+    const e = doctor(synthTo({ ...CLEAN, tenants: [alpha, { ...alpha, name: 'gamma', vpcId: 'vpc-0c', subnetId: 'subnet-0c3', vni: 1003, internetEgress: { eipAllocationId: 'eipalloc-0123456789abcdef0', privateIp: '10.0.255.20' } }] }));
+    const [gamma] = of(e, 'egress', 'gamma');
+    expect(gamma.what).toMatch(/^tenant gamma has internet egress through the platform's Elastic IP eipalloc-0123456789abcdef0: pair 0's active member SNATs .* to 10\.0\.255\.20/);
+    expect(gamma.fix).toMatch(/route 0\.0\.0\.0\/0 from the gateway subnet to an internet gateway/);
+    expect(of(e, 'egress', 'alpha')).toEqual([]);
     expect(of(doctor(clean), 'egress')).toEqual([]);
   });
 });
