@@ -42,6 +42,16 @@ describe('CrossVpcNat: ingress port forwards (seed 001)', () => {
     expect(of(plain, 'aws_vpc_security_group_ingress_rule').filter(([id]) => id.includes('ForwardReplies'))).toEqual([]);
   });
 
+  test("removing one forward leaves the other's reply rule as it was (named by protocol and port, not position)", () => {
+    const replies = (j: any) => Object.fromEntries(of(j, 'aws_vpc_security_group_ingress_rule').filter(([id]) => id.includes('ForwardReplies')));
+    const both = replies(json);
+    const udpOnly = replies(synth([{ ...alpha, inbound: [{ protocol: 'udp', port: 53, target: '10.0.0.2:53' }] }, beta]));
+    expect(Object.keys(udpOnly)).toHaveLength(1);
+    const [id] = Object.keys(udpOnly);
+    expect(both[id]).toEqual(udpOnly[id]);
+    expect(Object.keys(both)).toHaveLength(2); // control: the tcp rule was there and went
+  });
+
   test("forwards live in the pair document only: user data, AMIs and beta's resources do not change", () => {
     const rows = parseTenantTable(JSON.parse(documentOf(json, 0)).members.a.tenants);
     expect(rows.map((r) => [r.name, r.inbound])).toEqual([

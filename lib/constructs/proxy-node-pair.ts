@@ -369,13 +369,14 @@ export class ProxyNodePair extends Construct {
    * Port forwards (seed 001): the targets' replies come to the HaVip on the tenant's SNAT ports.
    * The member that opened the flow has it tracked, but after a failover the other member
    * holds the HaVip with no record of it in EC2's connection tracking: admit them here. The plan
-   * checks each target is neither the HaVip nor a reserved host of the gateway subnet.
+   * checks each target is neither the HaVip nor a reserved host of the gateway subnet. One rule
+   * per (protocol, port), named by it: removing one forward never replaces the others.
    */
   private admitForwardReplies(pair: PairModel, gatewaySubnetCidr: string, provider: AwsConstructProps['provider']): void {
     for (const t of pair.tenants) {
       const ports = t.inbound.length ? inboundSnatPorts(t.slot) : undefined;
-      t.inbound.forEach((f, k) => {
-        new VpcSecurityGroupIngressRule(this, `Tenant-${t.name}-ForwardReplies${k}`, {
+      t.inbound.forEach((f) => {
+        new VpcSecurityGroupIngressRule(this, `Tenant-${t.name}-ForwardReplies-${f.protocol}-${f.port}`, {
           provider, securityGroupId: this.securityGroup.id, cidrIpv4: `${f.targetIp}/32`, ipProtocol: f.protocol, fromPort: ports!.from, toPort: ports!.to,
           description: `replies of tenant ${t.name} port forward ${f.protocol}/${f.port}`,
           lifecycle: {

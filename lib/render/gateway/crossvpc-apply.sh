@@ -123,17 +123,18 @@ while tenant_next name vni table gateway_mac eni_mac eni_ip subnet_cidr router_i
   log "tenant $name: vni $vni on $cx, ENI $tn $eni_ip"
 done <"$STATE/tenants.tsv"
 
-# One transaction: the file deletes and re-creates the table, so no packet sees half a ruleset.
-nft -f "$STATE/ruleset.nft"
-
 # EIP egress IPs of the last applied table that this one lacks (the tenant retired, left EIP
 # egress or moved address) leave the underlay: nothing behind their EIP may reach this member.
+# Before the new ruleset, which no longer treats them as egress IPs: no window in between.
 # A table from before EIP egress has no such column.
 if [ -r "$RUN/applied.tsv" ] && read -r header <"$RUN/applied.tsv" && [[ $header == *$'\t'egress_ip* ]]; then
   while tenant_next name egress egress_ip; do
     [ "$egress" != eip ] || [ -n "${egress_ips[$egress_ip]+x}" ] || ip addr del "$egress_ip/32" dev "$underlay" 2>/dev/null || true
   done <"$RUN/applied.tsv"
 fi
+
+# One transaction: the file deletes and re-creates the table, so no packet sees half a ruleset.
+nft -f "$STATE/ruleset.nft"
 
 # Retired tenants (in the last applied table, not in this one): their tunnel, routes, rule,
 # NAT IP and sessions go. Their ENI is being detached by Terraform; until then it stays down.
