@@ -8,6 +8,8 @@
 import { Testing } from 'cdktf';
 import { TenantProps } from '../lib';
 import { egressChecks } from '../lib/emulate/egress';
+import { eipEgressChecks } from '../lib/emulate/eip-egress';
+import { ingressChecks } from '../lib/emulate/ingress';
 import { Emulation } from '../lib/emulate/emulator';
 import { peeringAttackChecks } from '../lib/emulate/peering-attacks';
 import { OverlappingTenantsOptions, OverlappingTenantsStack } from '../examples/overlapping-tenants/stack';
@@ -278,6 +280,61 @@ maybe('plan transitions under load', () => {
     expect(emu.ssmParameter(emu.documentName(0)!)!.version).toBe(version);
     expect(emu.peeredTenants()).toEqual([]);
   }, 60_000);
+
+  // Plan H gives epsilon (a NAT tenant without egress) a port forward and internet egress through a
+  // platform EIP; plan I (G's plan again) takes both away.
+  const planG = { ...chainEnd, tenants: [{ ...alpha, ...egress }, beta, retiredGamma, { ...delta, ...deltaSlot }, epsilon, { ...zeta, retired: true }] };
+  const forward = { protocol: 'tcp' as const, port: 6379, target: '10.0.200.10:6379' };
+  const eipEgress = { eipAllocationId: 'eipalloc-0e0e0e0e0e0e0e0e0', privateIp: '10.0.255.20' };
+  const planH = { ...planG, tenants: planG.tenants.map((t) => (t.name === 'epsilon' ? { ...t, inbound: [forward], internetEgress: eipEgress } : t)) };
+  /** What epsilon's client gets on NAT IP:6379 (CLIENT INFO's addr= at the target), '' for nothing. */
+  const throughForward = () => {
+    const svc = emu.tenantService('epsilon')!;
+    const natIp = emu.members()[0].tenants.find((t) => t.name === 'epsilon')!.natIp;
+    return /addr=([\d.]+):\d+/.exec(emu.exec(svc.ns, 'timeout', ['3', 'redis-cli', '-h', natIp, '-p', '6379', 'client', 'info'], { allowFail: true, timeoutMs: 5000 }))?.[1] ?? '';
+  };
+  /** Whether the live master carries epsilon's egress IP on its underlay. */
+  const egressIpOnMaster = () => emu.exec(emu.liveMaster(0)!.ns, 'ip', ['-o', '-4', 'addr', 'show', 'dev', 'ens5'], { allowFail: true }).includes(` ${eipEgress.privateIp}/`);
+
+  test('give a NAT tenant a port forward and EIP egress: its client reaches the target, its pods egress as the EIP, the others untouched', async () => {
+    const r = await runner.step(synth(planH), quick);
+    expect(r.ok ? [] : failed(r)).toEqual([]);
+    expect(r.apply.instances.changes).toEqual([]);
+    expect(r.apply.tenants).toMatchObject({ added: [], retired: [], edited: ['epsilon'], switched: [] });
+    expect(others(r, ['alpha', 'beta', 'delta'])).toEqual(untouched(['alpha', 'beta', 'delta']));
+    expect(vrrpQuiet(r)).toEqual(quiet(['g0a', 'g0b']));
+    expect(emu.ingressTenants().map((t) => t.name)).toEqual(['epsilon']);
+    expect(emu.internetTenants().map((t) => `${t.name} ${t.mode}`).sort()).toEqual(['alpha tenant_vpc', 'epsilon eip']);
+    const checks = [...(await ingressChecks(emu)), ...(await egressChecks(emu)), ...(await eipEgressChecks(emu))];
+    expect(checks.filter((c) => !c.pass)).toEqual([]);
+    expect(checks.find((c) => c.name.startsWith('ingress: tenant epsilon\'s client'))).toMatchObject({ pass: true });
+    const eip = emu.internetTenants().find((t) => t.name === 'epsilon')!.eip;
+    for (const n of [1, 2]) expect(checks.find((c) => c.name.startsWith(`egress: pod n${n}-epsilon reaches`))).toMatchObject({ pass: true, detail: `server saw ${eip}` });
+    expect(checks.find((c) => c.name.startsWith('egress: tenant epsilon\'s EIP is associated with the live master'))).toMatchObject({ pass: true });
+    // The probes of step I, here as their controls: the forward answers, the master holds the egress IP.
+    expect(throughForward()).toBe(emu.members(0)[0].env.HAVIP);
+    expect(egressIpOnMaster()).toBe(true);
+    console.log(formatStep(r));
+  }, 240_000);
+
+  test('take the forward and the EIP egress away: the port is closed, the pods reach no internet, the master drops the egress IP', async () => {
+    const r = await runner.step(synth(planG), quick);
+    expect(r.ok ? [] : failed(r)).toEqual([]);
+    expect(r.apply.tenants).toMatchObject({ added: [], retired: [], edited: ['epsilon'], switched: [] });
+    expect(others(r, ['alpha', 'beta', 'delta'])).toEqual(untouched(['alpha', 'beta', 'delta']));
+    expect(vrrpQuiet(r)).toEqual(quiet(['g0a', 'g0b']));
+    expect(emu.ingressTenants()).toEqual([]);
+    expect(emu.internetTenants().map((t) => t.name)).toEqual(['alpha']);
+    expect(throughForward()).toBe('');
+    // crossvpc-apply releases it with the table (bounded wait: the step already saw the version applied).
+    for (let i = 0; i < 50 && egressIpOnMaster(); i++) await new Promise((res) => setTimeout(res, 100));
+    expect(egressIpOnMaster()).toBe(false);
+    const checks = [...(await egressChecks(emu)), ...(await eipEgressChecks(emu))];
+    expect(checks.filter((c) => !c.pass)).toEqual([]);
+    for (const n of [1, 2]) expect(checks.find((c) => c.name.startsWith(`egress: pod n${n}-epsilon (tenant epsilon has no egress) does not reach`))).toMatchObject({ pass: true, detail: 'no connection' });
+    expect(checks.find((c) => c.name.startsWith('egress: pod n1-alpha reaches'))).toMatchObject({ pass: true });
+    console.log(formatStep(r));
+  }, 240_000);
 });
 
 if (!canRun) {
