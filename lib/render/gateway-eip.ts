@@ -5,15 +5,13 @@ import type { TenantTableRow } from '../contract/tenant-table';
 import { tunnelDev } from '../contract/names';
 import { isEipEgress } from '../model/eip-egress';
 import type { TenantModel } from '../model/model-types';
+import { list, NOT_FROM_TENANT, q } from './nft-syntax';
 
 /** The egress cells of a tenant's row. */
 export function egressCells(t: TenantModel): Pick<TenantTableRow, 'egress' | 'egressIp' | 'eipAllocationId'> {
   if (isEipEgress(t.internetEgress)) return { egress: 'eip', egressIp: t.internetEgress.privateIp, eipAllocationId: t.internetEgress.eipAllocationId };
   return { egress: t.internetEgress === 'tenantVpc' ? 'tenant_vpc' : 'none', egressIp: NO_EIP, eipAllocationId: NO_EIP };
 }
-
-const q = (s: string) => `"${s}"`;
-const list = (items: string[]) => (items.length ? ` elements = { ${items.join(', ')} }` : '');
 
 /** What the ruleset needs of each EIP tenant. */
 export interface EipRulesetTenant {
@@ -34,7 +32,6 @@ export interface EipRulesetTenant {
  */
 export function eipRulesetParts(tenants: readonly EipRulesetTenant[], connLimitPerTenant: number) {
   const eip = tenants.filter((t) => t.egress === 'eip');
-  const notTenantIn = 'iifname != @tunnel_ifs iifname != @tenant_ifs';
   const toUnderlay = 'iifname @eip_tunnels oifname != @tenant_ifs oifname != @tunnel_ifs ip saddr @node_cidrs ip daddr != @non_public';
   return {
     declarations: [
@@ -44,8 +41,8 @@ export function eipRulesetParts(tenants: readonly EipRulesetTenant[], connLimitP
       `  map zone_of_egress_ip { typeof ip daddr : ct zone;${list(eip.map((t) => `${t.egressIp} : ${t.zone}`))} }`,
       `  map mark_of_egress_ip { typeof ip daddr : meta mark;${list(eip.map((t) => `${t.egressIp} : ${t.table}`))} }`,
     ].join('\n'),
-    preRaw: `    ${notTenantIn} ip daddr @egress_ips ct zone set ip daddr map @zone_of_egress_ip`,
-    preMangle: `    ${notTenantIn} ip daddr @egress_ips meta mark set ip daddr map @mark_of_egress_ip`,
+    preRaw: `    ${NOT_FROM_TENANT} ip daddr @egress_ips ct zone set ip daddr map @zone_of_egress_ip`,
+    preMangle: `    ${NOT_FROM_TENANT} ip daddr @egress_ips meta mark set ip daddr map @mark_of_egress_ip`,
     // After the de-NAT of replies (dstnat), only new traffic to an egress IP is still addressed to it.
     input: '    ip daddr @egress_ips counter name to_gateway drop',
     forward: [

@@ -1,9 +1,7 @@
 import { inboundSnatPorts, inboundTable } from '../contract/ingress';
 import { hex, tenantDev } from '../contract/names';
 import { GatewayMemberSpec } from './gateway-spec';
-
-const q = (s: string) => `"${s}"`;
-const list = (items: string[]) => (items.length ? ` elements = { ${items.join(', ')} }` : '');
+import { list, NOT_FROM_TENANT, q } from './nft-syntax';
 
 /** The ruleset's ingress parts, each placed where renderGatewayRuleset says. */
 export interface IngressRules {
@@ -34,7 +32,7 @@ export function renderIngressRules(spec: GatewayMemberSpec, connLimit: string): 
   const snat = ts.map((t) => `${q(tenantDev(t.vni))} : ${spec.haVip}-${spec.haVip} . ${range(t.slot)}`);
   const zoneOf = ts.map((t) => `${range(t.slot)} : ${t.zone}`);
   const markOf = ts.map((t) => `${range(t.slot)} : ${hex(inboundTable(t.table))}`);
-  const fromFunctionSide = `iifname != @tunnel_ifs iifname != @tenant_ifs ip daddr ${spec.haVip} meta l4proto { tcp, udp }`;
+  const fromFunctionSide = `${NOT_FROM_TENANT} ip daddr ${spec.haVip} meta l4proto { tcp, udp }`;
   const leavesToFunctionSide = 'iifname @tenant_ifs ct status dnat oifname != @tenant_ifs oifname != @tunnel_ifs';
   return {
     declarations: `  map inbound_dnat { typeof iifname . ip daddr . meta l4proto . th dport : ip daddr . th dport;${list(dnat)} }

@@ -4,9 +4,7 @@ import { GATEWAY_COUNTERS, GATEWAY_NFT_TABLE, GatewayCounter, tenantDev, tunnelD
 import { renderIngressRules } from './gateway-ingress';
 import { eipRulesetParts } from './gateway-eip';
 import { CONNTRACKD_SYNC_PORT, GatewayMemberSpec, VXLAN_UDP_PORT } from './gateway-spec';
-
-const q = (s: string) => `"${s}"`;
-const list = (items: string[]) => (items.length ? ` elements = { ${items.join(', ')} }` : '');
+import { list, q } from './nft-syntax';
 
 /** The contract's counter names (the emulator reads them) with what each counts. */
 const COUNTER_COMMENTS: Record<GatewayCounter, string> = {
