@@ -13,7 +13,7 @@ import { EgressTenant, INTERNET_SERVER, Internet, PRIVATE_HOST } from './egress'
 import type { EipInfo } from './fake-cloud';
 import type { EmulatedPlan } from './member-image';
 import { Check } from './report';
-import { sleepSync } from './sys';
+import { sleepSync, terminateAndWait } from './sys';
 import { Topology } from './topology';
 import { VPC_MTU } from './wiring';
 import { GATEWAY_NFT_TABLE } from '../contract';
@@ -152,8 +152,8 @@ export async function eipEgressChecks(emu: Emulation): Promise<Check[]> {
       });
     } finally {
       const pid = Number(emu.exec(master.ns, 'cat', [pidFile], { allowFail: true }).trim());
-      if (pid > 0) process.kill(pid, 'SIGTERM');
-      rmSync(dir, { recursive: true, force: true });
+      if (pid > 0) terminateAndWait(pid);
+      rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
     }
   }
   return checks;

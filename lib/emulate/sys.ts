@@ -73,6 +73,19 @@ export function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
+/**
+ * SIGTERM a process this run started and wait (at most timeoutMs) until it is gone, so that
+ * removing its working directory does not race its shutdown writes.
+ */
+export function terminateAndWait(pid: number, timeoutMs = 5000): void {
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return; // already gone
+  }
+  for (let waited = 0; waited < timeoutMs && existsSync(`/proc/${pid}`); waited += 20) sleepSync(20);
+}
+
 export const REQUIRED_TOOLS: Array<{ tool: string; pkg: string }> = [
   { tool: 'ip', pkg: 'iproute2' },
   { tool: 'bridge', pkg: 'iproute2' },

@@ -117,6 +117,6 @@ export class Topology {
   }
 
   static removeDir(dir: string): void {
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
   }
 }
