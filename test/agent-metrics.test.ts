@@ -85,6 +85,7 @@ describe('agent metrics', () => {
     expect(samples(text, METRIC.droppedBytes)).toEqual({ '{reason="pod_spoof"}': 100, '{reason="tunnel_spoof"}': 200, '{reason="tunnel_denied"}': 300, '{reason="return_denied"}': 400, '{reason="peering_denied"}': 500 });
     expect(text).toMatch(new RegExp(`# HELP ${METRIC.droppedPackets} .+\\n# TYPE ${METRIC.droppedPackets} counter`));
     expect(text).toContain(`# TYPE ${METRIC.reconcileSeconds} histogram`);
+    expect(text).toContain(`# TYPE ${METRIC.podProgrammingSeconds} histogram`);
     expect(text).toContain('# TYPE process_resident_memory_bytes gauge'); // prom-client's process metrics
     expect(exec.lines().filter((l) => l.startsWith('nft -j list counters'))).toHaveLength(1); // one nft read per scrape, none before the table exists
     expect(promtool(text) ?? '').toBe('');
@@ -96,10 +97,14 @@ describe('agent metrics', () => {
     const after = await metrics.text();
     expect(samples(after, METRIC.podsBound)['{tenant="alpha",vni="100"}']).toBe(1);
     expect(samples(after, `${METRIC.reconcileSeconds}_count`)).toEqual({ '{kind="full"}': 1, '{kind="incremental"}': 1 });
+    expect(samples(after, `${METRIC.podProgrammingSeconds}_count`)).toEqual({ '': 0 }); // a removal binds nothing
     expect(samples(after, METRIC.lastPodEventAge)).toEqual({ '': 0 });
     expect(samples(after, METRIC.droppedPackets)).toEqual({});
     expect(samples(await metrics.text(), METRIC.errors)['{op="nft_counters"}']).toBe(1);
     expect(promtool(after) ?? '').toBe('');
+    sink.event('ADDED', pod('b', '10.244.0.6', 'alpha'));
+    await rec.idle();
+    expect(samples(await metrics.text(), `${METRIC.podProgrammingSeconds}_count`)).toEqual({ '': 1 });
   });
 
   it('the tunnel check age: since start, reset by each completed check (also one with a failed step)', async () => {

@@ -483,6 +483,81 @@ describe('Reconciler', () => {
     expect(exec.lines().filter((l) => l.startsWith('conntrack'))).toEqual(['conntrack -D -s 10.244.0.5', 'conntrack -D -s 10.244.0.7']);
   });
 
+  describe('apply interval (kube-proxy minSyncPeriod)', () => {
+    const nextTurn = () => new Promise((r) => setImmediate(r));
+    const routeReads = (exec: RecordingExec) => exec.lines().filter((l) => l.startsWith('ip -4 -j route')).length;
+    /** A reconciler past its first apply at clock 0, with a 300 ms interval. */
+    const synced = async (clock: { t: number }) => {
+      const exec = new RecordingExec([{ prefix: 'nft -j list map', code: 1 }, ...hostResponses(WIRING)]);
+      const rec = new Reconciler(config, NODE, exec, silentLog, { batchMs: 300, now: () => clock.t });
+      rec.sync([]);
+      await rec.idle();
+      return { rec, exec };
+    };
+
+    it('applies the first change after a quiet period at once, without waiting for the interval', async () => {
+      const clock = { t: 0 };
+      const { rec, exec } = await synced(clock);
+      clock.t = 300; // quiet since the last apply started
+      const before = routeReads(exec);
+      rec.event('ADDED', pod('a', '10.244.0.5', 'alpha'));
+      await nextTurn();
+      expect(routeReads(exec)).toBe(before + 1); // the apply has started: no timer in between
+      await rec.idle();
+      expect(nftInputs(exec)[1]).toContain('add element inet crossvpc_node pod_tenant { 15 . 10.244.0.5 : 0x1000064 }');
+    });
+
+    it('control: a change inside the interval waits for it, and a burst is one transaction', async () => {
+      const clock = { t: 0 };
+      const { rec, exec } = await synced(clock);
+      clock.t = 299;
+      const before = routeReads(exec);
+      rec.event('ADDED', pod('a', '10.244.0.5', 'alpha'));
+      await nextTurn();
+      rec.event('ADDED', pod('b', '10.244.0.6', 'beta'));
+      await nextTurn();
+      expect(routeReads(exec)).toBe(before); // held back (for 1 ms of this clock, at most the interval in real time)
+      await rec.idle();
+      expect(nftInputs(exec)).toHaveLength(2);
+      expect(nftInputs(exec)[1]).toContain('add element inet crossvpc_node pod_src { 15 . 10.244.0.5, 16 . 10.244.0.6 }');
+    });
+
+    it('a change that arrives during an apply is applied after it', async () => {
+      const clock = { t: 0 };
+      const { rec, exec } = await synced(clock);
+      clock.t = 1000;
+      rec.event('ADDED', pod('a', '10.244.0.5', 'alpha')); // applies at once (quiet), at clock 1000
+      await nextTurn();
+      rec.event('ADDED', pod('b', '10.244.0.6', 'beta')); // arrives while that apply runs
+      await rec.idle();
+      expect(nftInputs(exec)).toHaveLength(3);
+      expect(nftInputs(exec)[2]).toContain('16 . 10.244.0.6');
+    });
+  });
+
+  it('logs where a pod binding\'s time went and reports it to the observer, once per bound pod', async () => {
+    const programmed: number[] = [];
+    const observer = { reconciled: () => undefined, error: () => undefined, tunnelsChecked: () => undefined, podProgrammed: (s: number) => programmed.push(s) };
+    const exec = new RecordingExec([{ prefix: 'nft -j list map', code: 1 }, ...hostResponses(WIRING)]);
+    const logs: { msg: string; fields?: Record<string, unknown> }[] = [];
+    const rec = new Reconciler(config, NODE, exec, (_l, msg, fields) => logs.push({ msg, fields }), { batchMs: 1, observer });
+    rec.sync([pod('a', '10.244.0.5', 'alpha')]);
+    await rec.idle();
+    expect(programmed).toEqual([]); // a snapshot is not a pod event
+    rec.event('ADDED', pod('b', '10.244.0.6', 'beta'));
+    rec.event('ADDED', pod('z', '10.244.0.99', 'beta')); // no host route yet: not bound, not counted
+    await rec.idle();
+    rec.event('DELETED', pod('a', '10.244.0.5', 'alpha'));
+    await rec.idle();
+    await rec.stop();
+    expect(programmed).toHaveLength(1);
+    expect(programmed[0]).toBeGreaterThanOrEqual(0);
+    const bound = logs.find((l) => l.msg === 'pod bound')!;
+    expect(bound.fields).toMatchObject({ ip: '10.244.0.6', tenant: 'beta' });
+    for (const k of ['sinceEventMs', 'waitedMs', 'routesMs', 'nftMs']) expect(typeof bound.fields![k]).toBe('number');
+    expect(bound.fields!.sinceEventMs as number).toBeGreaterThanOrEqual(bound.fields!.nftMs as number);
+  });
+
   it('rebuilds the whole table after a failed element update', async () => {
     const { rec, exec, logs } = make();
     rec.sync([]);
