@@ -1,5 +1,5 @@
 import { execFile } from 'child_process';
-import { writeFile } from 'fs/promises';
+import { readFile, writeFile } from 'fs/promises';
 
 /** One data-plane action. Plans are lists of these so they can be asserted without root. */
 export type Step =
@@ -16,6 +16,8 @@ export interface Exec {
   /** Resolves on exit codes in okCodes (default [0]); rejects with the command line in the message otherwise. */
   run(argv: readonly string[], opts?: { input?: string; okCodes?: readonly number[] }): Promise<RunResult>;
   write(path: string, value: string): Promise<void>;
+  /** A kernel file (/proc, /sys) in process: cheaper than a command; rejects naming the path. */
+  read(path: string): Promise<string>;
 }
 
 export const cmdLine = (argv: readonly string[]): string => argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : JSON.stringify(a))).join(' ');
@@ -48,6 +50,14 @@ export class HostExec implements Exec {
       throw new Error(`write ${target}=${value}: ${(e as Error).message}`);
     }
   }
+
+  async read(path: string): Promise<string> {
+    try {
+      return await readFile(path, 'utf8');
+    } catch (e) {
+      throw new Error(`read ${path}: ${(e as Error).message}`);
+    }
+  }
 }
 
 /**
@@ -70,6 +80,11 @@ export class RecordingExec implements Exec {
 
   async write(path: string, value: string): Promise<void> {
     this.writes.push({ path, value });
+  }
+
+  /** Recorded and answered as the command `cat <path>` (so responses script files too). */
+  async read(path: string): Promise<string> {
+    return (await this.run(['cat', path])).stdout;
   }
 
   /** Command lines run so far, for readable assertions. */

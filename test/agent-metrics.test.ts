@@ -10,6 +10,7 @@ import { PodInfo } from '../agent/pods';
 import { DEFAULT_HEALTH_GRACE_MS, Reconciler } from '../agent/reconciler';
 import { NODE_COUNTERS } from '../lib/contract';
 import { haveTool } from './helpers';
+import { podRouteResponses } from './agent-fixtures';
 
 const config = parseConfig(JSON.stringify({
   version: 2, podLabelKey: 'crossvpc.io/tenant', tunnel: 'vxlan', vxlanPort: 4789, mtu: 1450, nextHop: '169.254.0.1',
@@ -21,10 +22,7 @@ const config = parseConfig(JSON.stringify({
 }));
 const pod = (name: string, ip: string, tenant?: string): PodInfo => ({ key: `uid-${name}`, name, namespace: 'fn', labels: tenant ? { 'crossvpc.io/tenant': tenant } : {}, ip, hostNetwork: false, phase: 'Running' });
 const WIRING = { '10.244.0.5': 'veth5', '10.244.0.6': 'veth6', '10.244.0.7': 'veth7' };
-const host = [
-  { prefix: 'ip -4 -j route show table main', stdout: JSON.stringify(Object.entries(WIRING).map(([dst, dev]) => ({ dst, dev, scope: 'link' }))) },
-  { prefix: 'ip -j link show', stdout: JSON.stringify(Object.values(WIRING).map((ifname, i) => ({ ifindex: 15 + i, ifname }))) },
-];
+const host = podRouteResponses(Object.fromEntries(Object.entries(WIRING).map(([ip, dev], i) => [ip, [dev, 15 + i] as const])));
 const nftCounters = (values: Record<string, [number, number]>) => JSON.stringify({
   nftables: [
     { metainfo: { version: '1.0.6', json_schema_version: 1 } },

@@ -1,12 +1,12 @@
 import { appendFileSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'fs';
 import * as http from 'http';
 import { AddressInfo } from 'net';
-import { tmpdir } from 'os';
+import { endianness, tmpdir } from 'os';
 import { join } from 'path';
 import { AgentConfig, AgentTenant, canonicalCidr, nodeMac, parseConfig } from '../agent/config';
 import { diffBindings, gatewayNets, PodBinding, renderElementOps, renderRuleset } from '../agent/node-table';
 import { HostState, planTunnels, tableRoutes } from '../agent/tunnels';
-import { observePodRoutes, PodRoutes } from '../agent/pod-routes';
+import { observePodRoutes, PodRoutes, procRouteAddr } from '../agent/pod-routes';
 import { RecordingExec, Step } from '../agent/exec';
 import { KubePodSource } from '../agent/kube';
 import { Log, silentLog } from '../agent/log';
@@ -15,7 +15,7 @@ import { FilePodSource, parseEventLine, podFromObject, PodEventType, PodInfo, Po
 import { desiredBindings } from '../agent/bindings';
 import { Reconciler } from '../agent/reconciler';
 import { AgentMetrics } from '../agent/metrics';
-import { AGENT_CONFIG_RAW as RAW } from './agent-fixtures';
+import { AGENT_CONFIG_RAW as RAW, podRouteResponses, PodWiring } from './agent-fixtures';
 
 const config: AgentConfig = parseConfig(JSON.stringify(RAW));
 const [alpha, beta] = config.tenants;
@@ -33,14 +33,11 @@ const pod = (name: string, ip: string | undefined, tenant?: string, extra: Parti
   ...extra,
 });
 /** Host interfaces of pod IPs: ip -> [ifname, ifindex]. */
-type Wiring = Record<string, [string, number]>;
+type Wiring = PodWiring;
 const WIRING: Wiring = { '10.244.0.5': ['veth5', 15], '10.244.0.6': ['veth6', 16], '10.244.0.7': ['veth7', 17], '10.244.0.8': ['veth8', 18], '10.244.0.9': ['veth9', 19] };
 const routesOf = (w: Wiring): PodRoutes => new Map(Object.entries(w).map(([ip, [ifname, ifindex]]) => [ip, { ifname, ifindex }]));
-/** What `ip -j route` / `ip -j link` print for that wiring, plus the node's own uplink and a subnet route. */
-const hostResponses = (w: Wiring) => [
-  { prefix: 'ip -4 -j route show table main', stdout: JSON.stringify([{ dst: 'default', gateway: '10.0.1.1', dev: 'eth0' }, { dst: '10.0.1.0/24', dev: 'eth0' }, ...Object.entries(w).map(([dst, [dev]]) => ({ dst, dev, scope: 'link' }))]) },
-  { prefix: 'ip -j link show', stdout: JSON.stringify([{ ifindex: 2, ifname: 'eth0' }, ...Object.values(w).map(([ifname, ifindex]) => ({ ifindex, ifname }))]) },
-];
+/** What the agent reads for that wiring: /proc/net/route (with the node's own routes) and sysfs. */
+const hostResponses = podRouteResponses;
 const bind = (ip: string, tenant?: AgentTenant, w: Wiring = WIRING): PodBinding => ({ ip, ifname: w[ip][0], ifindex: w[ip][1], ...(tenant ? { tenant } : {}) });
 const bindings = (...list: PodBinding[]) => new Map(list.map((b) => [b.ip, b]));
 const lines = (steps: Step[]) => steps.map((s) => (s.kind === 'run' ? s.argv.join(' ') : `write ${s.path}=${s.value}`));
@@ -318,6 +315,30 @@ describe('pod routes', () => {
     const routes = await observePodRoutes(exec);
     expect([...routes]).toEqual([['10.244.0.5', { ifname: 'veth5', ifindex: 15 }], ['10.244.0.6', { ifname: 'cali6', ifindex: 16 }]]);
   });
+
+  it('reads the kernel files in process: no command runs, only /proc/net/route and the pod interfaces\' ifindex', async () => {
+    const exec = new RecordingExec(hostResponses({ '10.244.0.5': ['veth5', 15] }));
+    await observePodRoutes(exec);
+    expect(exec.lines()).toEqual(['cat /proc/net/route', 'cat /sys/class/net/veth5/ifindex']);
+  });
+
+  it('leaves a pod unresolved when its interface vanished between the two reads; control: the same table with the interface present', async () => {
+    const gone = new RecordingExec([{ prefix: 'cat /sys/class/net/veth6/ifindex', code: 1 }, ...hostResponses({ '10.244.0.5': ['veth5', 15], '10.244.0.6': ['veth6', 16] })]);
+    expect([...(await observePodRoutes(gone)).keys()]).toEqual(['10.244.0.5']);
+    const present = new RecordingExec(hostResponses({ '10.244.0.5': ['veth5', 15], '10.244.0.6': ['veth6', 16] }));
+    expect([...(await observePodRoutes(present)).keys()]).toEqual(['10.244.0.5', '10.244.0.6']);
+  });
+
+  it('refuses a /proc/net/route it cannot read by column name', async () => {
+    const exec = new RecordingExec([{ prefix: 'cat /proc/net/route', stdout: 'If Dst\nveth5 0500F40A\n' }]);
+    await expect(observePodRoutes(exec)).rejects.toThrow('/proc/net/route: unexpected header If Dst');
+  });
+
+  it('decodes /proc/net/route addresses (%08X of the network-order word)', () => {
+    const le = endianness() === 'LE';
+    expect(procRouteAddr(le ? '0500F40A' : '0AF40005')).toBe('10.244.0.5');
+    expect(procRouteAddr('0500F40')).toBeUndefined();
+  });
 });
 
 describe('desired bindings and diffs', () => {
@@ -485,7 +506,7 @@ describe('Reconciler', () => {
 
   describe('apply interval (kube-proxy minSyncPeriod)', () => {
     const nextTurn = () => new Promise((r) => setImmediate(r));
-    const routeReads = (exec: RecordingExec) => exec.lines().filter((l) => l.startsWith('ip -4 -j route')).length;
+    const routeReads = (exec: RecordingExec) => exec.lines().filter((l) => l === 'cat /proc/net/route').length;
     /** A reconciler past its first apply at clock 0, with a 300 ms interval. */
     const synced = async (clock: { t: number }) => {
       const exec = new RecordingExec([{ prefix: 'nft -j list map', code: 1 }, ...hostResponses(WIRING)]);
