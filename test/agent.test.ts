@@ -1,3 +1,4 @@
+import { execFileSync } from 'child_process';
 import { appendFileSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'fs';
 import * as http from 'http';
 import { AddressInfo } from 'net';
@@ -7,7 +8,7 @@ import { AgentConfig, AgentTenant, canonicalCidr, nodeMac, parseConfig } from '.
 import { diffBindings, gatewayNets, PodBinding, renderElementOps, renderRuleset } from '../agent/node-table';
 import { HostState, planTunnels, tableRoutes } from '../agent/tunnels';
 import { observePodRoutes, PodRoutes, procRouteAddr } from '../agent/pod-routes';
-import { RecordingExec, Step } from '../agent/exec';
+import { cmdLine, HostExec, RecordingExec, Step } from '../agent/exec';
 import { KubePodSource } from '../agent/kube';
 import { Log, silentLog } from '../agent/log';
 import { AgentArgs, AgentUsageError, checkArgPaths, netAdminMissing, parseArgs, USAGE } from '../agent/main';
@@ -306,6 +307,59 @@ describe('renderRuleset', () => {
 
   it('omits empty element lists (nft rejects them)', () => {
     expect(renderRuleset(config, NODE, new Map())).toContain('map pod_tenant { typeof iif . ip saddr : meta mark; }');
+  });
+});
+
+describe('HostExec with a prestarted command', () => {
+  // Prints when its process started (wall clock, ns), then echoes its stdin; fails on request.
+  const ECHO = ['sh', '-c', 'date +%s%N; cat'];
+  const FAIL = ['sh', '-c', 'cat >/dev/null; echo bad input >&2; exit 3'];
+  const startedBefore = async (exec: HostExec) => {
+    await new Promise((r) => setTimeout(r, 300)); // time for a spare to start
+    const called = BigInt(Date.now()) * 1_000_000n;
+    const { stdout } = await exec.run(ECHO, { input: 'hello\n' });
+    const [started, echoed] = stdout.split('\n');
+    expect(echoed).toBe('hello');
+    return BigInt(started) < called;
+  };
+
+  it('feeds the input to a process started before the call, and starts the next one for the following call', async () => {
+    const exec = new HostExec({ prestart: [ECHO] });
+    try {
+      expect(await startedBefore(exec)).toBe(true);
+      expect(await startedBefore(exec)).toBe(true);
+    } finally {
+      exec.stop();
+    }
+  });
+
+  it('control: without prestart the process starts after the call', async () => {
+    expect(await startedBefore(new HostExec())).toBe(false);
+  });
+
+  it('reports a failure as a plain run does: command line, stderr; okCodes honoured', async () => {
+    const exec = new HostExec({ prestart: [FAIL] });
+    try {
+      await expect(exec.run(FAIL, { input: 'x' })).rejects.toThrow(`${cmdLine(FAIL)} <<stdin: bad input`);
+      await expect(exec.run(FAIL, { input: 'x', okCodes: [3] })).resolves.toEqual({ code: 3, stdout: '' });
+      await expect(new HostExec().run(FAIL, { input: 'x' })).rejects.toThrow(`${cmdLine(FAIL)} <<stdin: bad input`);
+    } finally {
+      exec.stop();
+    }
+  });
+
+  it('replaces a spare that died before use instead of feeding it', async () => {
+    const exec = new HostExec({ prestart: [ECHO] });
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      const pids = execFileSync('pgrep', ['-P', String(process.pid), '-f', 'date \\+%s%N'], { encoding: 'utf8' }).trim().split('\n');
+      expect(pids).toHaveLength(1);
+      process.kill(Number(pids[0]), 'SIGKILL'); // our own spare, by its PID
+      await new Promise((r) => setTimeout(r, 100));
+      expect((await exec.run(ECHO, { input: 'again\n' })).stdout.split('\n')[1]).toBe('again');
+    } finally {
+      exec.stop();
+    }
   });
 });
 
