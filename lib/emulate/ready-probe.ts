@@ -1,6 +1,6 @@
 /**
  * Pod readiness probe, run inside a pod's namespace: opens a fresh TCP connection to a
- * Redis every `stepMs`, sends PING on each that connects, and stops
+ * Redis every `stepMs` (10 ms after the first 250 ms), sends PING on each that connects, and stops
  * at the first +PONG. A SYN sent before the node agent binds the pod is dropped and would
  * wait a full retransmit, so each attempt is a new connection, abandoned after
  * `attemptTimeoutMs`: the first attempt started after the binding is the one that answers.
@@ -27,6 +27,9 @@ export interface ProbeResult {
 
 /** Open attempts at most: attemptTimeoutMs / stepMs of them are in flight while SYNs are dropped. */
 const MAX_OPEN = 400;
+/** The step holds for this long, then becomes SLOW_STEP_MS (if coarser). */
+const FAST_FOR_MS = 250;
+const SLOW_STEP_MS = 10;
 
 /** A probe started in a namespace and trying: publish the pod event, then await `result`. */
 export interface ArmedProbe {
@@ -39,8 +42,8 @@ export interface ArmedProbe {
  * Starts `node ready-probe.js` in `ns` (ip netns exec execs node, so the child is the probe)
  * and resolves once it prints `armed`: its start-up (tens of ms) stays out of the measurement.
  */
-export function armReadyProbe(script: string, ns: string, host: string, port: number, deadlineMs: number): Promise<ArmedProbe> {
-  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, script, host, String(port), String(deadlineMs)], { stdio: ['ignore', 'pipe', 'pipe'] });
+export function armReadyProbe(script: string, ns: string, host: string, port: number, deadlineMs: number, stepMs = 1): Promise<ArmedProbe> {
+  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, script, host, String(port), String(deadlineMs), String(stepMs)], { stdio: ['ignore', 'pipe', 'pipe'] });
   const kill = () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   };
@@ -120,6 +123,7 @@ function probe(host: string, port: number, deadlineMs: number, stepMs: number, a
     if (done) return;
     done = true;
     clearInterval(tick);
+    clearTimeout(slower);
     clearTimeout(deadline);
     for (const s of open) s.destroy();
     process.stdout.write(`${JSON.stringify({ ...r, attempts, lastError } satisfies ProbeResult)}\n`, () => process.exit(0));
@@ -137,7 +141,12 @@ function probe(host: string, port: number, deadlineMs: number, stepMs: number, a
       open.delete(s);
     });
   };
-  const tick = setInterval(attempt, stepMs);
+  let tick = setInterval(attempt, stepMs);
+  // A pod still unbound after a while is slow anyway: a coarser step keeps a long wait from burning CPU.
+  const slower = setTimeout(() => {
+    clearInterval(tick);
+    tick = setInterval(attempt, Math.max(stepMs, SLOW_STEP_MS));
+  }, FAST_FOR_MS);
   const deadline = setTimeout(() => finish({}), deadlineMs);
   attempt();
   process.stdout.write('armed\n');
