@@ -1,5 +1,7 @@
 import { execFile } from 'child_process';
+import { readFileSync } from 'fs';
 import { writeFile } from 'fs/promises';
+import { PrestartedCommand } from './prestarted';
 
 /** One data-plane action. Plans are lists of these so they can be asserted without root. */
 export type Step =
@@ -16,13 +18,29 @@ export interface Exec {
   /** Resolves on exit codes in okCodes (default [0]); rejects with the command line in the message otherwise. */
   run(argv: readonly string[], opts?: { input?: string; okCodes?: readonly number[] }): Promise<RunResult>;
   write(path: string, value: string): Promise<void>;
+  /** A kernel file (/proc, /sys) in process: cheaper than a command; rejects naming the path. */
+  read(path: string): Promise<string>;
 }
 
 export const cmdLine = (argv: readonly string[]): string => argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : JSON.stringify(a))).join(' ');
 
 export class HostExec implements Exec {
+  private readonly prestarted: PrestartedCommand[];
+
+  /** `prestart`: stdin-fed commands kept started ahead of use (see PrestartedCommand); stop() ends them. */
+  constructor(opts: { prestart?: readonly (readonly string[])[] } = {}) {
+    this.prestarted = (opts.prestart ?? []).map((argv) => new PrestartedCommand(argv));
+  }
+
   run(argv: readonly string[], opts: { input?: string; okCodes?: readonly number[] } = {}): Promise<RunResult> {
     const ok = opts.okCodes ?? [0];
+    const ready = opts.input !== undefined && this.prestarted.find((p) => cmdLine(p.argv) === cmdLine(argv));
+    if (ready) {
+      return ready.run(opts.input!).then((r) => {
+        if (!r.error && ok.includes(r.code)) return { code: r.code, stdout: r.stdout };
+        throw new Error(`${cmdLine(argv)} <<stdin: ${r.stderr.trim() || r.error || `exit ${r.code}`}`);
+      });
+    }
     return new Promise((resolve, reject) => {
       const child = execFile(argv[0], argv.slice(1), { timeout: 30_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
         const code = err ? (typeof (err as NodeJS.ErrnoException).code === 'number' ? Number((err as NodeJS.ErrnoException).code) : -1) : 0;
@@ -48,6 +66,20 @@ export class HostExec implements Exec {
       throw new Error(`write ${target}=${value}: ${(e as Error).message}`);
     }
   }
+
+  /** Ends the prestarted processes. */
+  stop(): void {
+    for (const p of this.prestarted) p.stop();
+  }
+
+  /** Synchronous on purpose: kernel files need no disk, and the thread pool's open/read/close hops cost about 1 ms on a busy node. */
+  async read(path: string): Promise<string> {
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (e) {
+      throw new Error(`read ${path}: ${(e as Error).message}`);
+    }
+  }
 }
 
 /**
@@ -70,6 +102,11 @@ export class RecordingExec implements Exec {
 
   async write(path: string, value: string): Promise<void> {
     this.writes.push({ path, value });
+  }
+
+  /** Recorded and answered as the command `cat <path>` (so responses script files too). */
+  async read(path: string): Promise<string> {
+    return (await this.run(['cat', path])).stdout;
   }
 
   /** Command lines run so far, for readable assertions. */

@@ -136,7 +136,6 @@ export function netAdminMissing(statusText: string | undefined): string | undefi
 export async function runAgent(args: AgentArgs, log: Log = jsonLog()): Promise<void> {
   let configText = readFileSync(args.config, 'utf8');
   let config: AgentConfig = parseConfig(configText);
-  const exec: Exec = args.dryRun ? new DryRunExec(log) : new HostExec();
   if (args.readyFile) rmSync(args.readyFile, { force: true });
   log('info', 'agent starting', { nodeIp: args.nodeIp, pods: args.pods, tenants: config.tenants.length, tunnel: config.tunnel });
 
@@ -144,6 +143,9 @@ export async function runAgent(args: AgentArgs, log: Log = jsonLog()): Promise<v
     const missing = netAdminMissing(readIfExists('/proc/self/status'));
     if (missing) throw new Error(missing);
   }
+  // nft -f - started ahead: an element update then costs nft's work, not a process start.
+  const host = args.dryRun ? undefined : new HostExec({ prestart: [['nft', '-f', '-']] });
+  const exec: Exec = host ?? new DryRunExec(log);
   const metrics = new AgentMetrics();
   const rec = new Reconciler(config, args.nodeIp, exec, log, {
     onReady: () => args.readyFile && writeFileSync(args.readyFile, `${new Date().toISOString()}\n`),
@@ -189,7 +191,10 @@ export async function runAgent(args: AgentArgs, log: Log = jsonLog()): Promise<v
       clearInterval(tick);
       source.stop();
       server?.close();
-      void rec.stop().then(resolve);
+      void rec.stop().then(() => {
+        host?.stop();
+        resolve();
+      });
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));

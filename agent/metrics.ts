@@ -22,6 +22,8 @@ export type ReconcileKind = 'full' | 'incremental';
 /** The reconciler's side of the metrics, so it needs no prom-client (and unit tests no registry). */
 export interface ReconcileObserver {
   reconciled(kind: ReconcileKind, seconds: number): void;
+  /** A pod's event reached the reconciler this long before its binding was in the node table. */
+  podProgrammed(seconds: number): void;
   error(op: ErrorOp): void;
   /** A tunnel, route and rule check ran to its end (whether or not a step failed: those are errors). */
   tunnelsChecked(): void;
@@ -54,6 +56,7 @@ export class AgentMetrics implements ReconcileObserver {
   private exec?: Exec;
   private readonly errors: Counter<'op'>;
   private readonly reconcile: Histogram<'kind'>;
+  private readonly programming: Histogram;
 
   constructor(opts: AgentMetricsOptions = {}) {
     this.now = opts.now ?? Date.now;
@@ -78,7 +81,13 @@ export class AgentMetrics implements ReconcileObserver {
       name: METRIC.reconcileSeconds,
       help: 'Time to apply pod state to the node table: kind="full" swaps the whole nft table, kind="incremental" applies element changes.',
       labelNames: ['kind'],
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.programming = new Histogram({
+      name: METRIC.podProgrammingSeconds,
+      help: "Pod event received -> the pod's binding applied in the node table (kube-proxy's network programming latency): waiting for the apply slot, reading host routes, nft.",
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     });
     this.errors = new Counter({
@@ -159,6 +168,10 @@ export class AgentMetrics implements ReconcileObserver {
 
   reconciled(kind: ReconcileKind, seconds: number): void {
     this.reconcile.observe({ kind }, seconds);
+  }
+
+  podProgrammed(seconds: number): void {
+    this.programming.observe(seconds);
   }
 
   error(op: ErrorOp): void {

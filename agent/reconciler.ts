@@ -1,3 +1,4 @@
+import { performance } from 'perf_hooks';
 import { AgentConfig, NFT_TABLE, tunnelDev } from './config';
 import { Bindings, diffBindings, InstalledMark, markOf, PodBinding, readInstalledMarks, renderElementOps, renderRuleset } from './node-table';
 import { observeHost, planTunnels } from './tunnels';
@@ -9,7 +10,10 @@ import type { ReconcileObserver } from './metrics';
 import { PodEventType, PodInfo, PodSink } from './pods';
 
 export interface ReconcilerOptions {
-  /** Events arriving within this window are applied in one nft transaction. */
+  /**
+   * Minimum time between the starts of two applies (kube-proxy's minSyncPeriod): the first
+   * change after a quiet period is applied at once, a burst is batched into one nft transaction.
+   */
   readonly batchMs?: number;
   readonly retryMs?: number;
   /** First wait before re-resolving pods whose host route is not there yet; doubles up to 5 s. */
@@ -17,6 +21,7 @@ export interface ReconcilerOptions {
   readonly onReady?: () => void;
   /** Reconcile latency and errors (the agent's metrics). */
   readonly observer?: ReconcileObserver;
+  /** A ms clock (tests); default Date.now for /healthz ages, performance.now for the apply interval. */
   readonly now?: () => number;
 }
 
@@ -25,6 +30,15 @@ export interface Health {
   readonly ok: boolean;
   readonly reason: string;
 }
+
+/** One apply's timestamps (performance.now() ms): when it started, reading routes took, and the pod events it covers. */
+interface ApplyTimeline {
+  readonly started: number;
+  routesMs?: number;
+  readonly events: ReadonlyMap<string, number>;
+}
+
+const ms = (x: number) => Math.round(x * 100) / 100;
 
 /** How long table applies may keep failing before /healthz turns 503. */
 export const DEFAULT_HEALTH_GRACE_MS = 60_000;
@@ -45,7 +59,13 @@ export class Reconciler implements PodSink {
   /** Kept apart from `timer`: a pod the CNI never wires must not make the reconciler look busy forever. */
   private routeTimer?: NodeJS.Timeout;
   private needFull = true;
-  private timer?: NodeJS.Timeout;
+  /** The pending apply: a timer, or an immediate for the first change after a quiet period. */
+  private timer?: { readonly cancel: () => void };
+  /** When the last apply started (intervalClock): the next waits until batchMs after it. */
+  private lastApplyAt = -Infinity;
+  private readonly intervalClock = this.opts.now ?? (() => performance.now());
+  /** Pod IP → performance.now() of its first event not yet in the table: the pod-bound log's timeline. */
+  private readonly eventAt = new Map<string, number>();
   private running?: Promise<void>;
   private dirty = false;
   private ready = false;
@@ -111,13 +131,14 @@ export class Reconciler implements PodSink {
   event(type: PodEventType, pod: PodInfo): void {
     if (type === 'DELETED') this.pods.delete(pod.key);
     else this.pods.set(pod.key, pod);
+    if (pod.ip && !this.eventAt.has(pod.ip)) this.eventAt.set(pod.ip, performance.now());
     this.schedule();
   }
 
   /** Stops scheduling; an apply in flight finishes so the table is never left half-written. */
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.timer);
+    this.timer?.cancel();
     clearTimeout(this.routeTimer);
     await this.running;
   }
@@ -155,39 +176,54 @@ export class Reconciler implements PodSink {
     while (this.timer || this.running) await (this.running ?? new Promise((r) => setTimeout(r, 5)));
   }
 
-  private schedule(delay = this.opts.batchMs ?? 10): void {
+  /** Without `delay`: at once after a quiet period, else batchMs after the last apply started. */
+  private schedule(delay?: number): void {
     if (this.stopped || !this.synced) return;
     if (this.running) {
       this.dirty = true;
       return;
     }
     if (this.timer) return;
-    this.timer = setTimeout(() => {
+    const interval = this.opts.batchMs ?? 10;
+    const wait = delay ?? Math.min(interval, this.lastApplyAt + interval - this.intervalClock());
+    const run = () => {
       this.timer = undefined;
       this.running = this.apply().finally(() => {
         this.running = undefined;
         if (this.dirty) {
           this.dirty = false;
-          this.schedule(0);
+          this.schedule();
         }
       });
-    }, delay);
+    };
+    // setImmediate, not setTimeout(0) (1 ms in node): events read in one chunk still share the apply.
+    if (wait <= 0) {
+      const h = setImmediate(run);
+      this.timer = { cancel: () => clearImmediate(h) };
+    } else {
+      const h = setTimeout(run, wait);
+      this.timer = { cancel: () => clearTimeout(h) };
+    }
   }
 
   private async apply(): Promise<void> {
     let unresolved: PodInfo[] = [];
     const now = this.opts.now ?? Date.now;
     const started = process.hrtime.bigint();
+    this.lastApplyAt = this.intervalClock();
+    const timeline: ApplyTimeline = { started: performance.now(), events: new Map(this.eventAt) };
     let kind: 'full' | 'incremental' = 'incremental';
     try {
-      const desired = desiredBindings(this.config, this.pods.values(), await observePodRoutes(this.exec), this.installed);
+      const routes = await observePodRoutes(this.exec);
+      timeline.routesMs = performance.now() - timeline.started;
+      const desired = desiredBindings(this.config, this.pods.values(), routes, this.installed);
       unresolved = desired.unresolved;
       this.warnDenied(desired.denied);
       const bindings = desired.bindings;
       if (this.needFull || !this.installed) {
         kind = 'full';
         await this.replaceTable(bindings);
-      } else await this.applyDiff(bindings);
+      } else await this.applyDiff(bindings, timeline);
     } catch (e) {
       this.log('error', 'nft apply failed, will rebuild the table', { error: (e as Error).message });
       this.opts.observer?.error('apply');
@@ -195,12 +231,21 @@ export class Reconciler implements PodSink {
       this.lastError = (e as Error).message.split('\n')[0].slice(0, 200);
       this.needFull = true;
       this.dirty = false;
-      clearTimeout(this.timer);
-      this.timer = setTimeout(() => {
+      this.timer?.cancel();
+      const h = setTimeout(() => {
         this.timer = undefined;
         this.schedule(0);
       }, this.opts.retryMs ?? 1000);
+      this.timer = { cancel: () => clearTimeout(h) };
       return;
+    }
+    // Pods still without a host route keep their event time until they are bound.
+    const applied = performance.now();
+    const waiting = new Set(unresolved.map((p) => p.ip));
+    for (const [ip, at] of timeline.events) {
+      if (waiting.has(ip)) continue;
+      this.eventAt.delete(ip);
+      if (this.installed?.has(ip)) this.opts.observer?.podProgrammed((applied - at) / 1000);
     }
     this.opts.observer?.reconciled(kind, Number(process.hrtime.bigint() - started) / 1e9);
     if (this.failingSince !== undefined) this.log('info', 'nft apply recovered', { failedForMs: now() - this.failingSince });
@@ -245,18 +290,23 @@ export class Reconciler implements PodSink {
     await this.flushConntrack(gone);
   }
 
-  private async applyDiff(bindings: Bindings): Promise<void> {
+  private async applyDiff(bindings: Bindings, timeline: ApplyTimeline): Promise<void> {
     const diff = diffBindings(this.installed!, bindings);
     const script = renderElementOps(diff);
     if (!script) return;
+    const nftStarted = performance.now();
     await this.exec.run(['nft', '-f', '-'], { input: script });
+    const done = performance.now();
     for (const b of diff.remove) {
       this.installed!.delete(b.ip);
       this.log('info', 'pod unbound', { ip: b.ip, iface: b.ifname, tenant: b.tenant?.name ?? b.peered?.name });
     }
     for (const b of diff.add) {
       this.installed!.set(b.ip, b);
-      this.log('info', 'pod bound', { ip: b.ip, iface: b.ifname, ifindex: b.ifindex, tenant: b.tenant?.name ?? b.peered?.name, dev: b.tenant ? tunnelDev(b.tenant.vni) : undefined });
+      const event = timeline.events.get(b.ip);
+      // Where the time since the pod's event went: waiting for the apply, reading routes, nft.
+      const took = event === undefined ? {} : { sinceEventMs: ms(done - event), waitedMs: ms(Math.max(0, timeline.started - event)), routesMs: ms(timeline.routesMs ?? 0), nftMs: ms(done - nftStarted) };
+      this.log('info', 'pod bound', { ip: b.ip, iface: b.ifname, ifindex: b.ifindex, tenant: b.tenant?.name ?? b.peered?.name, dev: b.tenant ? tunnelDev(b.tenant.vni) : undefined, ...took });
     }
     // Tenant flows (tunnels and peerings) of a pod that lost or changed its binding must die.
     await this.flushConntrack(diff.remove.filter((b) => markOf(b) !== undefined).map((b) => b.ip));

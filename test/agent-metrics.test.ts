@@ -10,6 +10,7 @@ import { PodInfo } from '../agent/pods';
 import { DEFAULT_HEALTH_GRACE_MS, Reconciler } from '../agent/reconciler';
 import { NODE_COUNTERS } from '../lib/contract';
 import { haveTool } from './helpers';
+import { podRouteResponses } from './agent-fixtures';
 
 const config = parseConfig(JSON.stringify({
   version: 2, podLabelKey: 'crossvpc.io/tenant', tunnel: 'vxlan', vxlanPort: 4789, mtu: 1450, nextHop: '169.254.0.1',
@@ -21,10 +22,7 @@ const config = parseConfig(JSON.stringify({
 }));
 const pod = (name: string, ip: string, tenant?: string): PodInfo => ({ key: `uid-${name}`, name, namespace: 'fn', labels: tenant ? { 'crossvpc.io/tenant': tenant } : {}, ip, hostNetwork: false, phase: 'Running' });
 const WIRING = { '10.244.0.5': 'veth5', '10.244.0.6': 'veth6', '10.244.0.7': 'veth7' };
-const host = [
-  { prefix: 'ip -4 -j route show table main', stdout: JSON.stringify(Object.entries(WIRING).map(([dst, dev]) => ({ dst, dev, scope: 'link' }))) },
-  { prefix: 'ip -j link show', stdout: JSON.stringify(Object.values(WIRING).map((ifname, i) => ({ ifindex: 15 + i, ifname }))) },
-];
+const host = podRouteResponses(Object.fromEntries(Object.entries(WIRING).map(([ip, dev], i) => [ip, [dev, 15 + i] as const])));
 const nftCounters = (values: Record<string, [number, number]>) => JSON.stringify({
   nftables: [
     { metainfo: { version: '1.0.6', json_schema_version: 1 } },
@@ -85,6 +83,7 @@ describe('agent metrics', () => {
     expect(samples(text, METRIC.droppedBytes)).toEqual({ '{reason="pod_spoof"}': 100, '{reason="tunnel_spoof"}': 200, '{reason="tunnel_denied"}': 300, '{reason="return_denied"}': 400, '{reason="peering_denied"}': 500 });
     expect(text).toMatch(new RegExp(`# HELP ${METRIC.droppedPackets} .+\\n# TYPE ${METRIC.droppedPackets} counter`));
     expect(text).toContain(`# TYPE ${METRIC.reconcileSeconds} histogram`);
+    expect(text).toContain(`# TYPE ${METRIC.podProgrammingSeconds} histogram`);
     expect(text).toContain('# TYPE process_resident_memory_bytes gauge'); // prom-client's process metrics
     expect(exec.lines().filter((l) => l.startsWith('nft -j list counters'))).toHaveLength(1); // one nft read per scrape, none before the table exists
     expect(promtool(text) ?? '').toBe('');
@@ -96,10 +95,14 @@ describe('agent metrics', () => {
     const after = await metrics.text();
     expect(samples(after, METRIC.podsBound)['{tenant="alpha",vni="100"}']).toBe(1);
     expect(samples(after, `${METRIC.reconcileSeconds}_count`)).toEqual({ '{kind="full"}': 1, '{kind="incremental"}': 1 });
+    expect(samples(after, `${METRIC.podProgrammingSeconds}_count`)).toEqual({ '': 0 }); // a removal binds nothing
     expect(samples(after, METRIC.lastPodEventAge)).toEqual({ '': 0 });
     expect(samples(after, METRIC.droppedPackets)).toEqual({});
     expect(samples(await metrics.text(), METRIC.errors)['{op="nft_counters"}']).toBe(1);
     expect(promtool(after) ?? '').toBe('');
+    sink.event('ADDED', pod('b', '10.244.0.6', 'alpha'));
+    await rec.idle();
+    expect(samples(await metrics.text(), `${METRIC.podProgrammingSeconds}_count`)).toEqual({ '': 1 });
   });
 
   it('the tunnel check age: since start, reset by each completed check (also one with a failed step)', async () => {

@@ -1,13 +1,14 @@
+import { execFileSync } from 'child_process';
 import { appendFileSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'fs';
 import * as http from 'http';
 import { AddressInfo } from 'net';
-import { tmpdir } from 'os';
+import { endianness, tmpdir } from 'os';
 import { join } from 'path';
 import { AgentConfig, AgentTenant, canonicalCidr, nodeMac, parseConfig } from '../agent/config';
 import { diffBindings, gatewayNets, PodBinding, renderElementOps, renderRuleset } from '../agent/node-table';
 import { HostState, planTunnels, tableRoutes } from '../agent/tunnels';
-import { observePodRoutes, PodRoutes } from '../agent/pod-routes';
-import { RecordingExec, Step } from '../agent/exec';
+import { observePodRoutes, PodRoutes, procRouteAddr } from '../agent/pod-routes';
+import { cmdLine, HostExec, RecordingExec, Step } from '../agent/exec';
 import { KubePodSource } from '../agent/kube';
 import { Log, silentLog } from '../agent/log';
 import { AgentArgs, AgentUsageError, checkArgPaths, netAdminMissing, parseArgs, USAGE } from '../agent/main';
@@ -15,7 +16,7 @@ import { FilePodSource, parseEventLine, podFromObject, PodEventType, PodInfo, Po
 import { desiredBindings } from '../agent/bindings';
 import { Reconciler } from '../agent/reconciler';
 import { AgentMetrics } from '../agent/metrics';
-import { AGENT_CONFIG_RAW as RAW } from './agent-fixtures';
+import { AGENT_CONFIG_RAW as RAW, podRouteResponses, PodWiring } from './agent-fixtures';
 
 const config: AgentConfig = parseConfig(JSON.stringify(RAW));
 const [alpha, beta] = config.tenants;
@@ -33,14 +34,11 @@ const pod = (name: string, ip: string | undefined, tenant?: string, extra: Parti
   ...extra,
 });
 /** Host interfaces of pod IPs: ip -> [ifname, ifindex]. */
-type Wiring = Record<string, [string, number]>;
+type Wiring = PodWiring;
 const WIRING: Wiring = { '10.244.0.5': ['veth5', 15], '10.244.0.6': ['veth6', 16], '10.244.0.7': ['veth7', 17], '10.244.0.8': ['veth8', 18], '10.244.0.9': ['veth9', 19] };
 const routesOf = (w: Wiring): PodRoutes => new Map(Object.entries(w).map(([ip, [ifname, ifindex]]) => [ip, { ifname, ifindex }]));
-/** What `ip -j route` / `ip -j link` print for that wiring, plus the node's own uplink and a subnet route. */
-const hostResponses = (w: Wiring) => [
-  { prefix: 'ip -4 -j route show table main', stdout: JSON.stringify([{ dst: 'default', gateway: '10.0.1.1', dev: 'eth0' }, { dst: '10.0.1.0/24', dev: 'eth0' }, ...Object.entries(w).map(([dst, [dev]]) => ({ dst, dev, scope: 'link' }))]) },
-  { prefix: 'ip -j link show', stdout: JSON.stringify([{ ifindex: 2, ifname: 'eth0' }, ...Object.values(w).map(([ifname, ifindex]) => ({ ifindex, ifname }))]) },
-];
+/** What the agent reads for that wiring: /proc/net/route (with the node's own routes) and sysfs. */
+const hostResponses = podRouteResponses;
 const bind = (ip: string, tenant?: AgentTenant, w: Wiring = WIRING): PodBinding => ({ ip, ifname: w[ip][0], ifindex: w[ip][1], ...(tenant ? { tenant } : {}) });
 const bindings = (...list: PodBinding[]) => new Map(list.map((b) => [b.ip, b]));
 const lines = (steps: Step[]) => steps.map((s) => (s.kind === 'run' ? s.argv.join(' ') : `write ${s.path}=${s.value}`));
@@ -312,11 +310,88 @@ describe('renderRuleset', () => {
   });
 });
 
+describe('HostExec with a prestarted command', () => {
+  // Prints when its process started (wall clock, ns), then echoes its stdin; fails on request.
+  const ECHO = ['sh', '-c', 'date +%s%N; cat'];
+  const FAIL = ['sh', '-c', 'cat >/dev/null; echo bad input >&2; exit 3'];
+  const startedBefore = async (exec: HostExec) => {
+    await new Promise((r) => setTimeout(r, 300)); // time for a spare to start
+    const called = BigInt(Date.now()) * 1_000_000n;
+    const { stdout } = await exec.run(ECHO, { input: 'hello\n' });
+    const [started, echoed] = stdout.split('\n');
+    expect(echoed).toBe('hello');
+    return BigInt(started) < called;
+  };
+
+  it('feeds the input to a process started before the call, and starts the next one for the following call', async () => {
+    const exec = new HostExec({ prestart: [ECHO] });
+    try {
+      expect(await startedBefore(exec)).toBe(true);
+      expect(await startedBefore(exec)).toBe(true);
+    } finally {
+      exec.stop();
+    }
+  });
+
+  it('control: without prestart the process starts after the call', async () => {
+    expect(await startedBefore(new HostExec())).toBe(false);
+  });
+
+  it('reports a failure as a plain run does: command line, stderr; okCodes honoured', async () => {
+    const exec = new HostExec({ prestart: [FAIL] });
+    try {
+      await expect(exec.run(FAIL, { input: 'x' })).rejects.toThrow(`${cmdLine(FAIL)} <<stdin: bad input`);
+      await expect(exec.run(FAIL, { input: 'x', okCodes: [3] })).resolves.toEqual({ code: 3, stdout: '' });
+      await expect(new HostExec().run(FAIL, { input: 'x' })).rejects.toThrow(`${cmdLine(FAIL)} <<stdin: bad input`);
+    } finally {
+      exec.stop();
+    }
+  });
+
+  it('replaces a spare that died before use instead of feeding it', async () => {
+    const exec = new HostExec({ prestart: [ECHO] });
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      const pids = execFileSync('pgrep', ['-P', String(process.pid), '-f', 'date \\+%s%N'], { encoding: 'utf8' }).trim().split('\n');
+      expect(pids).toHaveLength(1);
+      process.kill(Number(pids[0]), 'SIGKILL'); // our own spare, by its PID
+      await new Promise((r) => setTimeout(r, 100));
+      expect((await exec.run(ECHO, { input: 'again\n' })).stdout.split('\n')[1]).toBe('again');
+    } finally {
+      exec.stop();
+    }
+  });
+});
+
 describe('pod routes', () => {
   it('takes /32 host routes without a gateway, with their interface index', async () => {
     const exec = new RecordingExec(hostResponses({ '10.244.0.5': ['veth5', 15], '10.244.0.6': ['cali6', 16] }));
     const routes = await observePodRoutes(exec);
     expect([...routes]).toEqual([['10.244.0.5', { ifname: 'veth5', ifindex: 15 }], ['10.244.0.6', { ifname: 'cali6', ifindex: 16 }]]);
+  });
+
+  it('reads the kernel files in process: no command runs, only /proc/net/route and the pod interfaces\' ifindex', async () => {
+    const exec = new RecordingExec(hostResponses({ '10.244.0.5': ['veth5', 15] }));
+    await observePodRoutes(exec);
+    expect(exec.lines()).toEqual(['cat /proc/net/route', 'cat /sys/class/net/veth5/ifindex']);
+  });
+
+  it('leaves a pod unresolved when its interface vanished between the two reads; control: the same table with the interface present', async () => {
+    const gone = new RecordingExec([{ prefix: 'cat /sys/class/net/veth6/ifindex', code: 1 }, ...hostResponses({ '10.244.0.5': ['veth5', 15], '10.244.0.6': ['veth6', 16] })]);
+    expect([...(await observePodRoutes(gone)).keys()]).toEqual(['10.244.0.5']);
+    const present = new RecordingExec(hostResponses({ '10.244.0.5': ['veth5', 15], '10.244.0.6': ['veth6', 16] }));
+    expect([...(await observePodRoutes(present)).keys()]).toEqual(['10.244.0.5', '10.244.0.6']);
+  });
+
+  it('refuses a /proc/net/route it cannot read by column name', async () => {
+    const exec = new RecordingExec([{ prefix: 'cat /proc/net/route', stdout: 'If Dst\nveth5 0500F40A\n' }]);
+    await expect(observePodRoutes(exec)).rejects.toThrow('/proc/net/route: unexpected header If Dst');
+  });
+
+  it('decodes /proc/net/route addresses (%08X of the network-order word)', () => {
+    const le = endianness() === 'LE';
+    expect(procRouteAddr(le ? '0500F40A' : '0AF40005')).toBe('10.244.0.5');
+    expect(procRouteAddr('0500F40')).toBeUndefined();
   });
 });
 
@@ -481,6 +556,81 @@ describe('Reconciler', () => {
     rec.sync([pod('b', '10.244.0.6', 'alpha'), pod('c', '10.244.0.7', 'alpha')]);
     await rec.idle();
     expect(exec.lines().filter((l) => l.startsWith('conntrack'))).toEqual(['conntrack -D -s 10.244.0.5', 'conntrack -D -s 10.244.0.7']);
+  });
+
+  describe('apply interval (kube-proxy minSyncPeriod)', () => {
+    const nextTurn = () => new Promise((r) => setImmediate(r));
+    const routeReads = (exec: RecordingExec) => exec.lines().filter((l) => l === 'cat /proc/net/route').length;
+    /** A reconciler past its first apply at clock 0, with a 300 ms interval. */
+    const synced = async (clock: { t: number }) => {
+      const exec = new RecordingExec([{ prefix: 'nft -j list map', code: 1 }, ...hostResponses(WIRING)]);
+      const rec = new Reconciler(config, NODE, exec, silentLog, { batchMs: 300, now: () => clock.t });
+      rec.sync([]);
+      await rec.idle();
+      return { rec, exec };
+    };
+
+    it('applies the first change after a quiet period at once, without waiting for the interval', async () => {
+      const clock = { t: 0 };
+      const { rec, exec } = await synced(clock);
+      clock.t = 300; // quiet since the last apply started
+      const before = routeReads(exec);
+      rec.event('ADDED', pod('a', '10.244.0.5', 'alpha'));
+      await nextTurn();
+      expect(routeReads(exec)).toBe(before + 1); // the apply has started: no timer in between
+      await rec.idle();
+      expect(nftInputs(exec)[1]).toContain('add element inet crossvpc_node pod_tenant { 15 . 10.244.0.5 : 0x1000064 }');
+    });
+
+    it('control: a change inside the interval waits for it, and a burst is one transaction', async () => {
+      const clock = { t: 0 };
+      const { rec, exec } = await synced(clock);
+      clock.t = 299;
+      const before = routeReads(exec);
+      rec.event('ADDED', pod('a', '10.244.0.5', 'alpha'));
+      await nextTurn();
+      rec.event('ADDED', pod('b', '10.244.0.6', 'beta'));
+      await nextTurn();
+      expect(routeReads(exec)).toBe(before); // held back (for 1 ms of this clock, at most the interval in real time)
+      await rec.idle();
+      expect(nftInputs(exec)).toHaveLength(2);
+      expect(nftInputs(exec)[1]).toContain('add element inet crossvpc_node pod_src { 15 . 10.244.0.5, 16 . 10.244.0.6 }');
+    });
+
+    it('a change that arrives during an apply is applied after it', async () => {
+      const clock = { t: 0 };
+      const { rec, exec } = await synced(clock);
+      clock.t = 1000;
+      rec.event('ADDED', pod('a', '10.244.0.5', 'alpha')); // applies at once (quiet), at clock 1000
+      await nextTurn();
+      rec.event('ADDED', pod('b', '10.244.0.6', 'beta')); // arrives while that apply runs
+      await rec.idle();
+      expect(nftInputs(exec)).toHaveLength(3);
+      expect(nftInputs(exec)[2]).toContain('16 . 10.244.0.6');
+    });
+  });
+
+  it('logs where a pod binding\'s time went and reports it to the observer, once per bound pod', async () => {
+    const programmed: number[] = [];
+    const observer = { reconciled: () => undefined, error: () => undefined, tunnelsChecked: () => undefined, podProgrammed: (s: number) => programmed.push(s) };
+    const exec = new RecordingExec([{ prefix: 'nft -j list map', code: 1 }, ...hostResponses(WIRING)]);
+    const logs: { msg: string; fields?: Record<string, unknown> }[] = [];
+    const rec = new Reconciler(config, NODE, exec, (_l, msg, fields) => logs.push({ msg, fields }), { batchMs: 1, observer });
+    rec.sync([pod('a', '10.244.0.5', 'alpha')]);
+    await rec.idle();
+    expect(programmed).toEqual([]); // a snapshot is not a pod event
+    rec.event('ADDED', pod('b', '10.244.0.6', 'beta'));
+    rec.event('ADDED', pod('z', '10.244.0.99', 'beta')); // no host route yet: not bound, not counted
+    await rec.idle();
+    rec.event('DELETED', pod('a', '10.244.0.5', 'alpha'));
+    await rec.idle();
+    await rec.stop();
+    expect(programmed).toHaveLength(1);
+    expect(programmed[0]).toBeGreaterThanOrEqual(0);
+    const bound = logs.find((l) => l.msg === 'pod bound')!;
+    expect(bound.fields).toMatchObject({ ip: '10.244.0.6', tenant: 'beta' });
+    for (const k of ['sinceEventMs', 'waitedMs', 'routesMs', 'nftMs']) expect(typeof bound.fields![k]).toBe('number');
+    expect(bound.fields!.sinceEventMs as number).toBeGreaterThanOrEqual(bound.fields!.nftMs as number);
   });
 
   it('rebuilds the whole table after a failed element update', async () => {

@@ -5,6 +5,7 @@
 export const AGENT_METRIC = {
   podsBound: 'crossvpc_agent_pods_bound',
   reconcileSeconds: 'crossvpc_agent_reconcile_duration_seconds',
+  podProgrammingSeconds: 'crossvpc_agent_pod_programming_duration_seconds',
   errors: 'crossvpc_agent_errors_total',
   ready: 'crossvpc_agent_ready',
   lastPodEventAge: 'crossvpc_agent_last_pod_event_age_seconds',

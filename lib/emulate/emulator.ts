@@ -5,7 +5,7 @@ import { join } from 'path';
 import { agentContainerSpec } from './agent-container';
 import { applyPlan, ApplyOptions, ApplyReport, TransitionRefused } from './apply';
 import { runMatrix, ServiceTarget } from './checks';
-import { Cluster, metricsPortOf, Pod } from './cluster';
+import { Cluster, metricsPortOf, Pod, PodReadiness } from './cluster';
 import { EC2_ADDR, IMDS_ADDR, SSM_ADDR } from './fake-cloud';
 import { diagnosePairs } from './diagnose';
 import { egressTenantsOf, EgressTenant, Internet, INTERNET_SERVER } from './egress';
@@ -23,7 +23,7 @@ import { slash24, startRedis, Wiring } from './wiring';
 import { AgentPeeredTenant, AgentTenant, MemberStatus } from '../contract';
 
 export type { ApplyOptions, ApplyReport } from './apply';
-export type { Pod } from './cluster';
+export type { Pod, PodReadiness } from './cluster';
 export type { GatewayMember } from './member';
 export type { Check, MatrixResult } from './report';
 
@@ -463,6 +463,10 @@ export class Emulation {
     return this.cluster.podReadyMs();
   }
 
+  podReadiness(): Record<string, PodReadiness> {
+    return this.cluster.podReadiness();
+  }
+
   nodeNs(i: number): string {
     return this.wiring.nodeNs(i);
   }
@@ -478,6 +482,11 @@ export class Emulation {
   /** The run's agent containers (agentRuntime 'podman'), by name. */
   agentContainers(): string[] {
     return this.cluster.containerNames();
+  }
+
+  /** The node agent's /metrics text, fetched inside the node's namespace. */
+  agentMetricsText(node: number): string {
+    return this.exec(this.wiring.nodeNs(node), 'curl', ['-sf', '-m', '2', `http://${this.wiring.nodeIp(node)}:${this.agentMetricsPort()}/metrics`]);
   }
 
   agentLogFile(node: number): string {
