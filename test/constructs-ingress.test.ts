@@ -61,7 +61,7 @@ describe('CrossVpcNat: ingress port forwards (seed 001)', () => {
     expect(JSON.parse(documentOf(json, 0)).members.b.ruleset).toContain('"tn1001" . ${');
     expect(documentOf(json, 0)).not.toBe(documentOf(plain, 0)); // control: the document did change
     for (const [id, inst] of of(json, 'aws_instance')) {
-      expect(userDataOf(inst)).toBe(userDataOf(plain.resource.aws_instance[id]));
+      expect(userDataOf(inst, json)).toBe(userDataOf(plain.resource.aws_instance[id], plain));
       expect(inst.ami).toBe(plain.resource.aws_instance[id].ami);
     }
     const betaResources = (j: any) => Object.entries<any>(j.resource).flatMap(([type, rs]) => Object.entries<any>(rs).filter(([id]) => id.includes('beta')).map(([id, r]) => [type, id, r]));

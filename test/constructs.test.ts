@@ -86,7 +86,7 @@ describe('example stack', () => {
     expect(profileRoles).toEqual([`\${aws_iam_role.${role}.name}`]);
     // The members' user data names exactly this parameter, and holds no tenant.
     for (const i of Object.values<any>(json.resource.aws_instance)) {
-      const ud = userDataOf(i);
+      const ud = userDataOf(i, json);
       expect(ud).toContain(`CONFIG_PARAMETER='${p.name}'`);
       expect(ud).not.toMatch(/alpha|beta|path: \/etc\/crossvpc\/(tenants\.tsv|ruleset\.nft)/);
     }
@@ -110,7 +110,7 @@ describe('example stack', () => {
     for (const i of Object.values<any>(json.resource.aws_instance)) {
       expect(i.user_data).toBeUndefined();
       expect(i.user_data_base64).toMatch(/^\$\{base64gzip\("#cloud-config\\n/);
-      const ud = userDataOf(i);
+      const ud = userDataOf(i, json);
       expect(ud.startsWith('#cloud-config\n')).toBe(true);
       // EC2 takes 16 KB of user data in raw form (the gzip bytes, before base64); cloud-init gunzips it.
       expect(packedUserDataBytes(asDeployed(ud))).toBeLessThan(MAX_USER_DATA_BYTES);
@@ -359,13 +359,14 @@ describe('pair document limits and options', () => {
       [/invalid tenants/, /configuration document is about \d+ bytes after gzip and base64, over the 8192-byte limit/, /lower gateway\.tenantsPerMember/]);
     // Raised for emulation only, it synthesizes; user data stays far below 16 KB whatever the tenants.
     const json = synthJson({ extraTenants: many(60), gateway: { tenantsPerMember: 62, maxConfigDocumentBytes: 1 << 20 } });
-    for (const i of Object.values<any>(json.resource.aws_instance)) expect(packedUserDataBytes(asDeployed(userDataOf(i)))).toBeLessThan(MAX_USER_DATA_BYTES * 0.8);
+    for (const i of Object.values<any>(json.resource.aws_instance)) expect(packedUserDataBytes(asDeployed(userDataOf(i, json)))).toBeLessThan(MAX_USER_DATA_BYTES * 0.8);
   });
   test('configPollIntervalSec is an integer of 1..300 seconds', () => {
     for (const bad of [0, 301, 2.5]) {
       expectCrossVpcError(() => synthJson({ gateway: { configPollIntervalSec: bad } }), [new RegExp(`invalid configPollIntervalSec = ${bad}`), /integer from 1 to 300/]);
     }
-    expect(userDataOf(Object.values<any>(synthJson({ gateway: { configPollIntervalSec: 30 } }).resource.aws_instance)[0])).toContain("CONFIG_POLL_SEC='30'");
+    const polled = synthJson({ gateway: { configPollIntervalSec: 30 } });
+    expect(userDataOf(Object.values<any>(polled.resource.aws_instance)[0], polled)).toContain("CONFIG_POLL_SEC='30'");
   });
   test('adding, editing or retiring tenants never changes any member\'s user data or AMI', () => {
     const members = (json: any) => Object.values<any>(json.resource.aws_instance).map((i) => ({ ud: i.user_data_base64, ami: i.ami }));
@@ -610,7 +611,7 @@ describe('bad input at synth: constructs', () => {
     });
     test('metrics are closed by default: no ingress rule, no exporter in user data; given sources or a group, one rule each on metricsPort', () => {
       const rulesOf = (json: any) => Object.values<any>(json.resource.aws_vpc_security_group_ingress_rule).filter((r) => /Prometheus/.test(r.description ?? ''));
-      const udOf = (json: any) => userDataOf(Object.values<any>(json.resource.aws_instance)[0]);
+      const udOf = (json: any) => userDataOf(Object.values<any>(json.resource.aws_instance)[0], json);
       const off = stackIn(Testing.app());
       new CrossVpcNat(off, 'Nat', { functionVpc: fvp, gateway: { subnetId: 'subnet-g' }, tenants: [alpha] });
       const offJson = synth(off);
@@ -645,11 +646,12 @@ describe('bad input at synth: constructs', () => {
     };
     const s = stackIn(Testing.app());
     const nat = new CrossVpcNat(s, 'Nat', { functionVpc: fvp, gateway: { subnetId: 'subnet-g', ...options }, tenants: [alpha] });
-    const b = JSON.parse(Testing.synth(s)).resource.aws_instance[nat.pairs[0].members[1].instance.friendlyUniqueId];
+    const synthed = JSON.parse(Testing.synth(s));
+    const b = synthed.resource.aws_instance[nat.pairs[0].members[1].instance.friendlyUniqueId];
     expect(b.ami).toBe('ami-0123456789abcdef0');
     expect(b.key_name).toBe('ops');
     expect(b.user_data_replace_on_change).toBe(true);
-    const ud = userDataOf(b);
+    const ud = userDataOf(b, synthed);
     expect(ud).toContain("CONNTRACK_MAX='1000000'");
     expect(ud).toContain("CONFIG_POLL_SEC='7'");
     expect(documentOf(JSON.parse(Testing.synth(s)))).toContain('ct count over 400000');

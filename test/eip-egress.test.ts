@@ -111,7 +111,7 @@ describe('CrossVpcNat: EIP egress', () => {
   });
 
   test('adding or retiring an EIP tenant leaves user data unchanged; the agent table sends its public traffic into the tunnel', () => {
-    const userData = (j: any) => Object.values<any>(j.resource.aws_instance).map(userDataOf);
+    const userData = (j: any) => Object.values<any>(j.resource.aws_instance).map((i) => userDataOf(i, j));
     expect(userData(synth([beta]))).toEqual(userData(json));
     expect(userData(synth([{ ...alpha, retired: true }, beta]))).toEqual(userData(json));
     const parsed = parseConfig(asDeployed(Object.values<any>(json.resource.kubernetes_config_map_v1)[0].data['tenants.json']));

@@ -11,9 +11,9 @@ import { unpackBase64Gzip, unpackUserData } from '../lib/render/user-data';
 
 export const IN_CI = process.env.CI === 'true';
 
-/** The user data template of a synthesized aws_instance (unwrapped from base64gzip("...")). */
-export function userDataOf(inst: any): string {
-  return unpackUserData(inst.user_data_base64);
+/** The user data template of a synthesized aws_instance (unwrapped from base64gzip("..."), shared parts from the plan's locals). */
+export function userDataOf(inst: any, json: any): string {
+  return unpackUserData(inst.user_data_base64, json.locals);
 }
 
 /** A pair's configuration document as Terraform holds it: the JSON text, interpolations unresolved. */

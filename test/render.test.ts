@@ -5,7 +5,7 @@ import { join } from 'path';
 import { parse } from 'yaml';
 import { buildCrossVpcModel, buildGatewayMemberSpec, GATEWAY_SCRIPT_NAMES, parsePairDocument, renderConntrackdConf, renderGatewayFiles, renderGatewayRuleset, renderKeepalivedConf, renderMemberDocument, renderPairDocumentText, twoTenantModel } from './render-fixtures';
 import { asDeployed, haveTool, isRootLinux, synthJson, userDataOf } from './helpers';
-import { packUserData, unpackUserData } from '../lib/render/user-data';
+import { packBase64Gzip, packUserData, unpackBase64Gzip, unpackUserData } from '../lib/render/user-data';
 
 const model = twoTenantModel();
 const tenantBinding = (i: number) => ({ natIp: '172.16.255.254', eniId: `eni-t${i}`, eniMac: `02:00:00:00:0${i}:01`, eniIp: `172.16.255.1${i}`, subnetCidr: '172.16.255.0/24', routerIp: '172.16.255.1' });
@@ -102,7 +102,7 @@ describe('external validators', () => {
     const json = synthJson();
     for (const [id, inst] of Object.entries<any>(json.resource.aws_instance)) {
       const f = join(dir, `${id}.yaml`);
-      const deployed = asDeployed(userDataOf(inst));
+      const deployed = asDeployed(userDataOf(inst, json));
       writeFileSync(f, deployed);
       const out = execFileSync('cloud-init', ['schema', '-c', f], { encoding: 'utf8' });
       expect(out).toMatch(/Valid (schema|cloud-config)/i);
@@ -114,7 +114,7 @@ describe('external validators', () => {
     if (!haveTool('shellcheck')) return;
     const json = synthJson({ gateway: { metricsSources: ['10.0.8.0/24'] } });
     const inst = Object.values<any>(json.resource.aws_instance)[0];
-    const doc = parse(asDeployed(userDataOf(inst)));
+    const doc = parse(asDeployed(userDataOf(inst, json)));
     const scripts = doc.write_files.filter((w: any) => w.path.includes('/bin/'));
     expect(scripts).toHaveLength(GATEWAY_SCRIPT_NAMES.length);
     for (const s of scripts) {
@@ -171,12 +171,44 @@ describe('user data packaging', () => {
 
   test('unpackUserData reads back what packUserData wrote, as Terraform holds it', () => {
     const packed = packUserData(text);
-    expect(packed).toMatch(/^\$\{base64gzip\("#cloud-config\\n/);
+    expect(packed.shared).toEqual([]); // too short to share
+    expect(packed.expression).toMatch(/^\$\{base64gzip\("#cloud-config\\n/);
     // Tokens become live interpolations; literal ${ and %{ are escaped.
-    expect(unpackUserData(packed)).toBe('#cloud-config\nrun: "a\\b"\t$${HOME} %%{x} ${${TfToken[TOKEN.1]}}\r\n');
+    expect(unpackUserData(packed.expression, {})).toBe('#cloud-config\nrun: "a\\b"\t$${HOME} %%{x} ${${TfToken[TOKEN.1]}}\r\n');
+  });
+
+  describe('shared parts', () => {
+    const script = (tag: string) => `  - path: /etc/crossvpc/bin/${tag}\n    content: |\n${'      echo "${HOME}" $${local.crossvpc_user_data_0123456789abcdef}\n'.repeat(40)}`;
+    const member = (self: string, tag = 'x') => `#cloud-config\nwrite_files:\n  - path: /etc/crossvpc/gateway.env\n    content: |\n      SELF_IP='${self}'\n${script(tag)}runcmd:\n  - [true]\n`;
+    const a = packUserData(member('${TfToken[TOKEN.1]}'));
+    const b = packUserData(member('${TfToken[TOKEN.2]}'));
+
+    test('token-free blocks go to one local named by content; the member\'s own block stays inline', () => {
+      expect(a.shared).toHaveLength(1);
+      expect(a.shared[0].name).toMatch(/^crossvpc_user_data_[0-9a-f]{16}$/);
+      expect(a.expression).toContain(`\${local.${a.shared[0].name}}`);
+      expect(a.expression).toContain('${TfToken[TOKEN.1]}');
+      expect(a.expression).not.toContain('/etc/crossvpc/bin/x');
+      // Two members share it; changed text gets a new name (so the expression changes too).
+      expect(b.shared).toEqual(a.shared);
+      const changed = packUserData(member('${TfToken[TOKEN.1]}', 'y'));
+      expect(changed.shared[0].name).not.toBe(a.shared[0].name);
+      expect(changed.expression).not.toBe(a.expression);
+    });
+
+    test('unpacking with the locals gives exactly the text packed inline (escapes included); an escaped literal reference stays literal', () => {
+      const locals = Object.fromEntries(a.shared.map((p) => [p.name, p.value]));
+      const whole = member('${TfToken[TOKEN.1]}');
+      expect(unpackUserData(a.expression, locals)).toBe(unpackBase64Gzip(packBase64Gzip(whole)));
+      expect(unpackUserData(a.expression, locals)).toContain('$$${local.crossvpc_user_data_0123456789abcdef}');
+    });
+
+    test('a missing local is an error, never an empty part', () => {
+      expect(() => unpackUserData(a.expression, {})).toThrow(new RegExp(`local\\.${a.shared[0].name}`));
+    });
   });
 
   test('unpackUserData refuses anything else', () => {
-    expect(() => unpackUserData('#cloud-config\n')).toThrow(/not a base64gzip/);
+    expect(() => unpackUserData('#cloud-config\n', {})).toThrow(/not a base64gzip/);
   });
 });

@@ -23,6 +23,7 @@ import { renderCloudConfig } from '../render/cloud-config';
 import { renderGatewayFiles, renderGatewayUnits, renderPairDocumentText } from '../render/gateway-files';
 import { buildGatewayMemberSpec, CONNTRACKD_SYNC_PORT, GatewayMemberSpec, MemberBindings } from '../render/gateway-spec';
 import { MAX_USER_DATA_BYTES, packBase64Gzip, packedUserDataBytes, packUserData } from '../render/user-data';
+import { userDataExpression } from './user-data-locals';
 import { SSM_ADVANCED_VALUE_MAX_BYTES } from '../contract/pair-document';
 import { GATEWAY_METRICS_PORT } from '../contract/gateway-metrics';
 import { inboundSnatPorts } from '../contract/ingress';
@@ -361,7 +362,7 @@ export class ProxyNodePair extends Construct {
           fix: `leave maxUserDataBytes unset (${MAX_USER_DATA_BYTES}); user data holds no tenant data, so this limit is reached only when it is lowered`,
         });
       }
-      member.instance.userDataBase64 = packUserData(cloudConfig);
+      member.instance.userDataBase64 = userDataExpression(this, packUserData(cloudConfig));
     });
   }
 

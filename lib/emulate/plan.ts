@@ -46,7 +46,7 @@ export function readPlan(file: string): Plan {
     logicalId,
     pair: Number(inst.tags?.['crossvpc:pair']),
     member: String(inst.tags?.['crossvpc:member']),
-    userData: userDataOf(inst, logicalId),
+    userData: userDataOf(inst, logicalId, json.locals),
   }));
   if (members.length === 0) throw new Error(`${file}: no aws_instance with crossvpc user data; is this a synthesized cdktf-crossvpc stack?`);
   for (const m of members) {
@@ -81,9 +81,9 @@ function readParameters(json: any, file: string): PlanParameter[] {
   return out.sort((a, b) => a.pair - b.pair);
 }
 
-function userDataOf(inst: any, logicalId: string): string {
+function userDataOf(inst: any, logicalId: string, locals: Record<string, unknown> | undefined): string {
   try {
-    return unpackUserData(String(inst.user_data_base64 ?? ''));
+    return unpackUserData(String(inst.user_data_base64 ?? ''), locals);
   } catch (e) {
     throw new Error(`aws_instance.${logicalId}: ${(e as Error).message}; the emulator reads only user data packed by cdktf-crossvpc`);
   }

@@ -1,11 +1,69 @@
+import { createHash } from 'crypto';
 import { gzipSync } from 'zlib';
 import { escapeForTerraform } from './terraform-escape';
 
 /**
- * How a member's cloud-config travels in the plan: `user_data_base64 = "${base64gzip("…")}"`.
- * This module is the only place that writes the expression (constructs) and reads it back
- * (emulator, tests); everything else sees the cloud-config text.
+ * How a member's cloud-config travels in the plan: `user_data_base64 = "${base64gzip("…")}"`,
+ * with the parts every member holds alike (the scripts and units) stored once per stack as
+ * Terraform locals and interpolated (`${local.crossvpc_user_data_<hash>}`). Without that, a
+ * plan of 1,000 tenants (668 members) carried the same ~45 KB of scripts 668 times (34 of
+ * its 52 MB). This module is the only place that writes the expression (constructs) and
+ * reads it back (emulator, tests); everything else sees the cloud-config text.
  */
+
+/** A part of the cloud-config shared through a Terraform local: its name and its value (a Terraform template). */
+export interface SharedUserDataPart {
+  readonly name: string;
+  readonly value: string;
+}
+
+/** A member's user_data_base64 expression and the locals it refers to. */
+export interface PackedUserData {
+  readonly expression: string;
+  readonly shared: readonly SharedUserDataPart[];
+}
+
+const SHARED_PREFIX = 'crossvpc_user_data_';
+/** Runs shorter than this stay inline: a reference saves nothing worth a local. */
+const SHARE_MIN_CHARS = 1024;
+/** A live reference to a shared part (an escaped literal `$${local…` never matches). */
+const SHARED_REF = new RegExp(`(?<!\\$)\\$\\{local\\.(${SHARED_PREFIX}[0-9a-f]{16})\\}`, 'g');
+/** A cdktf token placeholder: text holding one is the member's own (addresses, ids). */
+const TOKEN = /\$\{TfToken\[/;
+/** Where a cloud-config block starts: a top-level key or a write_files entry. */
+const BLOCK_START = /^(?:[A-Za-z_]+:|  - path: )/;
+
+/**
+ * Splits a cloud-config into member-specific text (inline) and runs of whole blocks that
+ * hold no token (shared, named by content so that equal runs share one local whatever the
+ * member or pair, and a changed run gets a new name: the expression changes with it).
+ */
+export function packUserData(cloudConfig: string): PackedUserData {
+  const blocks: string[] = [];
+  for (const line of cloudConfig.split(/(?<=\n)/)) {
+    if (blocks.length === 0 || BLOCK_START.test(line)) blocks.push(line);
+    else blocks[blocks.length - 1] += line;
+  }
+  const runs: Array<{ text: string; shareable: boolean }> = [];
+  for (const b of blocks) {
+    const shareable = !TOKEN.test(b);
+    const last = runs[runs.length - 1];
+    if (last && last.shareable === shareable) last.text += b;
+    else runs.push({ text: b, shareable });
+  }
+  const shared: SharedUserDataPart[] = [];
+  let body = '';
+  for (const r of runs) {
+    if (r.shareable && r.text.length >= SHARE_MIN_CHARS) {
+      const name = SHARED_PREFIX + createHash('sha256').update(r.text).digest('hex').slice(0, 16);
+      shared.push({ name, value: escapeForTerraform(r.text) });
+      body += `\${local.${name}}`;
+    } else {
+      body += quotedTemplateBody(r.text);
+    }
+  }
+  return { expression: `\${base64gzip("${body}")}`, shared };
+}
 
 /** EC2's limit on user data: 16 KB in raw form, before base64 (for us, the gzip bytes). */
 export const MAX_USER_DATA_BYTES = 16384;
@@ -17,23 +75,28 @@ export const MAX_USER_DATA_BYTES = 16384;
  * everywhere else; inside the call cdktf renders tokens as bare expressions, so each is
  * wrapped in its own interpolation to stay a live reference within the quoted string.
  */
-export function packUserData(cloudConfig: string): string {
-  return packBase64Gzip(cloudConfig);
-}
-
 /** `${base64gzip("…")}` of any text holding cdktf tokens: user data and the pair documents (SSM values). */
 export function packBase64Gzip(text: string): string {
-  const body = hclQuotedBody(escapeForTerraform(text)).replace(/\$\{TfToken\[[^\]]+\]\}/g, (tok) => `\${${tok}}`);
-  return `\${base64gzip("${body}")}`;
+  return `\${base64gzip("${quotedTemplateBody(text)}")}`;
+}
+
+/** Text as the body of a quoted HCL template: literal `${` escaped, each cdktf token its own live interpolation. */
+function quotedTemplateBody(text: string): string {
+  return hclQuotedBody(escapeForTerraform(text)).replace(/\$\{TfToken\[[^\]]+\]\}/g, (tok) => `\${${tok}}`);
 }
 
 /**
- * The template text inside a synthesized user_data_base64 expression: the cloud-config as
- * Terraform holds it, still with its interpolations and `$${` escapes (cloud-init gunzips
- * the applied value, so the machine sees this text once Terraform has interpolated it).
+ * The template text inside a synthesized user_data_base64 expression, the shared parts put
+ * back from the plan's `locals`: the cloud-config as Terraform holds it, still with its
+ * interpolations and `$${` escapes (cloud-init gunzips the applied value, so the machine
+ * sees this text once Terraform has interpolated it).
  */
-export function unpackUserData(expression: string): string {
-  return unpackBase64Gzip(expression);
+export function unpackUserData(expression: string, locals: Readonly<Record<string, unknown>> | undefined): string {
+  return unpackBase64Gzip(expression).replace(SHARED_REF, (_, name: string) => {
+    const value = locals?.[name];
+    if (typeof value !== 'string') throw new Error(`user data refers to local.${name}, which the plan's locals do not hold as a string`);
+    return value;
+  });
 }
 
 /** The inverse of packBase64Gzip: the template text, interpolations and `$${` escapes intact. */
