@@ -5,6 +5,7 @@
  *
  *   node dist/bench/synth.js                         # the whole report
  *   node dist/bench/synth.js --child N [--type T]    # one measurement, JSON on stdout
+ *   node dist/bench/synth.js --floor COUNTS.json     # one measurement of the floor
  *
  * Tenants t0001.. all use 172.16.0.0/16 (they overlap completely), have their own VPC
  * and subnet ids and an explicit VNI (i + 1, so no two names can hash to one VNI).
@@ -12,11 +13,15 @@
  *
  * If the model rejects a size on c6in.xlarge (it allows at most 1,000 pairs, so 3,000
  * tenants), the report says so and also measures that size on the smallest type of the
- * built-in ENI table that fits, marked with `*`. The target (1,000 tenants in < 10 s
- * and < 1 GiB) is judged on the child's whole run time (spawn to exit) and its peak RSS.
+ * built-in ENI table that fits, marked with `*`.
+ *
+ * Each size is measured side by side with its floor (bench/synth-floor.ts): the same
+ * resource and data blocks built with plain cdktf, runs alternating. The targets at 1,000
+ * tenants (issue 12): < 3 s of process time (spawn to exit), at most 1.5x the floor's,
+ * < 300 MiB peak RSS, cdk.tf.json < 5 MiB.
  */
 import { spawnSync } from 'child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { App } from 'cdktf';
@@ -25,7 +30,8 @@ import { MAX_ENIS_BY_INSTANCE_TYPE } from '../lib/model/eni-capacity';
 import { OverlappingTenantsStack } from '../examples/overlapping-tenants/stack';
 import { UsageError } from '../lib/cli/args';
 import { parseSynthArgs, SYNTH_USAGE, SynthMode } from './synth-args';
-import { printReport, Row } from './synth-report';
+import { BlockCounts, blockCounts, FloorStack } from './synth-floor';
+import { FloorRow, printReport, Row } from './synth-report';
 
 const SIZES = [10, 100, 1000];
 const RUNS = 3;
@@ -53,6 +59,8 @@ interface Measurement {
   readonly instanceType: string;
   readonly pairs: number;
   readonly resources: number;
+  /** Resource and data blocks by `resource.<type>` / `data.<type>`: what the floor rebuilds. */
+  readonly counts: BlockCounts;
   readonly outputBytes: number;
   /** Stack construction (model, placement, rendering) in ms. */
   readonly constructMs: number;
@@ -73,19 +81,19 @@ interface ChildError {
   readonly crossVpcError: boolean;
 }
 
-function child(tenants: number, instanceType: string): void {
+/**
+ * Builds a stack with `build`, synthesizes it and prints one Measurement (JSON) on stdout.
+ * `build` returns the pair count, or a ChildError when the model refuses the stack.
+ */
+function measureChild(label: { tenants: number; instanceType: string }, build: (app: App) => number | ChildError): void {
   const outdir = mkdtempSync(join(tmpdir(), 'crossvpc-bench-synth-'));
   try {
     const startRssKiB = Math.round(process.memoryUsage().rss / 1024);
     const t0 = process.hrtime.bigint();
     const app = new App({ outdir });
-    let stack: OverlappingTenantsStack;
-    try {
-      // The example stack with N tenants on the requested instance type.
-      stack = new OverlappingTenantsStack(app, STACK_ID, { tenants: benchTenants(tenants), gateway: { instanceType }, agentImage: 'crossvpc-agent:bench' });
-    } catch (e) {
-      const err: ChildError = { tenants, instanceType, error: (e as Error).message, crossVpcError: (e as Error).name === 'CrossVpcError' };
-      process.stdout.write(`${JSON.stringify(err)}\n`);
+    const pairs = build(app);
+    if (typeof pairs !== 'number') {
+      process.stdout.write(`${JSON.stringify(pairs)}\n`);
       return;
     }
     const t1 = process.hrtime.bigint();
@@ -94,14 +102,13 @@ function child(tenants: number, instanceType: string): void {
     const maxRssKiB = process.resourceUsage().maxRSS;
     const file = join(outdir, 'stacks', STACK_ID, 'cdk.tf.json');
     const text = readFileSync(file, 'utf8');
-    const json = JSON.parse(text);
-    const resources = Object.values<Record<string, unknown>>(json.resource ?? {}).reduce((n, byType) => n + Object.keys(byType).length, 0);
+    const counts = blockCounts(JSON.parse(text));
     const ms = (a: bigint, b: bigint) => Number(b - a) / 1e6;
     const m: Measurement = {
-      tenants,
-      instanceType,
-      pairs: stack.nat.pairs.length,
-      resources,
+      ...label,
+      pairs,
+      resources: Object.entries(counts).filter(([a]) => a.startsWith('resource.')).reduce((n, [, c]) => n + c, 0),
+      counts,
       outputBytes: Buffer.byteLength(text),
       constructMs: ms(t0, t1),
       synthMs: ms(t1, t2),
@@ -115,6 +122,26 @@ function child(tenants: number, instanceType: string): void {
   }
 }
 
+/** Ours: the example stack with N tenants on the requested instance type. */
+function child(tenants: number, instanceType: string): void {
+  measureChild({ tenants, instanceType }, (app) => {
+    try {
+      return new OverlappingTenantsStack(app, STACK_ID, { tenants: benchTenants(tenants), gateway: { instanceType }, agentImage: 'crossvpc-agent:bench' }).nat.pairs.length;
+    } catch (e) {
+      return { tenants, instanceType, error: (e as Error).message, crossVpcError: (e as Error).name === 'CrossVpcError' };
+    }
+  });
+}
+
+/** The floor: the same blocks (as counted in our plan) in plain cdktf. */
+function floorChild(countsFile: string): void {
+  const counts: BlockCounts = JSON.parse(readFileSync(countsFile, 'utf8'));
+  measureChild({ tenants: 0, instanceType: 'floor' }, (app) => {
+    new FloorStack(app, STACK_ID, counts);
+    return 0;
+  });
+}
+
 // ---------------------------------------------------------------- parent: the report
 
 interface Run {
@@ -125,9 +152,9 @@ interface Run {
   readonly processMs: number;
 }
 
-function spawnChild(tenants: number, instanceType: string): Run {
+function spawnChild(args: string[]): Run {
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(process.execPath, [__filename, '--child', String(tenants), '--type', instanceType], {
+  const r = spawnSync(process.execPath, [__filename, ...args], {
     encoding: 'utf8',
     maxBuffer: 16 * 1024 * 1024,
     env: { ...process.env, CHECKPOINT_DISABLE: '1' },
@@ -148,31 +175,47 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-function measure(tenants: number, instanceType: string, log: (s: string) => void): { row?: Row; err?: ChildError; failure?: string } {
-  const runs: Run[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    const r = spawnChild(tenants, instanceType);
-    if (r.err || r.failure) return { err: r.err, failure: r.failure };
-    runs.push(r);
-    log(`  ${tenants} tenants on ${instanceType}, run ${i + 1}/${RUNS}: ${r.m!.wallMs.toFixed(0)} ms in the app, ${r.processMs.toFixed(0)} ms process, peak ${(r.m!.maxRssKiB / 1024).toFixed(0)} MiB`);
-  }
+/** The medians of a set of runs of one kind (ours or the floor). */
+function summarize(runs: Run[]): FloorRow {
   const ms = runs.map((r) => r.m!);
   return {
-    row: {
-      tenants,
-      instanceType,
-      pairs: ms[0].pairs,
-      resources: ms[0].resources,
-      outputMiB: ms[0].outputBytes / 1048576,
-      wallMs: median(ms.map((m) => m.wallMs)),
-      constructMs: median(ms.map((m) => m.constructMs)),
-      synthMs: median(ms.map((m) => m.synthMs)),
-      processMs: median(runs.map((r) => r.processMs)),
-      peakMiB: median(ms.map((m) => m.maxRssKiB)) / 1024,
-      deltaMiB: median(ms.map((m) => m.maxRssKiB - m.startRssKiB)) / 1024,
-      runs: ms.map((m) => m.wallMs),
-    },
+    resources: ms[0].resources,
+    outputMiB: ms[0].outputBytes / 1048576,
+    wallMs: median(ms.map((m) => m.wallMs)),
+    constructMs: median(ms.map((m) => m.constructMs)),
+    synthMs: median(ms.map((m) => m.synthMs)),
+    processMs: median(runs.map((r) => r.processMs)),
+    peakMiB: median(ms.map((m) => m.maxRssKiB)) / 1024,
+    deltaMiB: median(ms.map((m) => m.maxRssKiB - m.startRssKiB)) / 1024,
+    runs: ms.map((m) => m.wallMs),
   };
+}
+
+/**
+ * RUNS of ours and RUNS of the floor, alternating (ours, floor, ours, ...), so that both
+ * see the same machine; the floor holds the blocks counted in our first run's plan.
+ */
+function measure(tenants: number, instanceType: string, log: (s: string) => void): { row?: Row; err?: ChildError; failure?: string } {
+  const ours: Run[] = [];
+  const floor: Run[] = [];
+  const dir = mkdtempSync(join(tmpdir(), 'crossvpc-bench-floor-'));
+  try {
+    const countsFile = join(dir, 'counts.json');
+    for (let i = 0; i < RUNS; i++) {
+      const r = spawnChild(['--child', String(tenants), '--type', instanceType]);
+      if (r.err || r.failure) return { err: r.err, failure: r.failure };
+      ours.push(r);
+      log(`  ${tenants} tenants on ${instanceType}, run ${i + 1}/${RUNS}: ${r.m!.wallMs.toFixed(0)} ms in the app, ${r.processMs.toFixed(0)} ms process, peak ${(r.m!.maxRssKiB / 1024).toFixed(0)} MiB`);
+      if (i === 0) writeFileSync(countsFile, JSON.stringify(r.m!.counts));
+      const f = spawnChild(['--floor', countsFile]);
+      if (f.failure) return { failure: `the floor: ${f.failure}` };
+      floor.push(f);
+      log(`  ${tenants} tenants' floor (plain cdktf, same blocks), run ${i + 1}/${RUNS}: ${f.m!.wallMs.toFixed(0)} ms in the app, ${f.processMs.toFixed(0)} ms process, peak ${(f.m!.maxRssKiB / 1024).toFixed(0)} MiB`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return { row: { tenants, instanceType, pairs: ours[0].m!.pairs, ...summarize(ours), floor: summarize(floor) } };
 }
 
 /** The smallest type of the requested family (then any type) whose 255 pairs hold `tenants`. */
@@ -227,6 +270,8 @@ if (require.main === module) {
     process.stdout.write(`${SYNTH_USAGE}\n`);
   } else if (mode.kind === 'child') {
     child(mode.tenants, mode.instanceType);
+  } else if (mode.kind === 'floor') {
+    floorChild(mode.countsFile);
   } else {
     try {
       parent();

@@ -148,5 +148,7 @@ describe('benchmark command lines', () => {
     expect(() => parseSynthArgs(['--child', '0'], 'c6in.xlarge')).toThrow("--child: got '0', expected an integer from 1 to 100000");
     expect(() => parseSynthArgs(['--child', '10', '--type', 'x9.huge'], 'c6in.xlarge')).toThrow(/--type: got 'x9\.huge', expected an instance type/);
     expect(() => parseSynthArgs(['--type', 'm5.large'], 'c6in.xlarge')).toThrow(/--type: .*only applies with --child/);
+    expect(parseSynthArgs(['--floor', '/tmp/counts.json'], 'c6in.xlarge')).toEqual({ kind: 'floor', countsFile: '/tmp/counts.json' });
+    expect(() => parseSynthArgs(['--floor', 'c.json', '--child', '10'], 'c6in.xlarge')).toThrow(/--floor: .*only its counts file/);
   });
 });

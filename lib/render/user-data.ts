@@ -33,6 +33,17 @@ const TOKEN = /\$\{TfToken\[/;
 /** Where a cloud-config block starts: a top-level key or a write_files entry. */
 const BLOCK_START = /^(?:[A-Za-z_]+:|  - path: )/;
 
+/** Shared parts by their text: every member of a stack holds the same few (hashing and escaping them once). */
+const sharedParts = new Map<string, SharedUserDataPart>();
+function sharedPart(text: string): SharedUserDataPart {
+  let part = sharedParts.get(text);
+  if (!part) {
+    part = { name: SHARED_PREFIX + createHash('sha256').update(text).digest('hex').slice(0, 16), value: escapeForTerraform(text) };
+    sharedParts.set(text, part);
+  }
+  return part;
+}
+
 /**
  * Splits a cloud-config into member-specific text (inline) and runs of whole blocks that
  * hold no token (shared, named by content so that equal runs share one local whatever the
@@ -55,9 +66,9 @@ export function packUserData(cloudConfig: string): PackedUserData {
   let body = '';
   for (const r of runs) {
     if (r.shareable && r.text.length >= SHARE_MIN_CHARS) {
-      const name = SHARED_PREFIX + createHash('sha256').update(r.text).digest('hex').slice(0, 16);
-      shared.push({ name, value: escapeForTerraform(r.text) });
-      body += `\${local.${name}}`;
+      const part = sharedPart(r.text);
+      shared.push(part);
+      body += `\${local.${part.name}}`;
     } else {
       body += quotedTemplateBody(r.text);
     }
