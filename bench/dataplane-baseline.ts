@@ -1,7 +1,7 @@
 import { join } from 'path';
 import { sleepSync } from '../lib/emulate/sys';
 import { Topology } from '../lib/emulate/topology';
-import { startRedis, VPC_MTU, wirePod } from '../lib/emulate/wiring';
+import { startRedis, VPC_MTU, vpcWireToward, wirePod } from '../lib/emulate/wiring';
 
 /**
  * The reference path for the data-plane benchmark: the same namespaces, bridges and
@@ -52,6 +52,9 @@ export class Baseline {
 
     // gateway: underlay in the fabric, one "ENI" in the tenant fabric
     t.link(gw, 'ens5', fab, 'gw', { mtu: MTU });
+    // The same wire and NIC as an emulated member: MTU-size frames in, GRO on.
+    vpcWireToward(t, fab, 'gw');
+    t.exec(gw, 'ethtool', ['-K', 'ens5', 'gro', 'on']);
     t.enslave(fab, 'gw', 'br0');
     ip(fab, 'addr', 'add', '10.0.255.1/24', 'dev', 'br0');
     ip(gw, 'addr', 'add', '10.0.255.10/24', 'dev', 'ens5');

@@ -1,3 +1,4 @@
+import { offloadChecks } from './offload-checks';
 import { AttackRunner, counter } from './attacks';
 import { egressChecks } from './egress';
 import { ingressChecks } from './ingress';
@@ -52,6 +53,7 @@ export async function runMatrix(emu: Emulation, attacks: boolean): Promise<Matri
   }
   if (attacks) checks.push(...(await new AttackRunner(emu).run()), ...(await tunnelInjectionChecks(emu)), ...(await peeringAttackChecks(emu)), ...(await egressChecks(emu)), ...(await eipEgressChecks(emu)), ...(await ingressChecks(emu)));
   checks.push(...(await gatewayProbeChecks(emu)));
+  checks.push(...offloadChecks(emu));
   return { tenants: targets.map((t) => t.label), reached, checks, ok: checks.every((c) => c.pass) };
 }
 

@@ -102,6 +102,7 @@ export const REQUIRED_TOOLS: Array<{ tool: string; pkg: string }> = [
   { tool: 'gunzip', pkg: 'gzip' },
   { tool: 'arping', pkg: 'iputils-arping' },
   { tool: 'ping', pkg: 'iputils-ping' },
+  { tool: 'ethtool', pkg: 'ethtool' },
   { tool: 'sysctl', pkg: 'procps' },
   { tool: 'prometheus-node-exporter', pkg: 'prometheus-node-exporter' },
 ];

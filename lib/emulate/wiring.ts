@@ -286,6 +286,7 @@ export class Wiring {
     const fab = this.fabricNs;
     const cloud = this.topo.ns('cloud');
     this.topo.link(ns, 'ens5', fab, m.id, { mtu: VPC_MTU, macA: primaryMac });
+    vpcWireToward(this.topo, fab, m.id);
     this.topo.link(ns, 'imds', cloud, `c-${m.id}`, { mtu: 1500 });
     this.topo.enslave(cloud, `c-${m.id}`, 'br0');
     this.topo.exec(ns, 'ip', ['addr', 'add', `${memberLinkAddr(slot)}/32`, 'dev', 'imds']);
@@ -469,4 +470,14 @@ export class Wiring {
   routePodIps(pods: ReadonlyArray<{ ip: string; node: number }>, routed: boolean): void {
     for (const p of pods) this.topo.exec(this.fabricNs, 'ip', ['route', routed ? 'replace' : 'del', `${p.ip}/32`, 'via', this.nodeIps[p.node]], { allowFail: !routed });
   }
+}
+
+/**
+ * The fabric's port toward a gateway host stands in for the VPC wire, which never carries
+ * more than an MTU per frame: segmentation offload off, so the host receives MTU-size frames
+ * and its own GRO (ENA's default, which the member's user data also turns on) aggregates
+ * them. Without this a veth hands the host TSO super-packets no real NIC would receive.
+ */
+export function vpcWireToward(topo: Topology, fabricNs: string, port: string): void {
+  topo.exec(fabricNs, 'ethtool', ['-K', port, 'tso', 'off']);
 }

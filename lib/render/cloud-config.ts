@@ -1,7 +1,7 @@
 import { Document } from 'yaml';
 import { MEMBER_CLI, RenderedFile } from './gateway-files';
 
-export const GATEWAY_PACKAGES = ['keepalived', 'conntrackd', 'conntrack', 'nftables', 'iproute2', 'curl', 'jq', 'iputils-arping', 'prometheus-node-exporter'];
+export const GATEWAY_PACKAGES = ['keepalived', 'conntrackd', 'conntrack', 'nftables', 'iproute2', 'curl', 'jq', 'iputils-arping', 'ethtool', 'prometheus-node-exporter'];
 
 /**
  * cloud-init user data. write_files runs before packages and runcmd, so the units

@@ -33,6 +33,9 @@ find_underlay() { underlay=$(if_by_ip "$SELF_IP"); [ -n "$underlay" ]; }
 wait_for 300 "the primary interface holding $SELF_IP" find_underlay
 echo "$underlay" >"$RUN/underlay"
 log "underlay interface $underlay"
+# GRO on the underlay (ENA's default, made explicit): tunnel frames arrive at most an MTU each;
+# GRO merges them before the per-packet work (conntrack, rules, decapsulation).
+ethtool -K "$underlay" gro on || log "could not turn GRO on for $underlay: tunnel traffic is processed frame by frame"
 
 modprobe nf_conntrack 2>/dev/null || true
 sysctl -qw net.ipv4.ip_forward=1 \
