@@ -3,7 +3,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { parseDataplaneArgs } from '../bench/dataplane-args';
+import { parseSockperfRtt } from '../bench/dataplane-output';
 import { parseSynthArgs } from '../bench/synth-args';
+import { parseFailoverArgs } from '../bench/failover-args';
 import { integerOption, packageVersion, parseCommandLine, UsageError } from '../lib/cli/args';
 
 // The compiled entry points, run as users run them: `npm run build` first.
@@ -130,7 +132,7 @@ describe('benchmark command lines', () => {
   });
 
   it('dataplane: defaults, every documented flag, bad values named', () => {
-    expect(parseDataplaneArgs([], 2)).toEqual({ tenants: [1, 16, 256], secs: 5, repeats: 3, requests: 20000, pods: 5, keep: false, pin: true });
+    expect(parseDataplaneArgs([], 2)).toEqual({ tenants: [1, 16], secs: 5, repeats: 3, requests: 20000, pods: 5, keep: false, pin: true });
     expect(parseDataplaneArgs([], 1)).toMatchObject({ pin: false });
     expect(parseDataplaneArgs(['--tenants', '1,16', '--secs', '2', '--repeats', '1', '--requests', '100', '--pods', '2', '--keep', '--no-pin'], 4))
       .toEqual({ tenants: [1, 16], secs: 2, repeats: 1, requests: 100, pods: 2, keep: true, pin: false });
@@ -150,5 +152,23 @@ describe('benchmark command lines', () => {
     expect(() => parseSynthArgs(['--type', 'm5.large'], 'c6in.xlarge')).toThrow(/--type: .*only applies with --child/);
     expect(parseSynthArgs(['--floor', '/tmp/counts.json'], 'c6in.xlarge')).toEqual({ kind: 'floor', countsFile: '/tmp/counts.json' });
     expect(() => parseSynthArgs(['--floor', 'c.json', '--child', '10'], 'c6in.xlarge')).toThrow(/--floor: .*only its counts file/);
+  });
+  test('bench:failover arguments are parsed strictly', () => {
+    expect(parseFailoverArgs([])).toEqual({ runs: 5, adverts: [0.3, 0.1], quietSecs: 20, load: true });
+    expect(parseFailoverArgs(['--runs', '2', '--advert', '0.5', '--quiet-secs', '5', '--no-load'])).toEqual({ runs: 2, adverts: [0.5], quietSecs: 5, load: false });
+    expect(parseFailoverArgs(['-h'])).toBe('help');
+    for (const bad of ['0', '0.005', '1e-1', '.3', '0.3,', '41']) expect(() => parseFailoverArgs(['--advert', bad])).toThrow(/--advert: got/);
+    expect(() => parseFailoverArgs(['--runs', '0'])).toThrow(/--runs/);
+  });
+});
+
+describe('sockperf output', () => {
+  test('the mean full round trip is read from the summary line (colour codes and all)', () => {
+    const out = 'sockperf: [Valid Duration] RunTime=0.550 sec\nsockperf: \x1b[2;35m====> avg-rtt=57.914 (std-dev=23.185)\x1b[0m\nsockperf: Summary: Round trip is 57.914 usec\n';
+    expect(parseSockperfRtt(out)).toBeCloseTo(57.914, 3);
+  });
+  test('control: half round trips (no --full-rtt) or nothing are an error, never a number', () => {
+    expect(() => parseSockperfRtt('sockperf: ====> avg-latency=28.957 (std-dev=11.5)\n')).toThrow(/no avg-rtt/);
+    expect(() => parseSockperfRtt('')).toThrow(/no avg-rtt/);
   });
 });
