@@ -12,6 +12,7 @@ import type { GatewayMember } from '../lib/emulate/member';
 import { EmulatedPlan, loadEmulatedPlan, memberRows } from '../lib/emulate/member-image';
 import { OverlappingTenantsOptions } from '../examples/overlapping-tenants/stack';
 import { synthJson } from './helpers';
+import { packBase64Gzip, packUserData } from '../lib/render/user-data';
 
 const USER_DATA_1 = '${base64gzip("#cloud-config\\nv: 1\\n")}';
 const USER_DATA_2 = '${base64gzip("#cloud-config\\nv: 2\\n")}';
@@ -238,5 +239,27 @@ describe('tenantChanges and egressChanges on synthesized plans', () => {
     expect(unsupportedPeeringEdit(changes(b, edited))).toMatch(/^plan B edits peered tenant\(s\) zeta in place .*emulate plan B on its own$/);
     expect(unsupportedPeeringEdit(changes(base, b))).toBeUndefined();
     expect(unsupportedPeeringEdit(changes(b, base))).toBeUndefined();
+  });
+});
+
+describe('user data compared as Terraform evaluates it', () => {
+  const script = (v: string) => `#cloud-config\nwrite_files:\n  - path: /etc/crossvpc/bin/x\n    content: |\n${`      echo "\${HOME}" ${v}\n`.repeat(60)}`;
+  const withLocals = (text: string) => {
+    const packed = packUserData(text);
+    const p = plan({ rolling: 'b', userData: { a: packed.expression, b: packed.expression } });
+    return { ...p, locals: Object.fromEntries(packed.shared.map((x) => [x.name, x.value])) };
+  };
+  test('the same text inline (plan A) and through a shared local (plan B) changes no member', () => {
+    const inline = plan({ rolling: 'b', userData: { a: packBase64Gzip(script('v1')), b: packBase64Gzip(script('v1')) } });
+    const b = withLocals(script('v1'));
+    expect(b.resource.aws_instance.MemberA.user_data_base64).toContain('${local.crossvpc_user_data_');
+    const r = checkInstanceChanges(inline, b);
+    expect(r.changes).toEqual([]);
+    expect(r.diffs.map((d) => d.changed)).toEqual([[], []]);
+  });
+  test('control: a changed shared part changes user data (the rolling member is replaced)', () => {
+    const r = checkInstanceChanges(withLocals(script('v1')), withLocals(script('v2')));
+    expect(r.changes).toEqual([{ logicalId: 'MemberB', member: 'g0b', kind: 'replace', because: ['user_data_base64 (user_data_replace_on_change)'] }]);
+    expect(r.diffs.find((d) => d.logicalId === 'MemberA')?.ignored).toEqual(['user_data_base64']);
   });
 });

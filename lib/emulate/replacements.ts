@@ -15,6 +15,7 @@
  * AMI, or a replaced resource other than the ENIs and placement groups checked below) is
  * reported as a note, not as a change.
  */
+import { unpackUserData } from '../render/user-data';
 
 /** aws_instance arguments whose change replaces the instance (ForceNew in the provider schema). */
 export const INSTANCE_FORCE_NEW = [
@@ -125,9 +126,25 @@ function replacedReference(a: Json, b: Json, value: unknown): string | undefined
   return undefined;
 }
 
-function changedArguments(ia: Json, ib: Json): string[] {
+/**
+ * An argument's value for comparison. User data compares by the template Terraform will
+ * evaluate, the shared parts put back from the plan's locals: a library upgrade that moves
+ * the scripts into a local (or a plan of any other shape of the same text) changes no
+ * member, and a changed local changes the template. Anything not packed by
+ * cdktf-crossvpc (hand-made plans) compares as written.
+ */
+function comparable(plan: Json, key: string, value: unknown): unknown {
+  if (!USER_DATA.includes(key) || typeof value !== 'string') return value;
+  try {
+    return unpackUserData(value, plan?.locals);
+  } catch {
+    return value;
+  }
+}
+
+function changedArguments(a: Json, ia: Json, b: Json, ib: Json): string[] {
   const keys = [...new Set([...Object.keys(ia ?? {}), ...Object.keys(ib ?? {})])].filter((k) => k !== 'lifecycle' && k !== 'user_data_replace_on_change');
-  return keys.filter((k) => !same(ia?.[k], ib?.[k])).sort();
+  return keys.filter((k) => !same(comparable(a, k, ia?.[k]), comparable(b, k, ib?.[k]))).sort();
 }
 
 /**
@@ -154,7 +171,7 @@ export function checkInstanceChanges(a: Json, b: Json): ReplacementReport {
       continue;
     }
     const ignored = ignores(after);
-    const changed = changedArguments(before, after);
+    const changed = changedArguments(a, before, b, after);
     diffs.push({ logicalId: id, member, changed, ignored: changed.filter(ignored) });
     const replace: string[] = [];
     const stopStart: string[] = [];
