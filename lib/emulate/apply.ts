@@ -262,9 +262,14 @@ export async function applyPlan(ctx: ApplyContext, before: EmulatedPlan, next: E
   const unlinked = [...peered(tenants.retired), ...switchedTo('nat')];
   if (unlinked.length) ctx.unlinkPeerings(unlinked);
   const agentsAt = Date.now();
-  cluster.updateAgentConfig(next.agentConfigText);
   const linked = [...peered(tenants.added), ...switchedTo('peering')];
-  if (linked.length) ctx.linkPeerings(next, linked);
+  if (linked.length) {
+    // A real cluster's kubelet delivers the ConfigMap up to a minute later (README, "Honest
+    // limits"): the emulation routes the peering only once every agent guards it.
+    const ms = await cluster.updateAgentConfigApplied(next.agentConfigText);
+    progress(`every node agent applied the new ConfigMap after ${ms} ms; peering(s) of ${linked.join(', ')} routed now`);
+    ctx.linkPeerings(next, linked);
+  } else cluster.updateAgentConfig(next.agentConfigText);
   // Pods of new tenants of either path, after the agents got the ConfigMap; a switched tenant keeps its pods.
   await cluster.addPodsForTenants(tenants.added.filter((t) => ctx.isActive(t)), false, false);
   await late;

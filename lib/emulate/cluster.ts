@@ -6,7 +6,7 @@ import { ArmedProbe, armReadyProbe } from './ready-probe';
 import { compiled, ok, sh, sleep, spawnLogged } from './sys';
 import { Topology } from './topology';
 import { wirePod, Wiring } from './wiring';
-import { AGENT_CONFIG_KEY, cidrHost as cidrhost } from '../contract';
+import { AGENT_CONFIG_KEY, AGENT_METRIC, cidrHost as cidrhost } from '../contract';
 
 export interface Pod {
   readonly name: string;
@@ -148,6 +148,31 @@ export class Cluster {
   updateAgentConfig(agentConfigText: string): void {
     this.podLabelKey = JSON.parse(agentConfigText).podLabelKey;
     for (let i = 0; i < this.agents.length; i++) writeFileSync(this.configFile(i), agentConfigText);
+  }
+
+  /**
+   * A new ConfigMap version, then wait (bounded) until every agent has swapped its table for
+   * it: the count of full applies in its reconcile histogram went up (a reload always swaps
+   * the whole table). Agents check their file every few seconds; this is for a change that
+   * must not act before the agents do (a peering routed before they guard it).
+   */
+  async updateAgentConfigApplied(agentConfigText: string, timeoutMs = 20_000): Promise<number> {
+    const before = this.agents.map((_, i) => this.fullApplies(i));
+    const t0 = Date.now();
+    this.updateAgentConfig(agentConfigText);
+    const pending = () => this.agents.map((_, i) => i).filter((i) => !(this.fullApplies(i) > before[i]));
+    while (pending().length && Date.now() - t0 < timeoutMs) await sleep(100);
+    const late = pending();
+    if (late.length) throw new Error(`node agent(s) ${late.map((i) => `n${i + 1}`).join(', ')} did not apply the new ConfigMap within ${timeoutMs} ms (logs: ${this.opts.runDir}/n*/agent.log)`);
+    return Date.now() - t0;
+  }
+
+  /** Full table swaps agent i has made: its reconcile histogram's kind="full" count; -1 when its /metrics does not answer. */
+  private fullApplies(i: number): number {
+    const port = typeof this.agents[i] === 'string' ? metricsPortOf(this.opts.container!().spec.args) : this.opts.metricsPort();
+    const text = sh('ip', ['netns', 'exec', this.opts.wiring.nodeNs(i), 'curl', '-s', '-m', '1', `http://${this.opts.wiring.nodeIp(i)}:${port}/metrics`], { allowFail: true, timeoutMs: 3000 });
+    const m = new RegExp(`^${AGENT_METRIC.reconcileSeconds}_count\\{kind="full"\\} (\\d+)`, 'm').exec(text);
+    return m ? Number(m[1]) : -1;
   }
 
   pods(): readonly Pod[] {
