@@ -100,8 +100,9 @@ export function renderRuleset(c: AgentConfig, nodeIp: string, bindings: Bindings
     '    type filter hook forward priority filter; policy accept;',
     // A pod that crafts its own tunnel packets could pick any VNI: never let them reach a gateway
     // address (HaVips, members, anything in the gateway subnet), known pod or not.
-    `    ip daddr @gateway_nets udp dport ${P} counter name tunnel_spoof drop`,
-    '    ip daddr @gateway_nets ip protocol gre counter name tunnel_spoof drop',
+    // (The port or protocol first: every forwarded packet passes here, and few are tunnel packets.)
+    `    udp dport ${P} ip daddr @gateway_nets counter name tunnel_spoof drop`,
+    '    ip protocol gre ip daddr @gateway_nets counter name tunnel_spoof drop',
     `    oifname ${ANY_TUNNEL} tcp flags syn / syn,rst tcp option maxseg size set rt mtu`,
     // Only the tunnel of the pod's own tenant, whatever the routing tables say.
     `    oifname ${ANY_TUNNEL} iif . ip saddr . oifname @pod_tunnel accept`,

@@ -288,8 +288,8 @@ describe('renderRuleset', () => {
     expect(body).not.toContain('meta mark set ip saddr map @pod_tenant');
     expect(body).toContain('iif @pod_ifs udp dport 4789 counter name tunnel_spoof drop');
     expect(body).toContain('iif @pod_ifs ip protocol gre counter name tunnel_spoof drop');
-    expect(body).toContain('ip daddr @gateway_nets udp dport 4789 counter name tunnel_spoof drop');
-    expect(body).toContain('ip daddr @gateway_nets ip protocol gre counter name tunnel_spoof drop');
+    expect(body).toContain('udp dport 4789 ip daddr @gateway_nets counter name tunnel_spoof drop');
+    expect(body).toContain('ip protocol gre ip daddr @gateway_nets counter name tunnel_spoof drop');
     expect(body).toContain('oifname "cx*" tcp flags syn / syn,rst tcp option maxseg size set rt mtu');
     expect(body).toContain('oifname "cx*" iif . ip saddr . oifname @pod_tunnel accept');
     expect(body).toContain('oifname "cx*" counter name tunnel_denied drop');

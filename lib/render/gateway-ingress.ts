@@ -50,7 +50,7 @@ export function renderIngressRules(spec: GatewayMemberSpec, connLimit: string): 
   chain pre_inbound_route {
     type filter hook prerouting priority dstnat + 10; policy accept;
     # A forwarded flow leaves by the main table (the function VPC), not by the tenant's table.
-    iifname @tenant_ifs ct status dnat ct direction original meta mark set 0
+    ct status dnat iifname @tenant_ifs ct direction original meta mark set 0
   }`,
     forward: `    # Port forwards (seed 001): only what the DNAT map forwarded, only to the function side.
     ${leavesToFunctionSide} add @tenant_conns { ct zone ct count over ${connLimit} } counter name over_limit drop

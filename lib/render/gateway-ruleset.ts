@@ -72,16 +72,16 @@ ${tenantCounters}
     ip protocol gre ip daddr != ${spec.haVip} counter name tunnel_not_havip drop
     udp dport ${VXLAN_UDP_PORT} ip saddr != @node_cidrs counter name spoofed_tunnel drop
     ip protocol gre ip saddr != @node_cidrs counter name spoofed_tunnel drop
+    # Tunnels and tenant ENIs: their zone, in one lookup. Nothing below concerns them (the
+    # rules there start with "not from a tunnel or tenant ENI"), so they stop here.
+    ct zone set iifname map @zone_of_if accept
 ${ingress.preRaw}
-    iifname @tunnel_ifs ct zone set iifname map @zone_of_if
-    iifname @tenant_ifs ct zone set iifname map @zone_of_if
 ${eip.preRaw}
   }
 
   chain pre_mangle {
     type filter hook prerouting priority mangle; policy accept;
-    iifname @tunnel_ifs meta mark set iifname map @mark_of_if
-    iifname @tenant_ifs meta mark set iifname map @mark_of_if
+    meta mark set iifname map @mark_of_if accept
 ${ingress.preMangle}
 ${eip.preMangle}
   }
