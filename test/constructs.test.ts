@@ -361,6 +361,15 @@ describe('pair document limits and options', () => {
     const json = synthJson({ extraTenants: many(60), gateway: { tenantsPerMember: 62, maxConfigDocumentBytes: 1 << 20 } });
     for (const i of Object.values<any>(json.resource.aws_instance)) expect(packedUserDataBytes(asDeployed(userDataOf(i, json)))).toBeLessThan(MAX_USER_DATA_BYTES * 0.8);
   });
+  test('user data over a lowered maxUserDataBytes is refused at synth, naming the member, its size and the fix', () => {
+    const json = synthJson({});
+    const sizes = Object.values<any>(json.resource.aws_instance).map((i) => packedUserDataBytes(userDataOf(i, json)));
+    const below = Math.min(...sizes) - 200;
+    expectCrossVpcError(() => synthJson({ gateway: { maxUserDataBytes: below } }),
+      [new RegExp(`invalid maxUserDataBytes = ${below}`), /member a's gzipped user data is about \d+ bytes, over the \d+-byte limit \(EC2 takes 16384\)/, /leave maxUserDataBytes unset/]);
+    // Control: just above the largest member it synthesizes.
+    expect(() => synthJson({ gateway: { maxUserDataBytes: Math.max(...sizes) + 200 } })).not.toThrow();
+  });
   test('configPollIntervalSec is an integer of 1..300 seconds', () => {
     for (const bad of [0, 301, 2.5]) {
       expectCrossVpcError(() => synthJson({ gateway: { configPollIntervalSec: bad } }), [new RegExp(`invalid configPollIntervalSec = ${bad}`), /integer from 1 to 300/]);

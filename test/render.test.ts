@@ -2,10 +2,14 @@ import { execFileSync } from 'child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
-import { parse } from 'yaml';
+import { Document, parse } from 'yaml';
+import { GATEWAY_PACKAGES, renderCloudConfig } from '../lib/render/cloud-config';
+import { MEMBER_CLI, RenderedFile, renderGatewayUnits } from '../lib/render/gateway-files';
+
+
 import { buildCrossVpcModel, buildGatewayMemberSpec, GATEWAY_SCRIPT_NAMES, parsePairDocument, renderConntrackdConf, renderGatewayFiles, renderGatewayRuleset, renderKeepalivedConf, renderMemberDocument, renderPairDocumentText, twoTenantModel } from './render-fixtures';
 import { asDeployed, haveTool, isRootLinux, synthJson, userDataOf } from './helpers';
-import { packBase64Gzip, packUserData, unpackBase64Gzip, unpackUserData } from '../lib/render/user-data';
+import { estimatedUserDataBytes, packBase64Gzip, packedUserDataBytes, packUserData, unpackBase64Gzip, unpackUserData } from '../lib/render/user-data';
 
 const model = twoTenantModel();
 const tenantBinding = (i: number) => ({ natIp: '172.16.255.254', eniId: `eni-t${i}`, eniMac: `02:00:00:00:0${i}:01`, eniIp: `172.16.255.1${i}`, subnetCidr: '172.16.255.0/24', routerIp: '172.16.255.1' });
@@ -151,6 +155,43 @@ describe('GRE (checked statically: this kernel has no GRE)', () => {
   });
 });
 
+describe('cloud-config rendered in pieces', () => {
+  // The reference: the same document rendered by the yaml library in one piece.
+  const whole = (fs: RenderedFile[], units: string[]) => `#cloud-config\n${new Document({
+    package_update: true,
+    packages: GATEWAY_PACKAGES,
+    write_files: fs.map((f) => ({ path: f.path, owner: 'root:root', permissions: f.permissions, content: f.content })),
+    runcmd: [
+      ['ln', '-sf', MEMBER_CLI.script, MEMBER_CLI.path],
+      ['systemctl', 'daemon-reload'],
+      ['systemctl', 'disable', '--now', 'keepalived.service', 'conntrackd.service', 'prometheus-node-exporter.service'],
+      ['systemctl', 'enable', '--now', ...units],
+    ],
+  }).toString({ blockQuote: 'literal', lineWidth: 0 })}`;
+  const tricky: RenderedFile[] = [
+    { path: '/t/indented-first', permissions: '0644', content: '  leading spaces\nno trailing newline' },
+    { path: '/t/trailing-blank', permissions: '0644', content: 'a\n\n\n' },
+    { path: '/t/blank-inside', permissions: '0644', content: 'a\n\n   \n\tb\n' },
+    { path: '/t/empty', permissions: '0644', content: '' },
+    { path: '/t/yaml-like', permissions: '0755', content: 'k: "v" # c\n- item\n? q\n' },
+    { path: '/t/one-line', permissions: '0644', content: 'one line' },
+    { path: '/t/token', permissions: '0644', content: 'IP=${TfToken[TOKEN.7]}\n' },
+  ];
+  test.each([
+    ['a member with metrics', files, renderGatewayUnits(true).map((u) => u.name)],
+    ['a member without metrics', renderGatewayFiles({ ...spec, metrics: false }, { conntrackMax: 262144 }), renderGatewayUnits(false).map((u) => u.name)],
+    ['awkward file contents', tricky, ['x.service']],
+  ])('%s: byte-identical to the document rendered at once', (_, fs, units) => {
+    expect(renderCloudConfig(fs, units)).toBe(whole(fs, units));
+    // Twice: the second rendering comes from the cache of shared entries.
+    expect(renderCloudConfig(fs, units)).toBe(whole(fs, units));
+  });
+  test('control: the comparison sees a changed entry', () => {
+    const changed = tricky.map((f, i) => (i === 1 ? { ...f, content: 'a\n\n' } : f));
+    expect(renderCloudConfig(changed, ['x.service'])).not.toBe(whole(tricky, ['x.service']));
+  });
+});
+
 describe('user data packaging', () => {
   test('scripts ship without indentation only because nothing in them depends on it', () => {
     for (const name of [...GATEWAY_SCRIPT_NAMES, 'crossvpc-lib']) {
@@ -175,6 +216,29 @@ describe('user data packaging', () => {
     expect(packed.expression).toMatch(/^\$\{base64gzip\("#cloud-config\\n/);
     // Tokens become live interpolations; literal ${ and %{ are escaped.
     expect(unpackUserData(packed.expression, {})).toBe('#cloud-config\nrun: "a\\b"\t$${HOME} %%{x} ${${TfToken[TOKEN.1]}}\r\n');
+  });
+
+  describe('the size estimate, once per shape', () => {
+    const config = (pair: string, member: string, body: string) => `#cloud-config\nwrite_files:\n  - path: /etc/crossvpc/gateway.env\n    content: |\n      PAIR='${pair}' MEMBER='${member}' SELF=\${TfToken[TOKEN.${pair}]}\n${body}`;
+    const script = (word: string) => `  - path: /etc/crossvpc/bin/s\n    content: |\n${Array.from({ length: 120 }, (_, i) => `      echo ${word} ${i * 7919 % 1000}\n`).join('')}`;
+    const body = script('hello');
+    const estimate = (text: string) => estimatedUserDataBytes(text, packUserData(text));
+    test('members that differ in numbers share one gzip; anything else is its own shape', () => {
+      // Random-looking digits compress worse than repeated ones: the exact sizes differ.
+      const first = config('11111111', 'a', body);
+      const other = config('73920481', 'a', body);
+      expect(packedUserDataBytes(other)).not.toBe(packedUserDataBytes(first));
+      expect(estimate(first)).toBe(packedUserDataBytes(first));
+      expect(estimate(other)).toBe(estimate(first));
+      expect(Math.abs(estimate(other) - packedUserDataBytes(other))).toBeLessThanOrEqual(8);
+      // Controls: another member letter, or other shared content under a same-length name, is measured anew.
+      const b = config('11111111', 'b', body + '      echo b only\n');
+      expect(estimate(b)).toBe(packedUserDataBytes(b));
+      const otherScript = config('11111111', 'a', script('greetings'));
+      expect(packUserData(otherScript).shared[0].name).not.toBe(packUserData(first).shared[0].name);
+      expect(packedUserDataBytes(otherScript)).not.toBe(packedUserDataBytes(first));
+      expect(estimate(otherScript)).toBe(packedUserDataBytes(otherScript));
+    });
   });
 
   describe('shared parts', () => {

@@ -22,7 +22,7 @@ import { isUnresolvedValue } from './tokens';
 import { renderCloudConfig } from '../render/cloud-config';
 import { renderGatewayFiles, renderGatewayUnits, renderPairDocumentText } from '../render/gateway-files';
 import { buildGatewayMemberSpec, CONNTRACKD_SYNC_PORT, GatewayMemberSpec, MemberBindings } from '../render/gateway-spec';
-import { MAX_USER_DATA_BYTES, packBase64Gzip, packedUserDataBytes, packUserData } from '../render/user-data';
+import { estimatedUserDataBytes, MAX_USER_DATA_BYTES, packBase64Gzip, packUserData } from '../render/user-data';
 import { userDataExpression } from './user-data-locals';
 import { SSM_ADVANCED_VALUE_MAX_BYTES } from '../contract/pair-document';
 import { GATEWAY_METRICS_PORT } from '../contract/gateway-metrics';
@@ -352,8 +352,9 @@ export class ProxyNodePair extends Construct {
     members.forEach((member, i) => {
       const files = renderGatewayFiles(specs[i], { conntrackMax });
       const cloudConfig = renderCloudConfig(files, renderGatewayUnits(metrics).map((u) => u.name));
+      const packed = packUserData(cloudConfig);
       // EC2 takes at most 16 KB of user data; cloud-init reads gzip natively, so it ships compressed.
-      const estimate = packedUserDataBytes(cloudConfig);
+      const estimate = estimatedUserDataBytes(cloudConfig, packed);
       const limit = props.maxUserDataBytes ?? MAX_USER_DATA_BYTES;
       if (estimate > limit) {
         throw new CrossVpcError({
@@ -362,7 +363,7 @@ export class ProxyNodePair extends Construct {
           fix: `leave maxUserDataBytes unset (${MAX_USER_DATA_BYTES}); user data holds no tenant data, so this limit is reached only when it is lowered`,
         });
       }
-      member.instance.userDataBase64 = userDataExpression(this, packUserData(cloudConfig));
+      member.instance.userDataBase64 = userDataExpression(this, packed);
     });
   }
 
