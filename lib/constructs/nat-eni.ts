@@ -92,14 +92,14 @@ export class NatEni extends Construct {
       description: `crossvpc NAT ENI of tenant ${props.tenantName}`,
       tags: { ...tags, Name: name },
     });
+    this.eniId = this.networkInterface.id;
     this.attachment = new NetworkInterfaceAttachment(this, 'Attachment', {
       provider: props.provider,
       instanceId: props.instanceId,
-      networkInterfaceId: this.networkInterface.id,
+      networkInterfaceId: this.eniId,
       deviceIndex: props.deviceIndex,
       lifecycle: props.attachmentPreconditions?.length ? { precondition: props.attachmentPreconditions } : undefined,
     });
-    this.eniId = this.networkInterface.id;
     this.eniArn = this.networkInterface.arn;
     this.privateIp = this.networkInterface.privateIp;
     this.macAddress = this.networkInterface.macAddress;
