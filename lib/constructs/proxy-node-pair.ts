@@ -224,6 +224,8 @@ export class ProxyNodePair extends Construct {
         description: `crossvpc pair ${p} member ${m} (function side)`, tags: { ...tags, 'crossvpc:member': m, Name: `crossvpc-pair${p}-${m}-primary` },
       }),
     );
+    // Read once, like the tenant subnets' attributes below.
+    const primaryRefs = primaries.map((e) => ({ id: e.id, arn: e.arn, ip: e.privateIp }));
 
     this.role = new IamRole(this, 'Role', {
       provider, namePrefix: `crossvpc-pair${p}-`,
@@ -263,7 +265,7 @@ export class ProxyNodePair extends Construct {
       // Nothing here may depend on the tenants: a tenant change must leave every instance as it is.
       const instance = new Instance(this, `Member${m.toUpperCase()}`, {
         provider, ami, instanceType: model.instanceType, keyName: props.keyName,
-        primaryNetworkInterface: { networkInterfaceId: primaries[i].id },
+        primaryNetworkInterface: { networkInterfaceId: primaryRefs[i].id },
         iamInstanceProfile: profile.name, placementGroup: placement.name,
         metadataOptions: { httpEndpoint: 'enabled', httpTokens: 'required', httpPutResponseHopLimit: 1 },
         tags: { ...tags, 'crossvpc:member': m, Name: `crossvpc-pair${p}-${m}` },
@@ -278,22 +280,24 @@ export class ProxyNodePair extends Construct {
     this.members = members;
 
     const gatewaySubnetAz = model.gatewayAvailabilityZone ?? subnet.availabilityZone;
+    const instanceIds = members.map((m) => m.instance.id);
     for (const t of pair.tenants) {
-      for (const member of members) {
+      const inGatewayAz = Op.eq(tenantSubnets[t.name].az, gatewaySubnetAz);
+      members.forEach((member, i) => {
         member.natEnis[t.name] = new NatEni(this, `Tenant-${t.name}-Member${member.name.toUpperCase()}`, {
-          provider, tenantName: t.name, vpcId: t.vpcId, subnetId: t.subnetId, instanceId: member.instance.id,
+          provider, tenantName: t.name, vpcId: t.vpcId, subnetId: t.subnetId, instanceId: instanceIds[i],
           deviceIndex: t.slot, egressCidrs: t.destinations, tags, name: `crossvpc-pair${p}-${t.name}-${member.name}`,
           inboundPorts: t.inbound.map((f) => ({ protocol: f.protocol, port: f.port })), inboundCidrs: t.cidrs,
           attachmentPreconditions: [{
-            condition: Op.eq(tenantSubnets[t.name].az, gatewaySubnetAz),
+            condition: inGatewayAz,
             errorMessage: `crossvpc tenant ${t.name}: its subnet ${t.subnetId} must be in the gateway subnet's AZ, because EC2 attaches a multi-VPC ENI only within its own AZ.`,
           }],
         });
-      }
+      });
     }
 
     // The role may move exactly this pair's floating IPs: only onto this pair's ENIs.
-    const enis = [...primaries.map((e) => e.arn), ...members.flatMap((m) => Object.values(m.natEnis).map((n) => n.eniArn))];
+    const enis = [...primaryRefs.map((e) => e.arn), ...members.flatMap((m) => Object.values(m.natEnis).map((n) => n.eniArn))];
     new IamRolePolicy(this, 'MoveFloatingIps', {
       provider, role: this.role.id,
       policy: new DataAwsIamPolicyDocument(this, 'MoveFloatingIpsPolicy', {
@@ -303,12 +307,11 @@ export class ProxyNodePair extends Construct {
 
     new EipEgress(this, 'EipEgress', {
       provider, pair, gatewaySubnetId: model.gatewaySubnetId, gatewaySubnetCidr: subnet.cidrBlock, haVip: this.haVip, role: this.role,
-      primaryEniArns: primaries.map((e) => e.arn), usableHostOf,
+      primaryEniArns: primaryRefs.map((e) => e.arn), usableHostOf,
     });
 
     const configParameter = `/crossvpc/pair${p}-${this.node.addr.slice(0, 12)}`;
     const specs = members.map((member, i) => {
-      const peer = members[1 - i];
       const tenants: MemberBindings['tenants'] = {};
       for (const t of pair.tenants) {
         const eni = member.natEnis[t.name];
@@ -316,7 +319,7 @@ export class ProxyNodePair extends Construct {
         tenants[t.name] = { natIp: this.natIps[t.name], eniId: eni.eniId, eniMac: eni.macAddress, eniIp: eni.privateIp, subnetCidr: subnet.cidr, routerIp: subnet.routerIp };
       }
       return buildGatewayMemberSpec(model, p, member.name, {
-        selfIp: member.primaryEni.privateIp, peerIp: peer.primaryEni.privateIp, selfEniId: member.primaryEni.id, peerEniId: peer.primaryEni.id, haVip: this.haVip, tenants,
+        selfIp: primaryRefs[i].ip, peerIp: primaryRefs[1 - i].ip, selfEniId: primaryRefs[i].id, peerEniId: primaryRefs[1 - i].id, haVip: this.haVip, tenants,
       }, { advertIntervalSec: advert, connLimitPerTenant, configParameter, configPollSec: pollSec, metricsPort, metrics });
     }) as [GatewayMemberSpec, GatewayMemberSpec];
 
