@@ -84,14 +84,17 @@ export class CrossVpcNat extends Construct {
     super(scope, id);
     this.model = buildCrossVpcModel(this.node.path, props, { isUnresolved: isUnresolvedValue });
     this.refuseSecondInApp();
-    this.pairs = pairsInUse(this.model).map(
-      (p) =>
-        // GatewayProps extends ProxyNodePairOptions, so every pair option reaches the pair;
-        // the model's own gateway fields ride along and the pair ignores them.
-        new ProxyNodePair(this, `Pair${p.index}`, {
-          ...props.gateway, model: this.model, pairIndex: p.index, haVip: props.gateway.haVips?.[p.index], tags: props.tags, provider: props.provider,
-        }),
-    );
+    // A loop, not map(): cdktf keeps the whole call stack of every reference it creates (tens
+    // of thousands in a pair's constructor at 1,000 tenants), so each frame here costs.
+    const pairs: ProxyNodePair[] = [];
+    for (const p of pairsInUse(this.model)) {
+      // GatewayProps extends ProxyNodePairOptions, so every pair option reaches the pair;
+      // the model's own gateway fields ride along and the pair ignores them.
+      pairs.push(new ProxyNodePair(this, `Pair${p.index}`, {
+        ...props.gateway, model: this.model, pairIndex: p.index, haVip: props.gateway.haVips?.[p.index], tags: props.tags, provider: props.provider,
+      }));
+    }
+    this.pairs = pairs;
     this.pairsByIndex = Object.fromEntries(this.pairs.map((p) => [p.pair.index, p]));
     this.checkTenantProviders(props.tenantProviders ?? {});
     this.peerings = Object.fromEntries(this.model.peered.map((t) => [t.name, new TenantPeering(this, `Peering-${t.name}`, {

@@ -283,7 +283,7 @@ export class ProxyNodePair extends Construct {
     const instanceIds = members.map((m) => m.instance.id);
     for (const t of pair.tenants) {
       const inGatewayAz = Op.eq(tenantSubnets[t.name].az, gatewaySubnetAz);
-      members.forEach((member, i) => {
+      for (const [i, member] of members.entries()) {
         member.natEnis[t.name] = new NatEni(this, `Tenant-${t.name}-Member${member.name.toUpperCase()}`, {
           provider, tenantName: t.name, vpcId: t.vpcId, subnetId: t.subnetId, instanceId: instanceIds[i],
           deviceIndex: t.slot, egressCidrs: t.destinations, tags, name: `crossvpc-pair${p}-${t.name}-${member.name}`,
@@ -293,7 +293,7 @@ export class ProxyNodePair extends Construct {
             errorMessage: `crossvpc tenant ${t.name}: its subnet ${t.subnetId} must be in the gateway subnet's AZ, because EC2 attaches a multi-VPC ENI only within its own AZ.`,
           }],
         });
-      });
+      }
     }
 
     // The role may move exactly this pair's floating IPs: only onto this pair's ENIs.
