@@ -22,6 +22,7 @@ export function placeTenants(all: TenantDraft[], paths: ReadonlyArray<'nat' | 'p
   const holds = all.filter((d, k) => paths[k] === 'nat' || d.t.slot !== undefined);
   const nat = new Set(all.filter((_, k) => paths[k] === 'nat'));
   const neededPairs = Math.max(1, Math.ceil(holds.length / tenantsPerMember));
+  let firstNotFull = 0; // every pair below it has all its slots held
   for (const d of holds) {
     const p = `tenants[${d.i}]`;
     const t = d.t;
@@ -48,16 +49,15 @@ export function placeTenants(all: TenantDraft[], paths: ReadonlyArray<'nat' | 'p
       pairIndex = t.pair;
       slot = t.slot;
     } else {
-      const pairs = t.pair !== undefined ? [t.pair] : Array.from({ length: maxPairs }, (_, k) => k);
+      // The lowest pair, then the lowest slot, that is free (for a pinned pair or slot, only those).
       let found: [number, number] | undefined;
-      for (const pi of pairs) {
-        const slots = t.slot !== undefined ? [t.slot] : Array.from({ length: tenantsPerMember }, (_, k) => k + 1);
-        const free = slots.find((s) => !taken(pi, s));
-        if (free !== undefined) {
-          found = [pi, free];
-          break;
-        }
+      const [fromPair, toPair] = t.pair !== undefined ? [t.pair, t.pair] : [firstNotFull, maxPairs - 1];
+      for (let pi = fromPair; pi <= toPair && !found; pi++) {
+        const [fromSlot, toSlot] = t.slot !== undefined ? [t.slot, t.slot] : [1, tenantsPerMember];
+        for (let s = fromSlot; s <= toSlot && !found; s++) if (!taken(pi, s)) found = [pi, s];
       }
+      // Slots only ever fill, so pairs found full stay full: later searches start after them.
+      while (firstNotFull < maxPairs && (occupied.get(firstNotFull)?.size ?? 0) >= tenantsPerMember) firstNotFull++;
       if (!found) {
         const active = holds.length;
         throw c.err(
