@@ -13,15 +13,19 @@ CONF=/etc/crossvpc
 # shellcheck source=/dev/null
 . "$CONF/crossvpc-lib.sh"
 log() { echo "crossvpc-apply: $*" >&2; }
+# set -e exits quietly: name the command that stopped the apply (reconcile keeps the last lines).
+trap 'log "line $LINENO: \"$BASH_COMMAND\" failed with exit status $?"' ERR
 exec 8>"$RUN/apply.lock"
 flock -w 60 8 || { log "another apply holds the lock for 60s"; exit 1; }
 underlay=$(cat "$RUN/underlay")
 # The gateway subnet's router (the main table's default on the underlay), for EIP egress.
-underlay_router=$(ip -4 route show default dev "$underlay" | awk '$2 == "via" { print $3; exit }')
+# (awk reads to the end in these lookups: one that exits early kills the writer by SIGPIPE, a
+# failure under pipefail as soon as the output outgrows the pipe, with dozens of interfaces.)
+underlay_router=$(ip -4 route show default dev "$underlay" | awk '$2 == "via" && !r { r = $3 } END { if (r) print r }')
 
 if_by_mac() {
   ip -o link show | awk -v mac="$(echo "$1" | tr 'A-F' 'a-f')" \
-    'index(tolower($0), "link/ether " mac " ") { name = $2; sub(/:$/, "", name); sub(/@.*/, "", name); print name; exit }'
+    '!name && index(tolower($0), "link/ether " mac " ") { name = $2; sub(/:$/, "", name); sub(/@.*/, "", name) } END { if (name) print name }'
 }
 
 # inbound_routes <inbound> <table> [<tn> <subnet_cidr> <router_ip>]: the routing table of the
@@ -55,7 +59,7 @@ while tenant_next name vni table gateway_mac eni_mac eni_ip subnet_cidr router_i
   cx="$TUNNEL_DEV_PREFIX$vni"
   # A replaced ENI (the tenant moved subnet): the old one still carries the name; set it aside.
   have=''
-  if read -r have <"/sys/class/net/$tn/address" 2>/dev/null && [ "${have,,}" != "${eni_mac,,}" ]; then
+  if { read -r have <"/sys/class/net/$tn/address"; } 2>/dev/null && [ "${have,,}" != "${eni_mac,,}" ]; then
     log "tenant $name: $tn is ENI $have, the document says $eni_mac; setting the old one aside"
     ip addr flush dev "$tn"
     ip link set "$tn" down

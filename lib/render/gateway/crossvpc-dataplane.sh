@@ -26,7 +26,9 @@ wait_for() {
     sleep 1
   done
 }
-if_by_ip() { ip -o -4 addr show | awk -v ip="$1" '{ split($4, a, "/"); if (a[1] == ip) { print $2; exit } }'; }
+# awk reads to the end: exiting at the match would kill `ip` by SIGPIPE (a pipefail failure) once
+# the listing outgrows the pipe, with dozens of tenant ENIs.
+if_by_ip() { ip -o -4 addr show | awk -v ip="$1" '!dev { split($4, a, "/"); if (a[1] == ip) dev = $2 } END { if (dev) print dev }'; }
 
 underlay=""
 find_underlay() { underlay=$(if_by_ip "$SELF_IP"); [ -n "$underlay" ]; }

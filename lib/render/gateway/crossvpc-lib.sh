@@ -79,7 +79,8 @@ imds() {
 aws_credentials() {
   local role creds
   AWS_REGION=$(imds meta-data/placement/region) || { error="IMDS: no region"; return 1; }
-  role=$(imds meta-data/iam/security-credentials/ | head -n 1) || { error="IMDS: no role"; return 1; }
+  role=$(imds meta-data/iam/security-credentials/) || { error="IMDS: no role"; return 1; }
+  role=${role%%$'\n'*} # the first line (not `| head`: its early exit fails a pipefail pipeline)
   creds=$(imds "meta-data/iam/security-credentials/$role") || { error="IMDS: no credentials for role $role"; return 1; }
   if ! AWS_AK=$(jq -er .AccessKeyId <<<"$creds") || ! AWS_SK=$(jq -er .SecretAccessKey <<<"$creds") || ! AWS_ST=$(jq -er .Token <<<"$creds"); then
     error="IMDS: credentials of role $role lack a field"
