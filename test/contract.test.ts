@@ -152,7 +152,7 @@ describe('gateway scripts against the contract (bash, no root)', () => {
   test("every script's uppercase variables are gateway.env keys, contract constants or its own", () => {
     // The library's own globals (aws_credentials sets AWS_*) and bash's.
     const libGlobals = [...lib.matchAll(/^\s*([A-Z_][A-Z0-9_]*)=/gm), ...lib.matchAll(/! ([A-Z_][A-Z0-9_]*)=/g)].map((m) => m[1]);
-    const known = new Set<string>([...GATEWAY_ENV_KEYS, ...GATEWAY_ENV_OVERRIDES, ...Object.keys(gatewayShellConstants()), ...libGlobals, 'SECONDS', 'EPOCHSECONDS', 'PIPESTATUS']);
+    const known = new Set<string>([...GATEWAY_ENV_KEYS, ...GATEWAY_ENV_OVERRIDES, ...Object.keys(gatewayShellConstants()), ...libGlobals, 'SECONDS', 'EPOCHSECONDS', 'PIPESTATUS', 'LINENO', 'BASH_COMMAND']);
     for (const s of scripts) {
       const own = new Set([...s.text.matchAll(/^\s*([A-Z_][A-Z0-9_]*)=/gm)].map((m) => m[1]));
       const used = new Set([...s.text.matchAll(/\$\{?([A-Z_][A-Z0-9_]*)/g)].map((m) => m[1]));

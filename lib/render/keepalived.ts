@@ -14,8 +14,11 @@ export const BASE_PRIORITY = 100;
  *   over exactly when its priority is higher: when it is better off than the master. Equal
  *   priorities never preempt (RFC 5798 6.4.2), so a recovered member never takes the role back
  *   and a problem both members share (a tenant ENI being attached or retired) moves nothing.
- * It holds no virtual_ipaddress: the notify script owns the floating IPs, so it can commit
- * synced sessions before answering for them.
+ * Its only virtual_ipaddress is a link-local marker (keepalived insists on one): the notify
+ * script owns the floating IPs, so it can commit synced sessions before answering for them.
+ * notify_master_rx_lower_pri: two masters met (a split healed, or both started at once); the
+ * winner (higher priority, else higher address) pulls the loser's sessions, then re-asserts
+ * the IPs. (Explained here, not in the file: every member ships it inline in its user data.)
  */
 export function renderKeepalivedConf(spec: GatewayMemberSpec): string {
   const priority = BASE_PRIORITY;
@@ -59,11 +62,7 @@ vrrp_instance crossvpc_pair_${spec.pairIndex} {
     crossvpc_degraded
   }
   notify "${CONF_DIR}/bin/crossvpc-notify"
-  # Two masters met (a split healed, or both started at once): the winner (higher priority,
-  # else higher address) pulls the loser's sessions, then re-asserts the IPs.
   notify_master_rx_lower_pri "${CONF_DIR}/bin/crossvpc-notify INSTANCE crossvpc_pair_${spec.pairIndex} HEAL"
-  # keepalived insists on one VIP. This link-local marker is it; the real floating
-  # IPs are raised by the notify script after the session commit.
   virtual_ipaddress {
     169.254.253.${spec.vrid}/32 dev ${UNDERLAY_PLACEHOLDER}
   }

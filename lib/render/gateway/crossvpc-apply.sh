@@ -14,7 +14,7 @@ CONF=/etc/crossvpc
 . "$CONF/crossvpc-lib.sh"
 log() { echo "crossvpc-apply: $*" >&2; }
 # set -e exits quietly: name the command that stopped the apply (reconcile keeps the last lines).
-trap 'log "line $LINENO: \"$BASH_COMMAND\" failed with exit status $?"' ERR
+trap 'log "line $LINENO failed ($?): $BASH_COMMAND"' ERR
 exec 8>"$RUN/apply.lock"
 flock -w 60 8 || { log "another apply holds the lock for 60s"; exit 1; }
 underlay=$(cat "$RUN/underlay")
